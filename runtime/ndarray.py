@@ -1,0 +1,659 @@
+"""mx.nd: a minimal NDArray over a C-contiguous numpy array, plus MXNet's .params file format.
+
+An NDArray wraps (never copies) the numpy array it is given, keeping it in `_data`;
+in-place writes (`a[:] = x`, `a += x`) go into that same numpy array, so an NDArray
+can be a view onto memory owned elsewhere.
+"""
+import functools
+import os
+import struct
+import tempfile
+
+import numpy as np
+
+from .base import MXNetError, numeric_types, string_types
+from .context import Context, current_context
+
+__all__ = ["NDArray", "array", "zeros", "ones", "empty", "full", "arange", "concat",
+           "concatenate", "waitall", "save", "load", "load_frombuffer"]
+
+# --------------------------------------------------------------------------- dtypes
+
+_DTYPE_TO_FLAG = {
+    np.float32: 0, np.float64: 1, np.float16: 2, np.uint8: 3, np.int32: 4, np.int8: 5,
+    np.int64: 6, np.bool_: 7, np.int16: 8, np.uint16: 9, np.uint32: 10, np.uint64: 11,
+}
+_FLAG_TO_DTYPE = {flag: dtype for dtype, flag in _DTYPE_TO_FLAG.items()}
+_FLAG_NAMES = {12: "bfloat16"}
+
+
+def _dtype_type(dtype):
+    """numpy type class (e.g. numpy.float32) for a dtype given in any numpy-accepted form."""
+    if dtype is None:
+        return np.float32
+    try:
+        return np.dtype(dtype).type
+    except TypeError:
+        raise TypeError("invalid dtype %r" % (dtype,)) from None
+
+
+def _shape_tuple(shape):
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+# --------------------------------------------------------------------------- NDArray
+
+
+class NDArray:
+    """An n-dimensional array on a context, backed by a C-contiguous numpy array."""
+
+    __array_priority__ = 1000.0
+
+    def __init__(self, data, ctx=None):
+        if isinstance(data, NDArray):
+            data = data._data
+        if not isinstance(data, np.ndarray):
+            data = np.asarray(data)
+        if data.ndim == 0:
+            data = data.reshape((1,))  # legacy shape semantics: scalars have shape (1,)
+        if not data.flags.c_contiguous:
+            data = np.ascontiguousarray(data)
+        self._data = data
+        self._ctx = Context(ctx) if ctx is not None else current_context()
+
+    # ---- attributes
+    @property
+    def shape(self):
+        """Tuple of dimensions."""
+        return tuple(int(d) for d in self._data.shape)
+
+    @property
+    def dtype(self):
+        """numpy type class of the elements, e.g. numpy.float32."""
+        return self._data.dtype.type
+
+    @property
+    def size(self):
+        """Number of elements."""
+        return int(self._data.size)
+
+    @property
+    def ndim(self):
+        """Number of dimensions."""
+        return self._data.ndim
+
+    @property
+    def context(self):
+        """Context the array lives on."""
+        return self._ctx
+
+    ctx = context
+
+    @property
+    def stype(self):
+        """Storage type; always 'default' (dense)."""
+        return "default"
+
+    @property
+    def T(self):
+        """Transpose (a copy) of a 2-D array."""
+        if self.ndim != 2:
+            raise ValueError("T only supports 2-D arrays, got shape %s" % (self.shape,))
+        return NDArray(np.ascontiguousarray(self._data.T), self._ctx)
+
+    # ---- conversion
+    def asnumpy(self):
+        """A numpy copy of the contents."""
+        return self._data.copy()
+
+    def asscalar(self):
+        """The single element of a size-1 array as a numpy scalar."""
+        if self.size != 1:
+            raise ValueError("The current array is not a scalar (shape %s)" % (self.shape,))
+        return self._data.reshape(-1)[0].copy()
+
+    def __array__(self, dtype=None, copy=None):
+        if dtype is None:
+            return self._data
+        return self._data.astype(dtype)
+
+    def copy(self):
+        """A deep copy on the same context."""
+        return NDArray(self._data.copy(), self._ctx)
+
+    def copyto(self, other):
+        """Copy into NDArray `other` (same shape) or onto a new array on Context `other`."""
+        if isinstance(other, NDArray):
+            if other is self:
+                return other
+            if other.shape != self.shape:
+                raise ValueError("copyto: shape mismatch, source %s vs target %s"
+                                 % (self.shape, other.shape))
+            other._data[...] = self._data
+            return other
+        if isinstance(other, Context):
+            return NDArray(self._data.copy(), other)
+        raise TypeError("copyto does not support type %s" % type(other).__name__)
+
+    def as_in_context(self, context):
+        """This array if already on `context`, else a copy there."""
+        if self._ctx == context:
+            return self
+        return self.copyto(context)
+
+    def astype(self, dtype, copy=True):
+        """The array converted to `dtype` (self when copy=False and dtype is unchanged)."""
+        dtype = _dtype_type(dtype)
+        if not copy and dtype == self.dtype:
+            return self
+        return NDArray(self._data.astype(dtype), self._ctx)
+
+    def reshape(self, *shape, **kwargs):
+        """A view with a new shape; 0 copies the input dimension, -1 infers one."""
+        if "shape" in kwargs:
+            shape = kwargs.pop("shape")
+        elif len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+            shape = shape[0]
+        if kwargs:
+            raise TypeError("reshape got unexpected arguments %s" % sorted(kwargs))
+        shape = list(_shape_tuple(shape))
+        for i, dim in enumerate(shape):
+            if dim == 0:
+                if i >= self.ndim:
+                    raise ValueError("reshape: 0 at position %d but input has %d dims"
+                                     % (i, self.ndim))
+                shape[i] = self.shape[i]
+        try:
+            return NDArray(self._data.reshape(shape), self._ctx)
+        except ValueError:
+            raise ValueError("cannot reshape array of shape %s into %s"
+                             % (self.shape, tuple(shape))) from None
+
+    def wait_to_read(self):
+        """Block until pending writes finish (computation is synchronous here)."""
+
+    def wait_to_write(self):
+        """Block until pending reads/writes finish (computation is synchronous here)."""
+
+    # ---- reductions used by callers that stay in NDArray land
+    def sum(self, axis=None, keepdims=False):
+        """Sum over `axis` (all axes by default)."""
+        return NDArray(np.asarray(self._data.sum(axis=axis, keepdims=keepdims),
+                                  dtype=self.dtype), self._ctx)
+
+    def mean(self, axis=None, keepdims=False):
+        """Mean over `axis` (all axes by default)."""
+        return NDArray(np.asarray(self._data.mean(axis=axis, keepdims=keepdims),
+                                  dtype=self.dtype), self._ctx)
+
+    def max(self, axis=None, keepdims=False):
+        """Maximum over `axis`."""
+        return NDArray(np.asarray(self._data.max(axis=axis, keepdims=keepdims)), self._ctx)
+
+    def min(self, axis=None, keepdims=False):
+        """Minimum over `axis`."""
+        return NDArray(np.asarray(self._data.min(axis=axis, keepdims=keepdims)), self._ctx)
+
+    def argmax(self, axis=None):
+        """Indices of maxima along `axis`, as float32 like MXNet."""
+        return NDArray(np.asarray(self._data.argmax(axis=axis), dtype=np.float32), self._ctx)
+
+    def norm(self):
+        """L2 norm of all elements, shape (1,)."""
+        return NDArray(np.asarray(np.sqrt(np.sum(np.square(self._data, dtype=np.float64))),
+                                  dtype=self.dtype), self._ctx)
+
+    # ---- container protocol
+    def __len__(self):
+        return self.shape[0]
+
+    def __bool__(self):
+        if self.size == 0:
+            return False
+        if self.size == 1:
+            return bool(self._data.reshape(-1)[0])
+        raise ValueError("The truth value of an NDArray with multiple elements is ambiguous.")
+
+    def __getitem__(self, key):
+        if isinstance(key, NDArray):
+            key = key._data.astype(np.int64)
+        if isinstance(key, (int, np.integer)) and self.ndim == 1:
+            n = self.shape[0]
+            if not -n <= key < n:
+                raise IndexError("index %d is out of bounds for axis 0 with size %d" % (key, n))
+            key = int(key) % n
+            return NDArray(self._data[key:key + 1], self._ctx)
+        return NDArray(self._data[key], self._ctx)
+
+    def __setitem__(self, key, value):
+        if isinstance(value, NDArray):
+            value = value._data
+        try:
+            self._data[key] = value
+        except ValueError as err:
+            raise ValueError("cannot assign value of shape %s to NDArray%s[%r]: %s"
+                             % (np.shape(value), self.shape, key, err)) from None
+
+    # ---- text
+    def __repr__(self):
+        shape_info = "x".join("%d" % d for d in self.shape)
+        return "\n%s\n<%s %s @%s>" % (str(self._data), type(self).__name__, shape_info,
+                                      self._ctx)
+
+    __str__ = __repr__
+
+    # ---- pickling (.states files): {'handle': one V2 record}
+    def __getstate__(self):
+        return {"handle": _record_bytes(self)}
+
+    def __setstate__(self, state):
+        handle = state.get("handle")
+        if handle is None:
+            self._data = np.empty((0,), np.float32)
+            self._ctx = Context("cpu", 0)
+            return
+        arr, end = _read_record(bytes(handle), 0)
+        if end != len(handle):
+            raise MXNetError("pickled NDArray: %d trailing bytes after the record"
+                             % (len(handle) - end))
+        self._data, self._ctx = arr._data, arr._ctx
+
+    # ---- arithmetic
+    def _binary(self, other, fn, reflected=False):
+        if isinstance(other, NDArray):
+            lhs, rhs = (other._data, self._data) if reflected else (self._data, other._data)
+            return NDArray(np.ascontiguousarray(fn(lhs, rhs)), self._ctx)
+        if isinstance(other, (numeric_types, np.generic, bool)):
+            lhs, rhs = (other, self._data) if reflected else (self._data, other)
+            with np.errstate(all="ignore"):
+                result = fn(lhs, rhs)
+            return NDArray(np.asarray(result).astype(self.dtype, copy=False), self._ctx)
+        if isinstance(other, np.ndarray):
+            lhs, rhs = (other, self._data) if reflected else (self._data, other)
+            return NDArray(np.ascontiguousarray(fn(lhs, rhs)), self._ctx)
+        return NotImplemented
+
+    def _inplace(self, other, fn):
+        value = other._data if isinstance(other, NDArray) else other
+        with np.errstate(all="ignore"):
+            self._data[...] = fn(self._data, value)
+        return self
+
+    def __add__(self, other):
+        return self._binary(other, np.add)
+
+    def __radd__(self, other):
+        return self._binary(other, np.add, True)
+
+    def __sub__(self, other):
+        return self._binary(other, np.subtract)
+
+    def __rsub__(self, other):
+        return self._binary(other, np.subtract, True)
+
+    def __mul__(self, other):
+        return self._binary(other, np.multiply)
+
+    def __rmul__(self, other):
+        return self._binary(other, np.multiply, True)
+
+    def __truediv__(self, other):
+        return self._binary(other, _divide)
+
+    def __rtruediv__(self, other):
+        return self._binary(other, _divide, True)
+
+    def __mod__(self, other):
+        return self._binary(other, np.mod)
+
+    def __rmod__(self, other):
+        return self._binary(other, np.mod, True)
+
+    def __pow__(self, other):
+        return self._binary(other, np.power)
+
+    def __rpow__(self, other):
+        return self._binary(other, np.power, True)
+
+    def __iadd__(self, other):
+        return self._inplace(other, np.add)
+
+    def __isub__(self, other):
+        return self._inplace(other, np.subtract)
+
+    def __imul__(self, other):
+        return self._inplace(other, np.multiply)
+
+    def __itruediv__(self, other):
+        return self._inplace(other, _divide)
+
+    def __neg__(self):
+        return NDArray(-self._data, self._ctx)
+
+    def __abs__(self):
+        return NDArray(np.abs(self._data), self._ctx)
+
+    # comparisons give 1/0 arrays of the operand dtype, like MXNet
+    def _compare(self, other, fn):
+        value = other._data if isinstance(other, NDArray) else other
+        return NDArray(np.ascontiguousarray(fn(self._data, value).astype(self.dtype)), self._ctx)
+
+    def __eq__(self, other):
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other):
+        return self._compare(other, np.not_equal)
+
+    def __lt__(self, other):
+        return self._compare(other, np.less)
+
+    def __le__(self, other):
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other):
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other):
+        return self._compare(other, np.greater_equal)
+
+    __hash__ = object.__hash__
+
+
+def _divide(lhs, rhs):
+    """Division keeping integer arrays integer (truncating), like MXNet."""
+    lhs_arr, rhs_arr = np.asarray(lhs), np.asarray(rhs)
+    if lhs_arr.dtype.kind in "iub" and rhs_arr.dtype.kind in "iub":
+        return np.trunc(np.true_divide(lhs_arr, rhs_arr)).astype(np.result_type(lhs_arr,
+                                                                                rhs_arr))
+    return np.true_divide(lhs, rhs)
+
+
+# --------------------------------------------------------------------------- creation
+
+
+def _ctx_or_default(ctx):
+    return Context(ctx) if ctx is not None else current_context()
+
+
+def array(source_array, ctx=None, dtype=None):
+    """A new NDArray copied from `source_array`; dtype defaults to float32 (or the source
+    NDArray's dtype)."""
+    if isinstance(source_array, NDArray):
+        dtype = source_array.dtype if dtype is None else dtype
+        source_array = source_array._data
+    data = np.array(source_array, dtype=_dtype_type(dtype), order="C", copy=True)
+    return NDArray(data, _ctx_or_default(ctx))
+
+
+def empty(shape, ctx=None, dtype=None):
+    """An uninitialized array."""
+    return NDArray(np.empty(_shape_tuple(shape), _dtype_type(dtype)), _ctx_or_default(ctx))
+
+
+def zeros(shape, ctx=None, dtype=None, stype=None, **kwargs):
+    """An array of zeros."""
+    if stype not in (None, "default"):
+        raise ValueError("zeros: only stype 'default' is supported, got %r" % (stype,))
+    return NDArray(np.zeros(_shape_tuple(shape), _dtype_type(dtype)), _ctx_or_default(ctx))
+
+
+def ones(shape, ctx=None, dtype=None, **kwargs):
+    """An array of ones."""
+    return NDArray(np.ones(_shape_tuple(shape), _dtype_type(dtype)), _ctx_or_default(ctx))
+
+
+def full(shape, val, ctx=None, dtype=np.float32, out=None):
+    """An array filled with `val` (written into `out` when given)."""
+    if out is not None:
+        out[:] = val
+        return out
+    return NDArray(np.full(_shape_tuple(shape), val, _dtype_type(dtype)), _ctx_or_default(ctx))
+
+
+def arange(start, stop=None, step=1.0, repeat=1, infer_range=None, ctx=None,
+           dtype=np.float32):
+    """Evenly spaced values in [start, stop), each repeated `repeat` times."""
+    values = np.arange(start, stop, step, dtype=np.float64) if stop is not None else \
+        np.arange(0, start, step, dtype=np.float64)
+    if repeat != 1:
+        values = np.repeat(values, int(repeat))
+    return NDArray(values.astype(_dtype_type(dtype)), _ctx_or_default(ctx))
+
+
+def concat(*arrays, **kwargs):
+    """Join NDArrays along `dim` (default 1)."""
+    dim = kwargs.pop("dim", 1)
+    kwargs.pop("num_args", None)
+    if kwargs:
+        raise TypeError("concat got unexpected arguments %s" % sorted(kwargs))
+    if not arrays:
+        raise ValueError("concat needs at least one array")
+    ctx = arrays[0].context
+    return NDArray(np.concatenate([a._data for a in arrays], axis=dim), ctx)
+
+
+def concatenate(arrays, axis=0, always_copy=True):
+    """Join a list of NDArrays along `axis`; returns the only array when always_copy=False."""
+    if not arrays:
+        raise ValueError("concatenate needs at least one array")
+    if not always_copy and len(arrays) == 1:
+        return arrays[0]
+    first = arrays[0]
+    for i, arr in enumerate(arrays):
+        if arr.dtype != first.dtype:
+            raise ValueError("concatenate: array %d has dtype %s, array 0 has %s"
+                             % (i, arr.dtype.__name__, first.dtype.__name__))
+        if arr.shape[:axis] + arr.shape[axis + 1:] != first.shape[:axis] + first.shape[axis + 1:]:
+            raise ValueError("concatenate: array %d has shape %s, incompatible with %s on axis %d"
+                             % (i, arr.shape, first.shape, axis))
+    return NDArray(np.concatenate([a._data for a in arrays], axis=axis), first.context)
+
+
+def waitall():
+    """Wait for all pending computation (computation is synchronous here)."""
+
+
+# --------------------------------------------------------------------------- binary format
+
+_LIST_MAGIC = 0x112
+_V1_MAGIC = 0xF993FAC8
+_V2_MAGIC = 0xF993FAC9
+_V3_MAGIC = 0xF993FACA
+
+
+class _FormatError(MXNetError):
+    """A malformed byte stream; load() adds the file name."""
+
+
+class _Reader:
+    """Little-endian reader over bytes that reports truncation precisely."""
+
+    def __init__(self, buf, offset=0):
+        self.buf = buf
+        self.pos = offset
+
+    def take(self, nbytes, what):
+        if nbytes < 0 or self.pos + nbytes > len(self.buf):
+            raise _FormatError("truncated: need %d bytes for %s at offset %d, only %d left"
+                               % (nbytes, what, self.pos, max(len(self.buf) - self.pos, 0)))
+        start = self.pos
+        self.pos += nbytes
+        return start
+
+    def unpack(self, fmt, what):
+        size = struct.calcsize(fmt)
+        start = self.take(size, what)
+        return struct.unpack_from(fmt, self.buf, start)
+
+
+def _record_bytes(arr):
+    """One V2 array record (section 3.2) for a dense NDArray."""
+    if not isinstance(arr, NDArray):
+        raise TypeError("expected an NDArray, got %s" % type(arr).__name__)
+    flag = _DTYPE_TO_FLAG.get(arr.dtype)
+    if flag is None:
+        raise MXNetError("cannot save an NDArray of dtype %s" % np.dtype(arr.dtype).name)
+    shape = arr.shape
+    ctx = arr.context
+    head = struct.pack("<Iii%dq" % len(shape), _V2_MAGIC, 0, len(shape), *shape)
+    tail = struct.pack("<iii", ctx.device_typeid, ctx.device_id, flag)
+    data = np.ascontiguousarray(arr._data).astype(np.dtype(arr.dtype).newbyteorder("<"),
+                                                  copy=False)
+    return head + tail + data.tobytes()
+
+
+@functools.lru_cache(maxsize=None)
+def _visible_gpus():
+    from .context import num_gpus
+    return num_gpus()
+
+
+def _load_context(dev_type, dev_id):
+    if dev_type not in Context.devtype2str:
+        raise _FormatError("unknown device type %d" % dev_type)
+    if dev_type == 2 and dev_id >= _visible_gpus():
+        return Context("cpu", 0)
+    return Context(Context.devtype2str[dev_type], dev_id)
+
+
+def _read_record(buf, offset):
+    """Parse one array record at `offset`; returns (NDArray, offset after the record)."""
+    reader = _Reader(buf, offset)
+    (magic,) = reader.unpack("<I", "record magic")
+    if magic in (_V2_MAGIC, _V3_MAGIC):
+        (stype,) = reader.unpack("<i", "storage type")
+        if stype != 0:
+            raise _FormatError("unsupported storage type %d (only dense arrays)" % stype)
+        (ndim,) = reader.unpack("<i", "ndim")
+        if ndim == -1 and magic == _V3_MAGIC:
+            ndim = 0
+        shape = reader.unpack("<%dq" % max(ndim, 0), "shape") if ndim > 0 else ()
+    elif magic == _V1_MAGIC:
+        (ndim,) = reader.unpack("<i", "ndim")
+        shape = reader.unpack("<%dq" % max(ndim, 0), "shape") if ndim > 0 else ()
+    else:  # legacy v0: the first word is ndim, dims are u32
+        ndim = magic
+        if ndim > 32:
+            raise _FormatError("bad record magic 0x%08X" % magic)
+        shape = reader.unpack("<%dI" % ndim, "shape") if ndim > 0 else ()
+    if ndim < 0:
+        raise _FormatError("negative ndim %d" % ndim)
+    if ndim == 0:  # a "none" array
+        return NDArray(np.empty((0,), np.float32), Context("cpu", 0)), reader.pos
+    if any(d < 0 for d in shape):
+        raise _FormatError("negative dimension in shape %s" % (tuple(shape),))
+    dev_type, dev_id = reader.unpack("<ii", "context")
+    ctx = _load_context(dev_type, dev_id)
+    (flag,) = reader.unpack("<i", "type flag")
+    dtype = _FLAG_TO_DTYPE.get(flag)
+    if dtype is None:
+        raise _FormatError("unknown dtype flag %d%s" % (
+            flag, " (%s is not supported)" % _FLAG_NAMES[flag] if flag in _FLAG_NAMES else ""))
+    le_dtype = np.dtype(dtype).newbyteorder("<")
+    count = int(np.prod(shape, dtype=np.int64))
+    start = reader.take(count * le_dtype.itemsize, "data of shape %s" % (tuple(shape),))
+    data = np.frombuffer(buf, le_dtype, count, start).astype(dtype).reshape(shape)
+    return NDArray(data, ctx), reader.pos
+
+
+def _serialize(data):
+    """The complete file bytes for `data` (NDArray, list of NDArrays or dict str->NDArray)."""
+    if isinstance(data, NDArray):
+        data = [data]
+    if isinstance(data, dict):
+        keys, arrays = list(data.keys()), list(data.values())
+        if any(not isinstance(k, string_types) for k in keys) or \
+                any(not isinstance(v, NDArray) for v in arrays):
+            raise TypeError("save only accept dict str->NDArray or list of NDArray")
+    elif isinstance(data, (list, tuple)):
+        keys, arrays = [], list(data)
+        if any(not isinstance(v, NDArray) for v in arrays):
+            raise TypeError("save only accept dict str->NDArray or list of NDArray")
+    else:
+        raise ValueError("data needs to either be a NDArray, dict of str, NDArray pairs "
+                         "or a list of NDarrays.")
+    parts = [struct.pack("<QQQ", _LIST_MAGIC, 0, len(arrays))]
+    parts.extend(_record_bytes(a) for a in arrays)
+    parts.append(struct.pack("<Q", len(keys)))
+    for key in keys:
+        raw = key.encode("utf-8")
+        parts.append(struct.pack("<Q", len(raw)) + raw)
+    return b"".join(parts)
+
+
+def _deserialize(buf):
+    """Parse file bytes into a list (no names) or dict of NDArrays."""
+    reader = _Reader(buf)
+    magic, _reserved = reader.unpack("<QQ", "file header")
+    if magic != _LIST_MAGIC:
+        raise _FormatError("bad magic 0x%X (expected 0x%X): not an NDArray file"
+                           % (magic, _LIST_MAGIC))
+    (count,) = reader.unpack("<Q", "array count")
+    if count > len(buf):
+        raise _FormatError("array count %d exceeds file size" % count)
+    arrays = []
+    for i in range(count):
+        try:
+            arr, reader.pos = _read_record(buf, reader.pos)
+        except _FormatError as err:
+            raise _FormatError("record %d: %s" % (i, err)) from None
+        arrays.append(arr)
+    (nkeys,) = reader.unpack("<Q", "name count")
+    if nkeys not in (0, count):
+        raise _FormatError("%d names for %d arrays" % (nkeys, count))
+    keys = []
+    for i in range(nkeys):
+        (length,) = reader.unpack("<Q", "length of name %d" % i)
+        start = reader.take(length, "name %d" % i)
+        try:
+            keys.append(buf[start:start + length].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise _FormatError("name %d is not valid UTF-8" % i) from None
+    if reader.pos != len(buf):
+        raise _FormatError("%d unexpected trailing bytes" % (len(buf) - reader.pos))
+    if not keys:
+        return arrays
+    return dict(zip(keys, arrays))
+
+
+def save(fname, data):
+    """Write NDArrays to `fname` in MXNet's binary format (atomically)."""
+    payload = _serialize(data)
+    fname = os.fspath(fname)
+    directory = os.path.dirname(os.path.abspath(fname))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(fname),
+                               suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+        os.replace(tmp, fname)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_frombuffer(buf):
+    """Parse MXNet NDArray-file bytes; a list, or a dict when the file has names."""
+    if not isinstance(buf, (bytes, bytearray, memoryview)):
+        raise TypeError("load_frombuffer expects bytes, got %s" % type(buf).__name__)
+    try:
+        return _deserialize(bytes(buf))
+    except _FormatError as err:
+        raise MXNetError("cannot load NDArrays from buffer: %s" % err) from None
+
+
+def load(fname):
+    """Read an MXNet NDArray file; a list, or a dict name -> NDArray when it has names."""
+    fname = os.fspath(fname)
+    try:
+        with open(fname, "rb") as handle:
+            buf = handle.read()
+    except OSError as err:
+        raise MXNetError("cannot load NDArrays from %s: %s" % (fname, err)) from None
+    try:
+        return _deserialize(buf)
+    except _FormatError as err:
+        raise MXNetError("cannot load NDArrays from %s: %s" % (fname, err)) from None
