@@ -2,7 +2,6 @@
 import collections
 import gzip
 import logging
-import os
 import struct
 import threading
 
@@ -320,3 +319,412 @@ class NDArrayIter(DataIter):
                 self.next()
             except StopIteration:
                 break
+
+
+# --------------------------------------------------------------------------- wrappers
+
+
+class ResizeIter(DataIter):
+    """Yield exactly `size` batches per epoch from `data_iter`, restarting it as needed."""
+
+    def __init__(self, data_iter, size, reset_internal=True):
+        super().__init__()
+        self.data_iter = data_iter
+        self.size = size
+        self.reset_internal = reset_internal
+        self.cur = 0
+        self.current_batch = None
+        self.provide_data = data_iter.provide_data
+        self.provide_label = data_iter.provide_label
+        self.batch_size = data_iter.batch_size
+        if hasattr(data_iter, "default_bucket_key"):
+            self.default_bucket_key = data_iter.default_bucket_key
+
+    def reset(self):
+        self.cur = 0
+        if self.reset_internal:
+            self.data_iter.reset()
+
+    def iter_next(self):
+        if self.cur == self.size:
+            return False
+        try:
+            self.current_batch = self.data_iter.next()
+        except StopIteration:
+            self.data_iter.reset()
+            self.current_batch = self.data_iter.next()
+        self.cur += 1
+        return True
+
+    def getdata(self):
+        return self.current_batch.data
+
+    def getlabel(self):
+        return self.current_batch.label
+
+    def getindex(self):
+        return self.current_batch.index
+
+    def getpad(self):
+        return self.current_batch.pad
+
+
+class PrefetchingIter(DataIter):
+    """Fetch the next batch of each wrapped iterator in a background thread and combine them."""
+
+    def __init__(self, iters, rename_data=None, rename_label=None):
+        super().__init__()
+        if not isinstance(iters, list):
+            iters = [iters]
+        if not iters:
+            raise ValueError("PrefetchingIter needs at least one iterator")
+        self.n_iter = len(iters)
+        self.iters = iters
+        self.rename_data = rename_data
+        self.rename_label = rename_label
+        self.batch_size = self.provide_data[0][1][0]
+        self.data_ready = [threading.Event() for _ in range(self.n_iter)]
+        self.data_taken = [threading.Event() for _ in range(self.n_iter)]
+        for event in self.data_taken:
+            event.set()
+        self.started = True
+        self.current_batch = None
+        self.next_batch = [None] * self.n_iter
+        self._errors = [None] * self.n_iter
+        self.prefetch_threads = [threading.Thread(target=self._prefetch, args=(i,), daemon=True)
+                                 for i in range(self.n_iter)]
+        for thread in self.prefetch_threads:
+            thread.start()
+
+    def _prefetch(self, i):
+        while True:
+            self.data_taken[i].wait()
+            if not self.started:
+                break
+            try:
+                self.next_batch[i] = self.iters[i].next()
+                self._errors[i] = None
+            except StopIteration:
+                self.next_batch[i] = None
+            except Exception as err:  # handed to the consumer thread
+                self.next_batch[i] = None
+                self._errors[i] = err
+            self.data_taken[i].clear()
+            self.data_ready[i].set()
+
+    def close(self):
+        """Stop the prefetch threads."""
+        if not getattr(self, "started", False):
+            return
+        self.started = False
+        for event in self.data_taken:
+            event.set()
+        for thread in self.prefetch_threads:
+            thread.join()
+
+    def __del__(self):
+        self.close()
+
+    @staticmethod
+    def _renamed(renames, iters, attr):
+        if renames is None:
+            return sum([getattr(it, attr) for it in iters], [])
+        return sum([[DataDesc(r[x.name], x.shape, x.dtype) if isinstance(x, DataDesc)
+                     else DataDesc(*x) for x in getattr(it, attr)]
+                    for r, it in zip(renames, iters)], [])
+
+    @property
+    def provide_data(self):
+        return self._renamed(self.rename_data, self.iters, "provide_data")
+
+    @property
+    def provide_label(self):
+        return self._renamed(self.rename_label, self.iters, "provide_label")
+
+    def reset(self):
+        for event in self.data_ready:
+            event.wait()
+        for it in self.iters:
+            it.reset()
+        for event in self.data_ready:
+            event.clear()
+        for event in self.data_taken:
+            event.set()
+
+    def iter_next(self):
+        for event in self.data_ready:
+            event.wait()
+        for err in self._errors:
+            if err is not None:
+                raise err
+        ended = [b is None for b in self.next_batch]
+        if all(ended):
+            return False
+        if any(ended):
+            raise MXNetError("PrefetchingIter: the wrapped iterators have different lengths")
+        pads = [b.pad for b in self.next_batch]
+        if any(p != pads[0] for p in pads):
+            raise MXNetError("PrefetchingIter: the wrapped iterators disagree on padding %s"
+                             % pads)
+        self.current_batch = DataBatch(sum([b.data for b in self.next_batch], []),
+                                       sum([b.label for b in self.next_batch], []),
+                                       self.next_batch[0].pad, self.next_batch[0].index,
+                                       provide_data=self.provide_data,
+                                       provide_label=self.provide_label)
+        for event in self.data_ready:
+            event.clear()
+        for event in self.data_taken:
+            event.set()
+        return True
+
+    def next(self):
+        if self.iter_next():
+            return self.current_batch
+        raise StopIteration
+
+    def getdata(self):
+        return self.current_batch.data
+
+    def getlabel(self):
+        return self.current_batch.label
+
+    def getindex(self):
+        return self.current_batch.index
+
+    def getpad(self):
+        return self.current_batch.pad
+
+
+# --------------------------------------------------------------------------- file iterators
+
+
+class _BatchLoader(DataIter):
+    """Batches over in-memory rows with the C++ BatchLoader's round_batch rules.
+
+    round_batch=True: the last partial batch is completed from the start of the data
+    (pad = wrapped rows) and the next epoch continues after the wrapped rows;
+    round_batch=False: the partial batch keeps stale rows and pad = missing rows.
+    """
+
+    def __init__(self, source, data, label, batch_size, round_batch, data_name, label_name,
+                 label_batch_shape):
+        super().__init__(int(batch_size))
+        if self.batch_size <= 0:
+            raise ValueError("batch_size must be positive, got %r" % (batch_size,))
+        self._source = source
+        self._rows = data
+        self._labels = label
+        self._round_batch = bool(round_batch)
+        self._pos = 0
+        self._num_overflow = 0
+        self._data_buf = np.zeros((self.batch_size,) + data.shape[1:], data.dtype)
+        self._label_buf = np.zeros((self.batch_size,) + label.shape[1:], label.dtype)
+        self._index_buf = np.zeros(self.batch_size, np.uint64)
+        self._label_batch_shape = (self.batch_size,) + tuple(label_batch_shape)
+        self.provide_data = [DataDesc(data_name, self._data_buf.shape, data.dtype.type)]
+        self.provide_label = [DataDesc(label_name, self._label_batch_shape, label.dtype.type)]
+        self._current = None
+
+    def _copy_row(self, top):
+        self._data_buf[top] = self._rows[self._pos]
+        self._label_buf[top] = self._labels[self._pos]
+        self._index_buf[top] = self._pos
+        self._pos += 1
+
+    def reset(self):
+        if not self._round_batch or self._num_overflow == 0:
+            self._pos = 0
+        else:
+            self._num_overflow = 0
+
+    def iter_next(self):
+        if self._num_overflow != 0:
+            return False
+        total = self._rows.shape[0]
+        top = 0
+        while self._pos < total and top < self.batch_size:
+            self._copy_row(top)
+            top += 1
+        if top == 0:
+            return False
+        pad = 0
+        if top < self.batch_size:
+            if self._round_batch:
+                self._pos = 0
+                while top < self.batch_size:
+                    if self._pos >= total:
+                        raise MXNetError("%s: number of input must be bigger than batch size "
+                                         "(%d rows, batch_size %d)"
+                                         % (self._source, total, self.batch_size))
+                    self._copy_row(top)
+                    top += 1
+                    self._num_overflow += 1
+                pad = self._num_overflow
+            else:
+                pad = self.batch_size - top
+        self._current = (NDArray(self._data_buf.copy()),
+                         NDArray(self._label_buf.reshape(self._label_batch_shape).copy()),
+                         pad, self._index_buf.copy())
+        return True
+
+    def getdata(self):
+        return [self._current[0]]
+
+    def getlabel(self):
+        return [self._current[1]]
+
+    def getpad(self):
+        return self._current[2]
+
+    def getindex(self):
+        return self._current[3]
+
+
+def _csv_dtype(dtype):
+    if dtype is None:
+        return np.float32
+    dtype = np.dtype(dtype).type
+    if dtype not in (np.float32, np.int32, np.int64):
+        raise ValueError("CSVIter: dtype must be float32, int32 or int64, got %r" % (dtype,))
+    return dtype
+
+
+def _read_csv(fname, row_shape, dtype, what):
+    """Rows of a CSV file as an array (nrows,) + row_shape, with errors naming the file."""
+    width = int(np.prod(row_shape))
+    parse = float if dtype is np.float32 else int
+    rows = []
+    try:
+        with open(fname, "r") as handle:
+            for lineno, line in enumerate(handle, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                fields = line.split(",")
+                if len(fields) != width:
+                    raise MXNetError("CSVIter: %s %s line %d has %d values, expected %d "
+                                     "(shape %s)" % (what, fname, lineno, len(fields), width,
+                                                     tuple(row_shape)))
+                try:
+                    rows.append([parse(f) for f in fields])
+                except ValueError:
+                    raise MXNetError("CSVIter: %s %s line %d: cannot parse %r as %s"
+                                     % (what, fname, lineno, line, np.dtype(dtype).name)) \
+                        from None
+    except OSError as err:
+        raise MXNetError("CSVIter: cannot read %s %s: %s" % (what, fname, err)) from None
+    values = np.array(rows, dtype=dtype).reshape((len(rows),) + tuple(row_shape))
+    return values
+
+
+class CSVIter(_BatchLoader):
+    """Batches of rows read from a CSV file (and an optional label CSV file)."""
+
+    def __init__(self, data_csv, data_shape, label_csv="NULL", label_shape=(1,),
+                 batch_size=None, round_batch=True, dtype=None, **ignored):
+        if batch_size is None:
+            raise ValueError("CSVIter: batch_size is required")
+        dtype = _csv_dtype(dtype)
+        data_shape = tuple(int(d) for d in data_shape)
+        label_shape = tuple(int(d) for d in label_shape)
+        data = _read_csv(data_csv, data_shape, dtype, "data_csv")
+        if label_csv is None or label_csv == "NULL":
+            label = np.zeros((data.shape[0],) + label_shape, dtype)
+        else:
+            label = _read_csv(label_csv, label_shape, dtype, "label_csv")
+            if label.shape[0] != data.shape[0]:
+                raise MXNetError("CSVIter: label_csv %s has %d rows but data_csv %s has %d"
+                                 % (label_csv, label.shape[0], data_csv, data.shape[0]))
+        if data.shape[0] == 0:
+            raise MXNetError("CSVIter: data_csv %s has no rows" % data_csv)
+        label_batch = () if label_shape == (1,) else label_shape
+        super().__init__(data_csv, data, label, batch_size, round_batch, "data",
+                         "softmax_label", label_batch)
+
+
+_IDX_IMAGES, _IDX_LABELS = 0x803, 0x801
+
+
+def _read_idx(fname, magic, what):
+    """Dims and uint8 payload of an IDX file (gzip or plain), with errors naming the file."""
+    try:
+        with open(fname, "rb") as handle:
+            raw = handle.read()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+    except (OSError, EOFError) as err:
+        raise MXNetError("MNISTIter: cannot read %s file %s: %s" % (what, fname, err)) from None
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise MXNetError("MNISTIter: %s file %s is truncated (%d bytes, header needs %d)"
+                         % (what, fname, len(raw), header))
+    (found,) = struct.unpack_from(">I", raw, 0)
+    if found != magic:
+        raise MXNetError("MNISTIter: %s file %s has bad magic 0x%08X (expected 0x%08X)"
+                         % (what, fname, found, magic))
+    dims = struct.unpack_from(">%dI" % ndim, raw, 4)
+    need = int(np.prod(dims))
+    if len(raw) - header < need:
+        raise MXNetError("MNISTIter: %s file %s is truncated: %d data bytes for dims %s "
+                         "(need %d)" % (what, fname, len(raw) - header, dims, need))
+    return dims, np.frombuffer(raw, np.uint8, need, header)
+
+
+class MNISTIter(DataIter):
+    """Batches of MNIST IDX files (gzip or plain); the partial last batch is dropped."""
+
+    def __init__(self, image="./train-images-idx3-ubyte", label="./train-labels-idx1-ubyte",
+                 batch_size=128, shuffle=True, flat=False, seed=0, silent=False, num_parts=1,
+                 part_index=0, **ignored):
+        super().__init__(int(batch_size))
+        if self.batch_size <= 0:
+            raise ValueError("batch_size must be positive, got %r" % (batch_size,))
+        if not 0 <= part_index < num_parts:
+            raise ValueError("MNISTIter: need 0 <= part_index < num_parts, got %d and %d"
+                             % (part_index, num_parts))
+        (count, rows, cols), pixels = _read_idx(image, _IDX_IMAGES, "image")
+        (nlabels,), labels = _read_idx(label, _IDX_LABELS, "label")
+        if nlabels != count:
+            raise MXNetError("MNISTIter: label file %s has %d labels but image file %s has %d "
+                             "images" % (label, nlabels, image, count))
+        start = int(count / num_parts * part_index)
+        end = int(count / num_parts * (part_index + 1))
+        images = pixels.reshape(count, rows, cols)[start:end].astype(np.float32)
+        images *= np.float32(1.0 / 256.0)  # MXNet's scaling: values in [0, 255/256]
+        labels = labels[start:end].astype(np.float32)
+        if shuffle:
+            order = np.random.RandomState(seed).permutation(images.shape[0])
+            images, labels = images[order], labels[order]
+        if flat:
+            self._images = images.reshape(images.shape[0], rows * cols)
+        else:
+            self._images = images.reshape(images.shape[0], 1, rows, cols)
+        self._labels = labels
+        self._loc = 0
+        self._current = None
+        self.provide_data = [DataDesc("data", (self.batch_size,) + self._images.shape[1:])]
+        self.provide_label = [DataDesc("softmax_label", (self.batch_size,))]
+        if not silent:
+            logging.info("MNISTIter: load %d images, shuffle=%d, shape=%s", images.shape[0],
+                         int(bool(shuffle)), self.provide_data[0].shape)
+
+    def reset(self):
+        self._loc = 0
+
+    def iter_next(self):
+        if self._loc + self.batch_size > self._images.shape[0]:
+            return False
+        rows = slice(self._loc, self._loc + self.batch_size)
+        self._current = (NDArray(self._images[rows].copy()), NDArray(self._labels[rows].copy()))
+        self._loc += self.batch_size
+        return True
+
+    def getdata(self):
+        return [self._current[0]]
+
+    def getlabel(self):
+        return [self._current[1]]
+
+    def getpad(self):
+        return 0

@@ -208,3 +208,236 @@ def test_bad_arguments():
         io.NDArrayIter(_rows(4), None, 2, last_batch_handle="wrap")
     with pytest.raises(ValueError, match="batch_size"):
         io.NDArrayIter(_rows(4), None, 0)
+
+
+# ----------------------------------------------------------------- ResizeIter / PrefetchingIter
+
+def test_resize_iter_restarts_inner_iterator():
+    inner = io.NDArrayIter(_rows(10), np.arange(10), 4)
+    it = io.ResizeIter(inner, 5)
+    assert it.provide_data == inner.provide_data and it.batch_size == 4
+    got = [(b.data[0].asnumpy()[:, 0] / 3).astype(int).tolist() for b in it]
+    assert got == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 0, 1], [0, 1, 2, 3], [4, 5, 6, 7]]
+    it.reset()
+    assert len(list(it)) == 5
+    shrunk = io.ResizeIter(io.NDArrayIter(_rows(10), None, 4), 1)
+    assert len(list(shrunk)) == 1
+
+
+def test_prefetching_iter_combines_and_renames():
+    first = io.NDArrayIter({"data": _rows(10)}, np.arange(10), 4)
+    second = io.NDArrayIter({"data": _rows(10) * 2}, np.arange(10), 4)
+    it = io.PrefetchingIter([first, second], rename_data=[{"data": "d1"}, {"data": "d2"}])
+    try:
+        assert [d.name for d in it.provide_data] == ["d1", "d2"]
+        assert [d.name for d in it.provide_label] == ["softmax_label", "softmax_label"]
+        assert it.batch_size == 4
+        for _ in range(2):
+            batches = list(it)
+            assert [b.pad for b in batches] == [0, 0, 2]
+            for b in batches:
+                assert len(b.data) == 2 and len(b.label) == 2
+                np.testing.assert_array_equal(b.data[1].asnumpy(), 2 * b.data[0].asnumpy())
+            it.reset()
+    finally:
+        it.close()
+
+
+def test_prefetching_iter_length_mismatch():
+    a = io.NDArrayIter(_rows(8), None, 4)
+    b = io.NDArrayIter(_rows(4), None, 4)
+    it = io.PrefetchingIter([a, b])
+    try:
+        it.next()
+        with pytest.raises(MXNetError, match="different lengths"):
+            it.next()
+    finally:
+        it.close()
+
+
+# ----------------------------------------------------------------- CSVIter
+
+def _write_csv(path, rows, fmt="%g"):
+    path.write_text("\n".join(",".join(fmt % v for v in row) for row in rows) + "\n")
+    return str(path)
+
+
+def test_csviter_matches_ndarrayiter(tmp_path):
+    x = np.arange(10 * 6, dtype=np.float32).reshape(10, 6) / 4
+    y = np.arange(10, dtype=np.float32) % 3
+    data_csv = _write_csv(tmp_path / "x.csv", x)
+    label_csv = _write_csv(tmp_path / "y.csv", y[:, None])
+    it = io.CSVIter(data_csv=data_csv, data_shape=(2, 3), label_csv=label_csv, batch_size=4)
+    assert repr(it.provide_data) == "[DataDesc[data,(4, 2, 3),<class 'numpy.float32'>,NCHW]]"
+    assert it.provide_label[0].shape == (4,)
+    ref = io.NDArrayIter(x.reshape(10, 2, 3), y, 4)
+    got = list(it)
+    want = list(ref)
+    assert len(got) == len(want) == 3
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g.data[0].asnumpy(), w.data[0].asnumpy())
+        np.testing.assert_array_equal(g.label[0].asnumpy(), w.label[0].asnumpy())
+        assert g.pad == w.pad
+    assert got[2].index.tolist() == [8, 9, 0, 1]
+
+
+def test_csviter_round_batch_epochs_follow_the_cpp_loader(tmp_path):
+    data_csv = _write_csv(tmp_path / "x.csv", np.arange(10)[:, None])
+    it = io.CSVIter(data_csv=data_csv, data_shape=(1,), batch_size=4)
+
+    def epoch():
+        return [(b.data[0].asnumpy()[:, 0].astype(int).tolist(), b.pad) for b in it]
+
+    first = [([0, 1, 2, 3], 0), ([4, 5, 6, 7], 0), ([8, 9, 0, 1], 2)]
+    assert epoch() == first
+    it.reset()  # continues after the wrapped rows
+    assert epoch() == [([2, 3, 4, 5], 0), ([6, 7, 8, 9], 0)]
+    it.reset()
+    assert epoch() == first
+
+
+def test_csviter_no_round_batch_and_no_label(tmp_path):
+    data_csv = _write_csv(tmp_path / "x.csv", np.arange(10)[:, None])
+    it = io.CSVIter(data_csv=data_csv, data_shape=(1,), batch_size=4, round_batch=False)
+    batches = list(it)
+    assert [b.pad for b in batches] == [0, 0, 2]
+    assert batches[2].data[0].asnumpy()[:2, 0].tolist() == [8, 9]
+    assert all((b.label[0].asnumpy() == 0).all() for b in batches)
+    it.reset()
+    assert len(list(it)) == 3
+
+
+def test_csviter_integer_dtype_and_label_shape(tmp_path):
+    data_csv = _write_csv(tmp_path / "x.csv", np.arange(8).reshape(4, 2), "%d")
+    label_csv = _write_csv(tmp_path / "y.csv", np.arange(8).reshape(4, 2), "%d")
+    it = io.CSVIter(data_csv=data_csv, data_shape=(2,), label_csv=label_csv,
+                    label_shape=(2,), batch_size=2, dtype="int32")
+    batch = it.next()
+    assert batch.data[0].dtype is np.int32 and batch.label[0].shape == (2, 2)
+    assert it.provide_label[0].shape == (2, 2)
+
+
+def test_csviter_bad_files_name_the_file(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,2,3\n4,5\n")
+    with pytest.raises(MXNetError, match=r"bad\.csv line 2 has 2 values"):
+        io.CSVIter(data_csv=str(bad), data_shape=(3,), batch_size=1)
+    bad.write_text("1,2,x\n")
+    with pytest.raises(MXNetError, match=r"bad\.csv line 1: cannot parse"):
+        io.CSVIter(data_csv=str(bad), data_shape=(3,), batch_size=1)
+    with pytest.raises(MXNetError, match="nothere.csv"):
+        io.CSVIter(data_csv=str(tmp_path / "nothere.csv"), data_shape=(3,), batch_size=1)
+    good = _write_csv(tmp_path / "g.csv", np.zeros((3, 1)))
+    short = _write_csv(tmp_path / "short.csv", np.zeros((2, 1)))
+    with pytest.raises(MXNetError, match="short.csv has 2 rows"):
+        io.CSVIter(data_csv=good, data_shape=(1,), label_csv=short, batch_size=1)
+    with pytest.raises(MXNetError, match="bigger than batch size"):
+        list(io.CSVIter(data_csv=good, data_shape=(1,), batch_size=8))
+
+
+def test_csviter_on_letters_data(shared_dir, tmp_path):
+    lines = (shared_dir / "data" / "letter-recognition.data").read_text().splitlines()[:50]
+    feats = np.array([[float(v) for v in l.split(",")[1:]] for l in lines], np.float32)
+    labels = np.array([ord(l[0]) - ord("A") for l in lines], np.float32)
+    data_csv = _write_csv(tmp_path / "f.csv", feats, "%d")
+    label_csv = _write_csv(tmp_path / "l.csv", labels[:, None], "%d")
+    it = io.CSVIter(data_csv=data_csv, data_shape=(16,), label_csv=label_csv, batch_size=16)
+    ref = io.NDArrayIter(feats, labels, 16)
+    for g, w in zip(it, ref):
+        np.testing.assert_array_equal(g.data[0].asnumpy(), w.data[0].asnumpy())
+        np.testing.assert_array_equal(g.label[0].asnumpy(), w.label[0].asnumpy())
+        assert g.pad == w.pad
+
+
+# ----------------------------------------------------------------- MNISTIter
+
+def _write_idx(path, array, magic, compress):
+    payload = struct.pack(">I", magic) + struct.pack(">%dI" % array.ndim, *array.shape)
+    payload += array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(payload) if compress else payload)
+    return str(path)
+
+
+@pytest.fixture
+def small_mnist(tmp_path):
+    rng = np.random.RandomState(0)
+    images = rng.randint(0, 256, size=(10, 5, 4))
+    labels = rng.randint(0, 10, size=10)
+    return images, labels, tmp_path
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_mnistiter_matches_ndarrayiter(small_mnist, compress):
+    images, labels, tmp = small_mnist
+    img = _write_idx(tmp / "img", images, 0x803, compress)
+    lbl = _write_idx(tmp / "lbl", labels, 0x801, compress)
+    it = io.MNISTIter(image=img, label=lbl, batch_size=4, shuffle=False, silent=True)
+    assert it.provide_data[0].shape == (4, 1, 5, 4)
+    assert it.provide_data[0].name == "data" and it.provide_label[0].name == "softmax_label"
+    assert it.provide_label[0].shape == (4,)
+    scaled = images.reshape(10, 1, 5, 4).astype(np.float32) * np.float32(1 / 256)
+    ref = io.NDArrayIter(scaled, labels, 4, last_batch_handle="discard")
+    for _ in range(2):
+        got, want = list(it), list(ref)
+        assert len(got) == len(want) == 2
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g.data[0].asnumpy(), w.data[0].asnumpy())
+            np.testing.assert_array_equal(g.label[0].asnumpy(), w.label[0].asnumpy())
+            assert g.pad == 0
+        it.reset()
+        ref.reset()
+
+
+def test_mnistiter_flat_shuffle_and_parts(small_mnist):
+    images, labels, tmp = small_mnist
+    img = _write_idx(tmp / "img", images, 0x803, False)
+    lbl = _write_idx(tmp / "lbl", labels, 0x801, False)
+    flat = io.MNISTIter(image=img, label=lbl, batch_size=5, flat=True, shuffle=False, silent=True)
+    assert flat.next().data[0].shape == (5, 20)
+    shuffled = io.MNISTIter(image=img, label=lbl, batch_size=10, shuffle=True, seed=3,
+                            silent=True)
+    batch = shuffled.next()
+    order = np.random.RandomState(3).permutation(10)
+    np.testing.assert_array_equal(batch.label[0].asnumpy(), labels[order])
+    np.testing.assert_array_equal(batch.data[0].asnumpy()[:, 0] * 256, images[order])
+    part = io.MNISTIter(image=img, label=lbl, batch_size=1, shuffle=False, num_parts=3,
+                        part_index=1, silent=True)
+    got = [b.label[0].asnumpy()[0] for b in part]
+    assert got == labels[3:6].tolist()  # int(10/3*1)=3 .. int(10/3*2)=6
+
+
+def test_mnistiter_corrupt_files(small_mnist):
+    images, labels, tmp = small_mnist
+    img = _write_idx(tmp / "img", images, 0x803, False)
+    lbl = _write_idx(tmp / "lbl", labels, 0x801, False)
+    cut = tmp / "cut"
+    cut.write_bytes((tmp / "img").read_bytes()[:100])
+    with pytest.raises(MXNetError, match=r"cut is truncated"):
+        io.MNISTIter(image=str(cut), label=lbl, silent=True)
+    with pytest.raises(MXNetError, match=r"image file .*lbl has bad magic"):
+        io.MNISTIter(image=lbl, label=img, silent=True)
+    short = _write_idx(tmp / "short", labels[:5], 0x801, False)
+    with pytest.raises(MXNetError, match="5 labels"):
+        io.MNISTIter(image=img, label=short, silent=True)
+    broken_gz = tmp / "broken.gz"
+    broken_gz.write_bytes(gzip.compress((tmp / "img").read_bytes())[:50])
+    with pytest.raises(MXNetError, match="broken.gz"):
+        io.MNISTIter(image=str(broken_gz), label=lbl, silent=True)
+
+
+def test_mnistiter_on_real_t10k(shared_dir):
+    mnist = shared_dir / "data" / "mnist"
+    it = io.MNISTIter(image=str(mnist / "t10k-images-idx3-ubyte.gz"),
+                      label=str(mnist / "t10k-labels-idx1-ubyte.gz"), batch_size=1000,
+                      shuffle=False, flat=True, silent=True)
+    raw_img = gzip.decompress((mnist / "t10k-images-idx3-ubyte.gz").read_bytes())
+    raw_lbl = gzip.decompress((mnist / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    pixels = np.frombuffer(raw_img, np.uint8, offset=16).reshape(10000, 784)
+    digits = np.frombuffer(raw_lbl, np.uint8, offset=8)
+    batches = list(it)
+    assert len(batches) == 10
+    first = batches[0]
+    assert first.data[0].shape == (1000, 784)
+    np.testing.assert_array_equal(first.data[0].asnumpy(), pixels[:1000] / np.float32(256))
+    np.testing.assert_array_equal(batches[-1].label[0].asnumpy(), digits[9000:])
+    assert digits[:3].tolist() == [7, 2, 1]
