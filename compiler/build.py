@@ -1,0 +1,154 @@
+"""Build rendered C with cffi (which drives the C compiler through setuptools) and cache it.
+
+Cache key: sha256 of the source, header, cdef, compiler command and flags, target and mxc
+version; shapes are in the source, so there is one entry per shape signature.
+Layout: <root>/<key[:2]>/<key>/{NAME.c, NAME.h, _mxc_<key>.*.so, meta.json}. Entries are
+built in a temporary folder and published with one rename under a file lock, so concurrent
+builders all succeed and nobody sees half an entry; an entry that fails to load is rebuilt.
+"""
+import fcntl
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import sysconfig
+import tempfile
+import time
+
+from .errors import MXNetError
+
+VERSION = "0.1.0"
+_LOADED = {}          # key -> loaded cffi module (a process never loads one entry twice)
+
+
+def cache_root():
+    root = os.environ.get("MXC_CACHE_DIR")
+    if not root:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                ".cache")
+        root = os.path.join(base, "mxc")
+    return root
+
+
+def compiler_command():
+    return os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+
+
+def default_flags():
+    flags = os.environ.get("MXC_CFLAGS")
+    if flags:
+        return flags.split()
+    out = ["-O3", "-fno-math-errno", "-fopenmp"]
+    if os.environ.get("MXC_NATIVE", "1") != "0":
+        out.append("-march=native")
+    return out
+
+
+class Built:
+    """A loaded library: `lib` (the C functions), `ffi`, where it lives, and whether it was
+    compiled now or found in the cache."""
+
+    def __init__(self, module, key, path, compiled, seconds):
+        self.ffi, self.lib = module.ffi, module.lib
+        self.key, self.path, self.compiled, self.seconds = key, path, compiled, seconds
+
+    def check(self, rc, prefix="mxc"):
+        """Turn a C error code into an MXNetError carrying the C message."""
+        if rc != 0:
+            msg = self.ffi.string(getattr(self.lib, prefix + "_last_error")()).decode()
+            raise MXNetError(msg or "compiled library returned error %d" % rc)
+
+
+def cache_key(source, header, cdef, flags):
+    h = hashlib.sha256()
+    for part in (source, header, cdef, compiler_command(), " ".join(flags), sys.platform,
+                 sysconfig.get_platform(), sys.implementation.cache_tag, VERSION):
+        h.update(part.encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _find_lib(folder, modname):
+    for f in sorted(os.listdir(folder)):
+        if f.startswith(modname) and (f.endswith(".so") or f.endswith(".pyd")):
+            return os.path.join(folder, f)
+    return None
+
+
+def _load(folder, modname):
+    path = _find_lib(folder, modname)
+    if path is None:
+        raise ImportError("no library in %s" % folder)
+    spec = importlib.util.spec_from_file_location(modname, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _compile(folder, name, source, header, cdef, flags, modname):
+    import cffi
+    with open(os.path.join(folder, name + ".c"), "w") as f:
+        f.write(source)
+    with open(os.path.join(folder, name + ".h"), "w") as f:
+        f.write(header)
+    ffi = cffi.FFI()
+    ffi.cdef(cdef)
+    ffi.set_source(modname, '#include "%s.h"' % name, sources=[os.path.join(folder,
+                                                                           name + ".c")],
+                   include_dirs=[folder], extra_compile_args=flags,
+                   extra_link_args=[f for f in flags if f in ("-fopenmp",)])
+    build_tmp = os.path.join(folder, "build")
+    try:
+        ffi.compile(tmpdir=build_tmp, verbose=False)
+    except Exception as err:  # distutils/setuptools raise several types
+        raise MXNetError("C compilation of %s failed (%s, flags %s): %s\n  source kept in %s"
+                         % (name, compiler_command(), " ".join(flags), err, folder)) from None
+    built = _find_lib(build_tmp, modname)
+    if built is None:
+        raise MXNetError("C compilation of %s produced no library in %s" % (name, build_tmp))
+    shutil.move(built, os.path.join(folder, os.path.basename(built)))
+    shutil.rmtree(build_tmp, ignore_errors=True)
+
+
+def build(source, header, cdef, name="mxc", flags=None, root=None):
+    """Compile (or find in the cache) and load. Returns a Built."""
+    flags = list(default_flags() if flags is None else flags)
+    key = cache_key(source, header, cdef, flags)
+    if key in _LOADED:
+        return Built(_LOADED[key][0], key, _LOADED[key][1], False, 0.0)
+    t0 = time.perf_counter()
+    root = root or cache_root()
+    modname = "_mxc_" + key[:24]
+    shard = os.path.join(root, key[:2])
+    final = os.path.join(shard, key)
+    os.makedirs(shard, exist_ok=True)
+    compiled = False
+    with open(os.path.join(shard, "." + key + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            module = None
+            if os.path.isdir(final):
+                try:
+                    module = _load(final, modname)
+                except Exception:          # a damaged entry is rebuilt, not trusted
+                    shutil.rmtree(final, ignore_errors=True)
+            if module is None:
+                tmp = tempfile.mkdtemp(prefix=".build-", dir=shard)
+                try:
+                    _compile(tmp, name, source, header, cdef, flags, modname)
+                    with open(os.path.join(tmp, "meta.json"), "w") as f:
+                        json.dump({"key": key, "name": name, "flags": flags,
+                                   "cc": compiler_command(), "version": VERSION,
+                                   "created": time.time()}, f, indent=1)
+                    os.rename(tmp, final)
+                except BaseException:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    raise
+                module = _load(final, modname)
+                compiled = True
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    _LOADED[key] = (module, final)
+    return Built(module, key, final, compiled, time.perf_counter() - t0)

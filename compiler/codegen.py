@@ -1,0 +1,130 @@
+"""Render a Plan into one C translation unit and its header, through the Jinja templates.
+
+Python decides (which kernels, which buffers, which calls); the templates hold every line of C.
+Output is deterministic: the same plan renders to the same bytes.
+"""
+import functools
+from importlib import resources
+
+import jinja2
+
+from . import optimizers
+from .errors import MXNetError
+
+METRICS = {"none": 0, "acc": 1, "mse": 2}
+
+
+@functools.lru_cache(maxsize=1)
+def environment():
+    root = resources.files("mxc.compiler.templates")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(root)),
+                             undefined=jinja2.StrictUndefined, trim_blocks=True,
+                             lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters["cfloat"] = _cfloat
+    env.filters["cstr"] = lambda v: '"%s"' % str(v).replace("\\", "\\\\").replace('"', '\\"')
+    return env
+
+
+def _cfloat(v):
+    """A C literal of a Python number, exact for doubles (inf/nan spelled out)."""
+    v = float(v)
+    if v != v:
+        return "NAN"
+    if v in (float("inf"), float("-inf")):
+        return "INFINITY" if v > 0 else "-INFINITY"
+    return repr(v)
+
+
+class Kernel:
+    """One C function of the translation unit: comment, signature, body."""
+
+    def __init__(self, name, comment, params, body):
+        self.name, self.comment, self.params, self.body = name, comment, params, body
+
+    @property
+    def signature(self):
+        return ", ".join("%s restrict %s" % (t, n) if t.endswith("*") else "%s %s" % (t, n)
+                         for t, n in self.params)
+
+    @property
+    def unused_guard(self):
+        return " ".join("(void)%s;" % n for _, n in self.params)
+
+
+def _op_kernels(env, v):
+    try:
+        module = env.get_template(v.node.op.template).module
+    except jinja2.TemplateNotFound:
+        raise MXNetError("operator %s (node '%s'): template %s is missing"
+                         % (v.op, v.label, v.node.op.template)) from None
+    extra = []
+    if v.ws:
+        extra.append(("real*", "workspace"))
+    if v.uses_rng:
+        extra.append(("uint64_t*", "rng"))
+    fwd_params = [(t, name) for t, name, _ in v.fwd_args] + extra + [("int", "is_train")]
+    out = [Kernel(v.name + "_forward", v.describe(), fwd_params, str(module.forward(v)))]
+    if v.needs_backward:
+        bwd_params = [(t, name) for t, name, _ in v.bwd_args] + extra
+        out.append(Kernel(v.name + "_backward", "gradient of " + v.describe(), bwd_params,
+                          str(module.backward(v))))
+    return out
+
+
+def _calls(v, plan, backward):
+    args = [e for _, _, e in (v.bwd_args if backward else v.fwd_args)]
+    if v.ws:
+        args.append(plan.workspace.expr())
+    if v.uses_rng:
+        args.append("(uint64_t*)mem")
+    if not backward:
+        args.append("is_train")
+    return "%s_%s(%s)" % (v.name, "backward" if backward else "forward", ", ".join(args))
+
+
+def render(plan, prefix="mxc", kinds=None, metric_io=None):
+    """Return (c_source, header, cdef) for the plan.
+
+    kinds: optimizer kernels to include (default: all known); metric_io: (output, label) Args
+    the whole-epoch loop scores, or None.
+    """
+    env = environment()
+    kinds = list(optimizers.KERNELS) if kinds is None else list(kinds)
+    kernels = []
+    for v in plan.nodes:
+        kernels.extend(_op_kernels(env, v))
+    inputs = [a for a in plan.args if a.role in ("data", "label")]
+    ctx = dict(
+        plan=plan, prefix=prefix, P=prefix.upper(), real=plan.ctype, kernels=kernels,
+        forward_calls=[_calls(v, plan, False) for v in plan.nodes],
+        backward_calls=[_calls(v, plan, True) for v in reversed(plan.nodes)
+                        if v.needs_backward],
+        backward_nodes=[v for v in reversed(plan.nodes) if v.needs_backward],
+        optim=[(k, optimizers.kind_id(k), optimizers.n_states(k),
+                optimizers.KERNELS[k][1]) for k in kinds],
+        max_hyper=optimizers.MAX_HYPER, inputs=inputs, metric_io=metric_io,
+        metrics=METRICS,
+    )
+    ctx["backward_steps"] = _backward_steps(plan, ctx)
+    source = env.get_template("net.c.j2").render(**ctx)
+    header = env.get_template("net.h.j2").render(**ctx)
+    cdef = env.get_template("net.cdef.j2").render(**ctx)
+    return source, header, cdef
+
+
+def _backward_steps(plan, ctx):
+    """Backward in reverse topological order; an edge sum runs once all its parts exist."""
+    pending = list(plan.sums)
+    steps = [("zero", t) for t in plan.zero_fill]
+    written = set()
+    for v in ctx["backward_nodes"]:
+        # sums whose producer is this node's output: all consumers ran already
+        ready = [s for s in pending if s[3] is v.node]
+        for s in ready:
+            steps.append(("sum", s))
+            pending.remove(s)
+        steps.append(("call", _calls(v, plan, True)))
+        written.add(v.name)
+    for s in pending:                      # sums into arguments (params / data)
+        steps.append(("sum", s))
+    return steps

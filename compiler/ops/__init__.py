@@ -1,0 +1,7 @@
+"""All operators, registered on import. One module per family; add new families here."""
+from . import base
+from . import nn  # noqa: F401  (FullyConnected, Activation, SoftmaxOutput)
+
+REGISTRY = base.REGISTRY
+FUNCTIONS = base.FUNCTIONS
+get = base.get

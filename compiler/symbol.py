@@ -1,0 +1,586 @@
+"""Symbol graphs with MXNet 1.x semantics: naming, listing, composition and the JSON format.
+
+A graph is made of `Node`s (variables have op None); a `Symbol` is a list of heads
+(node, output index). Operators come from the registry in `ops`.
+"""
+import json
+import threading
+
+from . import ops as _ops
+from .errors import MXNetError
+from .jsonfmt import dumps_graph
+
+MXNET_VERSION = 10901
+_DTYPE_CODES = {"float32": 0, "float64": 1, "float16": 2, "uint8": 3, "int32": 4, "int8": 5,
+                "int64": 6, "bool": 7, "bfloat16": 12}
+
+
+# ---- naming and attribute scopes --------------------------------------------------------------
+
+class NameManager:
+    """Default node names: `hint + counter`, one counter per hint (MXNet's mx.name)."""
+    _local = threading.local()
+
+    def __init__(self):
+        self._counter = {}
+        self._old = None
+
+    def get(self, name, hint):
+        if name:
+            return name
+        n = self._counter.get(hint, 0)
+        self._counter[hint] = n + 1
+        return "%s%d" % (hint, n)
+
+    def __enter__(self):
+        self._old = NameManager.current()
+        NameManager._local.value = self
+        return self
+
+    def __exit__(self, *exc):
+        NameManager._local.value = self._old
+
+    @staticmethod
+    def current():
+        if not hasattr(NameManager._local, "value"):
+            NameManager._local.value = NameManager()
+        return NameManager._local.value
+
+
+class Prefix(NameManager):
+    """Prepends a prefix to every name, given or generated."""
+
+    def __init__(self, prefix):
+        super().__init__()
+        self._prefix = prefix
+
+    def get(self, name, hint):
+        return self._prefix + super().get(name, hint)
+
+
+class AttrScope:
+    """Attributes given to every symbol created inside the scope (values must be strings)."""
+    _local = threading.local()
+
+    def __init__(self, **kwargs):
+        for v in kwargs.values():
+            if not isinstance(v, str):
+                raise ValueError("Attributes need to be string")
+        self._attr = kwargs
+        self._old = None
+
+    def get(self, attr):
+        if not self._attr:
+            return dict(attr or {})
+        out = dict(self._attr)
+        out.update(attr or {})
+        return out
+
+    def __enter__(self):
+        self._old = AttrScope.current()
+        merged = dict(self._old._attr)
+        merged.update(self._attr)
+        self._attr = merged
+        AttrScope._local.value = self
+        return self
+
+    def __exit__(self, *exc):
+        AttrScope._local.value = self._old
+
+    @staticmethod
+    def current():
+        if not hasattr(AttrScope._local, "value"):
+            AttrScope._local.value = AttrScope()
+        return AttrScope._local.value
+
+
+_HIDDEN_KEYS = ("ctx_group", "lr_mult", "wd_mult", "force_mirroring", "mirror_stage")
+
+
+def _normalize_attr(attr):
+    out = {}
+    for k, v in (attr or {}).items():
+        if not isinstance(v, str):
+            raise ValueError("Attribute values must be strings: %s=%r" % (k, v))
+        out["__%s__" % k if k in _HIDDEN_KEYS else k] = v
+    return out
+
+
+# ---- graph nodes ------------------------------------------------------------------------------
+
+class Node:
+    """One graph node. inputs: list of (Node, output_index)."""
+    __slots__ = ("op", "name", "attrs", "inputs", "_params")
+
+    def __init__(self, op, name, attrs=None, inputs=()):
+        self.op = op                       # OpDef or None for a variable
+        self.name = name
+        self.attrs = dict(attrs or {})
+        self.inputs = list(inputs)
+        self._params = None
+
+    @property
+    def is_variable(self):
+        return self.op is None
+
+    @property
+    def params(self):
+        """Parsed operator parameters (MXNet defaults filled in)."""
+        if self._params is None:
+            self._params = self.op.parse_params(self.attrs, self.name) if self.op else {}
+        return self._params
+
+    def input_names(self):
+        return self.op.input_names(self.params, len(self.inputs) - len(self.aux_names())) \
+            if self.op.variable_inputs else self.op.input_names(self.params)
+
+    def aux_names(self):
+        return self.op.aux_names(self.params) if self.op else []
+
+    def num_outputs(self):
+        return 1 if self.op is None else len(self.op.output_names(self.params))
+
+    def num_visible(self):
+        return 1 if self.op is None else self.op.num_visible(self.params)
+
+    def output_name(self, i):
+        if self.op is None:
+            return self.name
+        return "%s_%s" % (self.name, self.op.output_names(self.params)[i])
+
+
+def topo_order(heads):
+    """Depth-first post-order from the heads, inputs in order (nnvm's DFSVisit)."""
+    order, seen = [], set()
+    for head, _ in heads:
+        if id(head) in seen:
+            continue
+        stack = [(head, 0)]
+        seen.add(id(head))
+        while stack:
+            node, i = stack.pop()
+            if i < len(node.inputs):
+                stack.append((node, i + 1))
+                child = node.inputs[i][0]
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    stack.append((child, 0))
+            else:
+                order.append(node)
+    return order
+
+
+def aux_variables(order):
+    """ids of variable nodes that some operator mutates (auxiliary states)."""
+    aux = set()
+    for node in order:
+        if node.op is not None:
+            n_in = len(node.inputs) - len(node.aux_names())
+            for child, _ in node.inputs[n_in:]:
+                aux.add(id(child))
+    return aux
+
+
+# ---- Symbol -----------------------------------------------------------------------------------
+
+class Symbol:
+    """A list of graph outputs; the user-facing handle of MXNet's symbolic API."""
+
+    def __init__(self, heads):
+        self._heads = [(n, int(i)) for n, i in heads]
+
+    # listing
+    def _order(self):
+        return topo_order(self._heads)
+
+    @property
+    def name(self):
+        return self._heads[0][0].name if len(self._heads) == 1 else None
+
+    def list_arguments(self):
+        order = self._order()
+        aux = aux_variables(order)
+        return [n.name for n in order if n.is_variable and id(n) not in aux]
+
+    def list_auxiliary_states(self):
+        order = self._order()
+        aux = aux_variables(order)
+        return [n.name for n in order if n.is_variable and id(n) in aux]
+
+    def list_inputs(self):
+        return [n.name for n in self._order() if n.is_variable]
+
+    def list_outputs(self):
+        return [n.output_name(i) for n, i in self._heads]
+
+    def get_internals(self):
+        heads = []
+        for node in self._order():
+            heads.extend((node, i) for i in range(node.num_visible()))
+        return Symbol(heads)
+
+    def get_children(self):
+        node = self._heads[0][0]
+        if not node.inputs:
+            return None
+        return Symbol([(n, i) for n, i in node.inputs])
+
+    def __len__(self):
+        return len(self._heads)
+
+    def __iter__(self):
+        return (Symbol([h]) for h in self._heads)
+
+    def __getitem__(self, index):
+        if isinstance(index, str):
+            names = self.list_outputs()
+            hits = [i for i, n in enumerate(names) if n == index]
+            if len(hits) != 1:
+                raise ValueError("There are %d outputs named %r" % (len(hits), index))
+            index = hits[0]
+        if isinstance(index, slice):
+            return Symbol(self._heads[index])
+        if not -len(self._heads) <= index < len(self._heads):
+            raise IndexError("Symbol has %d outputs" % len(self._heads))
+        return Symbol([self._heads[index]])
+
+    def __repr__(self):
+        if self.name is None:
+            return "<Symbol group [%s]>" % ", ".join(str(n.name) for n, _ in self._heads)
+        return "<Symbol %s>" % self.name
+
+    # attributes
+    def attr(self, key):
+        node = self._heads[0][0]
+        if key == "name":
+            return node.name
+        return node.attrs.get(key)
+
+    def list_attr(self, recursive=False):
+        if recursive:
+            raise DeprecationWarning("list_attr(recursive=True) is deprecated: use attr_dict()")
+        return dict(self._heads[0][0].attrs)
+
+    def attr_dict(self):
+        return {n.name: dict(n.attrs) for n in self._order() if n.attrs}
+
+    def _set_attr(self, **kwargs):
+        for k, v in kwargs.items():
+            if not isinstance(v, str):
+                raise ValueError("Set Attr only accepts string values")
+            self._heads[0][0].attrs[k] = v
+        self._heads[0][0]._params = None
+
+    # shapes and types
+    def infer_shape(self, *args, **kwargs):
+        return self._infer_shape(False, args, kwargs)
+
+    def infer_shape_partial(self, *args, **kwargs):
+        return self._infer_shape(True, args, kwargs)
+
+    def _infer_shape(self, partial, args, kwargs):
+        from .shape import infer_graph_shapes
+        if args and kwargs:
+            raise ValueError("Can only specify known argument shapes either by positional "
+                             "or kwargs way.")
+        known = dict(kwargs)
+        if args:
+            for name, shp in zip(self.list_arguments(), args):
+                if shp is not None:
+                    known[name] = shp
+        shapes = infer_graph_shapes(self._heads, known)
+        order = self._order()
+        aux = aux_variables(order)
+        args_s = [shapes.get((id(n), 0)) for n in order if n.is_variable and id(n) not in aux]
+        aux_s = [shapes.get((id(n), 0)) for n in order if n.is_variable and id(n) in aux]
+        out_s = [shapes.get((id(n), i)) for n, i in self._heads]
+        if partial:
+            fix = lambda lst: [tuple(s) if s is not None else () for s in lst]  # noqa: E731
+            return fix(args_s), fix(out_s), fix(aux_s)
+        if any(s is None for s in args_s + out_s + aux_s):
+            import warnings
+            missing = [n for n, s in zip(self.list_arguments(), args_s) if s is None][:10]
+            warnings.warn("Cannot decide shape for the following arguments (0s in shape "
+                          "means unknown dimensions). Consider providing them as input:\n\t"
+                          + "\n\t".join("%s: ()" % m for m in missing), stacklevel=2)
+            return None, None, None
+        return ([tuple(s) for s in args_s], [tuple(s) for s in out_s],
+                [tuple(s) for s in aux_s])
+
+    def infer_type(self, *args, **kwargs):
+        import numpy as np
+        given = dict(kwargs)
+        if args:
+            given.update({n: t for n, t in zip(self.list_arguments(), args) if t is not None})
+        dts = {np.dtype(v).name for v in given.values()}
+        dt = np.dtype(dts.pop()) if len(dts) == 1 else np.dtype(np.float32)
+        if len(dts) > 0:
+            raise MXNetError("infer_type: mixed dtypes are not supported (%s)" % given)
+        t = dt.type
+        return ([t] * len(self.list_arguments()), [t] * len(self._heads),
+                [t] * len(self.list_auxiliary_states()))
+
+    infer_type_partial = infer_type
+
+    # serialization
+    def tojson(self, remove_amp_cast=True):
+        return dumps_graph(self._order(), self._heads, MXNET_VERSION)
+
+    def save(self, fname, remove_amp_cast=True):
+        from .fileio import atomic_write
+        atomic_write(fname, self.tojson().encode("utf-8"))
+
+    def __getstate__(self):
+        return {"json": self.tojson()}
+
+    def __setstate__(self, state):
+        self._heads = load_json(state["json"])._heads
+
+    def __copy__(self):
+        return load_json(self.tojson())
+
+    def __deepcopy__(self, memo):
+        return load_json(self.tojson())
+
+    # composition
+    def __call__(self, *args, **kwargs):
+        name = kwargs.pop("name", None)
+        copy = load_json(self.tojson())
+        order = copy._order()
+        free = [n for n in order if n.is_variable]
+        subst = {}
+        if args:
+            for node, sym in zip(free, args):
+                subst[id(node)] = sym._heads[0]
+        for key, sym in kwargs.items():
+            for node in free:
+                if node.name == key:
+                    subst[id(node)] = sym._heads[0]
+        for node in order:
+            node.inputs = [subst.get(id(c), (c, i)) for c, i in node.inputs]
+        copy._heads = [subst.get(id(n), (n, i)) for n, i in copy._heads]
+        if name and len(copy._heads) == 1:
+            copy._heads[0][0].name = name
+        return copy
+
+    # operators on symbols (the ops are registered in ops/; see reference table 1.6)
+    def _binary(self, other, op, hint, scalar_op, scalar_hint, reverse=False):
+        if isinstance(other, Symbol):
+            a, b = (other, self) if reverse else (self, other)
+            return create_op(op, [a, b], {}, hint=hint)
+        if isinstance(other, (int, float)):
+            return create_op(scalar_op, [self], {"scalar": str(float(other))
+                                                 if isinstance(other, float) else str(other)},
+                             hint=scalar_hint)
+        return NotImplemented
+
+    def __add__(self, o):
+        return self._binary(o, "elemwise_add", "_plus", "_plus_scalar", "_plusscalar")
+
+    __radd__ = __add__
+
+    def __sub__(self, o):
+        return self._binary(o, "elemwise_sub", "_minus", "_minus_scalar", "_minusscalar")
+
+    def __rsub__(self, o):
+        return self._binary(o, "elemwise_sub", "_minus", "_rminus_scalar", "_rminusscalar",
+                            reverse=True)
+
+    def __mul__(self, o):
+        return self._binary(o, "elemwise_mul", "_mul", "_mul_scalar", "_mulscalar")
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, o):
+        return self._binary(o, "elemwise_div", "_div", "_div_scalar", "_divscalar")
+
+    def __rtruediv__(self, o):
+        return self._binary(o, "elemwise_div", "_div", "_rdiv_scalar", "_rdivscalar",
+                            reverse=True)
+
+    def __pow__(self, o):
+        return self._binary(o, "_power", "_power", "_power_scalar", "_powerscalar")
+
+    def __rpow__(self, o):
+        return self._binary(o, "_power", "_power", "_rpower_scalar", "_rpower_scalar",
+                            reverse=True)
+
+    def __neg__(self):
+        return create_op("_mul_scalar", [self], {"scalar": "-1.0"}, hint="_mulscalar")
+
+    def __abs__(self):
+        return create_op("abs", [self], {}, hint="abs")
+
+    def __iadd__(self, o):
+        raise NotImplementedError("in-place operators are not supported on Symbol")
+
+    __isub__ = __imul__ = __itruediv__ = __iadd__
+
+    def __bool__(self):
+        raise NotImplementedError("Symbol has no truth value")
+
+    def __getattr__(self, name):
+        # method forms of operators: sym.reshape(...), sym.exp(), ...
+        if name.startswith("_") or name not in _ops.FUNCTIONS:
+            raise AttributeError("'Symbol' object has no attribute %r" % name)
+
+        def method(*args, **kwargs):
+            return _function(name)(self, *args, **kwargs)
+        return method
+
+
+# ---- constructors -----------------------------------------------------------------------------
+
+def Variable(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None, init=None,
+             stype=None, **kwargs):
+    """A named graph input (op "null"); keywords become `__key__` attributes."""
+    if not isinstance(name, str):
+        raise TypeError("Expect a string for variable `name`")
+    attrs = AttrScope.current().get(_normalize_attr(attr))
+    if shape is not None:
+        attrs["__shape__"] = str(tuple(shape))
+    if lr_mult is not None:
+        attrs["__lr_mult__"] = str(lr_mult)
+    if wd_mult is not None:
+        attrs["__wd_mult__"] = str(wd_mult)
+    if dtype is not None:
+        import numpy as np
+        attrs["__dtype__"] = str(_DTYPE_CODES[np.dtype(dtype).name])
+    if init is not None:
+        attrs["__init__"] = init if isinstance(init, str) else init.dumps()
+    if stype is not None:
+        attrs["__storage_type__"] = str({"default": 0, "row_sparse": 1, "csr": 2}[stype])
+    for k, v in kwargs.items():
+        if k.startswith("__") and k.endswith("__"):
+            attrs[k] = str(v)
+        else:
+            raise ValueError("Attribute name=%s is not supported. Additional attributes must "
+                             "start and end with double underscores, e.g, __yourattr__" % k)
+    return Symbol([(Node(None, name, attrs), 0)])
+
+
+var = Variable
+
+
+def Group(symbols):
+    """A symbol whose outputs are the outputs of all given symbols, in order."""
+    if not symbols or any(not isinstance(s, Symbol) for s in symbols):
+        raise TypeError("Expected a list of symbols as input")
+    heads = []
+    for s in symbols:
+        heads.extend(s._heads)
+    return Symbol(heads)
+
+
+def _param_str(value):
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "dtype") and hasattr(value, "type") or isinstance(value, type):
+        import numpy as np
+        return np.dtype(value).name
+    return str(value)
+
+
+def create_op(op_name, inputs, params, name=None, attr=None, hint=None, named_inputs=None):
+    """Create an operator node; missing inputs become `<name>_<input>` variables."""
+    op = _ops.get(op_name)
+    attrs = AttrScope.current().get(_normalize_attr(attr))
+    attrs.update({k: _param_str(v) for k, v in params.items() if v is not None})
+    named_inputs = dict(named_inputs or {})
+    if op.variable_inputs:
+        attrs.setdefault("num_args", str(len(inputs)))
+    node_name = NameManager.current().get(name, hint or op.hint)
+    node = Node(op, node_name, attrs)
+    parsed = node.params
+    if op.variable_inputs:
+        in_names = op.input_names(parsed, int(attrs["num_args"]))
+    else:
+        in_names = op.input_names(parsed)
+    aux_names = op.aux_names(parsed)
+    slots = in_names + aux_names
+    if len(inputs) > len(slots):
+        raise MXNetError("operator %s (node '%s') takes %d inputs (%s), got %d"
+                         % (op.name, node_name, len(slots), ", ".join(slots), len(inputs)))
+    given = dict(zip(slots, inputs))
+    for key in list(named_inputs):
+        if key not in slots:
+            raise MXNetError("operator %s (node '%s') has no input named '%s' (inputs: %s)"
+                             % (op.name, node_name, key, ", ".join(slots)))
+        given[key] = named_inputs.pop(key)
+    entries = []
+    for slot in slots:
+        sym = given.get(slot)
+        if sym is None:
+            vattrs = dict(node.attrs)
+            if slot in op.input_init and "__init__" not in vattrs:
+                vattrs["__init__"] = op.input_init[slot]
+            entries.append((Node(None, "%s_%s" % (node_name, slot), vattrs), 0))
+        else:
+            if not isinstance(sym, Symbol):
+                raise TypeError("operator %s (node '%s'): input '%s' must be a Symbol, got %s"
+                                % (op.name, node_name, slot, type(sym).__name__))
+            if len(sym._heads) != 1:
+                raise MXNetError("operator %s (node '%s'): input '%s' is a group of %d outputs;"
+                                 " compose with a single output" % (op.name, node_name, slot,
+                                                                    len(sym._heads)))
+            entries.append(sym._heads[0])
+    node.inputs = entries
+    return Symbol([(node, i) for i in range(node.num_visible())])
+
+
+def _function(fname):
+    op = _ops.FUNCTIONS[fname]
+
+    def make(*args, **kwargs):
+        name = kwargs.pop("name", None)
+        attr = kwargs.pop("attr", None)
+        sym_kwargs = {k: v for k, v in kwargs.items() if isinstance(v, Symbol)}
+        params = {k: v for k, v in kwargs.items() if not isinstance(v, Symbol)}
+        if op.variable_inputs:
+            inputs = list(args)
+            if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
+                inputs = list(inputs[0])
+            inputs += [sym_kwargs.pop(k) for k in sorted(sym_kwargs) if k.startswith("arg")]
+            if "data" in sym_kwargs:
+                inputs.append(sym_kwargs.pop("data"))
+        else:
+            inputs = list(args)
+        return create_op(op.name, inputs, params, name=name, attr=attr, hint=fname.lower(),
+                         named_inputs=sym_kwargs)
+    make.__name__ = fname
+    make.__doc__ = "MXNet operator %s (see the MXNet 1.x documentation)." % op.name
+    return make
+
+
+def __getattr__(name):
+    """mx.sym.<Operator>(...) for every registered operator and alias."""
+    if name in _ops.FUNCTIONS:
+        fn = _function(name)
+        globals()[name] = fn
+        return fn
+    raise AttributeError("module 'mxc.symbol' has no operator or attribute %r" % name)
+
+
+# ---- loading ----------------------------------------------------------------------------------
+
+def load_json(json_str):
+    """Parse MXNet symbol JSON (1.x, nnvm-era and pre-nnvm layouts)."""
+    from .jsonfmt import graph_from_json
+    return Symbol(graph_from_json(json_str, Node))
+
+
+def load(fname):
+    """Load a symbol from a `-symbol.json` file."""
+    try:
+        with open(fname, "r", encoding="utf-8") as f:
+            text = f.read()
+    except OSError as err:
+        raise MXNetError("cannot read symbol file '%s': %s" % (fname, err)) from None
+    try:
+        return load_json(text)
+    except MXNetError as err:
+        raise MXNetError("symbol file '%s': %s" % (fname, err)) from None
+
+
+def fromjson(json_str):
+    return load_json(json_str)
