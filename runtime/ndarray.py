@@ -5,7 +5,9 @@ in-place writes (`a[:] = x`, `a += x`) go into that same numpy array, so an NDAr
 can be a view onto memory owned elsewhere.
 """
 import functools
+import io
 import os
+import pickle
 import struct
 import tempfile
 
@@ -116,7 +118,7 @@ class NDArray:
 
     def __array__(self, dtype=None, copy=None):
         if dtype is None:
-            return self._data
+            return self._data.copy() if copy else self._data
         return self._data.astype(dtype)
 
     def copy(self):
@@ -657,3 +659,20 @@ def load(fname):
         return _deserialize(buf)
     except _FormatError as err:
         raise MXNetError("cannot load NDArrays from %s: %s" % (fname, err)) from None
+
+
+class _MXNetUnpickler(pickle.Unpickler):
+    """Unpickler that maps MXNet's NDArray classes onto this module's NDArray."""
+
+    def find_class(self, module, name):
+        if module.split(".")[0] in ("mxnet", "mxc") and name == "NDArray":
+            return NDArray
+        return super().find_class(module, name)
+
+
+def _unpickle(raw):
+    """Unpickle bytes written by MXNet or mxc that may contain NDArrays (e.g. .states)."""
+    try:
+        return _MXNetUnpickler(io.BytesIO(raw)).load()
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
+        raise MXNetError("cannot unpickle NDArray data: %s" % err) from None
