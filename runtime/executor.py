@@ -1,0 +1,113 @@
+"""A compiled graph bound to memory: the arena, NumPy views onto it, and the C entry points.
+
+One Executor = one (graph, shapes, dtype) compile, loaded from the cache when it exists.
+"""
+import logging
+import time
+
+import numpy as np
+
+from .base import MXNetError
+from .compiler import build as _build
+from .compiler import codegen, optimizers
+from .compiler.plan import make_plan
+
+_ALIGN = 64
+
+
+def _aligned_zeros(n, dtype):
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.zeros(n + _ALIGN // itemsize, dtype=dtype)
+    shift = (-raw.ctypes.data % _ALIGN) // itemsize
+    return raw[shift:shift + n]
+
+
+def describe_shapes(shapes):
+    return ", ".join("%s %s" % (k, tuple(v)) for k, v in shapes.items())
+
+
+class Executor:
+    """Compiles (or loads) `symbol` for `shapes` and exposes its buffers as NumPy arrays."""
+
+    def __init__(self, symbol, shapes, data_names=(), label_names=(), grad_req=None,
+                 for_training=True, dtype="float32", logger=None, metric_io=True):
+        t0 = time.perf_counter()
+        self.symbol = symbol
+        self.plan = make_plan(symbol, shapes, data_names, label_names, grad_req, dtype,
+                              for_training)
+        outs = self.plan.outputs
+        labels = [a for a in self.plan.args if a.role == "label"]
+        self.metric_io = (outs[0], labels[0]) if (metric_io and outs and labels) else None
+        source, header, cdef = codegen.render(self.plan, metric_io=self.metric_io)
+        self.built = _build.build(source, header, cdef)
+        self.lib, self.ffi = self.built.lib, self.built.ffi
+        self.dtype = np.dtype(dtype)
+        self.arena = _aligned_zeros(self.plan.size, self.dtype)
+        self.mem = self.ffi.from_buffer("real[]", self.arena)
+        self.arg_arrays = {a.name: self._view(a.value) for a in self.plan.args}
+        self.grad_arrays = {a.name: self._view(a.grad) for a in self.plan.args
+                            if a.grad is not None}
+        self.aux_arrays = {a.name: self._view(a.value) for a in self.plan.aux}
+        self.outputs = [self._view(o.value) for o in outs]
+        self.head_grads = [self._view(o.grad) if o.grad is not None else None for o in outs]
+        for hg in self.head_grads:
+            if hg is not None:
+                hg[...] = 1
+        self.output_names = [o.name for o in outs]
+        self.internals = {k: self._view(t) for k, t in self.plan.internals.items()}
+        self.param_names = [a.name for a in self.plan.params]
+        self.param_span = self.plan.param_end - self.plan.param_begin
+        from .random import next_c_seed
+        self.lib.mxc_seed(self.mem, next_c_seed())
+        self.seconds = time.perf_counter() - t0
+        if logger is not None:
+            logger.info("bind %s: %s in %.3f s [%s]; memory %s", describe_shapes(shapes),
+                        "compiled" if self.built.compiled else "cached", self.seconds,
+                        self.built.key[:12], self.plan.summary())
+
+    def _view(self, t):
+        return self.arena[t.offset:t.offset + t.size].reshape(t.shape)
+
+    def state_slices(self, n_states):
+        """Where each parameter's optimizer states sit in a state buffer (param-relative)."""
+        out = {}
+        for a in self.plan.params:
+            rel = a.value.offset - self.plan.param_begin
+            out[a.name] = [slice(n_states * rel + k * a.value.size,
+                                 n_states * rel + (k + 1) * a.value.size)
+                           for k in range(n_states)]
+        return out
+
+    def check(self, rc):
+        self.built.check(rc)
+
+    def forward(self, is_train):
+        self.check(self.lib.mxc_forward(self.mem, 1 if is_train else 0))
+
+    def backward(self):
+        self.check(self.lib.mxc_backward(self.mem))
+
+    def _ptr(self, arr, ctype):
+        return self.ffi.from_buffer(ctype + "[]", arr) if arr is not None else self.ffi.NULL
+
+    def update(self, state, kind, hyper):
+        self.check(self.lib.mxc_update(self.mem, self._ptr(state, "real"),
+                                       optimizers.kind_id(kind),
+                                       self._ptr(hyper, "double")))
+
+    def train_epoch(self, state, kind, hyper, sources, nsource, rows, metric):
+        """Run rows.shape[0] batches in C; returns (nbatch, 2) metric sums and counts."""
+        nbatch = rows.shape[0]
+        out = np.zeros((nbatch, 2), dtype=np.float64)
+        ptrs = [self.ffi.from_buffer("real[]", s) for s in sources]
+        src = self.ffi.new("real*[]", ptrs)
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        self.check(self.lib.mxc_train_epoch(
+            self.mem, self._ptr(state, "real"), optimizers.kind_id(kind),
+            self._ptr(hyper, "double"), src, int(nsource),
+            self.ffi.from_buffer("int64_t[]", rows), nbatch, codegen.METRICS[metric],
+            self.ffi.from_buffer("double[]", out)))
+        return out
+
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
