@@ -22,27 +22,9 @@ __all__ = ["Optimizer", "SGD", "NAG", "Adam", "AdaGrad", "RMSProp", "AdaDelta", 
            "Signum", "FTML", "LAMB", "Adamax", "Nadam", "SGLD", "Updater", "get_updater",
            "create", "register", "C_HYPER_LAYOUT"]
 
-_COMMON = ('lr', 'wd', 'rescale_grad', 'clip_gradient')
+from .compiler.optimizers import KERNELS as _KERNELS
 
-C_HYPER_LAYOUT = {
-    'sgd': _COMMON,
-    'sgd_mom': _COMMON + ('momentum',),
-    'nag': _COMMON + ('momentum',),
-    'adam': _COMMON + ('beta1', 'beta2', 'epsilon', 't'),
-    'rmsprop': _COMMON + ('gamma1', 'epsilon', 'clip_weights'),
-    'rmsprop_centered': _COMMON + ('gamma1', 'gamma2', 'epsilon', 'clip_weights'),
-    'adagrad': _COMMON + ('eps',),
-    'adadelta': _COMMON + ('rho', 'epsilon'),
-    'ftrl': _COMMON + ('lamda1', 'beta'),
-    'signum': _COMMON + ('momentum', 'wd_lh'),
-    'signsgd': _COMMON,
-    'ftml': _COMMON + ('beta1', 'beta2', 'epsilon', 't'),
-    'lamb': _COMMON + ('beta1', 'beta2', 'epsilon', 't', 'bias_correction',
-                       'lower_bound', 'upper_bound'),
-    'adamax': _COMMON + ('beta1', 'beta2', 't'),
-    'nadam': _COMMON + ('beta1', 'beta2', 'epsilon', 't', 'momentum_t', 'momentum_t_1',
-                        'm_schedule', 'm_schedule_next'),
-}
+C_HYPER_LAYOUT = {kind: layout for kind, (_n_states, layout) in _KERNELS.items()}
 """Order of the floats returned by ``_c_hyper`` for each kernel kind."""
 
 
@@ -329,9 +311,12 @@ def _rule_sgd_mom(h, w, g, s):
 
 def _rule_nag(h, w, g, s):
     mom = s[0]
-    d = h['lr'] * (_clip(h['rescale_grad'] * g, h['clip_gradient']) + h['wd'] * w)
-    mom[...] = h['momentum'] * mom - d
-    return w + h['momentum'] * mom - d
+    # MXNet's nag_mom_update runs in place: the momentum's wd term sees the new weight
+    g = _clip(h['rescale_grad'] * g, h['clip_gradient'])
+    m = h['momentum'] * mom
+    new_w = w - m + (h['momentum'] + 1) * (m - h['lr'] * (g + h['wd'] * w))
+    mom[...] = m - h['lr'] * (g + h['wd'] * new_w)
+    return new_w
 
 
 def _rule_adam(h, w, g, s):

@@ -27,9 +27,11 @@ def ref_sgd(t, lr, wd, w, g, s):
 
 
 def ref_nag(t, lr, wd, w, g, s):
-    d = lr * (clipped(R * g) + wd * w)
-    s['mom'] = 0.9 * s['mom'] - d
-    return w + 0.9 * s['mom'] - d
+    # nag_mom_update runs with out=weight: the momentum's wd term reads the new weight
+    m = 0.9 * s['mom']
+    new_w = w - m + 1.9 * (m - lr * (clipped(R * g) + wd * w))
+    s['mom'] = m - lr * (clipped(R * g) + wd * new_w)
+    return new_w
 
 
 def ref_adam(t, lr, wd, w, g, s):
