@@ -1,0 +1,387 @@
+"""Tensor operators: shape manipulation, element-wise and broadcast arithmetic, scalar
+operators, reductions, matrix products, indexing helpers (reference sections 1.6, 11.4, 11.5)."""
+from math import prod
+
+from .base import (OpDef, Param, ShapeError, assign, known, p_bool, p_dtype, p_float, p_int,
+                   p_optional, p_shape, register)
+
+
+def _same_shape(p, ins):
+    return ins, [tuple(ins[0]) if known(ins[0]) else None]
+
+
+def _axis(axis, ndim, what="axis", extra=0):
+    """Normalise a possibly negative axis for `ndim` dimensions (+extra valid positions)."""
+    a = axis + ndim + extra if axis < 0 else axis
+    if not 0 <= a < ndim + extra:
+        raise ShapeError(0, (), (), "%s %d is out of range for %d dimensions"
+                         % (what, axis, ndim))
+    return a
+
+
+# ---- shape manipulation ------------------------------------------------------------------------
+
+def _flatten_shape(p, ins):
+    d = ins[0]
+    if not known(d):
+        return ins, [None]
+    return ins, [(d[0], prod(d[1:]))]
+
+
+register(OpDef("Flatten", aliases=("flatten",), shape=_flatten_shape, template="ops/copy.c.j2"))
+
+
+def reshape_target(dshape, shape, reverse=False):
+    """MXNet's Reshape codes 0, -1, -2, -3, -4 (reverse matches right to left)."""
+    dshape, shape = list(dshape), list(shape)
+    if reverse:
+        dshape, shape = dshape[::-1], shape[::-1]
+    out, src, infer, i = [], 0, -1, 0
+    while i < len(shape):
+        code = shape[i]
+        if code == 0:
+            out.append(dshape[src])
+            src += 1
+        elif code == -1:
+            if infer >= 0:
+                raise ShapeError(0, tuple(dshape), tuple(shape), "Reshape: only one -1 allowed")
+            infer = len(out)
+            out.append(1)
+            src += 1
+        elif code == -2:
+            out.extend(dshape[src:])
+            src = len(dshape)
+        elif code == -3:
+            out.append(dshape[src] * dshape[src + 1])
+            src += 2
+        elif code == -4:
+            if i + 2 >= len(shape):
+                raise ShapeError(0, tuple(dshape), tuple(shape), "Reshape: -4 needs two values")
+            d0 = dshape[src]
+            src += 1
+            d1, d2 = shape[i + 1], shape[i + 2]
+            i += 2
+            if d1 == -1:
+                d1 = d0 // d2
+            if d2 == -1:
+                d2 = d0 // d1
+            if d1 * d2 != d0:
+                raise ShapeError(0, tuple(dshape), tuple(shape),
+                                 "Reshape: -4 split %d into %d x %d" % (d0, d1, d2))
+            out.extend([d1, d2])
+        else:
+            out.append(code)
+            src += 1
+        i += 1
+    if infer >= 0:
+        rest = prod(d for k, d in enumerate(out) if k != infer)
+        out[infer] = prod(dshape) // rest if rest else 0
+    if reverse:
+        out = out[::-1]
+    if prod(out) != prod(dshape) or any(d <= 0 for d in out):
+        raise ShapeError(0, tuple(dshape), tuple(out),
+                         "Reshape: target shape %s does not match %d elements"
+                         % (tuple(shape), prod(dshape)))
+    return tuple(out)
+
+
+def _reshape_shape(p, ins):
+    d = ins[0]
+    if not known(d):
+        return ins, [None]
+    shape = p["shape"]
+    if not shape and p["target_shape"]:       # deprecated form: 0 = infer
+        shape = tuple(-1 if v == 0 else v for v in p["target_shape"])
+        if p["keep_highest"]:
+            shape = (d[0],) + shape
+    return ins, [reshape_target(d, shape, p["reverse"])]
+
+
+register(OpDef(
+    "Reshape", aliases=("reshape",),
+    params={"shape": Param(p_shape, ()), "reverse": Param(p_bool, False),
+            "target_shape": Param(p_shape, ()), "keep_highest": Param(p_bool, False)},
+    shape=_reshape_shape, template="ops/copy.c.j2"))
+
+
+def _expand_dims_shape(p, ins):
+    d = ins[0]
+    if not known(d):
+        return ins, [None]
+    a = _axis(p["axis"], len(d), extra=1)
+    return ins, [tuple(d[:a]) + (1,) + tuple(d[a:])]
+
+
+register(OpDef("expand_dims", params={"axis": Param(p_int)}, shape=_expand_dims_shape,
+               template="ops/copy.c.j2"))
+
+register(OpDef("Cast", aliases=("cast",), params={"dtype": Param(p_dtype)},
+               shape=_same_shape, template="ops/copy.c.j2"))
+
+
+def _transpose_shape(p, ins):
+    d = ins[0]
+    if not known(d):
+        return ins, [None]
+    axes = p["axes"] or tuple(range(len(d) - 1, -1, -1))
+    axes = [_axis(a, len(d), "axes entry") for a in axes]
+    if sorted(axes) != list(range(len(d))):
+        raise ShapeError(0, tuple(d), tuple(axes), "transpose: axes must permute %d axes"
+                         % len(d))
+    return ins, [tuple(d[a] for a in axes)]
+
+
+register(OpDef("transpose", params={"axes": Param(p_shape, ())}, shape=_transpose_shape,
+               template="ops/transpose.c.j2"))
+
+
+def _concat_shape(p, ins):
+    n = len(ins)
+    if not all(known(s) for s in ins):
+        return ins, [None]
+    nd = len(ins[0])
+    dim = _axis(p["dim"], nd, "dim")
+    total = 0
+    for k, s in enumerate(ins):
+        if len(s) != nd or any(a != b for j, (a, b) in enumerate(zip(s, ins[0])) if j != dim):
+            raise ShapeError(k, tuple(s), tuple(ins[0]),
+                             "Concat: all dims except %d must match" % dim)
+        total += s[dim]
+    out = list(ins[0])
+    out[dim] = total
+    return ins[:n], [tuple(out)]
+
+
+register(OpDef("Concat", aliases=("concat",),
+               params={"num_args": Param(p_int), "dim": Param(p_int, 1)},
+               variable_inputs=True, shape=_concat_shape, template="ops/concat.c.j2"))
+
+
+def _split_outputs(p):
+    return ["output%d" % i for i in range(p["num_outputs"])]
+
+
+def _split_shape(p, ins):
+    d = ins[0]
+    n = p["num_outputs"]
+    if not known(d):
+        return ins, [None] * n
+    a = _axis(p["axis"], len(d))
+    if d[a] % n:
+        raise ShapeError(0, tuple(d), (), "SliceChannel: axis %d of size %d is not divisible "
+                         "by num_outputs=%d" % (a, d[a], n))
+    part = list(d)
+    part[a] = d[a] // n
+    if p["squeeze_axis"]:
+        if part[a] != 1:
+            raise ShapeError(0, tuple(d), (), "SliceChannel: squeeze_axis needs parts of "
+                             "size 1 along axis %d" % a)
+        del part[a]
+    return ins, [tuple(part) if part else (1,)] * n
+
+
+register(OpDef("SliceChannel", aliases=("split",),
+               params={"num_outputs": Param(p_int), "axis": Param(p_int, 1),
+                       "squeeze_axis": Param(p_bool, False)},
+               outputs=_split_outputs, shape=_split_shape, template="ops/split.c.j2"))
+
+
+def slice_bounds(p, dim):
+    """(begin, end) of slice_axis along a dimension of size `dim`."""
+    b = p["begin"]
+    e = dim if p["end"] is None else p["end"]
+    b = b + dim if b < 0 else b
+    e = e + dim if e < 0 else e
+    return b, e
+
+
+def _slice_axis_shape(p, ins):
+    d = ins[0]
+    if not known(d):
+        return ins, [None]
+    a = _axis(p["axis"], len(d))
+    b, e = slice_bounds(p, d[a])
+    if not 0 <= b < e <= d[a]:
+        raise ShapeError(0, tuple(d), (), "slice_axis: [%s, %s) is empty or outside axis %d "
+                         "of size %d" % (p["begin"], p["end"], a, d[a]))
+    out = list(d)
+    out[a] = e - b
+    return ins, [tuple(out)]
+
+
+register(OpDef("slice_axis",
+               params={"axis": Param(p_int), "begin": Param(p_int),
+                       "end": Param(p_optional(p_int))},
+               shape=_slice_axis_shape, template="ops/slice_axis.c.j2"))
+
+
+def _one_hot_shape(p, ins):
+    d = ins[0]
+    if not known(d):
+        return ins, [None]
+    return ins, [tuple(d) + (p["depth"],)]
+
+
+register(OpDef("one_hot", inputs=("indices",),
+               params={"depth": Param(p_int), "on_value": Param(p_float, 1.0),
+                       "off_value": Param(p_float, 0.0), "dtype": Param(p_dtype, "float32")},
+               shape=_one_hot_shape, no_grad_inputs=("indices",),
+               template="ops/one_hot.c.j2"))
+
+
+# ---- element-wise ------------------------------------------------------------------------------
+
+UNARY = ("exp", "log", "sqrt", "square", "abs", "negative", "tanh", "sigmoid", "relu",
+         "zeros_like", "ones_like")
+for _name in UNARY:
+    register(OpDef(_name, shape=_same_shape, template="ops/unary.c.j2"))
+
+register(OpDef("clip", params={"a_min": Param(p_float), "a_max": Param(p_float)},
+               shape=_same_shape, template="ops/unary.c.j2"))
+
+SCALAR = {"_plus_scalar": "_plusscalar", "_minus_scalar": "_minusscalar",
+          "_rminus_scalar": "_rminusscalar", "_mul_scalar": "_mulscalar",
+          "_div_scalar": "_divscalar", "_rdiv_scalar": "_rdivscalar",
+          "_power_scalar": "_powerscalar", "_rpower_scalar": "_rpower_scalar"}
+_SCALAR_ALIASES = {"_plus_scalar": ("_PlusScalar",), "_minus_scalar": ("_MinusScalar",),
+                   "_rminus_scalar": ("_RMinusScalar",), "_mul_scalar": ("_MulScalar",),
+                   "_div_scalar": ("_DivScalar",), "_rdiv_scalar": ("_RDivScalar",),
+                   "_power_scalar": ("_PowerScalar",), "_rpower_scalar": ("_RPowerScalar",)}
+for _name, _hint in SCALAR.items():
+    register(OpDef(_name, params={"scalar": Param(p_float, 1.0), "is_int": Param(p_bool, True)},
+                   shape=_same_shape, hint=_hint, aliases=_SCALAR_ALIASES[_name],
+                   template="ops/unary.c.j2"))
+
+
+def _elemwise_shape(p, ins):
+    for src, dst in ((0, 1), (1, 0)):
+        if known(ins[src]):
+            assign(ins, dst, ins[src])
+    return ins, [tuple(ins[0]) if known(ins[0]) else None]
+
+
+_ELEMWISE = {"elemwise_add": ("_plus", ("_add", "_plus", "_Plus")),
+             "elemwise_sub": ("_minus", ("_sub", "_minus", "_Minus")),
+             "elemwise_mul": ("_mul", ("_mul", "_Mul")),
+             "elemwise_div": ("_div", ("_div", "_Div")),
+             "_power": ("_power", ("_Power",)),
+             "_maximum": ("_maximum", ("_Maximum",)),
+             "_minimum": ("_minimum", ("_Minimum",))}
+for _name, (_hint, _aliases) in _ELEMWISE.items():
+    register(OpDef(_name, inputs=("lhs", "rhs"), shape=_elemwise_shape, hint=_hint,
+                   aliases=_aliases, template="ops/binary.c.j2"))
+
+
+def broadcast_shape(a, b):
+    """NumPy broadcasting of two shapes (right-aligned, size-1 dims stretch)."""
+    nd = max(len(a), len(b))
+    a1 = (1,) * (nd - len(a)) + tuple(a)
+    b1 = (1,) * (nd - len(b)) + tuple(b)
+    out = []
+    for x, y in zip(a1, b1):
+        if x != y and x != 1 and y != 1:
+            raise ShapeError(1, tuple(b), tuple(a), "operands cannot be broadcast together")
+        out.append(max(x, y))
+    return tuple(out)
+
+
+def _broadcast_shape(p, ins):
+    if not (known(ins[0]) and known(ins[1])):
+        return ins, [None]
+    return ins, [broadcast_shape(ins[0], ins[1])]
+
+
+for _name in ("add", "sub", "mul", "div", "maximum", "minimum", "power"):
+    _aliases = {"add": ("broadcast_plus",), "sub": ("broadcast_minus",)}.get(_name, ())
+    register(OpDef("broadcast_" + _name, inputs=("lhs", "rhs"), shape=_broadcast_shape,
+                   aliases=_aliases, template="ops/binary.c.j2"))
+
+
+# ---- reductions --------------------------------------------------------------------------------
+
+def reduced_axes(p, ndim):
+    """The axes a reduction removes (sorted), from axis / exclude."""
+    axis = p["axis"]
+    if not axis:
+        return list(range(ndim))
+    axes = sorted({_axis(a, ndim) for a in axis})
+    if p["exclude"]:
+        axes = [a for a in range(ndim) if a not in axes]
+    return axes
+
+
+def _reduce_shape(p, ins):
+    d = ins[0]
+    if not known(d):
+        return ins, [None]
+    axes = reduced_axes(p, len(d))
+    if p["keepdims"]:
+        out = tuple(1 if k in axes else s for k, s in enumerate(d))
+    else:
+        out = tuple(s for k, s in enumerate(d) if k not in axes)
+    return ins, [out or (1,)]
+
+
+_REDUCE_PARAMS = {"axis": Param(p_shape, ()), "keepdims": Param(p_bool, False),
+                  "exclude": Param(p_bool, False)}
+for _name, _aliases in (("sum", ("sum_axis",)), ("mean", ()), ("max", ("max_axis",)),
+                        ("min", ("min_axis",))):
+    register(OpDef(_name, params=_REDUCE_PARAMS, aliases=_aliases, shape=_reduce_shape,
+                   template="ops/reduce.c.j2"))
+
+
+# ---- matrix products ---------------------------------------------------------------------------
+
+def dot_dims(p, lhs, rhs):
+    """(rows, inner, cols) of dot as a 2-D product, and the output shape."""
+    ta, tb = p["transpose_a"], p["transpose_b"]
+    if ta:
+        l0, l1 = lhs[0], prod(lhs[1:])
+        m, k, out_l = l1, l0, tuple(lhs[1:])
+    else:
+        l0, l1 = prod(lhs[:-1]), lhs[-1]
+        m, k, out_l = l0, l1, tuple(lhs[:-1])
+    if tb:
+        r0, r1 = prod(rhs[:-1]), rhs[-1]
+        k2, n, out_r = r1, r0, tuple(rhs[:-1])
+    else:
+        r0, r1 = rhs[0], prod(rhs[1:])
+        k2, n, out_r = r0, r1, tuple(rhs[1:])
+    if k != k2:
+        raise ShapeError(1, tuple(rhs), tuple(lhs), "dot: inner dimensions %d and %d differ"
+                         % (k, k2))
+    return (m, k, n), (out_l + out_r) or (1,)
+
+
+def _dot_shape(p, ins):
+    if not (known(ins[0]) and known(ins[1])):
+        return ins, [None]
+    return ins, [dot_dims(p, ins[0], ins[1])[1]]
+
+
+_DOT_PARAMS = {"transpose_a": Param(p_bool, False), "transpose_b": Param(p_bool, False),
+               "forward_stype": Param(p_optional(str), None)}
+register(OpDef("dot", inputs=("lhs", "rhs"), params=_DOT_PARAMS, shape=_dot_shape,
+               template="ops/dot.c.j2"))
+
+
+def batch_dot_dims(p, lhs, rhs):
+    if len(lhs) != 3 or len(rhs) != 3 or lhs[0] != rhs[0]:
+        raise ShapeError(1, tuple(rhs), tuple(lhs), "batch_dot: needs 3-D operands with the "
+                         "same batch size")
+    m, k = (lhs[2], lhs[1]) if p["transpose_a"] else (lhs[1], lhs[2])
+    k2, n = (rhs[2], rhs[1]) if p["transpose_b"] else (rhs[1], rhs[2])
+    if k != k2:
+        raise ShapeError(1, tuple(rhs), tuple(lhs), "batch_dot: inner dimensions %d and %d "
+                         "differ" % (k, k2))
+    return (lhs[0], m, k, n), (lhs[0], m, n)
+
+
+def _batch_dot_shape(p, ins):
+    if not (known(ins[0]) and known(ins[1])):
+        return ins, [None]
+    return ins, [batch_dot_dims(p, ins[0], ins[1])[1]]
+
+
+register(OpDef("batch_dot", inputs=("lhs", "rhs"), params=_DOT_PARAMS, shape=_batch_dot_shape,
+               template="ops/dot.c.j2"))
