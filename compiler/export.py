@@ -1,0 +1,292 @@
+"""Export a graph as standalone C: an inference library, a self-check, an example program, a
+Makefile and optionally a trainer. The C is the same generated source the runtime compiles
+(codegen.render with prefix = the export name) plus the templates/export/* API around it.
+"""
+import os
+import re
+import shutil
+import struct
+
+import numpy as np
+
+from . import build as _build
+from . import codegen, optimizers
+from .errors import MXNetError
+from .fileio import atomic_write
+from .plan import make_plan
+
+TOLERANCE = 1e-5
+_TRAINER_KEYS = {"lr", "wd", "rescale_grad", "clip_gradient", "momentum"}
+
+
+# ---- .params files (reference section 3), float32 only -------------------------------------
+def read_params(path):
+    """Read an MXNet .params file into (arg_params, aux_params) of float32 NumPy arrays."""
+    try:
+        with open(path, "rb") as f:
+            buf = f.read()
+    except OSError as err:
+        raise MXNetError("cannot read params file '%s': %s" % (path, err)) from None
+    pos = [0]
+
+    def take(fmt):
+        size = struct.calcsize(fmt)
+        if pos[0] + size > len(buf):
+            raise MXNetError("params file '%s' is truncated at byte %d" % (path, pos[0]))
+        out = struct.unpack_from(fmt, buf, pos[0])
+        pos[0] += size
+        return out
+
+    magic, _, count = take("<QQQ")
+    if magic != 0x112:
+        raise MXNetError("'%s' is not an MXNet NDArray file" % path)
+    arrays = []
+    for _ in range(count):
+        (rmagic,) = take("<I")
+        if rmagic in (0xF993FAC9, 0xF993FACA):
+            stype, ndim = take("<ii")
+            if stype != 0:
+                raise MXNetError("params file '%s': sparse arrays are not supported" % path)
+            dims = take("<%dq" % ndim)
+        elif rmagic == 0xF993FAC8:
+            (ndim,) = take("<i")
+            dims = take("<%dq" % ndim)
+        else:
+            ndim = rmagic
+            dims = take("<%dI" % ndim)
+        if ndim == 0:
+            arrays.append(None)
+            continue
+        _, _, dtype = take("<iii")
+        if dtype != 0:
+            raise MXNetError("params file '%s': only float32 arrays can be exported (type "
+                             "flag %d)" % (path, dtype))
+        n = int(np.prod(dims))
+        if pos[0] + 4 * n > len(buf):
+            raise MXNetError("params file '%s' is truncated" % path)
+        arrays.append(np.frombuffer(buf, "<f4", n, pos[0]).reshape(dims).copy())
+        pos[0] += 4 * n
+    (nnames,) = take("<Q")
+    names = []
+    for _ in range(nnames):
+        (length,) = take("<Q")
+        names.append(buf[pos[0]:pos[0] + length].decode("utf-8"))
+        pos[0] += length
+    arg, aux = {}, {}
+    for key, arr in zip(names, arrays):
+        kind, _, name = key.partition(":")
+        {"arg": arg, "aux": aux}.get(kind, {})[name] = arr
+    return arg, aux
+
+
+def params_bytes(arg_params, aux_params, order):
+    """An MXNet .params image (V2 records) of the weights named in `order` [(name, is_aux)]."""
+    head = [struct.pack("<QQQ", 0x112, 0, len(order))]
+    names = []
+    for name, is_aux in order:
+        src = aux_params if is_aux else arg_params
+        if name not in src:
+            raise MXNetError("%s '%s' has no value to export" % ("auxiliary state" if is_aux
+                                                                  else "parameter", name))
+        arr = np.ascontiguousarray(np.asarray(src[name], dtype="<f4"))
+        head.append(struct.pack("<Iii%dqiii" % arr.ndim, 0xF993FAC9, 0, arr.ndim,
+                                *arr.shape, 1, 0, 0))
+        head.append(arr.tobytes())
+        names.append(("aux:" if is_aux else "arg:") + name)
+    head.append(struct.pack("<Q", len(names)))
+    for key in names:
+        raw = key.encode("utf-8")
+        head.append(struct.pack("<Q", len(raw)) + raw)
+    return b"".join(head)
+
+
+# ---- export ---------------------------------------------------------------------------------
+class Exported:
+    """What an export wrote: the folder, the name and the file paths."""
+
+    def __init__(self, out_dir, name, files):
+        self.out_dir, self.name, self.files = out_dir, name, files
+
+    def __repr__(self):
+        return "Exported(%s, %s)" % (self.out_dir, self.name)
+
+
+def check_name(name):
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
+        raise MXNetError("export name %r must be a C identifier (letters, digits, _)" % name)
+    return name
+
+
+def _cross_ar(cc):
+    base = os.path.basename(cc.split()[0])
+    m = re.match(r"(.*-)(gcc|cc|clang)(-[0-9.]+)?$", base)
+    if m and shutil.which(m.group(1) + "ar"):
+        return m.group(1) + "ar"
+    return "ar"
+
+
+def _hexfloats(values):
+    return ["%sf" % float(v).hex() if np.isfinite(v) else "0.0f" for v in values.ravel()]
+
+
+def _reference_io(plan, source, header, cdef, name, arg_params, aux_params, seed):
+    """Run the generated graph once from Python on seeded inputs: the self-check's truth."""
+    built = _build.build(source, header, cdef, name=name)
+    ffi, lib = built.ffi, built.lib
+    arena = np.zeros(plan.size, dtype=np.float32)
+    mem = ffi.from_buffer("real[]", arena)
+    for a in plan.params:
+        arena[a.value.offset:a.value.offset + a.value.size] = np.asarray(
+            arg_params[a.name], np.float32).ravel()
+    for a in plan.aux:
+        arena[a.value.offset:a.value.offset + a.value.size] = np.asarray(
+            aux_params[a.name], np.float32).ravel()
+    rng = np.random.RandomState(seed)
+    inputs = []
+    for a in plan.args:
+        if a.role == "data":
+            x = rng.uniform(-1, 1, a.value.size).astype(np.float32)
+            arena[a.value.offset:a.value.offset + a.value.size] = x
+            inputs.append((a, x))
+    rc = getattr(lib, name + "_forward")(mem, 0)
+    if rc:
+        built.check(rc, prefix=name)
+    outputs = [(o, arena[o.value.offset:o.value.offset + o.value.size].copy())
+               for o in plan.outputs]
+    return inputs, outputs
+
+
+def _wd_mult(name, attrs):
+    if "__wd_mult__" in attrs:
+        return float(attrs["__wd_mult__"])
+    return 1.0 if name.endswith("_weight") or name.endswith("_gamma") else 0.0
+
+
+def export(symbol, arg_params, aux_params, shapes, out_dir, name="model", kind="inference",
+           data_names=("data",), label_names=("softmax_label",), embed=False, cc=None,
+           target_flags="", optimizer="sgd", optimizer_params=None, metric="acc",
+           symbol_json=None, seed=0):
+    """Write the standalone C export of `symbol` into out_dir; returns Exported.
+
+    shapes: {input name: shape} (the batch size is the first dimension of the data input);
+    kind: 'inference' or 'trainer' (a trainer also contains the inference library);
+    optimizer: a compiled kernel kind (see compiler.optimizers) with optimizer_params
+    (learning_rate, wd, momentum, clip_gradient, rescale_grad, lr_step, lr_factor).
+    """
+    check_name(name)
+    if kind not in ("inference", "trainer"):
+        raise MXNetError("export kind must be 'inference' or 'trainer', got %r" % (kind,))
+    trainer = kind == "trainer"
+    arg_names = symbol.list_arguments()
+    data_names = [d for d in data_names if d in arg_names]
+    label_names = [l for l in label_names if l in arg_names]
+    if not data_names:
+        raise MXNetError("export: none of the data names is an argument of the symbol "
+                         "(arguments: %s)" % ", ".join(arg_names))
+    shapes = {k: tuple(int(d) for d in v) for k, v in shapes.items()}
+    for d in data_names:
+        if d not in shapes:
+            raise MXNetError("export: no shape given for input '%s' (use --shape %s=N,...)"
+                             % (d, d))
+    if trainer and (len(data_names) != 1 or len(label_names) != 1):
+        raise MXNetError("export: a trainer needs exactly one data and one label input "
+                         "(got data %s, labels %s)" % (data_names, label_names))
+    plan = make_plan(symbol, shapes, data_names, label_names, dtype="float32",
+                     for_training=trainer)
+    inputs = [a for a in plan.args if a.role in ("data", "label")]
+    data_arg = plan.arg(data_names[0])
+    batch = data_arg.value.shape[0]
+    for o in plan.outputs:
+        if not o.value.shape or o.value.shape[0] != batch:
+            raise MXNetError("export: output %s has shape %s, whose first axis is not the "
+                             "batch size %d" % (o.name, o.value.shape, batch))
+    metric_io = None
+    tctx = None
+    label_arg = plan.arg(label_names[0]) if label_names else None
+    kinds = []
+    if trainer:
+        if optimizer not in optimizers.KERNELS:
+            raise MXNetError("export: optimizer %r has no compiled kernel (available: %s)"
+                             % (optimizer, ", ".join(optimizers.KERNELS)))
+        layout = optimizers.KERNELS[optimizer][1]
+        unknown = [k for k in layout if k not in _TRAINER_KEYS]
+        if unknown:
+            raise MXNetError("export: the standalone trainer cannot drive optimizer %r yet "
+                             "(hyper-parameters %s)" % (optimizer, ", ".join(unknown)))
+        if metric not in ("acc", "mse"):
+            raise MXNetError("export: trainer metric must be 'acc' or 'mse', got %r" % metric)
+        if label_arg.value.shape[0] != batch:
+            raise MXNetError("export: label %s %s does not have the batch size %d"
+                             % (label_arg.name, label_arg.value.shape, batch))
+        metric_io = (plan.outputs[0], label_arg)
+        kinds = [optimizer]
+        p = dict(optimizer_params or {})
+        attrs = {a.name: a.attrs for a in plan.params}
+        json_text = symbol_json if symbol_json is not None else symbol.tojson()
+        tctx = dict(kind=optimizer, kind_id=optimizers.kind_id(optimizer),
+                    n_states=optimizers.n_states(optimizer), layout=layout, metric=metric,
+                    lr=float(p.get("learning_rate", 0.01)), wd=float(p.get("wd", 0.0)),
+                    momentum=float(p.get("momentum", 0.0)),
+                    clip_gradient=float(p.get("clip_gradient") or 0.0),
+                    rescale_grad=float(p.get("rescale_grad") or 0.0),
+                    lr_step=int(p.get("lr_step", 0)), lr_factor=float(p.get("lr_factor", 1.0)),
+                    lr_mult=[float(attrs[a.name].get("__lr_mult__", 1.0)) for a in plan.params],
+                    wd_mult=[_wd_mult(a.name, attrs[a.name]) for a in plan.params],
+                    symbol_json=list(json_text.encode("utf-8")))
+    source, header, cdef = codegen.render(plan, prefix=name, kinds=kinds, metric_io=metric_io)
+
+    weights = [dict(name=a.name, aux=False, shape=list(a.value.shape), offset=a.value.offset,
+                    size=a.value.size) for a in plan.params]
+    weights += [dict(name=a.name, aux=True, shape=list(a.value.shape), offset=a.value.offset,
+                     size=a.value.size) for a in plan.aux]
+    order = [(w["name"], w["aux"]) for w in weights]
+    for w in weights:
+        src = aux_params if w["aux"] else arg_params
+        if w["name"] not in src:
+            raise MXNetError("export: no value for %s '%s'" % (
+                "auxiliary state" if w["aux"] else "parameter", w["name"]))
+        got = tuple(np.shape(src[w["name"]]))
+        if got != tuple(w["shape"]):
+            raise MXNetError("export: '%s' has shape %s, the graph expects %s"
+                             % (w["name"], got, tuple(w["shape"])))
+    blob = params_bytes(arg_params, aux_params, order)
+    cc = cc or os.environ.get("CC") or "cc"
+    env = codegen.environment()
+    ctx = dict(name=name, P=name.upper(), plan=plan, inputs=inputs, data_arg=data_arg,
+               data_name=data_arg.name, label_arg=label_arg,
+               label_row=(label_arg.value.size // batch) if label_arg else 0, batch=batch,
+               weights=weights, maxdim=max([len(w["shape"]) for w in weights] + [1]),
+               total_weights=sum(w["size"] for w in weights), embed=list(blob) if embed else None,
+               trainer=tctx, metric_io=metric_io, cc=cc, ar=_cross_ar(cc),
+               target_flags=target_flags or "", tol=TOLERANCE)
+    net_header = header.replace('#include <stdint.h>\n', '', 1)
+    api_header = env.get_template("export/api.h.j2").render(net_header=net_header, **ctx)
+    api_source = source + env.get_template("export/api.c.j2").render(**ctx)
+
+    # reference outputs: the inference graph run from Python
+    iplan = plan if not trainer else make_plan(symbol, shapes, data_names, label_names,
+                                               dtype="float32", for_training=False)
+    isrc, ihdr, icdef = codegen.render(iplan, prefix=name, kinds=[])
+    ref_in, ref_out = _reference_io(iplan, isrc, ihdr, icdef, name, arg_params, aux_params, seed)
+    ctx.update(ref_inputs=[(a, _hexfloats(x)) for a, x in ref_in],
+               ref_outputs=[(o, _hexfloats(y)) for o, y in ref_out])
+
+    os.makedirs(out_dir, exist_ok=True)
+    files = {}
+
+    def put(fname, text):
+        path = os.path.join(out_dir, fname)
+        atomic_write(path, text.encode("utf-8") if isinstance(text, str) else text)
+        os.chmod(path, 0o644)
+        files[fname] = path
+
+    put(name + ".h", api_header)
+    put(name + ".c", api_source)
+    put(name + ".params", blob)
+    put(name + "-symbol.json", symbol_json if symbol_json is not None else symbol.tojson())
+    put(name + "_selfcheck.c", env.get_template("export/selfcheck.c.j2").render(**ctx))
+    put(name + "_example.c", env.get_template("export/example.c.j2").render(**ctx))
+    if trainer:
+        put(name + "_train.c", env.get_template("export/trainer_main.c.j2").render(**ctx))
+    put("Makefile", env.get_template("export/Makefile.j2").render(**ctx))
+    return Exported(out_dir, name, files)
