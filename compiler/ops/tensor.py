@@ -211,7 +211,7 @@ def _slice_axis_shape(p, ins):
 
 register(OpDef("slice_axis",
                params={"axis": Param(p_int), "begin": Param(p_int),
-                       "end": Param(p_optional(p_int))},
+                       "end": Param(p_optional(p_int), None)},
                shape=_slice_axis_shape, template="ops/slice_axis.c.j2"))
 
 
