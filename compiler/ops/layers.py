@@ -1,0 +1,577 @@
+"""Layers of real networks: convolution, pooling, normalisation, dropout, activations with
+parameters, softmax family, regression / loss heads, embedding and resampling.
+
+Ops whose kernels need derived geometry carry a `geometry(n)` helper that the templates call
+as `n.node.op.geometry(n)`, so the arithmetic lives in Python, once.
+"""
+from math import prod
+
+from .base import (OpDef, Param, ShapeError, assign, known, p_bool, p_enum, p_float, p_int,
+                   p_optional, p_shape, p_str, register)
+
+
+class LayerOp(OpDef):
+    """An OpDef with an optional geometry helper for its templates."""
+
+    def __init__(self, name, geometry=None, **kw):
+        super().__init__(name, **kw)
+        self._geometry = geometry
+
+    def geometry(self, n):
+        return self._geometry(n.p, n.shape)
+
+
+def _bias_inputs(p):
+    return ["data", "weight"] if p["no_bias"] else ["data", "weight", "bias"]
+
+
+def _per_dim(values, nd, default, what):
+    if len(values) == 0:
+        return (default,) * nd
+    if len(values) != nd:
+        raise ShapeError(0, (), (), "%s has %d entries, kernel has %d" % (what, len(values), nd))
+    return tuple(values)
+
+
+def _spatial(p, nd):
+    return (_per_dim(p["stride"], nd, 1, "stride"), _per_dim(p["dilate"], nd, 1, "dilate"),
+            _per_dim(p["pad"], nd, 0, "pad"))
+
+
+def _check_rank(p, data, op):
+    nd = len(p["kernel"])
+    if nd not in (1, 2):
+        raise ShapeError(0, data or (), (), "%s supports 1-D and 2-D kernels, got kernel %s"
+                         % (op, p["kernel"]))
+    if data is not None and len(data) > 0 and len(data) != nd + 2:
+        raise ShapeError(0, data, (), "%s with a %d-D kernel needs %d-D data (N, C, ...)"
+                         % (op, nd, nd + 2))
+    return nd
+
+
+# ---- Convolution ---------------------------------------------------------------------------
+
+def _conv_shape(p, ins):
+    nd = _check_rank(p, ins[0], "Convolution")
+    data = ins[0]
+    if not known(data):
+        return ins, [None]
+    s, d, pd = _spatial(p, nd)
+    c, f, g = data[1], p["num_filter"], p["num_group"]
+    if c % g or f % g:
+        raise ShapeError(0, data, (), "num_group=%d must divide channels %d and num_filter %d"
+                         % (g, c, f))
+    assign(ins, 1, (f, c // g) + tuple(p["kernel"]))
+    if not p["no_bias"]:
+        assign(ins, 2, (f,))
+    out = []
+    for x, k, si, di, pi in zip(data[2:], p["kernel"], s, d, pd):
+        o = (x + 2 * pi - di * (k - 1) - 1) // si + 1
+        if o <= 0:
+            raise ShapeError(0, data, (), "kernel %s (dilate %s) does not fit the padded input"
+                             % (p["kernel"], d))
+        out.append(o)
+    return ins, [(data[0], f) + tuple(out)]
+
+
+def _as2d(vals, fill):
+    """1-D geometry as 2-D with a unit leading axis."""
+    return (fill,) + tuple(vals) if len(vals) == 1 else tuple(vals)
+
+
+def _conv_geometry(p, shapes, transposed=False):
+    """Normalised 2-D geometry of a (de)convolution: the 'image' side and the 'column' side."""
+    nd = len(p["kernel"])
+    s, d, pd = _spatial(p, nd)
+    data, out = shapes["data"], shapes["output"]
+    g = p["num_group"]
+    img, cols = (out, data) if transposed else (data, out)
+    if transposed:
+        pd = _deconv_pads(p, data)[0]
+    kh, kw = _as2d(p["kernel"], 1)
+    return dict(
+        N=data[0], C=img[1], H=_as2d(img[2:], 1)[0], W=_as2d(img[2:], 1)[1],
+        F=cols[1], OH=_as2d(cols[2:], 1)[0], OW=_as2d(cols[2:], 1)[1],
+        KH=kh, KW=kw, SH=_as2d(s, 1)[0], SW=_as2d(s, 1)[1], DH=_as2d(d, 1)[0],
+        DW=_as2d(d, 1)[1], PH=_as2d(pd, 0)[0], PW=_as2d(pd, 0)[1], G=g,
+        CG=img[1] // g, FG=cols[1] // g)
+
+
+def _conv_workspace(p, ins, outs):
+    data, out = ins[0], outs[0]
+    g = p["num_group"]
+    return (data[1] // g) * prod(p["kernel"]) * prod(out[2:])
+
+
+_CONV_PARAMS = {
+    "kernel": Param(p_shape), "stride": Param(p_shape, ()), "dilate": Param(p_shape, ()),
+    "pad": Param(p_shape, ()), "num_filter": Param(p_int), "num_group": Param(p_int, 1),
+    "workspace": Param(p_int, 1024), "no_bias": Param(p_bool, False),
+    "cudnn_tune": Param(p_optional(p_str), None), "cudnn_off": Param(p_bool, False),
+    "layout": Param(p_optional(p_str), None)}
+
+register(LayerOp(
+    "Convolution", params=_CONV_PARAMS, inputs=_bias_inputs, shape=_conv_shape,
+    geometry=_conv_geometry, workspace=_conv_workspace, template="ops/convolution.c.j2"))
+
+
+# ---- Deconvolution -------------------------------------------------------------------------
+
+def _deconv_pads(p, data):
+    """(pad, adj) per spatial dim; target_shape overrides them as MXNet's InferPad does."""
+    nd = len(p["kernel"])
+    s, d, pd = _spatial(p, nd)
+    adj = _per_dim(p["adj"], nd, 0, "adj")
+    if p["target_shape"] and any(t > 0 for t in p["target_shape"]):
+        tgt = _per_dim(p["target_shape"], nd, 0, "target_shape")
+        pads, adjs = [], []
+        for x, k, si, di, t in zip(data[2:], p["kernel"], s, d, tgt):
+            total = si * (x - 1) + di * (k - 1) + 1 - t
+            adjs.append(total % 2)
+            pads.append((total + 1) // 2)
+        return tuple(pads), tuple(adjs)
+    return pd, adj
+
+
+def _deconv_shape(p, ins):
+    nd = _check_rank(p, ins[0], "Deconvolution")
+    data = ins[0]
+    if not known(data):
+        return ins, [None]
+    s, d, _ = _spatial(p, nd)
+    pads, adjs = _deconv_pads(p, data)
+    c, f, g = data[1], p["num_filter"], p["num_group"]
+    if c % g or f % g:
+        raise ShapeError(0, data, (), "num_group=%d must divide channels %d and num_filter %d"
+                         % (g, c, f))
+    for a, si in zip(adjs, s):
+        if a >= si:
+            raise ShapeError(0, data, (), "adj %s must be smaller than stride %s" % (adjs, s))
+    assign(ins, 1, (c, f // g) + tuple(p["kernel"]))
+    if not p["no_bias"]:
+        assign(ins, 2, (f,))
+    out = []
+    for x, k, si, di, pi, a in zip(data[2:], p["kernel"], s, d, pads, adjs):
+        o = si * (x - 1) + di * (k - 1) + 1 - 2 * pi + a
+        if o <= 0:
+            raise ShapeError(0, data, (), "Deconvolution output size %d is not positive" % o)
+        out.append(o)
+    return ins, [(data[0], f) + tuple(out)]
+
+
+def _deconv_workspace(p, ins, outs):
+    data = ins[0]
+    g = p["num_group"]
+    return (p["num_filter"] // g) * prod(p["kernel"]) * prod(data[2:])
+
+
+register(LayerOp(
+    "Deconvolution",
+    params=dict(_CONV_PARAMS, adj=Param(p_shape, ()), target_shape=Param(p_shape, ()),
+                workspace=Param(p_int, 512), no_bias=Param(p_bool, True)),
+    inputs=_bias_inputs, shape=_deconv_shape,
+    geometry=lambda p, sh: _conv_geometry(p, sh, transposed=True),
+    workspace=_deconv_workspace, template="ops/deconvolution.c.j2"))
+
+
+# ---- Pooling -------------------------------------------------------------------------------
+
+def _pool_dims(p, data):
+    """(kernel, stride, pad) per spatial dim, global_pool applied."""
+    nd = len(data) - 2
+    if p["global_pool"]:
+        return tuple(data[2:]), (1,) * nd, (0,) * nd
+    if len(p["kernel"]) != nd:
+        raise ShapeError(0, data, (), "Pooling kernel %s does not match %d-D data"
+                         % (p["kernel"], len(data)))
+    return (tuple(p["kernel"]), _per_dim(p["stride"], nd, 1, "stride"),
+            _per_dim(p["pad"], nd, 0, "pad"))
+
+
+def _pool_shape(p, ins):
+    data = ins[0]
+    if not known(data):
+        return ins, [None]
+    if len(data) not in (3, 4):
+        raise ShapeError(0, data, (), "Pooling supports 3-D and 4-D data (N, C, ...)")
+    k, s, pd = _pool_dims(p, data)
+    out = []
+    for x, ki, si, pi in zip(data[2:], k, s, pd):
+        if ki > x + 2 * pi:
+            raise ShapeError(0, data, (), "Pooling kernel %s is larger than the padded input"
+                             % (k,))
+        if p["global_pool"]:
+            out.append(1)
+        elif p["pooling_convention"] == "full":
+            out.append(1 + (x + 2 * pi - ki + si - 1) // si)
+        else:
+            out.append(1 + (x + 2 * pi - ki) // si)
+    return ins, [tuple(data[:2]) + tuple(out)]
+
+
+def _pool_geometry(p, shapes):
+    data, out = shapes["data"], shapes["output"]
+    k, s, pd = _pool_dims(p, data)
+    cip = p["count_include_pad"]
+    return dict(NC=data[0] * data[1], H=_as2d(data[2:], 1)[0], W=_as2d(data[2:], 1)[1],
+                OH=_as2d(out[2:], 1)[0], OW=_as2d(out[2:], 1)[1], KH=_as2d(k, 1)[0],
+                KW=_as2d(k, 1)[1], SH=_as2d(s, 1)[0], SW=_as2d(s, 1)[1], PH=_as2d(pd, 0)[0],
+                PW=_as2d(pd, 0)[1], include_pad=True if cip is None else cip)
+
+
+register(LayerOp(
+    "Pooling",
+    params={"kernel": Param(p_shape, ()),
+            "pool_type": Param(p_enum("max", "avg", "sum", "lp"), "max"),
+            "global_pool": Param(p_bool, False), "cudnn_off": Param(p_bool, False),
+            "pooling_convention": Param(p_enum("valid", "full", "same"), "valid"),
+            "stride": Param(p_shape, ()), "pad": Param(p_shape, ()),
+            "p_value": Param(p_optional(p_int), None),
+            "count_include_pad": Param(p_optional(p_bool), None),
+            "layout": Param(p_optional(p_str), None)},
+    shape=_pool_shape, geometry=_pool_geometry, template="ops/pooling.c.j2"))
+
+
+# ---- BatchNorm -----------------------------------------------------------------------------
+
+def _channel_axis(p, data):
+    ax = p["axis"]
+    ax = ax + len(data) if ax < 0 else ax
+    if not 0 <= ax < len(data):
+        raise ShapeError(0, data, (), "axis %d is out of range for data %s" % (p["axis"], data))
+    return ax
+
+
+def _bn_shape(p, ins):
+    data = ins[0]
+    if not known(data):
+        return ins, [None, None, None]
+    c = data[_channel_axis(p, data)]
+    for i in (1, 2, 3, 4):
+        assign(ins, i, (c,))
+    return ins, [tuple(data), (c,), (c,)]
+
+
+def _bn_geometry(p, shapes):
+    data = shapes["data"]
+    ax = _channel_axis(p, data)
+    return dict(OUTER=prod(data[:ax]), C=data[ax], INNER=prod(data[ax + 1:]))
+
+
+register(LayerOp(
+    "BatchNorm",
+    params={"eps": Param(p_float, 0.0010000000474974513), "momentum": Param(p_float, 0.9),
+            "fix_gamma": Param(p_bool, True), "use_global_stats": Param(p_bool, False),
+            "output_mean_var": Param(p_bool, False), "axis": Param(p_int, 1),
+            "cudnn_off": Param(p_bool, False),
+            "min_calib_range": Param(p_optional(p_float), None),
+            "max_calib_range": Param(p_optional(p_float), None)},
+    inputs=("data", "gamma", "beta"), aux=("moving_mean", "moving_var"),
+    outputs=("output", "mean", "var"),
+    visible_outputs=lambda p: 3 if p["output_mean_var"] else 1,
+    input_init={"moving_mean": '["zero", {}]', "moving_var": '["one", {}]'},
+    shape=_bn_shape, geometry=_bn_geometry, template="ops/batch_norm.c.j2"))
+
+
+# ---- Dropout -------------------------------------------------------------------------------
+
+def _same_two(p, ins):
+    d = ins[0]
+    return ins, ([tuple(d), tuple(d)] if known(d) else [None, None])
+
+
+def _dropout_geometry(p, shapes):
+    data = shapes["data"]
+    axes = {a + len(data) if a < 0 else a for a in p["axes"]}
+    mshape = tuple(1 if i in axes else d for i, d in enumerate(data))
+    strides, acc = [], 1
+    for d in reversed(mshape):
+        strides.append(acc)
+        acc *= d
+    strides = list(reversed(strides))
+    dstr, acc = [], 1
+    for d in reversed(data):
+        dstr.append(acc)
+        acc *= d
+    dstr = list(reversed(dstr))
+    return dict(shared=bool(axes), mask_size=prod(mshape),
+                dims=[(data[i], dstr[i], 0 if i in axes else strides[i])
+                      for i in range(len(data))])
+
+
+register(LayerOp(
+    "Dropout",
+    params={"p": Param(p_float, 0.5), "mode": Param(p_enum("training", "always"), "training"),
+            "axes": Param(p_shape, ()), "cudnn_off": Param(p_optional(p_bool), False)},
+    outputs=("output", "mask"), visible_outputs=lambda p: 1, uses_rng=True,
+    shape=_same_two, geometry=_dropout_geometry, template="ops/dropout.c.j2"))
+
+
+# ---- LeakyReLU -----------------------------------------------------------------------------
+
+def _leaky_inputs(p):
+    return ["data", "gamma"] if p["act_type"] == "prelu" else ["data"]
+
+
+def _leaky_outputs(p):
+    return ["output", "mask"] if p["act_type"] == "rrelu" else ["output"]
+
+
+def _leaky_shape(p, ins):
+    data = ins[0]
+    nout = 2 if p["act_type"] == "rrelu" else 1
+    if not known(data):
+        return ins, [None] * nout
+    if p["act_type"] == "prelu":
+        g = ins[1]
+        if not (g is not None and len(g) > 0 and tuple(g) == (1,)):
+            assign(ins, 1, (data[1] if len(data) > 1 else 1,))
+    return ins, [tuple(data)] * nout
+
+
+def _leaky_geometry(p, shapes):
+    data = shapes["data"]
+    g = shapes.get("gamma")
+    if g is None or tuple(g) == (1,) or len(data) < 2:
+        return dict(C=1, INNER=prod(data))
+    return dict(C=data[1], INNER=prod(data[2:]))
+
+
+register(LayerOp(
+    "LeakyReLU",
+    params={"act_type": Param(p_enum("elu", "gelu", "leaky", "prelu", "rrelu", "selu"), "leaky"),
+            "slope": Param(p_float, 0.25), "lower_bound": Param(p_float, 0.125),
+            "upper_bound": Param(p_float, 0.334)},
+    inputs=_leaky_inputs, outputs=_leaky_outputs, visible_outputs=lambda p: 1,
+    input_init={"gamma": '["Constant", {"value": 0.25}]'}, uses_rng=True,
+    shape=_leaky_shape, geometry=_leaky_geometry, template="ops/leaky_relu.c.j2"))
+
+
+# ---- softmax family ------------------------------------------------------------------------
+
+def _same_shape(p, ins):
+    return ins, [tuple(ins[0]) if known(ins[0]) else None]
+
+
+def _axis_geometry(p, shapes):
+    data = shapes["data"]
+    ax = p["axis"] + len(data) if p["axis"] < 0 else p["axis"]
+    if not 0 <= ax < len(data):
+        raise ValueError("axis %d is out of range for data %s" % (p["axis"], data))
+    return dict(OUTER=prod(data[:ax]), C=data[ax], INNER=prod(data[ax + 1:]),
+                T=1.0 if p.get("temperature") is None else p["temperature"])
+
+
+def _softmax_shape(p, ins):
+    if p["use_length"]:
+        raise ShapeError(0, ins[0], (), "use_length=True is not supported")
+    d = ins[0]
+    if known(d) and not -len(d) <= p["axis"] < len(d):
+        raise ShapeError(0, d, (), "axis %d is out of range for data %s" % (p["axis"], d))
+    return _same_shape(p, ins)
+
+
+_SOFTMAX_PARAMS = {"axis": Param(p_int, -1), "temperature": Param(p_optional(p_float), None),
+                   "dtype": Param(p_optional(p_str), None), "use_length": Param(p_bool, False)}
+
+for _name, _log in (("softmax", False), ("log_softmax", True)):
+    register(LayerOp(
+        _name, params=_SOFTMAX_PARAMS, shape=_softmax_shape, geometry=_axis_geometry,
+        template="ops/log_softmax.c.j2" if _log else "ops/softmax.c.j2"))
+
+
+def _softmax_act_geometry(p, shapes):
+    data = shapes["data"]
+    if p["mode"] == "channel":
+        return dict(OUTER=data[0], C=data[1], INNER=prod(data[2:]), T=1.0)
+    return dict(OUTER=data[0], C=prod(data[1:]), INNER=1, T=1.0)
+
+
+def _softmax_act_shape(p, ins):
+    if p["mode"] == "channel" and known(ins[0]) and len(ins[0]) < 3:
+        raise ShapeError(0, ins[0], (), "SoftmaxActivation mode=channel needs 3-D or more")
+    return _same_shape(p, ins)
+
+
+register(LayerOp(
+    "SoftmaxActivation", params={"mode": Param(p_enum("instance", "channel"), "instance")},
+    shape=_softmax_act_shape, geometry=_softmax_act_geometry, template="ops/softmax.c.j2"))
+
+
+# ---- regression / loss heads ---------------------------------------------------------------
+
+def _regression_shape(p, ins):
+    data, label = ins[0], ins[1]
+    if not known(data):
+        return ins, [None]
+    if label is not None and len(label) > 0 and all(d > 0 for d in label):
+        if label[0] != data[0] or prod(label) != prod(data):
+            raise ShapeError(1, tuple(label), tuple(data))
+    elif len(data) == 2 and data[1] == 1:
+        ins[1] = (data[0],)
+    else:
+        assign(ins, 1, tuple(data))
+    return ins, [tuple(data)]
+
+
+for _name, _kind in (("LinearRegressionOutput", "linear"),
+                     ("LogisticRegressionOutput", "logistic"),
+                     ("MAERegressionOutput", "mae")):
+    register(LayerOp(
+        _name, params={"grad_scale": Param(p_float, 1.0)}, inputs=("data", "label"),
+        shape=_regression_shape, loss=True, no_grad_inputs=("label",),
+        geometry=lambda p, sh, _k=_kind: dict(kind=_k),
+        template="ops/regression_output.c.j2"))
+
+
+def _svm_shape(p, ins):
+    data = ins[0]
+    if not known(data):
+        return ins, [None]
+    assign(ins, 1, (data[0],))
+    return ins, [tuple(data)]
+
+
+register(LayerOp(
+    "SVMOutput",
+    params={"margin": Param(p_float, 1.0), "regularization_coefficient": Param(p_float, 1.0),
+            "use_linear": Param(p_bool, False)},
+    inputs=("data", "label"), shape=_svm_shape, loss=True, no_grad_inputs=("label",),
+    template="ops/svm_output.c.j2"))
+
+register(LayerOp(
+    "MakeLoss",
+    params={"grad_scale": Param(p_float, 1.0), "valid_thresh": Param(p_float, 0.0),
+            "normalization": Param(p_enum("null", "batch", "valid"), "null")},
+    shape=_same_shape, loss=True, template="ops/make_loss.c.j2"))
+
+register(LayerOp(
+    "BlockGrad", aliases=("stop_gradient",), shape=_same_shape, differentiable=False,
+    template="ops/identity.c.j2"))
+
+
+# ---- Embedding -----------------------------------------------------------------------------
+
+def _embedding_shape(p, ins):
+    assign(ins, 1, (p["input_dim"], p["output_dim"]))
+    data = ins[0]
+    if not known(data):
+        return ins, [None]
+    return ins, [tuple(data) + (p["output_dim"],)]
+
+
+register(LayerOp(
+    "Embedding",
+    params={"input_dim": Param(p_int), "output_dim": Param(p_int),
+            "dtype": Param(p_str, "float32"), "sparse_grad": Param(p_bool, False)},
+    inputs=("data", "weight"), shape=_embedding_shape, no_grad_inputs=("data",),
+    template="ops/embedding.c.j2"))
+
+
+# ---- L2Normalization, LRN ------------------------------------------------------------------
+
+def _l2_geometry(p, shapes):
+    d = shapes["data"]
+    if p["mode"] == "instance":
+        return dict(OUTER=d[0], C=prod(d[1:]), INNER=1)
+    if p["mode"] == "channel":
+        return dict(OUTER=d[0], C=d[1], INNER=prod(d[2:]))
+    return dict(OUTER=d[0] * d[1], C=prod(d[2:]), INNER=1)
+
+
+def _l2_shape(p, ins):
+    d = ins[0]
+    if not known(d):
+        return ins, [None, None]
+    if p["mode"] != "instance" and len(d) < 3:
+        raise ShapeError(0, d, (), "L2Normalization mode=%s needs 3-D or more" % p["mode"])
+    norm = {"instance": (d[0],), "channel": (d[0],) + tuple(d[2:]),
+            "spatial": (d[0], d[1])}[p["mode"]]
+    return ins, [tuple(d), norm]
+
+
+register(LayerOp(
+    "L2Normalization",
+    params={"eps": Param(p_float, 1e-10),
+            "mode": Param(p_enum("instance", "channel", "spatial"), "instance")},
+    outputs=("output", "norm"), visible_outputs=lambda p: 1, shape=_l2_shape,
+    geometry=_l2_geometry, template="ops/l2_normalization.c.j2"))
+
+
+def _lrn_shape(p, ins):
+    d = ins[0]
+    if not known(d):
+        return ins, [None, None]
+    if len(d) < 3:
+        raise ShapeError(0, d, (), "LRN needs data with channels on axis 1 (N, C, ...)")
+    return ins, [tuple(d), tuple(d)]
+
+
+register(LayerOp(
+    "LRN",
+    params={"alpha": Param(p_float, 1e-4), "beta": Param(p_float, 0.75),
+            "knorm": Param(p_float, 2.0), "nsize": Param(p_int)},
+    outputs=("output", "tmp_norm"), visible_outputs=lambda p: 1, shape=_lrn_shape,
+    geometry=lambda p, sh: dict(N=sh["data"][0], C=sh["data"][1], INNER=prod(sh["data"][2:])),
+    template="ops/lrn.c.j2"))
+
+
+# ---- UpSampling (nearest), Pad -------------------------------------------------------------
+
+def _upsampling_shape(p, ins):
+    if p["sample_type"] != "nearest":
+        raise ShapeError(0, ins[0], (), "UpSampling sample_type=%s is not supported (nearest "
+                         "only)" % p["sample_type"])
+    first = ins[0]
+    if not known(first):
+        return ins, [None]
+    if len(first) != 4:
+        raise ShapeError(0, first, (), "UpSampling needs 4-D data (N, C, H, W)")
+    s = p["scale"]
+    oh, ow = first[2] * s, first[3] * s
+    chans = 0
+    for i, d in enumerate(ins):
+        if not known(d):
+            return ins, [None]
+        if len(d) != 4 or d[0] != first[0] or oh % d[2] or ow % d[3] or \
+                oh // d[2] != ow // d[3]:
+            raise ShapeError(i, tuple(d), (), "UpSampling input %d cannot be scaled to %s"
+                             % (i, (oh, ow)))
+        if p["multi_input_mode"] == "sum" and d[1] != first[1]:
+            raise ShapeError(i, tuple(d), tuple(first), "sum mode needs equal channels")
+        chans += d[1]
+    c = first[1] if p["multi_input_mode"] == "sum" else chans
+    return ins, [(first[0], c, oh, ow)]
+
+
+register(LayerOp(
+    "UpSampling",
+    params={"scale": Param(p_int), "num_filter": Param(p_int, 0),
+            "sample_type": Param(p_enum("nearest", "bilinear")),
+            "multi_input_mode": Param(p_enum("concat", "sum"), "concat"),
+            "num_args": Param(p_int, 1), "workspace": Param(p_int, 512)},
+    variable_inputs=True, shape=_upsampling_shape, template="ops/upsampling.c.j2"))
+
+
+def _pad_shape(p, ins):
+    d = ins[0]
+    if not known(d):
+        return ins, [None]
+    w = p["pad_width"]
+    if len(d) not in (4, 5) or len(w) != 2 * len(d):
+        raise ShapeError(0, d, (), "Pad needs 4-D or 5-D data and 2 widths per axis, got "
+                         "pad_width %s" % (w,))
+    if any(w[:4]):
+        raise ShapeError(0, d, (), "Pad cannot pad the first two axes (pad_width %s)" % (w,))
+    out = tuple(x + w[2 * i] + w[2 * i + 1] for i, x in enumerate(d))
+    if p["mode"] == "reflect" and any(w[2 * i] >= x or w[2 * i + 1] >= x
+                                      for i, x in enumerate(d) if i >= 2):
+        raise ShapeError(0, d, (), "reflect padding must be smaller than the axis")
+    return ins, [out]
+
+
+register(LayerOp(
+    "Pad", aliases=("pad",),
+    params={"mode": Param(p_enum("constant", "edge", "reflect")), "pad_width": Param(p_shape),
+            "constant_value": Param(p_float, 0.0)},
+    shape=_pad_shape, template="ops/pad.c.j2"))

@@ -1,0 +1,343 @@
+"""Layer operators: forward against NumPy references written here, backward against central
+finite differences on float64 builds."""
+import numpy as np
+import pytest
+
+import mxc as mx
+from mxc.base import MXNetError
+from mxc.executor import Executor
+
+RNG = np.random.RandomState(7)
+
+
+def bind(sym, shapes, labels=(), no_grad=(), aux=None):
+    """float64 Executor with write gradients on every argument except labels / no_grad."""
+    req = {n: ("null" if n in labels or n in no_grad else "write") for n in sym.list_arguments()}
+    return Executor(sym, shapes, label_names=list(labels), grad_req=req, dtype="float64")
+
+
+def fill(ex, values):
+    for k, v in values.items():
+        (ex.aux_arrays if k in ex.aux_arrays else ex.arg_arrays)[k][...] = v
+
+
+def check_grad(ex, values, wrt, head=None, is_train=True, eps=1e-6, tol=1e-5, samples=12):
+    """Analytic gradients of sum(output * head) against central differences."""
+    fill(ex, values)
+    ex.forward(is_train)
+    if head is None and ex.head_grads[0] is not None:
+        head = RNG.uniform(-1, 1, ex.outputs[0].shape)
+    if head is not None:
+        ex.head_grads[0][...] = head
+    ex.backward()
+    analytic = {k: ex.grad_arrays[k].copy() for k in wrt}
+
+    def loss():
+        fill(ex, {k: v for k, v in values.items() if k in ex.aux_arrays})
+        ex.forward(is_train)
+        return float(np.sum(ex.outputs[0] * head)) if head is not None else None
+
+    for k in wrt:
+        arr = ex.arg_arrays[k]
+        flat = arr.reshape(-1)
+        idx = RNG.choice(flat.size, min(samples, flat.size), replace=False)
+        for i in idx:
+            orig = flat[i]
+            flat[i] = orig + eps
+            up = loss()
+            flat[i] = orig - eps
+            down = loss()
+            flat[i] = orig
+            num = (up - down) / (2 * eps)
+            got = analytic[k].reshape(-1)[i]
+            assert abs(num - got) <= tol * max(1.0, abs(num)), (k, i, num, got)
+    return analytic
+
+
+# ---- NumPy references ----------------------------------------------------------------------
+
+def ref_conv(x, w, b, stride, pad, dilate, groups):
+    n, c, h, wd = x.shape
+    f, cg, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad[0], pad[0]), (pad[1], pad[1])))
+    oh = (h + 2 * pad[0] - dilate[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (wd + 2 * pad[1] - dilate[1] * (kw - 1) - 1) // stride[1] + 1
+    out = np.zeros((n, f, oh, ow))
+    fg = f // groups
+    for g in range(groups):
+        for i in range(kh):
+            for j in range(kw):
+                patch = xp[:, g * cg:(g + 1) * cg,
+                           i * dilate[0]:i * dilate[0] + stride[0] * (oh - 1) + 1:stride[0],
+                           j * dilate[1]:j * dilate[1] + stride[1] * (ow - 1) + 1:stride[1]]
+                out[:, g * fg:(g + 1) * fg] += np.einsum("nchw,fc->nfhw", patch,
+                                                         w[g * fg:(g + 1) * fg, :, i, j])
+    if b is not None:
+        out += b[None, :, None, None]
+    return out
+
+
+def ref_deconv(x, w, b, stride, pad, dilate, adj, groups):
+    """Transposed convolution by scattering every input pixel."""
+    n, c, h, wd = x.shape
+    _, fg, kh, kw = w.shape
+    cg = c // groups
+    oh = stride[0] * (h - 1) + dilate[0] * (kh - 1) + 1 + adj[0]
+    ow = stride[1] * (wd - 1) + dilate[1] * (kw - 1) + 1 + adj[1]
+    full = np.zeros((n, fg * groups, oh, ow))
+    for g in range(groups):
+        for i in range(kh):
+            for j in range(kw):
+                contrib = np.einsum("nchw,cf->nfhw", x[:, g * cg:(g + 1) * cg],
+                                    w[g * cg:(g + 1) * cg, :, i, j])
+                full[:, g * fg:(g + 1) * fg,
+                     i * dilate[0]:i * dilate[0] + stride[0] * (h - 1) + 1:stride[0],
+                     j * dilate[1]:j * dilate[1] + stride[1] * (wd - 1) + 1:stride[1]] += contrib
+    out = full[:, :, pad[0]:pad[0] + oh - 2 * pad[0], pad[1]:pad[1] + ow - 2 * pad[1]]
+    if b is not None:
+        out = out + b[None, :, None, None]
+    return out
+
+
+def ref_pool(x, kernel, stride, pad, kind, full=False, include_pad=True):
+    n, c, h, w = x.shape
+    def osz(d, k, s, p):
+        return (d + 2 * p - k + (s - 1 if full else 0)) // s + 1
+    oh, ow = osz(h, kernel[0], stride[0], pad[0]), osz(w, kernel[1], stride[1], pad[1])
+    out = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            h0, w0 = i * stride[0] - pad[0], j * stride[1] - pad[1]
+            h1, w1 = min(h0 + kernel[0], h + pad[0]), min(w0 + kernel[1], w + pad[1])
+            area = (h1 - h0) * (w1 - w0)
+            hs, ws, he, we = max(h0, 0), max(w0, 0), min(h1, h), min(w1, w)
+            win = x[:, :, hs:he, ws:we]
+            if kind == "max":
+                out[:, :, i, j] = win.max(axis=(2, 3))
+            elif kind == "sum":
+                out[:, :, i, j] = win.sum(axis=(2, 3))
+            else:
+                out[:, :, i, j] = win.sum(axis=(2, 3)) / (area if include_pad else win[0, 0].size)
+    return out
+
+
+# ---- Convolution ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", [
+    dict(shape=(2, 3, 7, 6), kernel=(3, 3), num_filter=4, stride=(1, 1), pad=(0, 0),
+         dilate=(1, 1), num_group=1, no_bias=False),
+    dict(shape=(1, 4, 9, 8), kernel=(3, 2), num_filter=6, stride=(2, 3), pad=(1, 2),
+         dilate=(2, 1), num_group=2, no_bias=True),
+    dict(shape=(3, 2, 5, 5), kernel=(1, 1), num_filter=3, stride=(1, 1), pad=(0, 0),
+         dilate=(1, 1), num_group=1, no_bias=False),
+])
+def test_convolution_2d(case):
+    c = dict(case)
+    shape = c.pop("shape")
+    sym = mx.sym.Convolution(mx.sym.Variable("data"), name="conv", **c)
+    ex = bind(sym, {"data": shape})
+    vals = {k: RNG.uniform(-1, 1, v.shape) for k, v in ex.arg_arrays.items()}
+    fill(ex, vals)
+    ex.forward(False)
+    want = ref_conv(vals["data"], vals["conv_weight"], vals.get("conv_bias"), c["stride"],
+                    c["pad"], c["dilate"], c["num_group"])
+    np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-10, atol=1e-10)
+    check_grad(ex, vals, list(vals))
+
+
+def test_convolution_1d():
+    sym = mx.sym.Convolution(mx.sym.Variable("data"), kernel=(3,), stride=(2,), pad=(1,),
+                             dilate=(2,), num_filter=5, name="c1")
+    ex = bind(sym, {"data": (2, 3, 11)})
+    vals = {k: RNG.uniform(-1, 1, v.shape) for k, v in ex.arg_arrays.items()}
+    fill(ex, vals)
+    ex.forward(False)
+    assert ex.outputs[0].shape == (2, 5, 5)
+    want = ref_conv(vals["data"][:, :, None, :], vals["c1_weight"][:, :, None, :],
+                    vals["c1_bias"], (1, 2), (0, 1), (1, 2), 1)[:, :, 0]
+    np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-10, atol=1e-10)
+    check_grad(ex, vals, list(vals))
+
+
+def test_convolution_shape_errors():
+    sym = mx.sym.Convolution(mx.sym.Variable("data"), kernel=(3, 3), num_filter=4, num_group=3)
+    with pytest.raises(MXNetError):
+        Executor(sym, {"data": (1, 4, 5, 5)})
+    sym = mx.sym.Convolution(mx.sym.Variable("data"), kernel=(7, 7), num_filter=2)
+    with pytest.raises(MXNetError):
+        Executor(sym, {"data": (1, 1, 5, 5)})
+
+
+# ---- Deconvolution -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", [
+    dict(shape=(2, 3, 4, 5), kernel=(3, 3), num_filter=4, stride=(2, 2), pad=(1, 0),
+         dilate=(1, 1), adj=(1, 0), num_group=1, no_bias=False),
+    dict(shape=(1, 4, 3, 3), kernel=(2, 3), num_filter=2, stride=(1, 2), pad=(0, 1),
+         dilate=(2, 1), adj=(0, 1), num_group=2, no_bias=True),
+])
+def test_deconvolution(case):
+    c = dict(case)
+    shape = c.pop("shape")
+    sym = mx.sym.Deconvolution(mx.sym.Variable("data"), name="dc", **c)
+    ex = bind(sym, {"data": shape})
+    vals = {k: RNG.uniform(-1, 1, v.shape) for k, v in ex.arg_arrays.items()}
+    fill(ex, vals)
+    ex.forward(False)
+    want = ref_deconv(vals["data"], vals["dc_weight"], vals.get("dc_bias"), c["stride"],
+                      c["pad"], c["dilate"], c["adj"], c["num_group"])
+    assert ex.outputs[0].shape == want.shape
+    np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-10, atol=1e-10)
+    check_grad(ex, vals, list(vals))
+
+
+def test_deconvolution_target_shape_and_default_no_bias():
+    sym = mx.sym.Deconvolution(mx.sym.Variable("data"), kernel=(4, 4), stride=(2, 2),
+                               num_filter=8, target_shape=(14, 14), name="up")
+    assert sym.list_arguments() == ["data", "up_weight"]
+    ex = Executor(sym, {"data": (1, 3, 7, 7)})
+    assert ex.outputs[0].shape == (1, 8, 14, 14)
+    assert ex.arg_arrays["up_weight"].shape == (3, 8, 4, 4)
+
+
+# ---- Pooling -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind,conv,include_pad,kernel,stride,pad", [
+    ("max", "valid", True, (2, 2), (2, 2), (0, 0)),
+    ("max", "full", True, (3, 3), (2, 2), (1, 1)),
+    ("avg", "valid", True, (3, 2), (2, 1), (1, 1)),
+    ("avg", "full", False, (3, 3), (2, 2), (1, 1)),
+    ("sum", "valid", True, (2, 3), (1, 2), (0, 1)),
+])
+def test_pooling_2d(kind, conv, include_pad, kernel, stride, pad):
+    sym = mx.sym.Pooling(mx.sym.Variable("data"), kernel=kernel, stride=stride, pad=pad,
+                         pool_type=kind, pooling_convention=conv,
+                         count_include_pad=include_pad)
+    ex = bind(sym, {"data": (2, 3, 7, 8)})
+    x = RNG.permutation(2 * 3 * 7 * 8).reshape(2, 3, 7, 8) / 100.0   # distinct: max is unique
+    fill(ex, {"data": x})
+    ex.forward(False)
+    want = ref_pool(x, kernel, stride, pad, kind, conv == "full", include_pad)
+    np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-12)
+    check_grad(ex, {"data": x}, ["data"], eps=1e-5)
+
+
+def test_pooling_global_and_1d_and_max_tie():
+    sym = mx.sym.Pooling(mx.sym.Variable("data"), global_pool=True, pool_type="avg",
+                         kernel=(1, 1))
+    ex = bind(sym, {"data": (2, 3, 5, 4)})
+    x = RNG.uniform(-1, 1, (2, 3, 5, 4))
+    fill(ex, {"data": x})
+    ex.forward(False)
+    np.testing.assert_allclose(ex.outputs[0], x.mean(axis=(2, 3), keepdims=True), rtol=1e-12)
+    sym = mx.sym.Pooling(mx.sym.Variable("data"), kernel=(3,), stride=(2,), pool_type="max")
+    ex = bind(sym, {"data": (1, 2, 9)})
+    x = RNG.uniform(-1, 1, (1, 2, 9))
+    fill(ex, {"data": x})
+    ex.forward(True)
+    want = ref_pool(x[:, :, None], (1, 3), (1, 2), (0, 0), "max")[:, :, 0]
+    np.testing.assert_allclose(ex.outputs[0], want)
+    # ties: the whole gradient goes to the first maximum of the window
+    sym = mx.sym.Pooling(mx.sym.Variable("data"), kernel=(2, 2), stride=(2, 2), pool_type="max")
+    ex = bind(sym, {"data": (1, 1, 2, 2)})
+    ex.arg_arrays["data"][...] = [[[[1.0, 3.0], [3.0, 0.0]]]]
+    ex.forward(True)
+    ex.head_grads[0][...] = 5
+    ex.backward()
+    np.testing.assert_array_equal(ex.grad_arrays["data"], [[[[0, 5], [0, 0]]]])
+
+
+# ---- BatchNorm -----------------------------------------------------------------------------
+
+def test_batchnorm_training_inference_and_moving_stats():
+    sym = mx.sym.BatchNorm(mx.sym.Variable("data"), fix_gamma=False, momentum=0.8, eps=1e-5,
+                           name="bn")
+    assert sym.list_auxiliary_states() == ["bn_moving_mean", "bn_moving_var"]
+    assert sym.list_outputs() == ["bn_output"]
+    ex = bind(sym, {"data": (4, 3, 2, 5)})
+    x = RNG.uniform(-2, 2, (4, 3, 2, 5))
+    gamma, beta = RNG.uniform(0.5, 1.5, 3), RNG.uniform(-1, 1, 3)
+    mm, mv = RNG.uniform(-1, 1, 3), RNG.uniform(0.5, 2, 3)
+    vals = {"data": x, "bn_gamma": gamma, "bn_beta": beta, "bn_moving_mean": mm,
+            "bn_moving_var": mv}
+    fill(ex, vals)
+    ex.forward(True)
+    mean, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
+    b = lambda v: v[None, :, None, None]  # noqa: E731
+    want = (x - b(mean)) / np.sqrt(b(var) + 1e-5) * b(gamma) + b(beta)
+    np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(ex.aux_arrays["bn_moving_mean"], mm)   # forward: unchanged
+    ex.backward()
+    np.testing.assert_allclose(ex.aux_arrays["bn_moving_mean"], mm * 0.8 + mean * 0.2)
+    np.testing.assert_allclose(ex.aux_arrays["bn_moving_var"], mv * 0.8 + var * 0.2)
+    fill(ex, vals)
+    ex.forward(False)
+    want = (x - b(mm)) / np.sqrt(b(mv) + 1e-5) * b(gamma) + b(beta)
+    np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-10, atol=1e-12)
+    check_grad(ex, vals, ["data", "bn_gamma", "bn_beta"])
+
+
+def test_batchnorm_fix_gamma_global_stats_axis_and_mean_var():
+    sym = mx.sym.BatchNorm(mx.sym.Variable("data"), axis=-1, output_mean_var=True, name="bn")
+    assert sym.list_outputs() == ["bn_output", "bn_mean", "bn_var"]
+    ex = bind(sym, {"data": (5, 4)})
+    x = RNG.uniform(-2, 2, (5, 4))
+    vals = {"data": x, "bn_gamma": RNG.uniform(0.5, 1.5, 4), "bn_beta": RNG.uniform(-1, 1, 4),
+            "bn_moving_mean": np.zeros(4), "bn_moving_var": np.ones(4)}
+    fill(ex, vals)
+    ex.forward(True)
+    eps = 0.0010000000474974513
+    want = (x - x.mean(0)) / np.sqrt(x.var(0) + eps) + vals["bn_beta"]   # gamma treated as 1
+    np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-10)
+    np.testing.assert_allclose(ex.outputs[1], x.mean(0))
+    np.testing.assert_allclose(ex.outputs[2], 1 / np.sqrt(x.var(0) + eps))
+    g = check_grad(ex, vals, ["data", "bn_beta"])
+    ex.forward(True)
+    ex.backward()
+    np.testing.assert_array_equal(ex.grad_arrays["bn_gamma"], 0)
+    del g
+    sym = mx.sym.BatchNorm(mx.sym.Variable("data"), use_global_stats=True, fix_gamma=False,
+                           name="bn")
+    ex = bind(sym, {"data": (3, 2, 4)})
+    vals = {"data": RNG.uniform(-1, 1, (3, 2, 4)), "bn_gamma": RNG.uniform(0.5, 1.5, 2),
+            "bn_beta": RNG.uniform(-1, 1, 2), "bn_moving_mean": RNG.uniform(-1, 1, 2),
+            "bn_moving_var": RNG.uniform(0.5, 2, 2)}
+    fill(ex, vals)
+    ex.forward(True)
+    b = lambda v: v[None, :, None]  # noqa: E731
+    want = ((vals["data"] - b(vals["bn_moving_mean"])) / np.sqrt(b(vals["bn_moving_var"]) + eps)
+            * b(vals["bn_gamma"]) + b(vals["bn_beta"]))
+    np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-10)
+    check_grad(ex, vals, ["data", "bn_gamma", "bn_beta"])
+    np.testing.assert_array_equal(ex.aux_arrays["bn_moving_mean"], vals["bn_moving_mean"])
+
+
+# ---- Dropout -------------------------------------------------------------------------------
+
+def test_dropout_statistics_mask_gradient_and_inference():
+    sym = mx.sym.Dropout(mx.sym.Variable("data"), p=0.3)
+    assert sym.list_outputs() == [sym.name + "_output"]
+    ex = bind(sym, {"data": (100, 200)})
+    x = RNG.uniform(1, 2, (100, 200))
+    fill(ex, {"data": x})
+    ex.forward(True)
+    y = ex.outputs[0]
+    kept = y != 0
+    assert abs(kept.mean() - 0.7) < 0.01
+    np.testing.assert_allclose(y[kept], x[kept] / 0.7)
+    ex.head_grads[0][...] = 2
+    ex.backward()
+    np.testing.assert_allclose(ex.grad_arrays["data"], np.where(kept, 2 / 0.7, 0))
+    ex.forward(False)
+    np.testing.assert_array_equal(ex.outputs[0], x)
+
+
+def test_dropout_axes_and_always():
+    sym = mx.sym.Dropout(mx.sym.Variable("data"), p=0.5, axes=(1,), mode="always")
+    ex = bind(sym, {"data": (6, 5, 7)})
+    ex.arg_arrays["data"][...] = 1
+    ex.forward(False)
+    y = ex.outputs[0]
+    assert set(np.unique(y)) <= {0.0, 2.0}
+    np.testing.assert_array_equal(y, np.broadcast_to(y[:, :1, :], y.shape))
+    assert 0 < (y == 0).mean() < 1
