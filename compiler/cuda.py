@@ -1,0 +1,164 @@
+"""Render a Plan into one CUDA translation unit (templates/cuda), and export it with a Makefile.
+
+The device build keeps the C build's arena layout and kernel argument lists: each op node
+becomes a host function `<node>_forward/_backward` that launches the op's device kernels
+(templates/cuda/ops/<op>.cu.j2 defines the Jinja macros `kernels(n)`, `forward(n)`,
+`backward(n)` and optionally `errors(n)`). An op without a CUDA template cannot run on a GPU.
+"""
+import os
+
+import jinja2
+
+from . import codegen, optimizers
+from .errors import MXNetError
+from .fileio import atomic_write
+
+
+class CudaNode:
+    """A NodeView as the CUDA templates see it: the same fields plus `idx` (its position)."""
+
+    def __init__(self, view, idx):
+        self._view, self.idx = view, idx
+
+    def __getattr__(self, name):
+        return getattr(self._view, name)
+
+
+def cuda_template(op):
+    """Path of an op's CUDA template, derived from its C template (ops/x.c.j2 -> cuda/ops/x.cu.j2)."""
+    if not op.template:
+        return None
+    base = os.path.basename(op.template)
+    if base.endswith(".c.j2"):
+        base = base[:-len(".c.j2")] + ".cu.j2"
+    return "cuda/ops/" + base
+
+
+def _has_template(env, path):
+    try:
+        env.get_template(path)
+        return True
+    except jinja2.TemplateNotFound:
+        return False
+
+
+def unsupported_ops(plan):
+    """[(node label, op name)] of the plan's nodes that have no CUDA kernels."""
+    env = codegen.environment()
+    out = []
+    for v in plan.nodes:
+        path = cuda_template(v.node.op)
+        if path is None or not _has_template(env, path):
+            out.append((v.label, v.op))
+    return out
+
+
+def check_supported(plan):
+    """Raise MXNetError naming every operator of the plan that has no CUDA kernels."""
+    missing = unsupported_ops(plan)
+    if missing:
+        raise MXNetError("operator%s %s ha%s no CUDA kernels yet (node%s %s): bind this graph "
+                         "on mx.cpu()" % ("s" if len({o for _, o in missing}) > 1 else "",
+                                          ", ".join(sorted({o for _, o in missing})),
+                                          "ve" if len({o for _, o in missing}) > 1 else "s",
+                                          "s" if len(missing) > 1 else "",
+                                          ", ".join("'%s'" % n for n, _ in missing)))
+
+
+def optimizer_kinds():
+    """Optimizer kinds that have both a C contract and a CUDA kernel."""
+    env = codegen.environment()
+    return [k for k in optimizers.KERNELS if _has_template(env, "cuda/optim/%s.cu.j2" % k)]
+
+
+class _Launcher(codegen.Kernel):
+    """A host function that launches an op's kernels (pointer arguments are device memory)."""
+
+    @property
+    def signature(self):
+        return ", ".join("%s __restrict__ %s" % (t, n) if t.endswith("*") else "%s %s" % (t, n)
+                         for t, n in self.params)
+
+
+def _node_code(env, v):
+    module = env.get_template(cuda_template(v.node.op)).module
+    extra = []
+    if v.ws:
+        extra.append(("real*", "workspace"))
+    if v.uses_rng:
+        extra.append(("uint64_t*", "rng"))
+    fwd_params = [(t, name) for t, name, _ in v.fwd_args] + extra + [("int", "is_train")]
+    launchers = [_Launcher(v.name + "_forward", v.describe(), fwd_params, str(module.forward(v)))]
+    if v.needs_backward:
+        bwd_params = [(t, name) for t, name, _ in v.bwd_args] + extra
+        launchers.append(_Launcher(v.name + "_backward", "gradient of " + v.describe(),
+                                   bwd_params, str(module.backward(v))))
+    errors = str(module.errors(v)) if hasattr(module, "errors") else ""
+    return str(module.kernels(v)), launchers, errors
+
+
+def render(plan, prefix="mxc", kinds=None, metric_io=None):
+    """Return (cuda_source, cdef) for the plan; raises MXNetError for ops without kernels."""
+    check_supported(plan)
+    env = codegen.environment()
+    available = optimizer_kinds()
+    kinds = available if kinds is None else [k for k in kinds if k in available]
+    nodes = [CudaNode(v, i) for i, v in enumerate(plan.nodes)]
+    kernels_of, errors_of, launchers = {}, {}, []
+    for n in nodes:
+        kernels_of[n.name], ls, errors_of[n.name] = _node_code(env, n)
+        launchers.extend(ls)
+    inputs = [a for a in plan.args if a.role in ("data", "label")]
+    ctx = dict(
+        plan=plan, prefix=prefix, P=prefix.upper(), real=plan.ctype, nodes=nodes,
+        kernels_of=kernels_of, errors_of=errors_of, launchers=launchers,
+        forward_calls=[codegen._calls(v, plan, False) for v in plan.nodes],
+        backward_nodes=[v for v in reversed(plan.nodes) if v.needs_backward],
+        optim=[(k, optimizers.kind_id(k), optimizers.n_states(k), optimizers.KERNELS[k][1])
+               for k in kinds],
+        max_hyper=optimizers.MAX_HYPER, inputs=inputs, metric_io=metric_io,
+    )
+    ctx["backward_steps"] = codegen._backward_steps(plan, ctx)
+    source = env.get_template("cuda/net.cu.j2").render(**ctx)
+    cdef = env.get_template("cuda/net.cdef.j2").render(**ctx)
+    return source, cdef
+
+
+def export_cuda(plan_or_symbol, out_dir, name="mxc", input_shapes=None, data_names=("data",),
+                label_names=("softmax_label",), for_training=True, dtype="float32", arch=None):
+    """Write <out_dir>/<name>.cu, <name>.h (the C API) and a Makefile that builds
+    lib<name>.so with nvcc. Accepts a Plan, or a Symbol plus input_shapes. Returns the paths.
+
+    arch: list of compute capabilities such as ["80", "90"] for the Makefile's default
+    (default: the visible GPU's, else a fixed list); `make ARCH="-arch=sm_90"` overrides.
+    """
+    from .plan import Plan, make_plan
+    if isinstance(plan_or_symbol, Plan):
+        plan = plan_or_symbol
+    else:
+        if not input_shapes:
+            raise MXNetError("export_cuda: input_shapes is required to export a symbol")
+        names = set(plan_or_symbol.list_arguments())
+        plan = make_plan(plan_or_symbol, dict(input_shapes),
+                         [n for n in data_names if n in names],
+                         [n for n in label_names if n in names], None, dtype, for_training)
+    if not name.isidentifier():
+        raise MXNetError("export_cuda: name %r must be a C identifier" % name)
+    outs = plan.outputs
+    labels = [a for a in plan.args if a.role == "label"]
+    metric_io = (outs[0], labels[0]) if (outs and labels) else None
+    source, cdef = render(plan, prefix=name, metric_io=metric_io)
+    from .build_cuda import arch_flags, resolve_arch
+    env = codegen.environment()
+    header = env.get_template("cuda/net.h.j2").render(
+        prefix=name, P=name.upper(), cdef=cdef, plan=plan)
+    makefile = env.get_template("cuda/Makefile.j2").render(
+        name=name, arch=" ".join(arch_flags(resolve_arch(arch))))
+    os.makedirs(out_dir, exist_ok=True)
+    paths = []
+    for fname, text in ((name + ".cu", source), (name + ".h", header), ("Makefile", makefile)):
+        path = os.path.join(out_dir, fname)
+        atomic_write(path, text.encode("utf-8"))
+        paths.append(path)
+    return paths
+
