@@ -323,9 +323,9 @@ class Module(BaseModule):
         if not for_training and inputs_need_grad:
             raise ValueError("inputs_need_grad=True requires for_training=True")
         for ctx in self._context:
-            if ctx.device_type != "cpu" and ctx.device_type not in ("cpu_pinned", "cpu_shared"):
-                raise MXNetError("context %s: GPU contexts are not supported by this build "
-                                 "yet; bind on mx.cpu()" % ctx)
+            if ctx.device_type == "gpu":
+                from .executor_cuda import check_available
+                check_available(ctx)
         if len(self._context) > 1:
             raise MXNetError("data parallelism over %d contexts is not supported yet; bind on "
                              "a single context" % len(self._context))
@@ -411,9 +411,17 @@ class Module(BaseModule):
             return self._executors[key]
         labels = [d.name for d in label_shapes or []
                   if d.name in self._symbol.list_arguments()]
-        ex = Executor(self._symbol, shapes, data_names=self._data_names, label_names=labels,
-                      grad_req=self._grad_req, for_training=self.for_training,
-                      logger=self.logger)
+        ctx = self._context[0]
+        if ctx.device_type == "gpu":
+            from .executor_cuda import CudaExecutor
+            ex = CudaExecutor(self._symbol, shapes, data_names=self._data_names,
+                              label_names=labels, grad_req=self._grad_req,
+                              for_training=self.for_training, logger=self.logger,
+                              device_id=ctx.device_id)
+        else:
+            ex = Executor(self._symbol, shapes, data_names=self._data_names,
+                          label_names=labels, grad_req=self._grad_req,
+                          for_training=self.for_training, logger=self.logger)
         self._executors[key] = ex
         return ex
 
@@ -573,7 +581,8 @@ class Module(BaseModule):
         from . import optimizer as opt
         from .compiler import optimizers as kernels
         kernel = self._optimizer._c_kernel()
-        if kernel is not None and kernel[0] not in kernels.KERNELS:
+        if kernel is not None and kernel[0] not in getattr(self._exec, "optimizer_kinds",
+                                                           kernels.KERNELS):
             kernel = None
         self._opt_kernel = kernel
         if kernel is None:

@@ -1,0 +1,269 @@
+"""A compiled graph bound to a GPU: the arena lives in device memory; a host mirror with the same
+layout backs the NumPy views (arg_arrays, grad_arrays, aux_arrays, outputs, internals).
+
+Synchronisation: reading any view first downloads the arena if the device ran since the last
+download; a device call first uploads the host-writable part of the mirror (parameters,
+gradients, aux states, bound inputs, head gradients) if a view was handed out since the last
+upload. Optimizer states passed in as host arrays are copied in and back around each call;
+whole-epoch sources are uploaded once and kept on the device while their arrays are in use.
+"""
+import logging
+import time
+
+import numpy as np
+
+from .base import MXNetError
+from .compiler import build_cuda, codegen, cuda, optimizers
+from .compiler.plan import make_plan
+from .executor import _aligned_zeros, describe_shapes
+
+
+def check_available(ctx):
+    """Raise MXNetError when `ctx` (a GPU context) cannot run: no nvcc, no GPU, bad id."""
+    from .context import num_gpus
+    if build_cuda.nvcc_path() is None:
+        raise MXNetError("context %s: nvcc is missing (install the CUDA toolkit, or set NVCC "
+                         "or CUDA_HOME); bind on mx.cpu() instead" % ctx)
+    count = num_gpus()
+    if count == 0:
+        raise MXNetError("context %s: no GPU is visible (nvidia-smi lists none); bind on "
+                         "mx.cpu() instead" % ctx)
+    if ctx.device_id >= count:
+        raise MXNetError("context %s: only %d GPU%s visible" % (ctx, count,
+                                                               "s are" if count > 1 else " is"))
+
+
+class CudaExecutor:
+    """Compiles (or loads) `symbol` for `shapes` with nvcc and runs it on GPU `device_id`."""
+
+    def __init__(self, symbol, shapes, data_names=(), label_names=(), grad_req=None,
+                 for_training=True, dtype="float32", logger=None, metric_io=True,
+                 device_id=0, arch=None):
+        t0 = time.perf_counter()
+        self.symbol = symbol
+        self.plan = make_plan(symbol, shapes, data_names, label_names, grad_req, dtype,
+                              for_training)
+        outs = self.plan.outputs
+        labels = [a for a in self.plan.args if a.role == "label"]
+        self.metric_io = (outs[0], labels[0]) if (metric_io and outs and labels) else None
+        source, cdef = cuda.render(self.plan, metric_io=self.metric_io)
+        self.optimizer_kinds = cuda.optimizer_kinds()
+        self.built = build_cuda.build(source, cdef, arch=arch)
+        self.lib, self.ffi = self.built.lib, self.built.ffi
+        self.check(self.lib.mxc_init(int(device_id)))
+        self.dtype = np.dtype(dtype)
+        plan = self.plan
+        self._host = _aligned_zeros(plan.size, self.dtype)
+        self._dev = self.lib.mxc_alloc(plan.size)
+        if self._dev == self.ffi.NULL:
+            self.check(-1)
+        # the host-writable span: params, grads, aux, bound inputs (contiguous), head grads
+        self._upload_span = (plan.param_begin, plan.size - plan.regions["activations"])
+        self._head_spans = [(o.grad.offset, o.grad.size) for o in outs if o.grad is not None]
+        self._arg_arrays = {a.name: self._view(a.value) for a in plan.args}
+        self._grad_arrays = {a.name: self._view(a.grad) for a in plan.args
+                             if a.grad is not None}
+        self._aux_arrays = {a.name: self._view(a.value) for a in plan.aux}
+        self._outputs = [self._view(o.value) for o in outs]
+        self._head_grads = [self._view(o.grad) if o.grad is not None else None for o in outs]
+        self._internals = {k: self._view(t) for k, t in plan.internals.items()}
+        for hg in self._head_grads:
+            if hg is not None:
+                hg[...] = 1
+        self.output_names = [o.name for o in outs]
+        self.param_names = [a.name for a in plan.params]
+        self.param_span = plan.param_end - plan.param_begin
+        self._host_stale = False       # the device ran since the last download
+        self._host_dirty = True        # views were handed out since the last upload
+        self._state_dev, self._state_n = self.ffi.NULL, 0
+        self._sources = {}             # id(array) -> (array, device pointer)
+        from .random import next_c_seed
+        self.check(self.lib.mxc_seed(self._dev, next_c_seed()))
+        self.seconds = time.perf_counter() - t0
+        if logger is not None:
+            logger.info("bind %s on gpu(%d): %s in %.3f s [%s, sm_%s]; memory %s",
+                        describe_shapes(shapes), device_id,
+                        "compiled" if self.built.compiled else "cached", self.seconds,
+                        self.built.key[:12], ",".join(self.built.archs), plan.summary())
+
+    # -- host views ------------------------------------------------------------------------
+    def _view(self, t):
+        return self._host[t.offset:t.offset + t.size].reshape(t.shape)
+
+    def _ptr(self, offset=0):
+        return self._dev + offset
+
+    def _host_ptr(self, arr, ctype="real"):
+        return self.ffi.from_buffer(ctype + "[]", arr)
+
+    def sync_host(self):
+        """Bring the host mirror up to date with the device (a no-op when it is)."""
+        if self._host_stale:
+            self.check(self.lib.mxc_download(self._host_ptr(self._host), self._dev,
+                                             self._host.size))
+            self._host_stale = False
+        self._host_dirty = True
+
+    def _sync_device(self):
+        if not self._host_dirty:
+            return
+        begin, end = self._upload_span
+        host = self._host_ptr(self._host)
+        self.check(self.lib.mxc_upload(self._dev + begin, host + begin, end - begin))
+        for off, n in self._head_spans:
+            self.check(self.lib.mxc_upload(self._dev + off, host + off, n))
+        self._host_dirty = False
+
+    def _ran(self):
+        self._host_stale = True
+
+    @property
+    def arg_arrays(self):
+        self.sync_host()
+        return self._arg_arrays
+
+    @property
+    def grad_arrays(self):
+        self.sync_host()
+        return self._grad_arrays
+
+    @property
+    def aux_arrays(self):
+        self.sync_host()
+        return self._aux_arrays
+
+    @property
+    def outputs(self):
+        self.sync_host()
+        return self._outputs
+
+    @property
+    def head_grads(self):
+        self.sync_host()
+        return self._head_grads
+
+    @property
+    def internals(self):
+        self.sync_host()
+        return self._internals
+
+    # -- calls -----------------------------------------------------------------------------
+    def state_slices(self, n_states):
+        """Where each parameter's optimizer states sit in a state buffer (param-relative)."""
+        out = {}
+        for a in self.plan.params:
+            rel = a.value.offset - self.plan.param_begin
+            out[a.name] = [slice(n_states * rel + k * a.value.size,
+                                 n_states * rel + (k + 1) * a.value.size)
+                           for k in range(n_states)]
+        return out
+
+    def check(self, rc):
+        self.built.check(rc)
+
+    def forward(self, is_train):
+        self._sync_device()
+        self._ran()
+        self.check(self.lib.mxc_forward(self._dev, 1 if is_train else 0))
+
+    def backward(self):
+        self._sync_device()
+        self._ran()
+        self.check(self.lib.mxc_backward(self._dev))
+
+    def _kind(self, kind):
+        if kind not in self.optimizer_kinds:
+            raise MXNetError("optimizer kernel '%s' has no CUDA version (available: %s)"
+                             % (kind, ", ".join(self.optimizer_kinds)))
+        return optimizers.kind_id(kind)
+
+    def _state_in(self, state):
+        if state is None:
+            return self.ffi.NULL
+        state = np.ascontiguousarray(state, dtype=self.dtype)
+        if state.size > self._state_n:
+            if self._state_dev != self.ffi.NULL:
+                self.lib.mxc_free(self._state_dev)
+                self._state_dev, self._state_n = self.ffi.NULL, 0
+            self._state_dev = self.lib.mxc_alloc(state.size)
+            if self._state_dev == self.ffi.NULL:
+                self.check(-1)
+            self._state_n = state.size
+        self.check(self.lib.mxc_upload(self._state_dev, self._host_ptr(state), state.size))
+        return self._state_dev
+
+    def _state_out(self, state):
+        if state is not None:
+            self.check(self.lib.mxc_download(self._host_ptr(state), self._state_dev,
+                                             state.size))
+
+    def update(self, state, kind, hyper):
+        kid = self._kind(kind)
+        self._sync_device()
+        dev_state = self._state_in(state)
+        self._ran()
+        hyper = np.ascontiguousarray(hyper, dtype=np.float64)
+        self.check(self.lib.mxc_update(self._dev, dev_state, kid,
+                                       self._host_ptr(hyper, "double")))
+        self._state_out(state)
+
+    def _device_source(self, arr):
+        hit = self._sources.get(id(arr))
+        if hit is not None and hit[0] is arr:
+            return hit[1]
+        dev = self.lib.mxc_alloc(arr.size)
+        if dev == self.ffi.NULL:
+            self.check(-1)
+        self.check(self.lib.mxc_upload(dev, self._host_ptr(arr), arr.size))
+        self._sources[id(arr)] = (arr, dev)
+        return dev
+
+    def _release_sources(self, keep=()):
+        keep = {id(a) for a in keep}
+        for key in [k for k in self._sources if k not in keep]:
+            self.lib.mxc_free(self._sources.pop(key)[1])
+
+    def train_epoch(self, state, kind, hyper, sources, nsource, rows, metric):
+        """Run rows.shape[0] batches on the device; returns (nbatch, 2) metric sums/counts.
+        Source arrays are uploaded once and reused while the same arrays come back."""
+        kid = self._kind(kind)
+        nbatch = rows.shape[0]
+        out = np.zeros((nbatch, 2), dtype=np.float64)
+        for s in sources:
+            if s.dtype != self.dtype or not s.flags.c_contiguous:
+                raise MXNetError("train_epoch: sources must be C-contiguous %s arrays"
+                                 % self.dtype)
+        self._release_sources(keep=sources)
+        ptrs = self.ffi.new("real*[]", [self._device_source(s) for s in sources])
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        hyper = np.ascontiguousarray(hyper, dtype=np.float64)
+        self._sync_device()
+        dev_state = self._state_in(state)
+        self._ran()
+        self.check(self.lib.mxc_train_epoch(
+            self._dev, dev_state, kid, self._host_ptr(hyper, "double"), ptrs, int(nsource),
+            self._host_ptr(rows, "int64_t"), nbatch, codegen.METRICS[metric],
+            self._host_ptr(out, "double")))
+        self._state_out(state)
+        return out
+
+    def close(self):
+        """Free the device memory (the executor is unusable afterwards)."""
+        lib, ffi = getattr(self, "lib", None), getattr(self, "ffi", None)
+        if lib is None:
+            return
+        self._release_sources()
+        for name in ("_state_dev", "_dev"):
+            ptr = getattr(self, name, None)
+            if ptr is not None and ptr != ffi.NULL:
+                lib.mxc_free(ptr)
+            setattr(self, name, ffi.NULL)
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:       # interpreter shutdown: the driver frees the memory anyway
+            pass
+
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
