@@ -355,7 +355,7 @@ class Module(BaseModule):
         self._exec = self._new_executor(data_shapes, label_shapes)
         self.binded = True
         if pending is not None:
-            self._copy_params(pending, self._exec)
+            self._copy_params(pending, self._exec, self._param_names)
         elif self.params_initialized and self._arg_params is not None:
             self._write_params(self._arg_params, self._aux_params, allow_missing=True)
             self._arg_params = self._aux_params = None
@@ -402,11 +402,11 @@ class Module(BaseModule):
 
     def _new_executor(self, data_shapes, label_shapes):
         shapes = self._shape_dict(data_shapes, label_shapes)
+        key = tuple(sorted(shapes.items()))     # one compile per input shapes
         if self._exec is not None:          # parameters keep their shapes on reshape
             for name, arr in self._exec.arg_arrays.items():
                 if name in self._param_names:
                     shapes.setdefault(name, arr.shape)
-        key = tuple(sorted(shapes.items()))
         if key in self._executors:
             return self._executors[key]
         labels = [d.name for d in label_shapes or []
@@ -433,14 +433,14 @@ class Module(BaseModule):
         old = self._exec
         new = self._new_executor(data_shapes, label_shapes)
         if new is not old:
-            self._copy_params(old, new)
+            self._copy_params(old, new, self._param_names)
         self._exec = new
         self._data_shapes, self._label_shapes = data_shapes, label_shapes
 
     @staticmethod
-    def _copy_params(src, dst):
+    def _copy_params(src, dst, param_names):
         for name, arr in src.arg_arrays.items():
-            if name in dst.arg_arrays and name in src.param_names:
+            if name in dst.arg_arrays and name in param_names:
                 dst.arg_arrays[name][...] = arr
         for name, arr in src.aux_arrays.items():
             dst.aux_arrays[name][...] = arr
@@ -662,12 +662,17 @@ class Module(BaseModule):
         try:
             with open(fname, "rb") as f:
                 blob = f.read()
-            states = pickle.loads(blob)
-        except (OSError, pickle.UnpicklingError, EOFError, ValueError) as err:
+            from .optimizer import _loads_states
+            states = _loads_states(blob)
+        except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError,
+                ImportError) as err:
             raise MXNetError("cannot read optimizer states from '%s': %s" % (fname, err)) \
                 from None
         if isinstance(states, tuple) and len(states) == 2:
             states = states[0]
+        if not isinstance(states, dict):
+            raise MXNetError("optimizer state file '%s' holds %s, expected a dict of "
+                             "parameter index -> state" % (fname, type(states).__name__))
         if self._opt_kernel is None:
             self._updater.set_states(blob)
             return
@@ -675,7 +680,11 @@ class Module(BaseModule):
         for i, name in enumerate(self._param_names):
             if i not in states or self._grad_req.get(name, "null") == "null":
                 continue
-            arrays = self._optimizer._c_states_from_mx(i, states[i])
+            try:
+                arrays = self._optimizer._c_states_from_mx(i, states[i])
+            except ValueError as err:
+                raise MXNetError("optimizer state file '%s', parameter '%s': %s"
+                                 % (fname, name, err)) from None
             for sl, arr in zip(slices[name], arrays):
                 arr = np.asarray(arr, dtype=self._exec.dtype).ravel()
                 if arr.size != sl.stop - sl.start:
@@ -710,8 +719,9 @@ class Module(BaseModule):
                 elif labels:
                     new_label = [DataDesc(d.name, tuple(l.shape))
                                  for d, l in zip(self._label_shapes, labels)]
-                else:
-                    new_label = None
+                else:       # no labels in the batch: they follow the new batch size (MXNet)
+                    new_label = [DataDesc(d.name, (new_data[0].shape[0],) + tuple(d.shape[1:]))
+                                 for d in self._label_shapes]
             else:
                 new_label = None
             self.reshape(new_data, new_label)

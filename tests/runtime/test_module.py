@@ -1,0 +1,410 @@
+"""Module features beyond plain fit: optimizer states, resume, gradients, reshape, monitor."""
+import logging
+import pickle
+
+import numpy as np
+import pytest
+
+import mxc as mx
+from mxc.base import MXNetError
+
+BATCH = 8
+
+
+def mlp(num_hidden=6, num_classes=3, **fc1_attrs):
+    data = mx.sym.Variable('data')
+    w1 = mx.sym.Variable('fc1_weight', **fc1_attrs)
+    fc1 = mx.sym.FullyConnected(data, weight=w1, num_hidden=num_hidden, name='fc1')
+    act = mx.sym.Activation(fc1, act_type='tanh', name='tanh1')
+    fc2 = mx.sym.FullyConnected(act, num_hidden=num_classes, name='fc2')
+    return mx.sym.SoftmaxOutput(fc2, name='softmax')
+
+
+def toy_data(n=32, dim=5, classes=3, seed=0):
+    rng = np.random.RandomState(seed)
+    x = rng.normal(size=(n, dim)).astype(np.float32)
+    y = rng.randint(0, classes, size=n).astype(np.float32)
+    return x, y
+
+
+def fitted_module(sym=None, num_epoch=2, optimizer='sgd', seed=0, it=None, **kw):
+    x, y = toy_data()
+    mx.random.seed(seed)
+    mod = mx.mod.Module(sym if sym is not None else mlp(), **kw)
+    it = it or mx.io.NDArrayIter(x, y, BATCH)
+    mod.fit(it, num_epoch=num_epoch, optimizer=optimizer,
+            optimizer_params=(('learning_rate', 0.1), ('momentum', 0.9)),
+            initializer=mx.init.Xavier())
+    return mod
+
+
+def bound_module(sym=None, batch=BATCH, for_training=True, seed=0, **kw):
+    mx.random.seed(seed)
+    mod = mx.mod.Module(sym if sym is not None else mlp(), **kw)
+    mod.bind(data_shapes=[('data', (batch, 5))], label_shapes=[('softmax_label', (batch,))],
+             for_training=for_training, **{k: v for k, v in kw.items() if False})
+    mod.init_params(mx.init.Xavier())
+    return mod
+
+
+def np_forward(arg, x):
+    h = np.tanh(x @ arg['fc1_weight'].T + arg['fc1_bias'])
+    z = h @ arg['fc2_weight'].T + arg['fc2_bias']
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return h, e / e.sum(axis=1, keepdims=True)
+
+
+def params_np(mod):
+    arg, aux = mod.get_params()
+    return {k: v.asnumpy() for k, v in arg.items()}
+
+
+class SlowIter(mx.io.DataIter):
+    """Wraps an NDArrayIter so that fit takes the one-batch-per-call path."""
+
+    def __init__(self, inner):
+        super().__init__(inner.batch_size)
+        self.inner = inner
+
+    @property
+    def provide_data(self):
+        return self.inner.provide_data
+
+    @property
+    def provide_label(self):
+        return self.inner.provide_label
+
+    def reset(self):
+        self.inner.reset()
+
+    def next(self):
+        return self.inner.next()
+
+
+# ------------------------------------------------------------------ optimizer states
+
+def test_lenet_states_from_mxnet_land_on_their_parameters(shared_dir, tmp_path):
+    prefix = str(shared_dir / 'mxnet' / 'lenet')
+    try:
+        mod = mx.mod.Module.load(prefix, 1, load_optimizer_states=True)
+        mod.bind(data_shapes=[('data', (4, 1, 28, 28))],
+                 label_shapes=[('softmax_label', (4,))])
+    except MXNetError as err:
+        pytest.skip("LeNet's operators are not available: %s" % err)
+    mod.init_optimizer(optimizer='sgd', optimizer_params=(('learning_rate', 0.5),
+                                                          ('momentum', 0.9)))
+    from mxc.optimizer import _loads_states
+    with open(prefix + '-0001.states', 'rb') as f:
+        ref = _loads_states(f.read())
+    names = mod._param_names
+    assert names[0] == 'conv1_weight' and names[6] == 'fc2_weight'
+    before = params_np(mod)
+    for name in names:      # zero gradients: w <- w + 0.9 * mom (no wd on the biases, wd 0)
+        mod._exec.grad_arrays[name][...] = 0
+    mod.update()
+    after = params_np(mod)
+    for i, name in enumerate(names):
+        mom = ref[i].asnumpy()
+        assert mom.shape == before[name].shape
+        assert np.abs(mom).max() > 0
+        np.testing.assert_allclose(after[name], before[name] + 0.9 * mom, rtol=1e-5, atol=1e-6)
+    mod.save_optimizer_states(str(tmp_path / 'again.states'))
+    with open(tmp_path / 'again.states', 'rb') as f:
+        again = pickle.load(f)
+    assert sorted(again) == list(range(8))
+    np.testing.assert_allclose(again[4].asnumpy(), 0.9 * ref[4].asnumpy(), rtol=1e-5)
+
+
+def test_hand_built_states_map_by_parameter_index(tmp_path):
+    mod = bound_module()
+    mod.init_optimizer(optimizer='sgd', optimizer_params=(('learning_rate', 0.1),
+                                                          ('momentum', 0.5)))
+    shapes = {n: a.shape for n, a in params_np(mod).items()}
+    states = {i: mx.nd.array(np.full(shapes[n], i + 1.0)) for i, n in enumerate(mod._param_names)}
+    with open(tmp_path / 'h.states', 'wb') as f:
+        pickle.dump(states, f)
+    mod.load_optimizer_states(str(tmp_path / 'h.states'))
+    before = params_np(mod)
+    for n in mod._param_names:
+        mod._exec.grad_arrays[n][...] = 0
+    mod.update()
+    after = params_np(mod)
+    for i, n in enumerate(mod._param_names):
+        np.testing.assert_allclose(after[n], before[n] + 0.5 * (i + 1.0), rtol=1e-6)
+
+
+def test_bad_states_file_names_the_file(tmp_path):
+    mod = bound_module()
+    mod.init_optimizer(optimizer='adam')
+    bad = tmp_path / 'bad.states'
+    bad.write_bytes(b'not a pickle')
+    with pytest.raises(MXNetError, match='bad.states'):
+        mod.load_optimizer_states(str(bad))
+    wrong = tmp_path / 'wrong.states'
+    wrong.write_bytes(pickle.dumps({0: mx.nd.zeros((6, 5))}))   # one array, adam needs two
+    with pytest.raises(MXNetError, match='wrong.states'):
+        mod.load_optimizer_states(str(wrong))
+
+
+@pytest.mark.parametrize('optimizer', ['sgd', 'adagrad'])
+def test_resume_from_checkpoint_continues_the_trajectory(tmp_path, optimizer):
+    x, y = toy_data()
+    params = (('learning_rate', 0.1),) + ((('momentum', 0.9),) if optimizer == 'sgd' else ())
+    mx.random.seed(3)
+    full = mx.mod.Module(mlp())
+    full.fit(mx.io.NDArrayIter(x, y, BATCH), num_epoch=4, optimizer=optimizer,
+             optimizer_params=params, initializer=mx.init.Xavier())
+    mx.random.seed(3)
+    first = mx.mod.Module(mlp())
+    prefix = str(tmp_path / 'run')
+    first.fit(mx.io.NDArrayIter(x, y, BATCH), num_epoch=2, optimizer=optimizer,
+              optimizer_params=params, initializer=mx.init.Xavier(),
+              epoch_end_callback=mx.callback.module_checkpoint(first, prefix,
+                                                               save_optimizer_states=True))
+    resumed = mx.mod.Module.load(prefix, 2, load_optimizer_states=True)
+    resumed.fit(mx.io.NDArrayIter(x, y, BATCH), begin_epoch=2, num_epoch=4,
+                optimizer=optimizer, optimizer_params=params)
+    a, b = params_np(full), params_np(resumed)
+    for name in a:
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-6, atol=1e-6)
+    # without the states, the trajectory differs
+    plain = mx.mod.Module.load(prefix, 2, load_optimizer_states=False)
+    plain.fit(mx.io.NDArrayIter(x, y, BATCH), begin_epoch=2, num_epoch=4,
+              optimizer=optimizer, optimizer_params=params)
+    assert not np.allclose(params_np(plain)['fc1_weight'], a['fc1_weight'], atol=1e-6)
+
+
+# ------------------------------------------------------------------ gradients
+
+def test_fixed_param_names_are_not_updated():
+    x, y = toy_data()
+    mx.random.seed(1)
+    mod = mx.mod.Module(mlp(), fixed_param_names=['fc1_weight'])
+    mod.bind(data_shapes=[('data', (BATCH, 5))], label_shapes=[('softmax_label', (BATCH,))])
+    mod.init_params(mx.init.Xavier())
+    w0 = params_np(mod)
+    mod.fit(mx.io.NDArrayIter(x, y, BATCH), num_epoch=2,
+            optimizer_params=(('learning_rate', 0.5),))
+    w1 = params_np(mod)
+    np.testing.assert_array_equal(w1['fc1_weight'], w0['fc1_weight'])
+    assert not np.allclose(w1['fc1_bias'], w0['fc1_bias'])
+    assert not np.allclose(w1['fc2_weight'], w0['fc2_weight'])
+
+
+def test_input_grads_match_the_softmax_gradient():
+    x, y = toy_data(n=BATCH)
+    mod = mx.mod.Module(mlp())
+    mod.bind(data_shapes=[('data', (BATCH, 5))], label_shapes=[('softmax_label', (BATCH,))],
+             inputs_need_grad=True)
+    mod.init_params(mx.init.Xavier())
+    mod.forward_backward(mx.io.DataBatch([mx.nd.array(x)], [mx.nd.array(y)]))
+    arg = params_np(mod)
+    h, p = np_forward(arg, x)
+    dz = p - np.eye(3)[y.astype(int)]              # SoftmaxOutput, normalization 'null'
+    dh = dz @ arg['fc2_weight'] * (1 - h * h)
+    dx = dh @ arg['fc1_weight']
+    grads = mod.get_input_grads()
+    assert len(grads) == 1
+    np.testing.assert_allclose(grads[0].asnumpy(), dx, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError):
+        mx.mod.Module(mlp()).bind(data_shapes=[('data', (BATCH, 5))], for_training=False,
+                                  inputs_need_grad=True)
+
+
+def test_grad_req_add_accumulates_and_null_skips():
+    x, y = toy_data(n=BATCH)
+    batch = mx.io.DataBatch([mx.nd.array(x)], [mx.nd.array(y)])
+    grads = {}
+    for req in ('write', 'add'):
+        mx.random.seed(0)
+        mod = mx.mod.Module(mlp())
+        mod.bind(data_shapes=[('data', (BATCH, 5))], label_shapes=[('softmax_label', (BATCH,))],
+                 grad_req=req)
+        mod.init_params(mx.init.Xavier())
+        mod.forward_backward(batch)
+        mod.forward_backward(batch)
+        grads[req] = mod._exec.grad_arrays['fc1_weight'].copy()
+    assert np.abs(grads['write']).max() > 0
+    np.testing.assert_allclose(grads['add'], 2 * grads['write'], rtol=1e-5, atol=1e-7)
+    mod = mx.mod.Module(mlp())
+    mod.bind(data_shapes=[('data', (BATCH, 5))], label_shapes=[('softmax_label', (BATCH,))],
+             grad_req={'fc1_weight': 'null'})
+    mod.init_params(mx.init.Xavier())
+    mod.init_optimizer(optimizer_params=(('learning_rate', 1.0),))
+    w0 = params_np(mod)
+    mod.forward_backward(batch)
+    mod.update()
+    w1 = params_np(mod)
+    np.testing.assert_array_equal(w1['fc1_weight'], w0['fc1_weight'])
+    assert not np.allclose(w1['fc2_weight'], w0['fc2_weight'])
+
+
+# ------------------------------------------------------------------ shapes and inputs
+
+def test_forward_with_new_batch_size_reshapes_and_caches():
+    mod = bound_module(for_training=False)
+    arg = params_np(mod)
+    x, _ = toy_data(n=3)
+    mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
+    out = mod.get_outputs()[0].asnumpy()
+    assert out.shape == (3, 3)
+    np.testing.assert_allclose(out, np_forward(arg, x)[1], rtol=1e-5, atol=1e-6)
+    assert mod.data_shapes[0].shape == (3, 5)
+    x8, _ = toy_data(n=BATCH)
+    mod.forward(mx.io.DataBatch([mx.nd.array(x8)]), is_train=False)
+    np.testing.assert_allclose(mod.get_outputs()[0].asnumpy(), np_forward(arg, x8)[1],
+                               rtol=1e-5, atol=1e-6)
+    mod.reshape([('data', (3, 5))], [('softmax_label', (3,))])
+    assert len(mod._executors) == 2            # one compile per shape, reused
+    np.testing.assert_array_equal(params_np(mod)['fc2_weight'], arg['fc2_weight'])
+
+
+def test_iter_predict_strips_padding():
+    mod = bound_module(for_training=False)
+    arg = params_np(mod)
+    x, y = toy_data(n=10)
+    seen = []
+    for outputs, nbatch, batch in mod.iter_predict(mx.io.NDArrayIter(x, y, BATCH)):
+        seen.append(outputs[0].asnumpy())
+        assert nbatch == len(seen) - 1
+    assert [s.shape[0] for s in seen] == [8, 2]
+    np.testing.assert_allclose(np.concatenate(seen), np_forward(arg, x)[1], rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_several_data_and_label_names():
+    a, b = mx.sym.Variable('a'), mx.sym.Variable('b')
+    fa = mx.sym.FullyConnected(a, num_hidden=3, name='fa')
+    fb = mx.sym.FullyConnected(b, num_hidden=3, name='fb')
+    out1 = mx.sym.SoftmaxOutput(fa + fb, name='s1')
+    out2 = mx.sym.SoftmaxOutput(fb, name='s2')
+    sym = mx.sym.Group([out1, out2])
+    rng = np.random.RandomState(0)
+    xa, xb = rng.normal(size=(12, 4)), rng.normal(size=(12, 2))
+    l1, l2 = rng.randint(0, 3, size=12), rng.randint(0, 3, size=12)
+    it = mx.io.NDArrayIter({'a': xa, 'b': xb}, {'s1_label': l1, 's2_label': l2}, 4)
+    mod = mx.mod.Module(sym, data_names=['a', 'b'], label_names=['s1_label', 's2_label'])
+    mx.random.seed(0)
+    mod.fit(it, num_epoch=1, optimizer_params=(('learning_rate', 0.0),),
+            eval_metric=mx.metric.Accuracy(output_names=['s1_output'],
+                                           label_names=['s1_label']))
+    arg = params_np(mod)
+    mod.forward(mx.io.DataBatch([mx.nd.array(xa[:4]), mx.nd.array(xb[:4])]), is_train=False)
+    o1, o2 = [o.asnumpy() for o in mod.get_outputs()]
+    z = xa[:4] @ arg['fa_weight'].T + arg['fa_bias'] + xb[:4] @ arg['fb_weight'].T \
+        + arg['fb_bias']
+    e = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(o1, e / e.sum(1, keepdims=True), rtol=1e-5, atol=1e-6)
+    zb = xb[:4] @ arg['fb_weight'].T + arg['fb_bias']
+    eb = np.exp(zb - zb.max(1, keepdims=True))
+    np.testing.assert_allclose(o2, eb / eb.sum(1, keepdims=True), rtol=1e-5, atol=1e-6)
+    assert mod.output_names == ['s1_output', 's2_output']
+
+
+# ------------------------------------------------------------------ optimizer plumbing
+
+def test_borrow_optimizer_shares_state_and_counts():
+    main = bound_module()
+    main.init_optimizer(optimizer_params=(('learning_rate', 0.1), ('momentum', 0.9)))
+    other = mx.mod.Module(mlp())
+    other.bind(data_shapes=[('data', (4, 5))], label_shapes=[('softmax_label', (4,))],
+               shared_module=main)
+    assert other.optimizer_initialized and other._optimizer is main._optimizer
+    x, y = toy_data(n=4)
+    other.forward_backward(mx.io.DataBatch([mx.nd.array(x)], [mx.nd.array(y)]))
+    other.update()
+    assert main._optimizer.num_update == 1
+
+
+def test_lr_mult_and_wd_mult_from_symbol_attributes():
+    sym = mlp(lr_mult=0.0)
+    mod = fitted_module(sym=sym, num_epoch=1)
+    mx.random.seed(0)
+    ref = mx.mod.Module(sym)
+    ref.bind(data_shapes=[('data', (BATCH, 5))], label_shapes=[('softmax_label', (BATCH,))])
+    ref.init_params(mx.init.Xavier())
+    np.testing.assert_array_equal(params_np(mod)['fc1_weight'], params_np(ref)['fc1_weight'])
+    assert not np.allclose(params_np(mod)['fc2_weight'], params_np(ref)['fc2_weight'])
+    opt = mx.optimizer.create('sgd', sym=mlp(wd_mult=3.0), wd=0.1,
+                              param_idx2name={0: 'fc1_weight', 1: 'fc1_bias'})
+    assert opt._get_wd(0) == pytest.approx(0.3) and opt._get_wd(1) == 0.0
+
+
+def test_user_defined_optimizer_runs_in_python_and_says_so(caplog):
+    @mx.optimizer.register
+    class HalfStep(mx.optimizer.Optimizer):
+        def update(self, index, weight, grad, state):
+            self._update_count(index)
+            weight[:] = weight.asnumpy() - 0.5 * self._get_lr(index) * self.rescale_grad \
+                * grad.asnumpy()
+
+    x, y = toy_data(n=BATCH)
+    batch = mx.io.DataBatch([mx.nd.array(x)], [mx.nd.array(y)])
+    mod = bound_module()
+    with caplog.at_level(logging.INFO):
+        mod.init_optimizer(optimizer='halfstep', optimizer_params=(('learning_rate', 0.2),))
+    assert sum('no compiled kernel' in r.getMessage() for r in caplog.records) == 1
+    w0 = params_np(mod)
+    mod.forward_backward(batch)
+    g = mod._exec.grad_arrays['fc2_weight'].copy()
+    mod.update()
+    np.testing.assert_allclose(params_np(mod)['fc2_weight'],
+                               w0['fc2_weight'] - 0.5 * 0.2 / BATCH * g, rtol=1e-5, atol=1e-7)
+
+
+# ------------------------------------------------------------------ fit
+
+def test_fast_epoch_path_equals_per_batch_path():
+    x, y = toy_data(n=40)
+    fast = fitted_module(num_epoch=3, it=mx.io.NDArrayIter(x, y, BATCH))
+    slow = fitted_module(num_epoch=3, it=SlowIter(mx.io.NDArrayIter(x, y, BATCH)))
+    a, b = params_np(fast), params_np(slow)
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=1e-6, atol=1e-6)
+
+
+def test_speedometer_logs_in_fit(caplog):
+    x, y = toy_data(n=48)
+    mod = mx.mod.Module(mlp())
+    with caplog.at_level(logging.INFO):
+        mod.fit(mx.io.NDArrayIter(x, y, BATCH), num_epoch=1,         # 6 batches: 0..5
+                batch_end_callback=mx.callback.Speedometer(BATCH, 2))
+    lines = [r.getMessage() for r in caplog.records if 'samples/sec' in r.getMessage()]
+    assert len(lines) == 2                     # at nbatch 2 and 4, as MXNet counts
+    assert lines[0].startswith('Epoch[0] Batch [0-2]\tSpeed: ')
+    assert lines[1].startswith('Epoch[0] Batch [2-4]\tSpeed: ')
+    assert '\taccuracy=' in lines[0]
+
+
+def test_monitor_prints_output_statistics(caplog):
+    x, y = toy_data()
+    mod = bound_module()
+    mon = mx.mon.Monitor(2, pattern='fc1.*|tanh.*', sort=True)
+    mod.install_monitor(mon)
+    mod.init_optimizer()
+    arg0 = params_np(mod)
+    with caplog.at_level(logging.INFO):
+        mod.fit(mx.io.NDArrayIter(x, y, BATCH), num_epoch=1, monitor=mon)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith('Batch:')]
+    names = [line.split()[2] for line in lines]
+    # batches 1 and 3 of 4 are monitored; outputs then arguments, sorted by name
+    assert names == ['fc1_bias', 'fc1_output', 'fc1_weight', 'tanh1_output'] * 2
+    assert lines[0].startswith('Batch:       1 fc1_bias')
+    h = x[:BATCH] @ arg0['fc1_weight'].T + arg0['fc1_bias']
+    first_fc1 = float(lines[1].split()[3])
+    assert first_fc1 == pytest.approx(np.linalg.norm(h) / np.sqrt(h.size), rel=1e-5)
+
+
+def test_monitor_custom_stat_and_interval():
+    mon = mx.mon.Monitor(1, stat_func=lambda a: [mx.nd.array(a.asnumpy().max(keepdims=True)
+                                                              .reshape(1))])
+    mod = bound_module()
+    mod.install_monitor(mon)
+    x, y = toy_data(n=BATCH)
+    mon.tic()
+    mod.forward(mx.io.DataBatch([mx.nd.array(x)], [mx.nd.array(y)]), is_train=False)
+    res = mon.toc()
+    by_name = {k: v for _, k, v in res}
+    assert float(by_name['softmax_output']) == pytest.approx(
+        mod.get_outputs()[0].asnumpy().max(), rel=1e-6)
+    assert mon.toc() == []
