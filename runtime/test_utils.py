@@ -231,6 +231,7 @@ def check_numeric_gradient(sym, location, aux_states=None, numeric_eps=1e-3, rto
         grad_nodes = {k: "write" for k in args}
     elif not isinstance(grad_nodes, dict):
         grad_nodes = {k: "write" for k in grad_nodes}
+    grad_nodes = {k: v for k, v in grad_nodes.items() if v != "null"}
     for k in grad_nodes:
         if k not in args:
             raise ValueError("grad_nodes: '%s' is not an argument of the symbol (%s)"
