@@ -43,14 +43,31 @@ def _has_template(env, path):
 
 
 def unsupported_ops(plan):
-    """[(node label, op name)] of the plan's nodes that have no CUDA kernels."""
+    """[(node label, op name)] of the plan's nodes that have neither CUDA kernels nor a C
+    template to run serially on the device."""
     env = codegen.environment()
     out = []
     for v in plan.nodes:
-        path = cuda_template(v.node.op)
-        if path is None or not _has_template(env, path):
+        if kernel_source(env, v.node.op) is None:
             out.append((v.label, v.op))
     return out
+
+
+def kernel_source(env, op):
+    """'cuda' when the op has CUDA kernels, 'serial' when only its C template exists (it then
+    runs as one device thread), None when neither."""
+    path = cuda_template(op)
+    if path is not None and _has_template(env, path):
+        return "cuda"
+    if op.template and _has_template(env, op.template):
+        return "serial"
+    return None
+
+
+def serial_ops(plan):
+    """Op names of the plan that run as single-thread device kernels (no CUDA template)."""
+    env = codegen.environment()
+    return sorted({v.op for v in plan.nodes if kernel_source(env, v.node.op) == "serial"})
 
 
 def check_supported(plan):
@@ -81,29 +98,57 @@ class _Launcher(codegen.Kernel):
 
 
 def _node_code(env, v):
+    if kernel_source(env, v.node.op) == "serial":
+        return _serial_code(env, v)
     module = env.get_template(cuda_template(v.node.op)).module
-    extra = []
-    if v.ws:
-        extra.append(("real*", "workspace"))
-    if v.uses_rng:
-        extra.append(("uint64_t*", "rng"))
-    fwd_params = [(t, name) for t, name, _ in v.fwd_args] + extra + [("int", "is_train")]
+    fwd_params, bwd_params = _params(v)
     launchers = [_Launcher(v.name + "_forward", v.describe(), fwd_params, str(module.forward(v)))]
     if v.needs_backward:
-        bwd_params = [(t, name) for t, name, _ in v.bwd_args] + extra
         launchers.append(_Launcher(v.name + "_backward", "gradient of " + v.describe(),
                                    bwd_params, str(module.backward(v))))
     errors = str(module.errors(v)) if hasattr(module, "errors") else ""
     return str(module.kernels(v)), launchers, errors
 
 
+def _params(v):
+    extra = []
+    if v.ws:
+        extra.append(("real*", "workspace"))
+    if v.uses_rng:
+        extra.append(("uint64_t*", "rng"))
+    fwd = [(t, name) for t, name, _ in v.fwd_args] + extra + [("int", "is_train")]
+    bwd = [(t, name) for t, name, _ in v.bwd_args] + extra
+    return fwd, bwd
+
+
+def _serial_code(env, v):
+    """The op's C kernels compiled for the device and launched as one thread (<<<1, 1>>>)."""
+    module = env.get_template(v.node.op.template).module
+    fwd_params, bwd_params = _params(v)
+    parts = [("forward", fwd_params, str(module.forward(v)), v.describe())]
+    if v.needs_backward:
+        parts.append(("backward", bwd_params, str(module.backward(v)),
+                      "gradient of " + v.describe()))
+    device, launchers = [], []
+    for kind, params, body, comment in parts:
+        k = _Launcher("%s_%s" % (v.name, kind), comment, params, body)
+        args = ", ".join(n for _, n in params)
+        device.append(env.get_template("cuda/common/serial.cu.j2").render(
+            k=k, n=v, kind=kind, args=args))
+        launchers.append(_Launcher(k.name, comment + " [one device thread]", params,
+                                   "%s_serial_k<<<1, 1>>>(%s);" % (k.name, args)))
+    errors = 'case 99: return mxc_fail("%s \'%%s\' failed on the device (its message is ' \
+             'printed above)", %s);' % (v.op, codegen.environment().filters["cstr"](v.label))
+    return "\n".join(device), launchers, errors
+
+
 def render(plan, prefix="mxc", kinds=None, metric_io=None):
     """Return (cuda_source, cdef) for the plan; raises MXNetError for ops without kernels."""
     check_supported(plan)
     env = codegen.environment()
+    nodes = [CudaNode(v, i) for i, v in enumerate(plan.nodes)]
     available = optimizer_kinds()
     kinds = available if kinds is None else [k for k in kinds if k in available]
-    nodes = [CudaNode(v, i) for i, v in enumerate(plan.nodes)]
     kernels_of, errors_of, launchers = {}, {}, []
     for n in nodes:
         kernels_of[n.name], ls, errors_of[n.name] = _node_code(env, n)
