@@ -848,6 +848,24 @@ class Module(BaseModule):
         return True
 
     # -- checkpoints --------------------------------------------------------------------------
+    def export(self, path, kind="inference", name="model", embed=False, target=None,
+               cc=None, target_flags="", optimizer="sgd", optimizer_params=None, metric="acc"):
+        """Write this bound module as standalone C into folder `path` (see mxc.compiler.export)."""
+        if target not in (None, "c", "cpu"):
+            raise MXNetError("export target %r is not supported yet (only C for CPUs)" % target)
+        assert self.binded and self.params_initialized
+        from .compiler import export as _export
+        arg, aux = self.get_params()
+        shapes = {d.name: tuple(d.shape) for d in self._data_shapes}
+        if kind == "trainer":
+            shapes.update({d.name: tuple(d.shape) for d in (self._label_shapes or [])})
+        return _export.export(self._symbol, {k: v.asnumpy() for k, v in arg.items()},
+                              {k: v.asnumpy() for k, v in aux.items()}, shapes, path,
+                              name=name, kind=kind, data_names=self._data_names,
+                              label_names=self._label_names, embed=embed, cc=cc,
+                              target_flags=target_flags, optimizer=optimizer,
+                              optimizer_params=optimizer_params, metric=metric)
+
     def save_checkpoint(self, prefix, epoch, save_optimizer_states=False,
                         remove_amp_cast=True):
         from .model import save_checkpoint

@@ -204,3 +204,16 @@ def test_export_rejects_bad_arguments(shared_dir, tmp_path):
     bad = dict(arg, fc1_weight=np.zeros((3, 3), np.float32))
     with pytest.raises(MXNetError, match="fc1_weight"):
         export.export(sym, bad, aux, {"data": (4, 16)}, str(tmp_path), name="x")
+
+
+def test_module_export(shared_dir, tmp_path):
+    import mxc as mx
+    sym, arg, aux = mx.model.load_checkpoint(str(shared_dir / "mxnet" / "mx_mlp"), 3)
+    mod = mx.mod.Module(sym)
+    mod.bind(data_shapes=[("data", (2, 16))], for_training=False)
+    mod.set_params(arg, aux)
+    mod.export(str(tmp_path), name="modexp")
+    assert make(tmp_path).returncode == 0
+    assert make(tmp_path, "check").returncode == 0
+    with pytest.raises(MXNetError, match="not supported yet"):
+        mod.export(str(tmp_path), target="cuda")
