@@ -282,6 +282,7 @@ class Module(BaseModule):
         self._data_shapes = self._label_shapes = None
         self._grad_req = None
         self._monitor = None
+        self._fixed_gammas = None                        # BatchNorm fix_gamma gamma names
         self._executors = {}                             # shapes -> Executor (reshape cache)
 
     # -- properties ---------------------------------------------------------------------------
@@ -737,6 +738,7 @@ class Module(BaseModule):
                         raise MXNetError("label '%s': %d values for a bound shape %s"
                                          % (desc.name, value.size, dst.shape))
                     dst[...] = value.reshape(dst.shape)
+        self._force_fixed_gammas()
         ex.forward(is_train)
         if self._monitor is not None:
             self._monitor.collect(self)
@@ -789,6 +791,27 @@ class Module(BaseModule):
         self._monitor = mon
         mon.install(self)
 
+    def _fixed_gamma_names(self):
+        """Gammas of BatchNorm nodes with fix_gamma=True: MXNet writes 1 into them each forward."""
+        if self._fixed_gammas is None:
+            names = []
+            for node in self._symbol._order():
+                if node.op is None or node.op.name != "BatchNorm" \
+                        or not node.params.get("fix_gamma"):
+                    continue
+                slots = node.input_names()
+                if "gamma" in slots:
+                    src = node.inputs[slots.index("gamma")][0]
+                    if src.is_variable:
+                        names.append(src.name)
+            self._fixed_gammas = names
+        return self._fixed_gammas
+
+    def _force_fixed_gammas(self):
+        for name in self._fixed_gamma_names():
+            if name in self._exec.arg_arrays:
+                self._exec.arg_arrays[name][...] = 1
+
     # -- whole epochs in C --------------------------------------------------------------------
     def _fast_metric(self, eval_metric):
         if type(eval_metric) is _metric.Accuracy and eval_metric.axis == 1 \
@@ -831,9 +854,12 @@ class Module(BaseModule):
             sources.append(src)
         nsource = min(s.shape[0] for s in sources)
         nbatch = rows.shape[0]
-        step = nbatch if batch_end_callback is None else 1
+        # one batch per call when a callback runs or fix_gamma gammas must be reset to 1
+        one_by_one = batch_end_callback is not None or bool(self._fixed_gamma_names())
+        step = 1 if one_by_one else nbatch
         for begin in range(0, nbatch, step):
             chunk = rows[begin:begin + step]
+            self._force_fixed_gammas()
             hyper = self._hyper_rows(chunk.shape[0])
             res = ex.train_epoch(self._opt_state, self._opt_kernel[0], hyper, sources, nsource,
                                  chunk, metric)

@@ -332,7 +332,7 @@ def test_lr_mult_and_wd_mult_from_symbol_attributes():
 
 def test_user_defined_optimizer_runs_in_python_and_says_so(caplog):
     @mx.optimizer.register
-    class HalfStep(mx.optimizer.Optimizer):
+    class ModuleHalfStep(mx.optimizer.Optimizer):
         def update(self, index, weight, grad, state):
             self._update_count(index)
             weight[:] = weight.asnumpy() - 0.5 * self._get_lr(index) * self.rescale_grad \
@@ -342,7 +342,7 @@ def test_user_defined_optimizer_runs_in_python_and_says_so(caplog):
     batch = mx.io.DataBatch([mx.nd.array(x)], [mx.nd.array(y)])
     mod = bound_module()
     with caplog.at_level(logging.INFO):
-        mod.init_optimizer(optimizer='halfstep', optimizer_params=(('learning_rate', 0.2),))
+        mod.init_optimizer(optimizer="modulehalfstep", optimizer_params=(('learning_rate', 0.2),))
     assert sum('no compiled kernel' in r.getMessage() for r in caplog.records) == 1
     w0 = params_np(mod)
     mod.forward_backward(batch)
@@ -361,6 +361,41 @@ def test_fast_epoch_path_equals_per_batch_path():
     a, b = params_np(fast), params_np(slow)
     for name in a:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-6, atol=1e-6)
+
+
+def bn_net(fix_gamma=True):
+    data = mx.sym.Variable('data')
+    fc1 = mx.sym.FullyConnected(data, num_hidden=6, name='fc1')
+    bn = mx.sym.BatchNorm(fc1, fix_gamma=fix_gamma, name='bn1')
+    fc2 = mx.sym.FullyConnected(mx.sym.Activation(bn, act_type='relu'), num_hidden=3,
+                                name='fc2')
+    return mx.sym.SoftmaxOutput(fc2, name='softmax')
+
+
+def test_fix_gamma_is_written_as_one_on_both_fit_paths():
+    x, y = toy_data(n=40)
+    results = []
+    for it in (mx.io.NDArrayIter(x, y, BATCH), SlowIter(mx.io.NDArrayIter(x, y, BATCH))):
+        mx.random.seed(2)
+        mod = mx.mod.Module(bn_net())
+        mod.bind(data_shapes=it.provide_data, label_shapes=it.provide_label)
+        mod.init_params(mx.init.Xavier())
+        arg, aux = mod.get_params()
+        arg['bn1_gamma'] = mx.nd.array(np.full(6, 0.5))
+        mod.set_params(arg, aux)
+        mod.fit(it, num_epoch=2, optimizer_params=(('learning_rate', 0.1), ('wd', 0.2)))
+        results.append(params_np(mod))
+    fast, slow = results
+    # each forward writes 1, the last update then decays it: (1 - lr*wd) * 1
+    np.testing.assert_allclose(fast['bn1_gamma'], np.full(6, 1 - 0.1 * 0.2), rtol=1e-6)
+    for name in fast:
+        np.testing.assert_allclose(fast[name], slow[name], rtol=1e-5, atol=1e-6)
+    mod = mx.mod.Module(bn_net(fix_gamma=False))
+    mod.bind(data_shapes=[('data', (BATCH, 5))], label_shapes=[('softmax_label', (BATCH,))])
+    mod.init_params(mx.init.Xavier(), arg_params={'bn1_gamma': mx.nd.array(np.full(6, 0.5))},
+                    allow_missing=True)
+    mod.forward(mx.io.DataBatch([mx.nd.array(x[:BATCH])], [mx.nd.array(y[:BATCH])]))
+    np.testing.assert_array_equal(params_np(mod)['bn1_gamma'], np.full(6, 0.5))
 
 
 def test_speedometer_logs_in_fit(caplog):
