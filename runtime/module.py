@@ -641,8 +641,9 @@ class Module(BaseModule):
             self._updater(i, nd.NDArray(ex.grad_arrays[name]), nd.NDArray(ex.arg_arrays[name]))
 
     def _optimizer_states(self):
+        from . import states_format
         if self._opt_kernel is None:
-            return self._updater.get_states(dump_optimizer=False)
+            return states_format.dumps(self._updater.states)
         slices = self._exec.state_slices(self._opt_kernel[1])
         states = {}
         for i, name in enumerate(self._param_names):
@@ -651,7 +652,7 @@ class Module(BaseModule):
             shape = self._exec.arg_arrays[name].shape
             arrays = [self._opt_state[sl].reshape(shape).copy() for sl in slices[name]]
             states[i] = self._optimizer._c_states_to_mx(i, arrays)
-        return pickle.dumps(states)
+        return states_format.dumps(states)
 
     def save_optimizer_states(self, fname):
         assert self.optimizer_initialized
@@ -663,8 +664,8 @@ class Module(BaseModule):
         try:
             with open(fname, "rb") as f:
                 blob = f.read()
-            from .optimizer import _loads_states
-            states = _loads_states(blob)
+            from . import states_format
+            states = states_format.loads(blob)
         except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError,
                 ImportError) as err:
             raise MXNetError("cannot read optimizer states from '%s': %s" % (fname, err)) \

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import mxc as mx
+from mxc import states_format
 from mxc.base import MXNetError
 
 BATCH = 8
@@ -98,6 +99,9 @@ def test_lenet_states_from_mxnet_land_on_their_parameters(shared_dir, tmp_path):
         ref = _loads_states(f.read())
     names = mod._param_names
     assert names[0] == 'conv1_weight' and names[6] == 'fc2_weight'
+    mod.save_optimizer_states(str(tmp_path / 'same.states'))      # MXNet's bytes, unchanged
+    assert (tmp_path / 'same.states').read_bytes() == \
+        (shared_dir / 'mxnet' / 'lenet-0001.states').read_bytes()
     before = params_np(mod)
     for name in names:      # zero gradients: w <- w + 0.9 * mom (no wd on the biases, wd 0)
         mod._exec.grad_arrays[name][...] = 0
@@ -109,8 +113,9 @@ def test_lenet_states_from_mxnet_land_on_their_parameters(shared_dir, tmp_path):
         assert np.abs(mom).max() > 0
         np.testing.assert_allclose(after[name], before[name] + 0.9 * mom, rtol=1e-5, atol=1e-6)
     mod.save_optimizer_states(str(tmp_path / 'again.states'))
-    with open(tmp_path / 'again.states', 'rb') as f:
-        again = pickle.load(f)
+    raw = (tmp_path / 'again.states').read_bytes()
+    assert b'mxnet.ndarray.ndarray' in raw          # readable by MXNet itself
+    again = states_format.loads(raw)
     assert sorted(again) == list(range(8))
     np.testing.assert_allclose(again[4].asnumpy(), 0.9 * ref[4].asnumpy(), rtol=1e-5)
 
@@ -131,6 +136,16 @@ def test_hand_built_states_map_by_parameter_index(tmp_path):
     after = params_np(mod)
     for i, n in enumerate(mod._param_names):
         np.testing.assert_allclose(after[n], before[n] + 0.5 * (i + 1.0), rtol=1e-6)
+
+
+def test_states_format_round_trips_mxnet_pickles():
+    a, b = np.arange(6.0).reshape(2, 3), np.ones(4, np.float32)
+    blob = states_format.dumps({0: mx.nd.array(a), 1: None, 2: (mx.nd.array(b), mx.nd.array(b))})
+    assert blob.count(b'mxnet.ndarray.ndarray') == 1      # one global, memoized
+    back = states_format.loads(blob)
+    np.testing.assert_array_equal(back[0].asnumpy(), a.astype(np.float32))
+    assert back[1] is None and len(back[2]) == 2
+    np.testing.assert_array_equal(back[2][1].asnumpy(), b)
 
 
 def test_bad_states_file_names_the_file(tmp_path):
