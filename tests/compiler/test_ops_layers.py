@@ -341,3 +341,226 @@ def test_dropout_axes_and_always():
     assert set(np.unique(y)) <= {0.0, 2.0}
     np.testing.assert_array_equal(y, np.broadcast_to(y[:, :1, :], y.shape))
     assert 0 < (y == 0).mean() < 1
+
+
+# ---- activations with parameters, softmax family -------------------------------------------
+
+def _unary(sym, shape, ref, low=-2.0, high=2.0, extra=None, tol=1e-5):
+    ex = bind(sym, {"data": shape})
+    vals = {k: RNG.uniform(low, high, v.shape) for k, v in ex.arg_arrays.items()}
+    vals.update(extra or {})
+    fill(ex, vals)
+    ex.forward(False)
+    np.testing.assert_allclose(ex.outputs[0], ref(vals), rtol=1e-9, atol=1e-12)
+    check_grad(ex, vals, list(vals), tol=tol)
+    return ex
+
+
+def test_leaky_relu_variants():
+    from math import erf
+    d = mx.sym.Variable("data")
+    lam, alpha = 1.0507009873554805, 1.6732632423543772
+    x = lambda v: v["data"]  # noqa: E731
+    _unary(mx.sym.LeakyReLU(d, act_type="leaky", slope=0.1), (3, 7),
+           lambda v: np.where(x(v) > 0, x(v), 0.1 * x(v)))
+    _unary(mx.sym.LeakyReLU(d, act_type="elu", slope=0.7), (3, 7),
+           lambda v: np.where(x(v) > 0, x(v), 0.7 * np.expm1(x(v))))
+    _unary(mx.sym.LeakyReLU(d, act_type="selu"), (5, 3),
+           lambda v: lam * np.where(x(v) > 0, x(v), alpha * np.expm1(x(v))))
+    _unary(mx.sym.LeakyReLU(d, act_type="gelu"), (4, 5),
+           lambda v: 0.5 * x(v) * (1 + np.vectorize(erf)(x(v) / np.sqrt(2))))
+    sym = mx.sym.LeakyReLU(d, act_type="prelu", name="pr")
+    assert sym.list_arguments() == ["data", "pr_gamma"]
+    _unary(sym, (2, 3, 4), lambda v: np.where(x(v) > 0, x(v),
+                                              v["pr_gamma"][None, :, None] * x(v)))
+
+
+def test_rrelu_training_slopes_and_inference():
+    sym = mx.sym.LeakyReLU(mx.sym.Variable("data"), act_type="rrelu", lower_bound=0.1,
+                           upper_bound=0.3)
+    ex = bind(sym, {"data": (50, 40)})
+    ex.arg_arrays["data"][...] = -1
+    ex.forward(True)
+    slopes = -ex.outputs[0]
+    assert slopes.min() >= 0.1 and slopes.max() < 0.3 and slopes.std() > 0.03
+    ex.head_grads[0][...] = 1
+    ex.backward()
+    np.testing.assert_allclose(ex.grad_arrays["data"], slopes)
+    ex.forward(False)
+    np.testing.assert_allclose(ex.outputs[0], -0.2)
+
+
+def _np_softmax(x, axis, t=1.0):
+    e = np.exp((x - x.max(axis=axis, keepdims=True)) / t)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def test_softmax_log_softmax_and_softmax_activation():
+    d = mx.sym.Variable("data")
+    _unary(mx.sym.softmax(d), (3, 5), lambda v: _np_softmax(v["data"], -1))
+    _unary(mx.sym.softmax(d, axis=1, temperature=2.5), (2, 4, 3),
+           lambda v: _np_softmax(v["data"], 1, 2.5))
+    _unary(mx.sym.log_softmax(d, axis=0, temperature=0.5), (4, 3),
+           lambda v: np.log(_np_softmax(v["data"], 0, 0.5)))
+    _unary(mx.sym.SoftmaxActivation(d), (2, 3, 2),
+           lambda v: _np_softmax(v["data"].reshape(2, -1), 1).reshape(2, 3, 2))
+    _unary(mx.sym.SoftmaxActivation(d, mode="channel"), (2, 3, 2, 2),
+           lambda v: _np_softmax(v["data"], 1))
+
+
+# ---- loss heads ----------------------------------------------------------------------------
+
+def _loss_grad(sym, shapes, vals):
+    ex = bind(sym, shapes, labels=("label",))
+    fill(ex, vals)
+    ex.forward(True)
+    ex.backward()
+    return ex.outputs[0].copy(), ex.grad_arrays["data"].copy()
+
+
+def test_regression_outputs():
+    d, lab = mx.sym.Variable("data"), mx.sym.Variable("label")
+    x, y = RNG.uniform(-2, 2, (4, 3)), RNG.uniform(-1, 1, (4, 3))
+    out, g = _loss_grad(mx.sym.LinearRegressionOutput(d, lab, grad_scale=2.0),
+                        {"data": (4, 3)}, {"data": x, "label": y})
+    np.testing.assert_allclose(out, x)
+    np.testing.assert_allclose(g, (x - y) * 2.0 / 3)
+    out, g = _loss_grad(mx.sym.LogisticRegressionOutput(d, lab), {"data": (4, 3)},
+                        {"data": x, "label": y})
+    p = 1 / (1 + np.exp(-x))
+    np.testing.assert_allclose(out, p)
+    np.testing.assert_allclose(g, (p - y) / 3)
+    out, g = _loss_grad(mx.sym.MAERegressionOutput(d, lab), {"data": (4, 1)},
+                        {"data": [[1.5], [2], [2], [5]], "label": [1, 2, 3, 4]})
+    np.testing.assert_allclose(g.ravel(), [1, -1, -1, 1])     # the reference's example
+
+
+@pytest.mark.parametrize("use_linear", [False, True])
+def test_svm_output(use_linear):
+    d, lab = mx.sym.Variable("data"), mx.sym.Variable("label")
+    x = RNG.uniform(-2, 2, (5, 4))
+    y = np.array([0, 3, 1, 2, 3], dtype=float)
+    sym = mx.sym.SVMOutput(d, lab, margin=1.5, regularization_coefficient=0.5,
+                           use_linear=use_linear)
+    out, g = _loss_grad(sym, {"data": (5, 4)}, {"data": x, "label": y})
+    np.testing.assert_allclose(out, x)
+    want = np.zeros_like(x)
+    for i in range(5):
+        for j in range(4):
+            if j == int(y[i]):
+                act = 1.5 > x[i, j]
+                want[i, j] = -0.5 * act if use_linear else -2 * 0.5 * (1.5 - x[i, j]) * act
+            else:
+                act = 1.5 > -x[i, j]
+                want[i, j] = 0.5 * act if use_linear else 2 * 0.5 * (1.5 + x[i, j]) * act
+    np.testing.assert_allclose(g, want)
+
+
+def test_make_loss_and_block_grad():
+    d = mx.sym.Variable("data")
+    x = np.array([[0.5, -1, 2], [3, 0, -2]])
+    for norm, want in (("null", 2.0), ("batch", 1.0), ("valid", 2.0 / 3)):
+        ex = bind(mx.sym.MakeLoss(d, grad_scale=2.0, normalization=norm), {"data": (2, 3)})
+        fill(ex, {"data": x})
+        ex.forward(True)
+        np.testing.assert_array_equal(ex.outputs[0], x)
+        ex.backward()
+        np.testing.assert_allclose(ex.grad_arrays["data"], np.full((2, 3), want))
+    w = mx.sym.Variable("w")
+    net = mx.sym.elemwise_add(mx.sym.BlockGrad(d * w), mx.sym.stop_gradient(w) + d)
+    ex = bind(net, {"data": (2, 3), "w": (2, 3)})
+    fill(ex, {"data": x, "w": x + 1})
+    ex.forward(True)
+    np.testing.assert_allclose(ex.outputs[0], x * (x + 1) + x + 1 + x)
+    ex.head_grads[0][...] = 1
+    ex.backward()
+    np.testing.assert_array_equal(ex.grad_arrays["w"], 0)
+    np.testing.assert_array_equal(ex.grad_arrays["data"], 1)
+
+
+# ---- Embedding, L2Normalization, LRN, UpSampling, Pad --------------------------------------
+
+def test_embedding_clips_indices_and_scatters_gradient():
+    sym = mx.sym.Embedding(mx.sym.Variable("data"), input_dim=5, output_dim=3, name="emb")
+    assert sym.list_arguments() == ["data", "emb_weight"]
+    ex = bind(sym, {"data": (2, 3)}, no_grad=("data",))
+    idx = np.array([[0, 4, 7], [-1, 2.7, 4]])
+    w = RNG.uniform(-1, 1, (5, 3))
+    fill(ex, {"data": idx, "emb_weight": w})
+    ex.forward(True)
+    rows = np.clip(idx.astype(int), 0, 4)
+    np.testing.assert_array_equal(ex.outputs[0], w[rows])
+    check_grad(ex, {"data": idx, "emb_weight": w}, ["emb_weight"])
+
+
+@pytest.mark.parametrize("mode", ["instance", "channel", "spatial"])
+def test_l2_normalization(mode):
+    axes = {"instance": (1, 2, 3), "channel": (1,), "spatial": (2, 3)}[mode]
+    sym = mx.sym.L2Normalization(mx.sym.Variable("data"), mode=mode, eps=1e-6)
+    _unary(sym, (2, 3, 2, 3), lambda v: v["data"] / np.sqrt(
+        (v["data"] ** 2).sum(axis=axes, keepdims=True) + 1e-6))
+
+
+def test_l2_normalization_reference_values():
+    x = np.array([[[1.0, 2.0], [3.0, 4.0]]])
+    want = {"instance": [[.183, .365], [.548, .730]], "channel": [[.316, .447], [.949, .894]],
+            "spatial": [[.447, .894], [.6, .8]]}
+    for mode, vals in want.items():
+        ex = bind(mx.sym.L2Normalization(mx.sym.Variable("data"), mode=mode), {"data": (1, 2, 2)})
+        fill(ex, {"data": x})
+        ex.forward(False)
+        np.testing.assert_allclose(ex.outputs[0][0], vals, atol=1e-3)
+
+
+def test_lrn():
+    nsize, alpha, beta, k = 3, 0.01, 0.75, 2.0
+
+    def ref(v):
+        x = v["data"]
+        sq = np.zeros_like(x)
+        for c in range(x.shape[1]):
+            sq[:, c] = (x[:, max(0, c - 1):c + 2] ** 2).sum(axis=1)
+        return x * (k + alpha / nsize * sq) ** -beta
+    sym = mx.sym.LRN(mx.sym.Variable("data"), nsize=nsize, alpha=alpha, beta=beta, knorm=k)
+    assert sym.list_outputs() == [sym.name + "_output"]
+    _unary(sym, (2, 5, 3, 2), ref, low=-3, high=3)
+
+
+def test_upsampling_nearest():
+    d = mx.sym.Variable("data")
+    _unary(mx.sym.UpSampling(d, scale=2, sample_type="nearest"), (2, 3, 3, 2),
+           lambda v: v["data"].repeat(2, axis=2).repeat(2, axis=3))
+    a, b = mx.sym.Variable("a"), mx.sym.Variable("b")
+    for mode in ("concat", "sum"):
+        sym = mx.sym.UpSampling(a, b, scale=2, sample_type="nearest", multi_input_mode=mode)
+        ex = bind(sym, {"a": (1, 2, 2, 2), "b": (1, 2, 4, 4)})
+        vals = {"a": RNG.uniform(-1, 1, (1, 2, 2, 2)), "b": RNG.uniform(-1, 1, (1, 2, 4, 4))}
+        fill(ex, vals)
+        ex.forward(False)
+        ua = vals["a"].repeat(2, axis=2).repeat(2, axis=3)   # the first input sets the size
+        ub = vals["b"]
+        want = np.concatenate([ua, ub], axis=1) if mode == "concat" else ua + ub
+        np.testing.assert_allclose(ex.outputs[0], want)
+        check_grad(ex, vals, ["a", "b"])
+
+
+@pytest.mark.parametrize("mode,np_mode", [("constant", "constant"), ("edge", "edge"),
+                                          ("reflect", "reflect")])
+def test_pad(mode, np_mode):
+    width = (0, 0, 0, 0, 1, 2, 2, 1)
+    sym = mx.sym.Pad(mx.sym.Variable("data"), mode=mode, pad_width=width, constant_value=0.5)
+    kw = {"constant_values": 0.5} if mode == "constant" else {}
+    _unary(sym, (2, 2, 4, 3), lambda v: np.pad(v["data"], ((0, 0), (0, 0), (1, 2), (2, 1)),
+                                               mode=np_mode, **kw))
+
+
+def test_op_without_template_fails_at_bind_naming_it():
+    from mxc.compiler.ops import base
+    op = base.OpDef("NoKernelYet", shape=lambda p, ins: (ins, [ins[0]]), template=None)
+    base.register(op)
+    try:
+        sym = mx.sym.NoKernelYet(mx.sym.Variable("data"), name="nk")
+        with pytest.raises(MXNetError, match="NoKernelYet.*'nk'"):
+            Executor(sym, {"data": (2, 3)})
+    finally:
+        del base.REGISTRY["NoKernelYet"], base.FUNCTIONS["NoKernelYet"]
