@@ -369,10 +369,17 @@ def test_user_defined_optimizer_runs_in_python_and_says_so(caplog):
 
 # ------------------------------------------------------------------ fit
 
-def test_fast_epoch_path_equals_per_batch_path():
+def test_fast_epoch_path_equals_per_batch_path(monkeypatch):
+    from mxc.executor import Executor
+    calls = []
+    real = Executor.train_epoch
+    monkeypatch.setattr(Executor, 'train_epoch',
+                        lambda self, *a: calls.append(1) or real(self, *a))
     x, y = toy_data(n=40)
     fast = fitted_module(num_epoch=3, it=mx.io.NDArrayIter(x, y, BATCH))
+    assert len(calls) == 3                    # one C call per epoch
     slow = fitted_module(num_epoch=3, it=SlowIter(mx.io.NDArrayIter(x, y, BATCH)))
+    assert len(calls) == 3
     a, b = params_np(fast), params_np(slow)
     for name in a:
         np.testing.assert_allclose(a[name], b[name], rtol=1e-6, atol=1e-6)
