@@ -274,6 +274,25 @@ def test_forward_with_new_batch_size_reshapes_and_caches():
     np.testing.assert_array_equal(params_np(mod)['fc2_weight'], arg['fc2_weight'])
 
 
+def test_training_step_after_reshape_keeps_optimizer_states():
+    mod = bound_module()
+    mod.init_optimizer(optimizer_params=(('learning_rate', 0.1), ('momentum', 0.9)))
+    x, y = toy_data(n=BATCH)
+    mod.forward_backward(mx.io.DataBatch([mx.nd.array(x)], [mx.nd.array(y)]))
+    g8 = mod._exec.grad_arrays['fc2_weight'].copy()
+    w0 = params_np(mod)['fc2_weight']
+    mod.update()
+    mom = -0.1 * g8 / BATCH                              # rescale_grad stays 1/8
+    small = mx.io.DataBatch([mx.nd.array(x[:4])], [mx.nd.array(y[:4])])
+    mod.forward_backward(small)                          # reshapes to a batch of 4
+    assert mod._exec.outputs[0].shape == (4, 3)
+    g4 = mod._exec.grad_arrays['fc2_weight'].copy()
+    mod.update()
+    mom = 0.9 * mom - 0.1 * g4 / BATCH
+    np.testing.assert_allclose(params_np(mod)['fc2_weight'], w0 - 0.1 * g8 / BATCH + mom,
+                               rtol=1e-5, atol=1e-7)
+
+
 def test_iter_predict_strips_padding():
     mod = bound_module(for_training=False)
     arg = params_np(mod)
