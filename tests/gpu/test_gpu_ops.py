@@ -74,7 +74,7 @@ def test_softmax_output_variants(kw):
 def test_bad_label_fails_naming_node():
     x = mx.sym.Variable("data")
     net = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(x, num_hidden=3, name="fc"), name="sm")
-    m = mx.mod.Module(net, context=mx.gpu())
+    m = mx.mod.Module(net, context=mx.gpu(), label_names=["sm_label"])
     m.bind([("data", (4, 2))], [("sm_label", (4,))])
     m.init_params()
     m.forward(mx.io.DataBatch([mx.nd.ones((4, 2))], [mx.nd.array([0, 1, 7, 2])]))
