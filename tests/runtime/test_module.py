@@ -386,6 +386,35 @@ def test_user_defined_optimizer_runs_in_python_and_says_so(caplog):
                                w0['fc2_weight'] - 0.5 * 0.2 / BATCH * g, rtol=1e-5, atol=1e-7)
 
 
+def test_python_path_optimizer_states_save_and_load(tmp_path):
+    @mx.optimizer.register
+    class ModuleAccum(mx.optimizer.Optimizer):
+        def create_state(self, index, weight):
+            return mx.nd.zeros(weight.shape)
+
+        def update(self, index, weight, grad, state):
+            self._update_count(index)
+            state[:] = state.asnumpy() + grad.asnumpy()
+            weight[:] = weight.asnumpy() - self._get_lr(index) * state.asnumpy()
+
+    x, y = toy_data(n=BATCH)
+    batch = mx.io.DataBatch([mx.nd.array(x)], [mx.nd.array(y)])
+    mod = bound_module()
+    mod.init_optimizer(optimizer='moduleaccum')
+    mod.forward_backward(batch)
+    mod.update()
+    path = str(tmp_path / 'py.states')
+    mod.save_optimizer_states(path)
+    assert b'mxnet.ndarray.ndarray' in open(path, 'rb').read()
+    other = bound_module()
+    other.init_optimizer(optimizer='moduleaccum')
+    other.load_optimizer_states(path)
+    for i, name in enumerate(mod._param_names):
+        np.testing.assert_array_equal(other._updater.states[i].asnumpy(),
+                                      mod._updater.states[i].asnumpy())
+    assert np.abs(other._updater.states[2].asnumpy()).max() > 0
+
+
 # ------------------------------------------------------------------ fit
 
 def test_fast_epoch_path_equals_per_batch_path(monkeypatch):
