@@ -40,6 +40,9 @@ def _spatial(p, nd):
 
 def _check_rank(p, data, op):
     nd = len(p["kernel"])
+    if p["layout"] not in (None, "NCW", "NCHW"):
+        raise ShapeError(0, data or (), (), "%s layout=%s is not supported (NCW / NCHW only)"
+                         % (op, p["layout"]))
     if nd not in (1, 2):
         raise ShapeError(0, data or (), (), "%s supports 1-D and 2-D kernels, got kernel %s"
                          % (op, p["kernel"]))
@@ -194,6 +197,11 @@ def _pool_shape(p, ins):
         return ins, [None]
     if len(data) not in (3, 4):
         raise ShapeError(0, data, (), "Pooling supports 3-D and 4-D data (N, C, ...)")
+    if p["pooling_convention"] == "same":
+        raise ShapeError(0, data, (), "Pooling pooling_convention=same is not supported")
+    if p["pool_type"] == "lp" and p["p_value"] not in (1, 2, 3):
+        raise ShapeError(0, data, (), "Pooling pool_type=lp needs p_value 1, 2 or 3, got %s"
+                         % (p["p_value"],))
     k, s, pd = _pool_dims(p, data)
     out = []
     for x, ki, si, pi in zip(data[2:], k, s, pd):

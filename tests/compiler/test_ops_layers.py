@@ -564,3 +564,18 @@ def test_op_without_template_fails_at_bind_naming_it():
             Executor(sym, {"data": (2, 3)})
     finally:
         del base.REGISTRY["NoKernelYet"], base.FUNCTIONS["NoKernelYet"]
+
+
+def test_pooling_lp():
+    sym = mx.sym.Pooling(mx.sym.Variable("data"), kernel=(2, 2), stride=(1, 1), pool_type="lp",
+                         p_value=2)
+    x = RNG.uniform(0.5, 2, (1, 2, 3, 4))
+
+    def ref(v):
+        sq = v["data"] ** 2
+        s = sq[:, :, :-1, :-1] + sq[:, :, 1:, :-1] + sq[:, :, :-1, 1:] + sq[:, :, 1:, 1:]
+        return np.sqrt(s)
+    _unary(sym, (1, 2, 3, 4), ref, extra={"data": x})
+    with pytest.raises(MXNetError, match="p_value"):
+        Executor(mx.sym.Pooling(mx.sym.Variable("data"), kernel=(2, 2), pool_type="lp",
+                                p_value=5), {"data": (1, 1, 4, 4)})
