@@ -579,3 +579,31 @@ def test_pooling_lp():
     with pytest.raises(MXNetError, match="p_value"):
         Executor(mx.sym.Pooling(mx.sym.Variable("data"), kernel=(2, 2), pool_type="lp",
                                 p_value=5), {"data": (1, 1, 4, 4)})
+
+
+def test_layer_chain_with_user_gradient_checker():
+    d = mx.sym.Variable("data")
+    net = mx.sym.Convolution(d, kernel=(3, 3), pad=(1, 1), num_filter=4, name="c")
+    net = mx.sym.BatchNorm(net, fix_gamma=False, name="bn")
+    net = mx.sym.LeakyReLU(net, act_type="elu", name="act")
+    net = mx.sym.Pooling(net, kernel=(2, 2), stride=(2, 2), pool_type="avg", name="p")
+    net = mx.sym.FullyConnected(mx.sym.Flatten(net), num_hidden=3, name="fc")
+    shapes = {"data": (2, 2, 4, 5), "c_weight": (4, 2, 3, 3), "c_bias": (4,), "bn_gamma": (4,),
+              "bn_beta": (4,), "fc_weight": (3, 16), "fc_bias": (3,)}
+    location = {k: RNG.uniform(-1, 1, s) for k, s in shapes.items()}
+    aux = {"bn_moving_mean": np.zeros(4), "bn_moving_var": np.ones(4)}
+    mx.test_utils.check_numeric_gradient(net, location, aux_states=aux, numeric_eps=1e-5,
+                                         rtol=1e-4, atol=1e-6)
+
+
+def test_dropout_masks_follow_mx_random_seed():
+    sym = mx.sym.Dropout(mx.sym.Variable("data"), p=0.5)
+    masks = []
+    for seed in (3, 3, 4):
+        mx.random.seed(seed)
+        ex = bind(sym, {"data": (8, 16)})
+        ex.arg_arrays["data"][...] = 1
+        ex.forward(True)
+        masks.append(ex.outputs[0].copy())
+    np.testing.assert_array_equal(masks[0], masks[1])
+    assert not np.array_equal(masks[0], masks[2])
