@@ -147,9 +147,10 @@ def _deconv_shape(p, ins):
     if c % g or f % g:
         raise ShapeError(0, data, (), "num_group=%d must divide channels %d and num_filter %d"
                          % (g, c, f))
-    for a, si in zip(adjs, s):
+    for a, si in zip(_per_dim(p["adj"], nd, 0, "adj"), s):
         if a >= si:
-            raise ShapeError(0, data, (), "adj %s must be smaller than stride %s" % (adjs, s))
+            raise ShapeError(0, data, (), "adj %s must be smaller than stride %s"
+                             % (p["adj"], s))
     assign(ins, 1, (c, f // g) + tuple(p["kernel"]))
     if not p["no_bias"]:
         assign(ins, 2, (f,))

@@ -607,3 +607,17 @@ def test_dropout_masks_follow_mx_random_seed():
         masks.append(ex.outputs[0].copy())
     np.testing.assert_array_equal(masks[0], masks[1])
     assert not np.array_equal(masks[0], masks[2])
+
+
+def test_deconvolution_target_shape_derives_pad_and_adj():
+    # total padding s*(x-1) + d*(k-1) + 1 - target = 1: pad 1, adj 1 (allowed even at stride 1)
+    sym = mx.sym.Deconvolution(mx.sym.Variable("data"), kernel=(3, 3), num_filter=2,
+                               target_shape=(6, 6), no_bias=False, name="dc")
+    ex = bind(sym, {"data": (1, 2, 5, 5)})
+    vals = {k: RNG.uniform(-1, 1, v.shape) for k, v in ex.arg_arrays.items()}
+    fill(ex, vals)
+    ex.forward(False)
+    want = ref_deconv(vals["data"], vals["dc_weight"], vals["dc_bias"], (1, 1), (1, 1), (1, 1),
+                      (1, 1), 1)
+    assert want.shape == (1, 2, 6, 6)
+    np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-10, atol=1e-10)
