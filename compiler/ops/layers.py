@@ -174,7 +174,7 @@ register(LayerOp(
     params=dict(_CONV_PARAMS, adj=Param(p_shape, ()), target_shape=Param(p_shape, ()),
                 workspace=Param(p_int, 512), no_bias=Param(p_bool, True)),
     inputs=_bias_inputs, shape=_deconv_shape,
-    geometry=lambda p, sh: _conv_geometry(p, sh, transposed=True),
+    geometry=lambda p, sh: dict(_conv_geometry(p, sh, transposed=True), bias=not p["no_bias"]),
     workspace=_deconv_workspace, template="ops/deconvolution.c.j2"))
 
 
@@ -527,10 +527,17 @@ register(LayerOp(
 
 # ---- UpSampling (nearest), Pad -------------------------------------------------------------
 
+def _bilinear_params(p, channels):
+    """UpSampling bilinear is a depthwise Deconvolution with a fixed kernel size and pad."""
+    s = p["scale"]
+    k = 2 * s - s % 2
+    pad = s // 2                     # ceil((s - 1) / 2)
+    return {"kernel": (k, k), "stride": (s, s), "pad": (pad, pad), "dilate": (), "adj": (),
+            "target_shape": (), "num_group": channels, "num_filter": channels,
+            "no_bias": True, "layout": None}
+
+
 def _upsampling_shape(p, ins):
-    if p["sample_type"] != "nearest":
-        raise ShapeError(0, ins[0], (), "UpSampling sample_type=%s is not supported (nearest "
-                         "only)" % p["sample_type"])
     first = ins[0]
     if not known(first):
         return ins, [None]
@@ -538,6 +545,14 @@ def _upsampling_shape(p, ins):
         raise ShapeError(0, first, (), "UpSampling needs 4-D data (N, C, H, W)")
     s = p["scale"]
     oh, ow = first[2] * s, first[3] * s
+    if p["sample_type"] == "bilinear":
+        c = first[1]
+        if p["num_filter"] not in (0, c):
+            raise ShapeError(0, first, (), "UpSampling bilinear needs num_filter equal to the "
+                             "channels (%d), got %d" % (c, p["num_filter"]))
+        k = _bilinear_params(p, c)["kernel"][0]
+        assign(ins, 1, (c, 1, k, k))
+        return ins, [(first[0], c, oh, ow)]
     chans = 0
     for i, d in enumerate(ins):
         if not known(d):
@@ -553,13 +568,32 @@ def _upsampling_shape(p, ins):
     return ins, [(first[0], c, oh, ow)]
 
 
-register(LayerOp(
+class UpSamplingOp(LayerOp):
+    """Nearest: variable inputs arg0..; bilinear: data and a depthwise deconvolution weight."""
+
+    def input_names(self, params, num_args=None):
+        if params["sample_type"] == "bilinear":
+            return ["data", "weight"]
+        return super().input_names(params, num_args)
+
+    def geometry(self, n):
+        if n.p["sample_type"] != "bilinear":
+            return {}
+        g = _conv_geometry(_bilinear_params(n.p, n.shape["data"][1]), n.shape, transposed=True)
+        g["bias"] = False
+        return g
+
+
+register(UpSamplingOp(
     "UpSampling",
     params={"scale": Param(p_int), "num_filter": Param(p_int, 0),
             "sample_type": Param(p_enum("nearest", "bilinear")),
             "multi_input_mode": Param(p_enum("concat", "sum"), "concat"),
             "num_args": Param(p_int, 1), "workspace": Param(p_int, 512)},
-    variable_inputs=True, shape=_upsampling_shape, template="ops/upsampling.c.j2"))
+    variable_inputs=True, shape=_upsampling_shape, input_init={"weight": '["bilinear", {}]'},
+    workspace=lambda p, ins, outs: (prod(_bilinear_params(p, ins[0][1])["kernel"]) * ins[0][2]
+                                    * ins[0][3]) if p["sample_type"] == "bilinear" else 0,
+    template="ops/upsampling.c.j2"))
 
 
 def _pad_shape(p, ins):

@@ -621,3 +621,21 @@ def test_deconvolution_target_shape_derives_pad_and_adj():
                       (1, 1), 1)
     assert want.shape == (1, 2, 6, 6)
     np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("scale", [2, 3])
+def test_upsampling_bilinear_is_depthwise_deconvolution(scale):
+    sym = mx.sym.UpSampling(mx.sym.Variable("data"), scale=scale, sample_type="bilinear",
+                            num_filter=3, name="up")
+    assert sym.list_arguments() == ["data", "up_weight"]
+    k = 2 * scale - scale % 2
+    ex = bind(sym, {"data": (2, 3, 4, 3)})
+    assert ex.arg_arrays["up_weight"].shape == (3, 1, k, k)
+    assert ex.outputs[0].shape == (2, 3, 4 * scale, 3 * scale)
+    vals = {"data": RNG.uniform(-1, 1, (2, 3, 4, 3)), "up_weight": RNG.uniform(-1, 1, (3, 1, k, k))}
+    fill(ex, vals)
+    ex.forward(False)
+    pad = (scale // 2, scale // 2)
+    want = ref_deconv(vals["data"], vals["up_weight"], None, (scale, scale), pad, (1, 1), (0, 0), 3)
+    np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-10, atol=1e-10)
+    check_grad(ex, vals, ["data", "up_weight"])
