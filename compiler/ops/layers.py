@@ -40,11 +40,11 @@ def _spatial(p, nd):
 
 def _check_rank(p, data, op):
     nd = len(p["kernel"])
-    if p["layout"] not in (None, "NCW", "NCHW"):
-        raise ShapeError(0, data or (), (), "%s layout=%s is not supported (NCW / NCHW only)"
+    if p["layout"] not in (None, "NCW", "NCHW", "NCDHW"):
+        raise ShapeError(0, data or (), (), "%s layout=%s is not supported (NCW/NCHW/NCDHW)"
                          % (op, p["layout"]))
-    if nd not in (1, 2):
-        raise ShapeError(0, data or (), (), "%s supports 1-D and 2-D kernels, got kernel %s"
+    if nd not in (1, 2, 3):
+        raise ShapeError(0, data or (), (), "%s supports 1-D, 2-D and 3-D kernels, got kernel %s"
                          % (op, p["kernel"]))
     if data is not None and len(data) > 0 and len(data) != nd + 2:
         raise ShapeError(0, data, (), "%s with a %d-D kernel needs %d-D data (N, C, ...)"
@@ -77,13 +77,17 @@ def _conv_shape(p, ins):
     return ins, [(data[0], f) + tuple(out)]
 
 
-def _as2d(vals, fill):
-    """1-D geometry as 2-D with a unit leading axis."""
-    return (fill,) + tuple(vals) if len(vals) == 1 else tuple(vals)
+def _as3d(vals, fill):
+    """1-D / 2-D geometry as 3-D with unit leading axes."""
+    return (fill,) * (3 - len(vals)) + tuple(vals)
+
+
+def _dims3(prefix, vals, fill):
+    return dict(zip((prefix + "D", prefix + "H", prefix + "W"), _as3d(vals, fill)))
 
 
 def _conv_geometry(p, shapes, transposed=False):
-    """Normalised 2-D geometry of a (de)convolution: the 'image' side and the 'column' side."""
+    """Normalised 3-D geometry of a (de)convolution: the 'image' side and the 'column' side."""
     nd = len(p["kernel"])
     s, d, pd = _spatial(p, nd)
     data, out = shapes["data"], shapes["output"]
@@ -91,13 +95,14 @@ def _conv_geometry(p, shapes, transposed=False):
     img, cols = (out, data) if transposed else (data, out)
     if transposed:
         pd = _deconv_pads(p, data)[0]
-    kh, kw = _as2d(p["kernel"], 1)
-    return dict(
-        N=data[0], C=img[1], H=_as2d(img[2:], 1)[0], W=_as2d(img[2:], 1)[1],
-        F=cols[1], OH=_as2d(cols[2:], 1)[0], OW=_as2d(cols[2:], 1)[1],
-        KH=kh, KW=kw, SH=_as2d(s, 1)[0], SW=_as2d(s, 1)[1], DH=_as2d(d, 1)[0],
-        DW=_as2d(d, 1)[1], PH=_as2d(pd, 0)[0], PW=_as2d(pd, 0)[1], G=g,
-        CG=img[1] // g, FG=cols[1] // g)
+    geo = dict(N=data[0], C=img[1], F=cols[1], G=g, CG=img[1] // g, FG=cols[1] // g)
+    img_sp, col_sp = _as3d(img[2:], 1), _as3d(cols[2:], 1)
+    geo.update(D=img_sp[0], H=img_sp[1], W=img_sp[2], OD=col_sp[0], OH=col_sp[1], OW=col_sp[2])
+    geo.update(_dims3("K", p["kernel"], 1))
+    geo.update(_dims3("S", s, 1))
+    geo.update({"DD": _as3d(d, 1)[0], "DH": _as3d(d, 1)[1], "DW": _as3d(d, 1)[2]})
+    geo.update(_dims3("P", pd, 0))
+    return geo
 
 
 def _conv_workspace(p, ins, outs):
@@ -196,8 +201,8 @@ def _pool_shape(p, ins):
     data = ins[0]
     if not known(data):
         return ins, [None]
-    if len(data) not in (3, 4):
-        raise ShapeError(0, data, (), "Pooling supports 3-D and 4-D data (N, C, ...)")
+    if len(data) not in (3, 4, 5):
+        raise ShapeError(0, data, (), "Pooling supports 3-D, 4-D and 5-D data (N, C, ...)")
     if p["pooling_convention"] == "same":
         raise ShapeError(0, data, (), "Pooling pooling_convention=same is not supported")
     if p["pool_type"] == "lp" and p["p_value"] not in (1, 2, 3):
@@ -222,10 +227,13 @@ def _pool_geometry(p, shapes):
     data, out = shapes["data"], shapes["output"]
     k, s, pd = _pool_dims(p, data)
     cip = p["count_include_pad"]
-    return dict(NC=data[0] * data[1], H=_as2d(data[2:], 1)[0], W=_as2d(data[2:], 1)[1],
-                OH=_as2d(out[2:], 1)[0], OW=_as2d(out[2:], 1)[1], KH=_as2d(k, 1)[0],
-                KW=_as2d(k, 1)[1], SH=_as2d(s, 1)[0], SW=_as2d(s, 1)[1], PH=_as2d(pd, 0)[0],
-                PW=_as2d(pd, 0)[1], include_pad=True if cip is None else cip)
+    geo = dict(NC=data[0] * data[1], include_pad=True if cip is None else cip)
+    isp, osp = _as3d(data[2:], 1), _as3d(out[2:], 1)
+    geo.update(D=isp[0], H=isp[1], W=isp[2], OD=osp[0], OH=osp[1], OW=osp[2])
+    geo.update(_dims3("K", k, 1))
+    geo.update(_dims3("S", s, 1))
+    geo.update(_dims3("P", pd, 0))
+    return geo
 
 
 register(LayerOp(

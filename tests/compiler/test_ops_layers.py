@@ -639,3 +639,68 @@ def test_upsampling_bilinear_is_depthwise_deconvolution(scale):
     want = ref_deconv(vals["data"], vals["up_weight"], None, (scale, scale), pad, (1, 1), (0, 0), 3)
     np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-10, atol=1e-10)
     check_grad(ex, vals, ["data", "up_weight"])
+
+
+# ---- 3-D (NCDHW) -----------------------------------------------------------------------------
+
+def ref_conv3d(x, w, b, stride, pad, dilate):
+    n, c, *sp = x.shape
+    f, _, *k = w.shape
+    xp = np.pad(x, [(0, 0), (0, 0)] + [(p, p) for p in pad])
+    out_sp = [(s + 2 * p - d * (kk - 1) - 1) // st + 1
+              for s, p, d, kk, st in zip(sp, pad, dilate, k, stride)]
+    out = np.zeros([n, f] + out_sp)
+    for i in range(k[0]):
+        for j in range(k[1]):
+            for m in range(k[2]):
+                sl = [slice(a * d, a * d + st * (o - 1) + 1, st) for a, d, st, o in
+                      zip((i, j, m), dilate, stride, out_sp)]
+                out += np.einsum("ncdhw,fc->nfdhw", xp[(slice(None), slice(None)) + tuple(sl)],
+                                 w[:, :, i, j, m])
+    return out + b[None, :, None, None, None]
+
+
+def test_convolution_and_deconvolution_3d():
+    sym = mx.sym.Convolution(mx.sym.Variable("data"), kernel=(2, 3, 2), stride=(1, 2, 1),
+                             pad=(1, 0, 1), dilate=(1, 1, 2), num_filter=3, name="c3")
+    ex = bind(sym, {"data": (2, 2, 3, 5, 4)})
+    vals = {k: RNG.uniform(-1, 1, v.shape) for k, v in ex.arg_arrays.items()}
+    fill(ex, vals)
+    ex.forward(False)
+    want = ref_conv3d(vals["data"], vals["c3_weight"], vals["c3_bias"], (1, 2, 1), (1, 0, 1),
+                      (1, 1, 2))
+    np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-10, atol=1e-10)
+    check_grad(ex, vals, list(vals))
+    # a deconvolution is the adjoint of the convolution with the same geometry
+    dsym = mx.sym.Deconvolution(mx.sym.Variable("data"), kernel=(2, 3, 2), stride=(1, 2, 1),
+                                pad=(1, 0, 1), dilate=(1, 1, 2), num_filter=2, name="d3")
+    dex = bind(dsym, {"data": ex.outputs[0].shape})
+    assert dex.outputs[0].shape == (2, 2, 3, 5, 4)
+    y = RNG.uniform(-1, 1, ex.outputs[0].shape)
+    fill(dex, {"data": y, "d3_weight": vals["c3_weight"]})
+    dex.forward(False)
+    fill(ex, dict(vals, c3_bias=np.zeros(3)))
+    ex.forward(False)
+    np.testing.assert_allclose(np.sum(ex.outputs[0] * y), np.sum(vals["data"] * dex.outputs[0]),
+                               rtol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pooling_3d(kind):
+    sym = mx.sym.Pooling(mx.sym.Variable("data"), kernel=(2, 2, 3), stride=(2, 1, 2),
+                         pad=(0, 1, 1), pool_type=kind)
+    ex = bind(sym, {"data": (1, 2, 4, 3, 5)})
+    x = RNG.permutation(120).reshape(1, 2, 4, 3, 5) / 10.0
+    fill(ex, {"data": x})
+    ex.forward(False)
+    xp = np.pad(x, [(0, 0), (0, 0), (0, 0), (1, 1), (1, 1)],
+                constant_values=-np.inf if kind == "max" else 0)
+    out = np.zeros((1, 2, 2, 4, 3))
+    for a in range(2):
+        for b in range(4):
+            for c in range(3):
+                win = xp[:, :, 2 * a:2 * a + 2, b:b + 2, 2 * c:2 * c + 3]
+                out[:, :, a, b, c] = win.max(axis=(2, 3, 4)) if kind == "max" else \
+                    win.sum(axis=(2, 3, 4)) / 12
+    np.testing.assert_allclose(ex.outputs[0], out, rtol=1e-12)
+    check_grad(ex, {"data": x}, ["data"], eps=1e-5)
