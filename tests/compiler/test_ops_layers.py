@@ -704,3 +704,9 @@ def test_pooling_3d(kind):
                     win.sum(axis=(2, 3, 4)) / 12
     np.testing.assert_allclose(ex.outputs[0], out, rtol=1e-12)
     check_grad(ex, {"data": x}, ["data"], eps=1e-5)
+
+
+def test_prelu_with_one_shared_slope():
+    d, g = mx.sym.Variable("data"), mx.sym.Variable("g", shape=(1,))
+    sym = mx.sym.LeakyReLU(d, gamma=g, act_type="prelu")
+    _unary(sym, (3, 4, 2), lambda v: np.where(v["data"] > 0, v["data"], v["g"][0] * v["data"]))
