@@ -105,10 +105,27 @@ def _conv_geometry(p, shapes, transposed=False):
     return geo
 
 
+CONV_MAX_THREADS = 8   # samples run in parallel, each thread with its own workspace slice
+
+
+def _conv_slices(n):
+    return max(1, min(n, CONV_MAX_THREADS))
+
+
 def _conv_workspace(p, ins, outs):
+    """Per thread: one column buffer, plus a weight-gradient accumulator."""
     data, out = ins[0], outs[0]
     g = p["num_group"]
-    return (data[1] // g) * prod(p["kernel"]) * prod(out[2:])
+    ck = (data[1] // g) * prod(p["kernel"])
+    return _conv_slices(data[0]) * (ck * prod(out[2:]) + p["num_filter"] * ck)
+
+
+def _conv_geometry_threads(p, shapes):
+    geo = _conv_geometry(p, shapes)
+    ck = geo["CG"] * prod(p["kernel"])
+    geo.update(T=_conv_slices(geo["N"]), COL=ck * prod(shapes["output"][2:]),
+               WACC=p["num_filter"] * ck)
+    return geo
 
 
 _CONV_PARAMS = {
@@ -120,7 +137,8 @@ _CONV_PARAMS = {
 
 register(LayerOp(
     "Convolution", params=_CONV_PARAMS, inputs=_bias_inputs, shape=_conv_shape,
-    geometry=_conv_geometry, workspace=_conv_workspace, template="ops/convolution.c.j2"))
+    geometry=_conv_geometry_threads, workspace=_conv_workspace,
+    template="ops/convolution.c.j2"))
 
 
 # ---- Deconvolution -------------------------------------------------------------------------
