@@ -187,9 +187,19 @@ def _deconv_shape(p, ins):
 
 
 def _deconv_workspace(p, ins, outs):
+    """Per thread: one column buffer, plus a weight-gradient accumulator."""
     data = ins[0]
     g = p["num_group"]
-    return (p["num_filter"] // g) * prod(p["kernel"]) * prod(data[2:])
+    ck = (p["num_filter"] // g) * prod(p["kernel"])
+    return _conv_slices(data[0]) * (ck * prod(data[2:]) + data[1] * ck)
+
+
+def _deconv_geometry(p, shapes):
+    geo = dict(_conv_geometry(p, shapes, transposed=True), bias=not p["no_bias"])
+    ck = geo["CG"] * prod(p["kernel"])
+    geo.update(T=_conv_slices(geo["N"]), COL=ck * prod(shapes["data"][2:]),
+               WACC=shapes["data"][1] * ck)
+    return geo
 
 
 register(LayerOp(
@@ -197,7 +207,7 @@ register(LayerOp(
     params=dict(_CONV_PARAMS, adj=Param(p_shape, ()), target_shape=Param(p_shape, ()),
                 workspace=Param(p_int, 512), no_bias=Param(p_bool, True)),
     inputs=_bias_inputs, shape=_deconv_shape,
-    geometry=lambda p, sh: dict(_conv_geometry(p, sh, transposed=True), bias=not p["no_bias"]),
+    geometry=_deconv_geometry,
     workspace=_deconv_workspace, template="ops/deconvolution.c.j2"))
 
 
@@ -605,9 +615,7 @@ class UpSamplingOp(LayerOp):
     def geometry(self, n):
         if n.p["sample_type"] != "bilinear":
             return {}
-        g = _conv_geometry(_bilinear_params(n.p, n.shape["data"][1]), n.shape, transposed=True)
-        g["bias"] = False
-        return g
+        return _deconv_geometry(_bilinear_params(n.p, n.shape["data"][1]), n.shape)
 
 
 register(UpSamplingOp(
@@ -617,8 +625,8 @@ register(UpSamplingOp(
             "multi_input_mode": Param(p_enum("concat", "sum"), "concat"),
             "num_args": Param(p_int, 1), "workspace": Param(p_int, 512)},
     variable_inputs=True, shape=_upsampling_shape, input_init={"weight": '["bilinear", {}]'},
-    workspace=lambda p, ins, outs: (prod(_bilinear_params(p, ins[0][1])["kernel"]) * ins[0][2]
-                                    * ins[0][3]) if p["sample_type"] == "bilinear" else 0,
+    workspace=lambda p, ins, outs: _deconv_workspace(_bilinear_params(p, ins[0][1]), ins, outs)
+    if p["sample_type"] == "bilinear" else 0,
     template="ops/upsampling.c.j2"))
 
 
