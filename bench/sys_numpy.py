@@ -73,7 +73,7 @@ class LeNet:
 
     @staticmethod
     def _conv_back(x, cols, w, gy):
-        gw = np.tensordot(gy, cols, axes=([0, 2, 3], [0, 1, 2]))   # o c kh kw
+        gw = np.tensordot(gy, cols, axes=([0, 2, 3], [0, 2, 3]))   # o c kh kw
         gx = np.zeros_like(x)
         oh, ow = gy.shape[2:]
         for i in range(w.shape[2]):

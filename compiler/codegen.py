@@ -4,6 +4,7 @@ Python decides (which kernels, which buffers, which calls); the templates hold e
 Output is deterministic: the same plan renders to the same bytes.
 """
 import functools
+import os
 from importlib import resources
 
 import jinja2
@@ -19,10 +20,25 @@ def environment():
     root = resources.files("mxc.compiler.templates")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(root)),
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
-                             lstrip_blocks=True, keep_trailing_newline=True)
+                             lstrip_blocks=True, keep_trailing_newline=True,
+                             bytecode_cache=_bytecode_cache())
     env.filters["cfloat"] = _cfloat
     env.filters["cstr"] = lambda v: '"%s"' % str(v).replace("\\", "\\\\").replace('"', '\\"')
     return env
+
+
+def _bytecode_cache():
+    """Compiled templates kept beside the library cache (keyed by each template's source), so a
+    new process renders without re-parsing them; None when that folder is not writable."""
+    from .build import cache_root
+    folder = os.path.join(cache_root(), ".templates")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(folder, os.W_OK):
+        return None
+    return jinja2.FileSystemBytecodeCache(folder, pattern=".jinja2-%s.cache")
 
 
 def _cfloat(v):
@@ -63,7 +79,12 @@ def _op_kernels(env, v):
     if v.uses_rng:
         extra.append(("uint64_t*", "rng"))
     fwd_params = [(t, name) for t, name, _ in v.fwd_args] + extra + [("int", "is_train")]
-    out = [Kernel(v.name + "_forward", v.describe(), fwd_params, str(module.forward(v)))]
+    out = []
+    if v.fused_into is None:                 # a fused relu runs inside its FullyConnected
+        comment = v.describe()
+        if v.fused_act is not None:
+            comment += "; fused with " + v.fused_act.describe()
+        out.append(Kernel(v.forward_name, comment, fwd_params, str(module.forward(v))))
     if v.needs_backward:
         bwd_params = [(t, name) for t, name, _ in v.bwd_args] + extra
         out.append(Kernel(v.name + "_backward", "gradient of " + v.describe(), bwd_params,
@@ -71,7 +92,7 @@ def _op_kernels(env, v):
     return out
 
 
-def _calls(v, plan, backward):
+def _calls(v, plan, backward, fused=False):
     args = [e for _, _, e in (v.bwd_args if backward else v.fwd_args)]
     if v.ws:
         args.append(plan.workspace.expr())
@@ -79,7 +100,8 @@ def _calls(v, plan, backward):
         args.append("(uint64_t*)mem")
     if not backward:
         args.append("is_train")
-    return "%s_%s(%s)" % (v.name, "backward" if backward else "forward", ", ".join(args))
+    name = v.name + "_backward" if backward else (v.forward_name if fused else v.name + "_forward")
+    return "%s(%s)" % (name, ", ".join(args))
 
 
 def render(plan, prefix="mxc", kinds=None, metric_io=None):
@@ -96,7 +118,8 @@ def render(plan, prefix="mxc", kinds=None, metric_io=None):
     inputs = [a for a in plan.args if a.role in ("data", "label")]
     ctx = dict(
         plan=plan, prefix=prefix, P=prefix.upper(), real=plan.ctype, kernels=kernels,
-        forward_calls=[_calls(v, plan, False) for v in plan.nodes],
+        forward_calls=[_calls(v, plan, False, fused=True) for v in plan.nodes
+                       if v.fused_into is None],
         backward_calls=[_calls(v, plan, True) for v in reversed(plan.nodes)
                         if v.needs_backward],
         backward_nodes=[v for v in reversed(plan.nodes) if v.needs_backward],

@@ -62,6 +62,9 @@ class NodeView:
         self.fwd_args, self.bwd_args = [], []     # (C type, name, expression)
         self.needs_backward = False
         self.out_grad_needed = {}
+        self.fused_act = None                # FullyConnected: the Activation fused into it
+        self.fused_into = None               # Activation: the FullyConnected computing it
+        self.forward_name = self.name + "_forward"
 
     def dim(self, slot, i):
         return self.shape[slot][i]
@@ -87,6 +90,7 @@ class Plan:
         self.param_begin = self.param_end = 0
         self.workspace = None
         self.regions = {}
+        self.fused = []                               # (FullyConnected, Activation) labels
 
     def alloc(self, name, shape):
         align = ALIGN_BYTES // self.itemsize
@@ -251,13 +255,25 @@ def make_plan(symbol, input_shapes, data_names=(), label_names=(), grad_req=None
                                       [v.shape[s] for s in v.slots_out]))
         views.append(v)
 
-    # outputs of every node
-    for v in views:
-        for i, slot in enumerate(v.slots_out):
-            t = plan.alloc("%s_%s" % (v.name, slot), v.shape[slot])
-            value_of[(id(v.node), i)] = t
-            if i < v.node.num_visible():
-                plan.internals[v.node.output_name(i)] = t
+    # FullyConnected followed only by a relu: one kernel with the relu in the GEMM epilogue
+    fused = _fuse_fc_relu(views, heads)
+    plan.fused = [(fc.label, act.label) for fc, act in fused.items()]
+
+    # outputs of every node (a fused FullyConnected writes straight into its relu's output);
+    # inference plans let buffers whose readers all ran share space with later ones
+    if for_training:
+        for v in views:
+            if v.fused_act is not None:
+                continue
+            for i, slot in enumerate(v.slots_out):
+                t = plan.alloc("%s_%s" % (v.name, slot), v.shape[slot])
+                value_of[(id(v.node), i)] = t
+                if i < v.node.num_visible():
+                    plan.internals[v.node.output_name(i)] = t
+    else:
+        _alloc_reusing(plan, views, heads, value_of)
+    for fc, act in fused.items():
+        value_of[(id(fc.node), 0)] = value_of[(id(act.node), 0)]
     for n in var_nodes:
         plan.internals[n.name] = value_of[(id(n), 0)]
 
@@ -371,6 +387,75 @@ def make_plan(symbol, input_shapes, data_names=(), label_names=(), grad_req=None
         "activations": plan.size - inputs_end,
     }
     return plan
+
+
+def _alloc_reusing(plan, views, heads, value_of):
+    """Node outputs in execution order, each placed at the lowest arena gap not held by a
+    buffer that is still to be read; a buffer is released after its last reader ran (requested
+    outputs never are). Outputs that a later buffer overwrites are left out of plan.internals."""
+    align = ALIGN_BYTES // plan.itemsize
+    base = (plan.size + align - 1) // align * align
+    order = [v for v in views if v.fused_into is None]
+    step = {id(v): k for k, v in enumerate(order)}
+    last_read = {}
+    for v in views:
+        runs_at = step[id(v.fused_into if v.fused_into is not None else v)]
+        for c, i in v.node.inputs:
+            key = (id(c), i)
+            last_read[key] = max(last_read.get(key, -1), runs_at)
+    keep = {(id(n), i) for n, i in heads}
+    live, placed = [], []          # [start, end, key]; placed: (start, end, key, view, slot)
+    end_all = base
+    for k, v in enumerate(order):
+        writers = [v] if v.fused_act is None else [v.fused_act]
+        for u in writers:
+            for i, slot in enumerate(u.slots_out):
+                key = (id(u.node), i)
+                size = max(prod(u.shape[slot]) if u.shape[slot] else 1, 1)
+                cursor = base
+                for start, end, _ in sorted(live):
+                    if start - cursor >= size:
+                        break
+                    cursor = max(cursor, (end + align - 1) // align * align)
+                t = Tensor("%s_%s" % (u.name, slot), u.shape[slot], cursor)
+                live.append([cursor, cursor + size, key])
+                placed.append((cursor, cursor + size, key, u, i))
+                end_all = max(end_all, cursor + size)
+                value_of[key] = t
+        for item in list(live):
+            if item[2] not in keep and last_read.get(item[2], -1) <= k:
+                live.remove(item)
+    for j, (s0, e0, key, u, i) in enumerate(placed):
+        overwritten = any(s0 < e1 and e0 > s1 for s1, e1, _, _, _ in placed[j + 1:])
+        if not overwritten and i < u.node.num_visible():
+            plan.internals[u.node.output_name(i)] = value_of[key]
+    plan.size = end_all
+
+
+def _fuse_fc_relu(views, heads):
+    """{FullyConnected view: relu Activation view} for every FullyConnected whose output is
+    read only by one relu Activation and is not a requested output (its value is then never
+    materialised, so get_internals-style outputs keep the two kernels apart)."""
+    readers = {}
+    for v in views:
+        for c, i in v.node.inputs:
+            readers.setdefault((id(c), i), []).append(v)
+    head_keys = {(id(n), i) for n, i in heads}
+    fused = {}
+    for v in views:
+        if v.op != "FullyConnected" or v.node.num_outputs() != 1:
+            continue
+        key = (id(v.node), 0)
+        users = readers.get(key, [])
+        if key in head_keys or len(users) != 1:
+            continue
+        act = users[0]
+        if act.op != "Activation" or act.p.get("act_type") != "relu" or act.fused_into:
+            continue
+        v.fused_act, act.fused_into = act, v
+        v.forward_name = "fused_%s_%s_forward" % (v.name, act.name)
+        fused[v] = act
+    return fused
 
 
 def _direct_targets(views):

@@ -69,7 +69,11 @@ class BaseModule:
             eval_metric = _metric.create(eval_metric)
         eval_metric.reset()
         actual_num_batch = 0
-        for nbatch, eval_batch in enumerate(eval_data):
+        fast = None if (num_batch is not None or batch_end_callback is not None) \
+            else self._fast_batches(eval_data)
+        if fast is not None:
+            actual_num_batch = self._score_fast(fast, eval_metric)
+        for nbatch, eval_batch in enumerate(eval_data if fast is None else ()):
             if num_batch is not None and nbatch == num_batch:
                 break
             self.prepare(eval_batch, sparse_row_id_fn=sparse_row_id_fn)
@@ -115,6 +119,13 @@ class BaseModule:
         if reset:
             eval_data.reset()
         output_list = []
+        fast = self._fast_batches(eval_data) if (num_batch is None and merge_batches) else None
+        if fast is not None:
+            merged = self._predict_fast(fast)
+            if merged is not None:
+                if merged and len(merged) == 1 and not always_output_list:
+                    return merged[0]
+                return merged
         for nbatch, eval_batch in enumerate(eval_data):
             if num_batch is not None and nbatch == num_batch:
                 break
@@ -218,6 +229,33 @@ class BaseModule:
         return False
 
     # -- defaults of the intermediate API -----------------------------------------------------
+    def _fast_batches(self, eval_data):
+        """An iterator of (nbatch, labels, pad) running inference batches straight from the
+        iterator's arrays, or None when this module cannot (the generic loop runs)."""
+        return None
+
+    def _score_fast(self, batches, eval_metric):
+        """Feed each batch's outputs to the metric; accuracy is counted here directly (the
+        same int32 comparison as metric.Accuracy). Returns the number of batches."""
+        count = 0
+        direct = self._fast_metric(eval_metric) == "acc" and len(self._output_names) == 1
+        for _nbatch, labels, _pad in batches:
+            if direct and len(labels) == 1:
+                pred = self._exec.outputs[0]
+                label = labels[0]
+                if pred.shape != label.shape:
+                    pred = pred.argmax(axis=1)
+                pred = pred.astype(np.int32).ravel()
+                label = label.astype(np.int32).ravel()
+                if pred.shape != label.shape:
+                    raise ValueError("Shape of labels {} does not match shape of predictions "
+                                     "{}".format(label.shape[0], pred.shape[0]))
+                eval_metric._add(int(np.count_nonzero(pred == label)), pred.shape[0])
+            else:
+                self.update_metric(eval_metric, [nd.NDArray(lab) for lab in labels])
+            count += 1
+        return count
+
     def prepare(self, data_batch, sparse_row_id_fn=None):
         """Only matters for row_sparse parameters on a kvstore; dense parameters need nothing."""
 
@@ -625,11 +663,28 @@ class Module(BaseModule):
         hyper = np.zeros((nbatch, nparam, kernels.MAX_HYPER), dtype=np.float64)
         pos = {a.name: k for k, a in enumerate(self._exec.plan.params)}
         updated = self._updated_params()
+        opt = self._optimizer
         for b in range(nbatch):
+            if b == 2 and self._constant_hyper(hyper):
+                # the same floats every step: count the remaining updates in one go
+                hyper[2:] = hyper[1]
+                counts = opt._index_update_count
+                for i, _name in updated:
+                    counts[i] += nbatch - 2
+                    opt.num_update = max(opt.num_update, counts[i])
+                break
             for i, name in updated:
-                h = self._optimizer._c_hyper(i)
+                h = opt._c_hyper(i)
                 hyper[b, pos[name], :len(h)] = h
         return hyper
+
+    def _constant_hyper(self, hyper):
+        """True when the first two batches got identical kernel floats and nothing (a learning
+        rate schedule, a step count in the kernel's layout) can change them later."""
+        from .compiler import optimizers as kernels
+        opt = self._optimizer
+        return (opt.lr_scheduler is None and "t" not in kernels.hyper_layout(self._opt_kernel[0])
+                and np.array_equal(hyper[0], hyper[1]))
 
     def update(self):
         assert self.binded and self.params_initialized and self.optimizer_initialized
@@ -812,6 +867,69 @@ class Module(BaseModule):
         for name in self._fixed_gamma_names():
             if name in self._exec.arg_arrays:
                 self._exec.arg_arrays[name][...] = 1
+
+    # -- inference straight from an NDArrayIter's arrays (predict / score) -----------------
+    def _fast_batches(self, eval_data):
+        from .io import NDArrayIter
+        ex = self._exec
+        if type(eval_data) is not NDArrayIter or self._monitor is not None:
+            return None
+        data = dict(eval_data.data)
+        if sorted(data) != sorted(self._data_names) or \
+                [(d.name, tuple(d.shape)) for d in eval_data.provide_data] != \
+                [(d.name, tuple(d.shape)) for d in self._data_shapes]:
+            return None
+        sources = []
+        for desc in self._data_shapes:
+            src = data[desc.name]._data
+            if src.dtype != ex.dtype or not src.flags.c_contiguous:
+                return None
+            sources.append((src, ex.arg_arrays[desc.name]))
+        label_srcs = [arr._data for _name, arr in eval_data.label]
+        label_dst = [ex.arg_arrays.get(name) if self._label_shapes else None
+                     for name, _arr in eval_data.label]
+        if any(d is not None and (d.dtype != s.dtype or d.size != eval_data.batch_size
+                                  * (s.size // max(1, s.shape[0])))
+               for s, d in zip(label_srcs, label_dst)):
+            return None
+        plan = eval_data._fast_epoch_plan()
+        if plan is None:
+            return None
+        rows, pads = plan
+        return self._run_fast_batches(eval_data, rows, pads, sources, label_srcs, label_dst)
+
+    def _run_fast_batches(self, eval_data, rows, pads, sources, label_srcs, label_dst):
+        ex = self._exec
+        forward = ex.lib.mxc_forward
+        for b in range(rows.shape[0]):
+            idx = rows[b]
+            for src, dst in sources:
+                np.take(src, idx, axis=0, out=dst)
+            labels = []
+            for src, dst in zip(label_srcs, label_dst):
+                lab = np.take(src, idx, axis=0)
+                if dst is not None:
+                    dst[...] = lab.reshape(dst.shape)
+                labels.append(lab)
+            self._force_fixed_gammas()
+            ex.check(forward(ex.mem, 0))
+            yield b, labels, pads[b]
+        eval_data._fast_epoch_done()
+
+    def _predict_fast(self, batches):
+        """Outputs of every batch with pads trimmed and merged, or None (the generic loop
+        runs) when an output is not batch-major; `batches` is not consumed then."""
+        ex = self._exec
+        bs = self._data_shapes[0].shape[0]
+        if any(o.ndim == 0 or o.shape[0] != bs for o in ex.outputs):
+            return None
+        results = [[] for _ in ex.outputs]
+        for _b, _labels, pad in batches:
+            for k, o in enumerate(ex.outputs):
+                results[k].append(o[:bs - pad].copy())
+        if not results[0]:
+            return []
+        return [nd.NDArray(np.concatenate(r)) for r in results]
 
     # -- whole epochs in C --------------------------------------------------------------------
     def _fast_metric(self, eval_metric):
