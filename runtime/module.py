@@ -904,7 +904,7 @@ class Module(BaseModule):
         for b in range(rows.shape[0]):
             idx = rows[b]
             for src, dst in sources:
-                np.take(src, idx, axis=0, out=dst)
+                np.take(src, idx, axis=0, out=dst, mode="clip")   # rows are in range
             labels = []
             for src, dst in zip(label_srcs, label_dst):
                 lab = np.take(src, idx, axis=0)
