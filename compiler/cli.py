@@ -41,6 +41,10 @@ def parser():
     b.add_argument("--cc", help="C compiler written into the Makefile (default $CC or cc)")
     b.add_argument("--target-flags", default="", help="extra compiler flags for the target")
     b.add_argument("--make", action="store_true", help="run make (and make check) afterwards")
+    b.add_argument("--target", default="c", choices=("c", "cuda"),
+                   help="c: standalone C for CPUs (default); cuda: CUDA source, header and a "
+                        "Makefile for nvcc (needs neither nvcc nor a GPU to write)")
+    b.add_argument("--arch", help="cuda: GPU compute capabilities for the Makefile, e.g. 80,90")
     return p
 
 
@@ -51,10 +55,36 @@ def _default_name(symbol_path):
     return "m_" + name if name[0].isdigit() else name
 
 
+def build_cuda(args, sym, name, out):
+    """--target cuda: the graph as <name>.cu / <name>.h / Makefile (weights stay in --params)."""
+    from .cuda import export_cuda
+    if args.embed:
+        raise MXNetError("--embed is not available with --target cuda (upload the weights "
+                         "with <name>_upload at the offsets of <name>.h)")
+    names = set(sym.list_arguments())
+    data = args.data_name or ("data",)
+    labels = args.label_name or ("softmax_label",)
+    for d in data:
+        if d in names and d not in dict(args.shape):
+            raise MXNetError("no shape given for input '%s' (use --shape %s=N,...)" % (d, d))
+    paths = export_cuda(sym, out, name=name, input_shapes=dict(args.shape), data_names=data,
+                        label_names=labels, for_training=args.trainer, arch=args.arch)
+    print("wrote %s: %s" % (out, ", ".join(sorted(os.path.basename(p) for p in paths))))
+    if args.make:
+        import subprocess
+        subprocess.run(["make", "-C", out], check=True)
+    return paths
+
+
 def build(args):
     from . import export as _export
     from .symbol import load
     sym = load(args.symbol)
+    if args.target == "cuda":
+        name = args.name or _default_name(args.symbol)
+        if not os.path.isfile(args.params):
+            raise MXNetError("--params %s: no such file" % args.params)
+        return build_cuda(args, sym, name, args.out or os.path.join("generated", name))
     with open(args.symbol, encoding="utf-8") as f:
         json_text = f.read()
     arg, aux = _export.read_params(args.params)

@@ -23,6 +23,26 @@ class CudaNode:
     def __getattr__(self, name):
         return getattr(self._view, name)
 
+    @property
+    def fused_relu(self):
+        """True for a FullyConnected whose relu the plan fused into it (relu epilogue)."""
+        act = getattr(self._view, "fused_act", None)
+        if act is None:
+            return False
+        if act.op != "Activation" or act.p.get("act_type") != "relu":
+            raise MXNetError("node '%s': the CUDA build fuses only relu into FullyConnected, "
+                             "not %s" % (self.label, act.describe()))
+        return True
+
+    @property
+    def fused_away(self):
+        """True for a node whose forward runs inside another node's kernel (plan fusion)."""
+        return getattr(self._view, "fused_into", None) is not None
+
+    @property
+    def forward_name(self):
+        return getattr(self._view, "forward_name", self.name + "_forward")
+
 
 def cuda_template(op):
     """Path of an op's CUDA template, derived from its C template (ops/x.c.j2 -> cuda/ops/x.cu.j2)."""
@@ -102,7 +122,12 @@ def _node_code(env, v):
         return _serial_code(env, v)
     module = env.get_template(cuda_template(v.node.op)).module
     fwd_params, bwd_params = _params(v)
-    launchers = [_Launcher(v.name + "_forward", v.describe(), fwd_params, str(module.forward(v)))]
+    launchers = []
+    if not v.fused_away:
+        comment = v.describe()
+        if v.fused_relu:
+            comment += "; fused with " + v.fused_act.describe()
+        launchers.append(_Launcher(v.forward_name, comment, fwd_params, str(module.forward(v))))
     if v.needs_backward:
         launchers.append(_Launcher(v.name + "_backward", "gradient of " + v.describe(),
                                    bwd_params, str(module.backward(v))))
@@ -123,9 +148,12 @@ def _params(v):
 
 def _serial_code(env, v):
     """The op's C kernels compiled for the device and launched as one thread (<<<1, 1>>>)."""
+    if v.fused_relu:
+        raise MXNetError("node '%s': a fused FullyConnected needs its CUDA template" % v.label)
     module = env.get_template(v.node.op.template).module
     fwd_params, bwd_params = _params(v)
-    parts = [("forward", fwd_params, str(module.forward(v)), v.describe())]
+    parts = [] if v.fused_away else [("forward", fwd_params, str(module.forward(v)),
+                                      v.describe())]
     if v.needs_backward:
         parts.append(("backward", bwd_params, str(module.backward(v)),
                       "gradient of " + v.describe()))
@@ -140,6 +168,17 @@ def _serial_code(env, v):
     errors = 'case 99: return mxc_fail("%s \'%%s\' failed on the device (its message is ' \
              'printed above)", %s);' % (v.op, codegen.environment().filters["cstr"](v.label))
     return "\n".join(device), launchers, errors
+
+
+def _forward_call(v, plan):
+    """The forward launch of one node, as the C build calls it (a fused node by its name)."""
+    args = [e for _, _, e in v.fwd_args]
+    if v.ws:
+        args.append(plan.workspace.expr())
+    if v.uses_rng:
+        args.append("(uint64_t*)mem")
+    args.append("is_train")
+    return "%s(%s)" % (v.forward_name, ", ".join(args))
 
 
 def render(plan, prefix="mxc", kinds=None, metric_io=None):
@@ -157,7 +196,7 @@ def render(plan, prefix="mxc", kinds=None, metric_io=None):
     ctx = dict(
         plan=plan, prefix=prefix, P=prefix.upper(), real=plan.ctype, nodes=nodes,
         kernels_of=kernels_of, errors_of=errors_of, launchers=launchers,
-        forward_calls=[codegen._calls(v, plan, False) for v in plan.nodes],
+        forward_calls=[_forward_call(n, plan) for n in nodes if not n.fused_away],
         backward_nodes=[v for v in reversed(plan.nodes) if v.needs_backward],
         optim=[(k, optimizers.kind_id(k), optimizers.n_states(k), optimizers.KERNELS[k][1])
                for k in kinds],

@@ -1,10 +1,12 @@
 """A compiled graph bound to a GPU: the arena lives in device memory; a host mirror with the same
 layout backs the NumPy views (arg_arrays, grad_arrays, aux_arrays, outputs, internals).
 
-Synchronisation: reading any view first downloads the arena if the device ran since the last
-download; a device call first uploads the host-writable part of the mirror (parameters,
-gradients, aux states, bound inputs, head gradients) if a view was handed out since the last
-upload. Optimizer states passed in as host arrays are copied in and back around each call;
+Synchronisation: a forward call changes only the activations on the device, so afterwards
+`outputs` downloads just the output buffers and the writable views (arg_arrays, aux_arrays,
+grad_arrays) download nothing; after backward, update or a whole epoch any view downloads the
+arena once. A device call first uploads the host-writable part of the mirror (parameters,
+gradients, aux states, bound inputs, head gradients) if a writable view was handed out since
+the last upload. Optimizer states passed in as host arrays are copied in and back around each call;
 whole-epoch sources are uploaded once and kept on the device while their arrays are in use.
 """
 import logging
@@ -73,8 +75,10 @@ class CudaExecutor:
         self.output_names = [o.name for o in outs]
         self.param_names = [a.name for a in plan.params]
         self.param_span = plan.param_end - plan.param_begin
-        self._host_stale = False       # the device ran since the last download
+        self._stale = 0                # 0: mirror current; 1: activations changed; 2: all
+        self._outputs_fresh = True     # the output buffers were downloaded since the last run
         self._host_dirty = True        # views were handed out since the last upload
+        self.downloaded = 0            # elements copied device -> host (for tests and benches)
         self._state_dev, self._state_n = self.ffi.NULL, 0
         self._sources = {}             # id(array) -> (array, device pointer)
         from .random import next_c_seed
@@ -96,13 +100,26 @@ class CudaExecutor:
     def _host_ptr(self, arr, ctype="real"):
         return self.ffi.from_buffer(ctype + "[]", arr)
 
-    def sync_host(self):
-        """Bring the host mirror up to date with the device (a no-op when it is)."""
-        if self._host_stale:
-            self.check(self.lib.mxc_download(self._host_ptr(self._host), self._dev,
-                                             self._host.size))
-            self._host_stale = False
+    def _download(self, offset, n):
+        self.check(self.lib.mxc_download(self._host_ptr(self._host) + offset, self._dev + offset,
+                                         n))
+        self.downloaded += n
+
+    def sync_host(self, level=1):
+        """Bring the host mirror up to date with the device (a no-op when it is): level 1 for
+        every buffer, 2 only for those the host may write (after a forward they are current).
+        The views handed out may be written, so the next device call uploads them."""
+        if self._stale >= level:
+            self._download(0, self._host.size)
+            self._stale, self._outputs_fresh = 0, True
         self._host_dirty = True
+
+    def _sync_outputs(self):
+        """Download only the output buffers (what predict needs after a forward)."""
+        if self._stale and not self._outputs_fresh:
+            for o in self.plan.outputs:
+                self._download(o.value.offset, o.value.size)
+            self._outputs_fresh = True
 
     def _sync_device(self):
         if not self._host_dirty:
@@ -114,32 +131,49 @@ class CudaExecutor:
             self.check(self.lib.mxc_upload(self._dev + off, host + off, n))
         self._host_dirty = False
 
-    def _ran(self):
-        self._host_stale = True
+    def _ran(self, level=2):
+        """The device ran: level 1 changed activations only (forward), 2 anything."""
+        self._stale = max(self._stale, level)
+        self._outputs_fresh = False
+
+    @property
+    def mem(self):
+        """The device arena, for a direct forward call of the library (as the C executor's
+        `mem`): reading it uploads the host-writable buffers first (they may have been written
+        through views kept from before) and marks the activations as changed."""
+        self._host_dirty = True
+        self._sync_device()
+        self._ran(1)
+        return self._dev
 
     @property
     def arg_arrays(self):
-        self.sync_host()
+        self.sync_host(2)
         return self._arg_arrays
 
     @property
     def grad_arrays(self):
-        self.sync_host()
+        self.sync_host(2)
         return self._grad_arrays
 
     @property
     def aux_arrays(self):
-        self.sync_host()
+        self.sync_host(2)
         return self._aux_arrays
 
     @property
     def outputs(self):
-        self.sync_host()
+        """Output arrays (host). After a forward only these buffers are downloaded; an output
+        that is also an argument (a variable head) reads the writable mirror."""
+        if self._stale >= 2 or any(o.value.offset < self._upload_span[1]
+                                   for o in self.plan.outputs):
+            self.sync_host(2)
+        self._sync_outputs()
         return self._outputs
 
     @property
     def head_grads(self):
-        self.sync_host()
+        self.sync_host(2)
         return self._head_grads
 
     @property
@@ -163,7 +197,7 @@ class CudaExecutor:
 
     def forward(self, is_train):
         self._sync_device()
-        self._ran()
+        self._ran(1)
         self.check(self.lib.mxc_forward(self._dev, 1 if is_train else 0))
 
     def backward(self):

@@ -996,9 +996,11 @@ class Module(BaseModule):
     def export(self, path, kind="inference", name="model", embed=False, target=None,
                cc=None, target_flags="", optimizer="sgd", optimizer_params=None, metric="acc"):
         """Write this bound module as standalone C into folder `path` (see mxc.compiler.export)."""
-        if target not in (None, "c", "cpu"):
-            raise MXNetError("export target %r is not supported yet (only C for CPUs)" % target)
+        if target not in (None, "c", "cpu", "cuda", "gpu"):
+            raise MXNetError("export target %r is not supported (c or cuda)" % (target,))
         assert self.binded and self.params_initialized
+        if target in ("cuda", "gpu"):
+            return self._export_cuda(path, kind, name)
         from .compiler import export as _export
         arg, aux = self.get_params()
         shapes = {d.name: tuple(d.shape) for d in self._data_shapes}
@@ -1010,6 +1012,18 @@ class Module(BaseModule):
                               label_names=self._label_names, embed=embed, cc=cc,
                               target_flags=target_flags, optimizer=optimizer,
                               optimizer_params=optimizer_params, metric=metric)
+
+    def _export_cuda(self, path, kind, name):
+        """target='cuda': <name>.cu, <name>.h and a Makefile for nvcc (no GPU or nvcc needed)."""
+        from .compiler.cuda import export_cuda
+        if kind not in ("inference", "trainer"):
+            raise MXNetError("export kind must be 'inference' or 'trainer', got %r" % (kind,))
+        shapes = {d.name: tuple(d.shape) for d in self._data_shapes}
+        if kind == "trainer":
+            shapes.update({d.name: tuple(d.shape) for d in (self._label_shapes or [])})
+        return export_cuda(self._symbol, path, name=name, input_shapes=shapes,
+                           data_names=self._data_names, label_names=self._label_names,
+                           for_training=kind == "trainer")
 
     def save_checkpoint(self, prefix, epoch, save_optimizer_states=False,
                         remove_amp_cast=True):

@@ -39,6 +39,62 @@ def _layers():
     return mx.sym.SoftmaxOutput(net, name="softmax")
 
 
+def _tensor_zoo():
+    """Element-wise unary/scalar/binary (equal and broadcast shapes), Concat, Reshape."""
+    x = mx.sym.Variable("data")
+    a = mx.sym.Reshape(x, shape=(0, 2, -1), name="reshape")           # (4, 2, 3)
+    parts = [mx.sym.exp(a), mx.sym.sqrt(mx.sym.abs(a) + 1), mx.sym.clip(a, a_min=-0.5, a_max=0.5),
+             mx.sym.relu(a) * 2.0, 1.0 - mx.sym.square(a), mx.sym.sigmoid(a) / 3.0,
+             mx.sym.log(mx.sym.abs(a) + 1) ** 2.0, 2.0 ** mx.sym.tanh(a),
+             mx.sym.broadcast_mul(a, mx.sym.sum(a, axis=2, keepdims=True)),
+             mx.sym.elemwise_add(a, a) - mx.sym.negative(a)]
+    b = mx.sym.Concat(*parts, dim=1, name="concat")                   # (4, 20, 3)
+    b = mx.sym.broadcast_maximum(b, mx.sym.expand_dims(mx.sym.sum(b, axis=1), axis=1))
+    return mx.sym.Flatten(b, name="flat")
+
+
+def _layer_zoo():
+    """Convolution (groups, stride, dilation, 1x1, 1-D, 3-D), every Pooling type, BatchNorm
+    variants and Dropout with shared axes; LeakyReLU stays a one-thread C kernel."""
+    x = mx.sym.Variable("data")                                        # (2, 4, 7, 7)
+    c1 = mx.sym.Convolution(x, kernel=(3, 3), num_filter=6, stride=(2, 2), pad=(1, 1),
+                            dilate=(1, 1), num_group=2, name="conv_g")
+    c2 = mx.sym.Convolution(x, kernel=(1, 1), num_filter=6, no_bias=True, name="conv_1x1")
+    c2 = mx.sym.Convolution(c2, kernel=(3, 3), num_filter=6, dilate=(2, 2), pad=(2, 2),
+                            stride=(2, 2), name="conv_dil")
+    h = mx.sym.BatchNorm(c1 + c2, fix_gamma=False, name="bn")
+    h = mx.sym.BatchNorm(h, use_global_stats=True, name="bn_global")
+    h = mx.sym.LeakyReLU(h, slope=0.1, name="leaky")
+    pools = [mx.sym.Flatten(mx.sym.Pooling(h, kernel=(2, 2), pool_type=t, pad=(1, 1),
+                                           pooling_convention=conv, name="pool_" + t))
+             for t, conv in (("max", "valid"), ("avg", "full"), ("sum", "valid"))]
+    pools.append(mx.sym.Flatten(mx.sym.Pooling(h, kernel=(2, 2), pool_type="lp", p_value=2,
+                                               name="pool_lp")))
+    pools.append(mx.sym.Flatten(mx.sym.Pooling(h, global_pool=True, pool_type="avg",
+                                               kernel=(1, 1), name="pool_global")))
+    one_d = mx.sym.Reshape(x, shape=(2, 4, 49))
+    one_d = mx.sym.Convolution(one_d, kernel=(5,), num_filter=2, name="conv_1d")
+    pools.append(mx.sym.Flatten(mx.sym.Pooling(one_d, kernel=(3,), stride=(2,),
+                                               pool_type="max", name="pool_1d")))
+    three_d = mx.sym.Reshape(x, shape=(2, 1, 4, 7, 7))
+    three_d = mx.sym.Convolution(three_d, kernel=(2, 3, 3), num_filter=2, name="conv_3d")
+    pools.append(mx.sym.Flatten(mx.sym.Pooling(three_d, kernel=(1, 2, 2), stride=(1, 2, 2),
+                                               pool_type="avg", name="pool_3d")))
+    h = mx.sym.Concat(*pools, dim=1, name="cat")
+    h = mx.sym.Dropout(mx.sym.Reshape(h, shape=(2, 1, -1)), p=0.3, axes=(1,), name="drop_axes")
+    h = mx.sym.Dropout(mx.sym.Flatten(h), p=0.2, name="drop")
+    net = mx.sym.FullyConnected(h, num_hidden=4, name="fc")
+    return mx.sym.SoftmaxOutput(net, name="softmax")
+
+
+GRAPHS = {
+    "zoo": (_zoo, {"data": (7, 4)}, ()),
+    "layers": (_layers, {"data": (2, 1, 4, 4)}, ("softmax_label",)),
+    "tensor": (_tensor_zoo, {"data": (4, 6)}, ()),
+    "layer_zoo": (_layer_zoo, {"data": (2, 4, 7, 7)}, ("softmax_label",)),
+}
+
+
 def _plan(sym, shapes, labels=()):
     return make_plan(sym, shapes, ["data"], list(labels))
 
@@ -47,9 +103,11 @@ def test_every_cuda_op_template_is_used_by_the_zoo():
     env_ops = {os.path.basename(p)[:-len(".cu.j2")]
                for p in os.listdir(os.path.join(os.path.dirname(cuda.__file__), "..",
                                                 "templates", "cuda", "ops"))}
-    plan = _plan(_zoo(), {"data": (7, 4)})
-    used = {os.path.basename(cuda.cuda_template(v.node.op))[:-len(".cu.j2")]
-            for v in plan.nodes}
+    used = set()
+    for make, shapes, labels in GRAPHS.values():
+        plan = _plan(make(), shapes, labels)
+        used |= {os.path.basename(cuda.cuda_template(v.node.op))[:-len(".cu.j2")]
+                 for v in plan.nodes}
     assert env_ops <= used, env_ops - used
 
 
@@ -59,7 +117,10 @@ def test_render_is_deterministic_and_names_kernels():
     b, _ = cuda.render(plan)
     assert a == b
     for v in plan.nodes:
-        assert "%s_forward(" % v.name in a
+        if getattr(v, "fused_into", None) is None:
+            assert "%s(" % getattr(v, "forward_name", v.name + "_forward") in a
+        if v.needs_backward:
+            assert "%s_backward(" % v.name in a
     assert "mxc_train_epoch" in cdef and "mxc_upload" in cdef
     for kind in ("sgd", "sgd_mom"):
         assert "update_%s_k" % kind in a
@@ -94,14 +155,11 @@ def test_cache_key_depends_on_arch():
 
 
 @needs_nvcc
-@pytest.mark.parametrize("which", ["zoo", "layers"])
+@pytest.mark.parametrize("which", sorted(GRAPHS))
 def test_templates_compile_with_nvcc(which, tmp_path):
-    if which == "zoo":
-        plan = _plan(_zoo(), {"data": (7, 4)})
-        metric_io = None
-    else:
-        plan = _plan(_layers(), {"data": (2, 1, 4, 4)}, ["softmax_label"])
-        metric_io = (plan.outputs[0], plan.arg("softmax_label"))
+    make, shapes, labels = GRAPHS[which]
+    plan = _plan(make(), shapes, labels)
+    metric_io = (plan.outputs[0], plan.arg(labels[0])) if labels else None
     src, cdef = cuda.render(plan, metric_io=metric_io)
     built = build_cuda.build(src, cdef, arch="80", root=str(tmp_path))
     assert built.compiled and os.path.isfile(os.path.join(built.path, "libmxc.so"))
@@ -150,3 +208,82 @@ def test_bind_on_gpu_without_nvcc_or_gpu_is_clear(monkeypatch):
     mod = mx.mod.Module(net, context=mx.gpu())
     with pytest.raises(MXNetError, match="no GPU is visible"):
         mod.bind([("data", (2, 4))], [("softmax_label", (2,))])
+
+
+def _nvcc_compiles(folder, name):
+    """Build an exported folder with its Makefile where nvcc and make exist (else skip)."""
+    if build_cuda.nvcc_path() is None or subprocess.run(["make", "--version"],
+                                                       capture_output=True).returncode:
+        pytest.skip("nvcc or make is missing: the exported Makefile is not built")
+    env = dict(os.environ, NVCC=build_cuda.nvcc_path())
+    out = subprocess.run(["make", "-C", str(folder), "ARCH=-arch=sm_80"], capture_output=True,
+                         env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert (folder / ("lib%s.so" % name)).is_file()
+
+
+def test_cli_build_target_cuda(shared_dir, tmp_path, monkeypatch, capsys):
+    from mxc.compiler import cli
+    monkeypatch.setattr(build_cuda, "nvcc_path", lambda: None)      # writing needs no nvcc
+    sym = str(shared_dir / "mxnet" / "mx_mlp-symbol.json")
+    params = str(shared_dir / "mxnet" / "mx_mlp-0003.params")
+    out = tmp_path / "gen"
+    assert cli.main(["build", sym, "--params", params, "--shape", "data=4,16", "--out",
+                     str(out), "--name", "letters", "--target", "cuda", "--arch", "80"]) == 0
+    assert "letters.cu" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["Makefile", "letters.cu", "letters.h"]
+    src = (out / "letters.cu").read_text()
+    assert "letters_forward" in src and "__global__" in src
+    head = (out / "letters.h").read_text()
+    assert "LETTERS_ARENA_SIZE" in head and "LETTERS_OFF_DATA" in head
+    assert "sm_80" in (out / "Makefile").read_text()
+    assert cli.main(["build", sym, "--params", params, "--shape", "data=4,16", "--out",
+                     str(out), "--target", "cuda", "--embed"]) == 1
+    assert "--embed" in capsys.readouterr().err
+    assert cli.main(["build", sym, "--params", str(tmp_path / "none.params"), "--shape",
+                     "data=4,16", "--out", str(out), "--target", "cuda"]) == 1
+    assert "none.params" in capsys.readouterr().err
+    monkeypatch.undo()
+    _nvcc_compiles(out, "letters")
+
+
+def test_module_export_target_cuda(tmp_path, monkeypatch):
+    x = mx.sym.Variable("data")
+    net = mx.sym.Activation(mx.sym.FullyConnected(x, num_hidden=8, name="fc1"), act_type="relu")
+    net = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(net, num_hidden=3, name="fc2"),
+                               name="softmax")
+    mod = mx.mod.Module(net)
+    mod.bind([("data", (5, 4))], [("softmax_label", (5,))])
+    mod.init_params()
+    monkeypatch.setattr(build_cuda, "nvcc_path", lambda: None)
+    paths = mod.export(str(tmp_path / "inf"), name="mlp", target="cuda")
+    assert sorted(os.path.basename(p) for p in paths) == ["Makefile", "mlp.cu", "mlp.h"]
+    inf = (tmp_path / "inf" / "mlp.cu").read_text()
+    assert "fc1_backward" not in inf                  # inference: no gradient kernels
+    mod.export(str(tmp_path / "tr"), name="mlp", kind="trainer", target="cuda")
+    assert "fc1_backward" in (tmp_path / "tr" / "mlp.cu").read_text()
+    with pytest.raises(MXNetError, match="target"):
+        mod.export(str(tmp_path / "x"), target="opencl")
+    monkeypatch.undo()
+    _nvcc_compiles(tmp_path / "tr", "mlp")
+
+
+def test_fused_fully_connected_relu_renders_one_launch():
+    x = mx.sym.Variable("data")
+    net = mx.sym.Activation(mx.sym.FullyConnected(x, num_hidden=8, name="fc1"),
+                            act_type="relu", name="r1")
+    net = mx.sym.Activation(mx.sym.FullyConnected(net, num_hidden=8, no_bias=True, name="fc2"),
+                            act_type="relu", name="r2")
+    net = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(net, num_hidden=3, name="fc3"),
+                               name="softmax")
+    plan = _plan(net, {"data": (5, 4)}, ["softmax_label"])
+    src, _ = cuda.render(plan)
+    fused = [v for v in plan.nodes if getattr(v, "fused_act", None) is not None]
+    if not fused:
+        pytest.skip("this plan does not fuse FullyConnected with relu")
+    for v in fused:
+        assert "%s(" % v.forward_name in src
+        # the relu runs in the product's epilogue; its gradient kernel stays
+        assert "static int %s_forward(" % v.fused_act.name not in src
+        assert "static int %s_backward(" % v.fused_act.name in src
+    assert "fc2_relu_k" in src and "(the fused Activation)" in src

@@ -37,6 +37,7 @@ def _compare(sym, shapes, label_shapes=(), labels=None, seed=0, is_train=True):
             m.backward()
             res += [g.asnumpy().copy() for g in m.get_input_grads()]
             res += [m._exec.grad_arrays[n].copy() for n in sorted(m._exec.grad_arrays)]
+            res += [v.asnumpy().copy() for _, v in sorted(m.get_params()[1].items())]
         outs.append(res)
     assert len(outs[0]) == len(outs[1])
     for a, b in zip(*outs):
@@ -83,8 +84,7 @@ def test_bad_label_fails_naming_node():
 
 
 def test_layers_run_on_gpu():
-    """Convolution, BatchNorm, Pooling, Flatten, elementwise: the ops without CUDA templates
-    run the C kernels on the device and still match the CPU."""
+    """Convolution, BatchNorm, Pooling, Flatten, elementwise ops in one network."""
     x = mx.sym.Variable("data")
     net = mx.sym.Convolution(x, kernel=(3, 3), num_filter=3, pad=(1, 1), name="conv")
     net = mx.sym.BatchNorm(net, name="bn")
@@ -123,3 +123,116 @@ def test_optimizer_steps_match_cpu(opt, params):
     a, b = cpu.get_params()[0], gpu.get_params()[0]
     for k in a:
         np.testing.assert_allclose(b[k].asnumpy(), a[k].asnumpy(), rtol=1e-4, atol=1e-5)
+
+
+def _head(net, nclass=4):
+    return mx.sym.SoftmaxOutput(mx.sym.FullyConnected(mx.sym.Flatten(net), num_hidden=nclass,
+                                                      name="fc_head"), name="softmax")
+
+
+def _labels(n, nclass=4):
+    return [np.random.RandomState(5).randint(0, nclass, n)]
+
+
+@pytest.mark.parametrize("shape,kw", [
+    ((3, 4, 9, 9), dict(kernel=(3, 3), num_filter=6, stride=(2, 2), pad=(1, 1), num_group=2)),
+    ((3, 4, 9, 9), dict(kernel=(3, 3), num_filter=5, dilate=(2, 2), pad=(2, 2), no_bias=True)),
+    ((3, 4, 6, 6), dict(kernel=(1, 1), num_filter=7)),
+    ((3, 3, 20), dict(kernel=(5,), num_filter=4, stride=(3,), pad=(2,))),
+    ((2, 2, 5, 6, 6), dict(kernel=(2, 3, 3), num_filter=3, pad=(1, 1, 1), stride=(1, 2, 2))),
+])
+def test_convolution_variants(shape, kw):
+    net = _head(mx.sym.Convolution(mx.sym.Variable("data"), name="conv", **kw))
+    _compare(net, [("data", shape)], [("softmax_label", (shape[0],))], _labels(shape[0]))
+
+
+@pytest.mark.parametrize("shape,kw", [
+    ((3, 2, 9, 9), dict(kernel=(3, 3), stride=(2, 2), pool_type="max")),
+    ((3, 2, 9, 9), dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="avg")),
+    ((3, 2, 9, 9), dict(kernel=(2, 2), stride=(2, 2), pool_type="avg",
+                        pooling_convention="full", count_include_pad=False)),
+    ((3, 2, 8, 8), dict(kernel=(3, 3), stride=(1, 1), pool_type="sum", pad=(1, 1))),
+    ((3, 2, 8, 8), dict(kernel=(2, 2), stride=(2, 2), pool_type="lp", p_value=2)),
+    ((3, 2, 8, 8), dict(kernel=(1, 1), global_pool=True, pool_type="max")),
+    ((3, 2, 15), dict(kernel=(3,), stride=(2,), pool_type="max")),
+    ((2, 2, 4, 6, 6), dict(kernel=(2, 2, 2), stride=(2, 2, 2), pool_type="avg")),
+])
+def test_pooling_variants(shape, kw):
+    net = _head(mx.sym.Pooling(mx.sym.Variable("data"), name="pool", **kw))
+    _compare(net, [("data", shape)], [("softmax_label", (shape[0],))], _labels(shape[0]))
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(fix_gamma=False), dict(use_global_stats=True),
+                                dict(fix_gamma=False, axis=-1, momentum=0.7)])
+def test_batchnorm_variants_and_moving_stats(kw):
+    """Outputs, gradients and the moving statistics after backward match the CPU."""
+    net = _head(mx.sym.BatchNorm(mx.sym.Variable("data"), name="bn", **kw))
+    _compare(net, [("data", (6, 5, 4, 3))], [("softmax_label", (6,))], _labels(6))
+
+
+def test_tensor_ops():
+    x = mx.sym.Variable("data")
+    a = mx.sym.Reshape(x, shape=(0, 2, -1))
+    parts = [mx.sym.exp(a), mx.sym.sqrt(mx.sym.abs(a) + 1), mx.sym.clip(a, a_min=-0.5, a_max=0.5),
+             mx.sym.relu(a) * 2.0, 1.0 - mx.sym.square(a), mx.sym.sigmoid(a) / 3.0,
+             mx.sym.log(mx.sym.abs(a) + 1) ** 2.0, 2.0 ** mx.sym.tanh(a),
+             mx.sym.broadcast_mul(a, mx.sym.sum(a, axis=2, keepdims=True)),
+             mx.sym.broadcast_add(a, mx.sym.Variable("bias_row")),
+             mx.sym.elemwise_add(a, a) - mx.sym.negative(a) / (mx.sym.abs(a) + 2)]
+    b = mx.sym.Concat(*parts, dim=1)
+    b = mx.sym.broadcast_maximum(b, mx.sym.expand_dims(mx.sym.mean(b, axis=1), axis=1))
+    _compare(_head(b), [("data", (4, 6)), ("bias_row", (1, 1, 3))],
+             [("softmax_label", (4,))], _labels(4))
+
+
+@pytest.mark.parametrize("axes", [(), (1,)])
+def test_dropout_mask_statistics_and_backward(axes):
+    """The device generator drops about p of the elements (or whole shared slices), scales the
+    rest by 1/(1-p), and backward multiplies the head gradient by the same mask."""
+    p, shape = 0.3, (64, 8, 256)
+    net = mx.sym.Dropout(mx.sym.Variable("data"), p=p, axes=axes, name="drop")
+    m = mx.mod.Module(net, context=mx.gpu(), label_names=None)
+    m.bind([("data", shape)], None, for_training=True, inputs_need_grad=True)
+    m.init_params()
+    rng = np.random.RandomState(0)
+    x = rng.uniform(1, 2, shape).astype(np.float32)
+    g = rng.uniform(-1, 1, shape).astype(np.float32)
+    masks = []
+    for _ in range(2):
+        m.forward(mx.io.DataBatch([mx.nd.array(x)], None), is_train=True)
+        y = m.get_outputs()[0].asnumpy()
+        mask = y / x
+        kept = mask > 0
+        np.testing.assert_allclose(mask[kept], 1 / (1 - p), rtol=1e-5)
+        assert abs(1 - kept.mean() - p) < 0.02, kept.mean()
+        if axes:
+            assert (kept == kept[:, :1, :]).all()            # shared along axis 1
+        m.backward([mx.nd.array(g)])
+        np.testing.assert_allclose(m.get_input_grads()[0].asnumpy(), g * mask, rtol=1e-5,
+                                   atol=1e-6)
+        masks.append(kept)
+    assert (masks[0] != masks[1]).any()                      # a new mask every forward
+    m.forward(mx.io.DataBatch([mx.nd.array(x)], None), is_train=False)
+    np.testing.assert_array_equal(m.get_outputs()[0].asnumpy(), x)
+
+
+def test_predict_downloads_only_outputs():
+    x = mx.sym.Variable("data")
+    net = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(x, num_hidden=10, name="fc"),
+                               name="softmax")
+    data = np.random.RandomState(0).uniform(-1, 1, (256, 32)).astype(np.float32)
+    preds = []
+    for ctx in (mx.cpu(), mx.gpu()):
+        m = mx.mod.Module(net, context=ctx)
+        m.bind([("data", (64, 32))], [("softmax_label", (64,))], for_training=False)
+        mx.random.seed(1)
+        m.init_params(mx.init.Uniform(0.3))
+        if ctx.device_type == "gpu":
+            m.set_params(*cpu_params)
+            m._exec.downloaded = 0
+        else:
+            cpu_params = m.get_params()
+        preds.append(m.predict(mx.io.NDArrayIter(data, None, 64)).asnumpy())
+        if ctx.device_type == "gpu":
+            assert m._exec.downloaded <= 4 * 64 * 10, m._exec.downloaded
+    np.testing.assert_allclose(preds[1], preds[0], rtol=1e-4, atol=1e-5)
