@@ -15,7 +15,7 @@ _SUBMODULES = {
     "model": "model", "mod": "module", "module": "module", "viz": "viz",
     "visualization": "viz", "test_utils": "test_utils", "random": "random",
     "rnd": "random", "mon": "monitor", "monitor": "monitor", "name": "name",
-    "attribute": "attribute", "kv": "kvstore", "kvstore": "kvstore",
+    "attribute": "attribute",
 }
 _FROM = {
     "cpu": "context", "gpu": "context", "cpu_pinned": "context", "Context": "context",
