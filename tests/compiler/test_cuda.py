@@ -47,8 +47,11 @@ def _tensor_zoo():
              mx.sym.relu(a) * 2.0, 1.0 - mx.sym.square(a), mx.sym.sigmoid(a) / 3.0,
              mx.sym.log(mx.sym.abs(a) + 1) ** 2.0, 2.0 ** mx.sym.tanh(a),
              mx.sym.broadcast_mul(a, mx.sym.sum(a, axis=2, keepdims=True)),
-             mx.sym.elemwise_add(a, a) - mx.sym.negative(a)]
-    b = mx.sym.Concat(*parts, dim=1, name="concat")                   # (4, 20, 3)
+             mx.sym.elemwise_add(a, a) - mx.sym.negative(a),
+             mx.sym.broadcast_sub(a, mx.sym.max(a, axis=(0, 2), keepdims=True)),
+             mx.sym.broadcast_add(a, mx.sym.min(a, axis=1, exclude=True, keepdims=True)),
+             mx.sym.broadcast_div(a, mx.sym.mean(a, keepdims=True) + 3)]
+    b = mx.sym.Concat(*parts, dim=1, name="concat")                   # (4, 26, 3)
     b = mx.sym.broadcast_maximum(b, mx.sym.expand_dims(mx.sym.sum(b, axis=1), axis=1))
     return mx.sym.Flatten(b, name="flat")
 

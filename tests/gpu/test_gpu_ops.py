@@ -178,7 +178,9 @@ def test_tensor_ops():
              mx.sym.log(mx.sym.abs(a) + 1) ** 2.0, 2.0 ** mx.sym.tanh(a),
              mx.sym.broadcast_mul(a, mx.sym.sum(a, axis=2, keepdims=True)),
              mx.sym.broadcast_add(a, mx.sym.Variable("bias_row")),
-             mx.sym.elemwise_add(a, a) - mx.sym.negative(a) / (mx.sym.abs(a) + 2)]
+             mx.sym.elemwise_add(a, a) - mx.sym.negative(a) / (mx.sym.abs(a) + 2),
+             mx.sym.broadcast_sub(a, mx.sym.max(a, axis=(0, 2), keepdims=True)),
+             mx.sym.broadcast_add(a, mx.sym.min(a, axis=1, exclude=True, keepdims=True))]
     b = mx.sym.Concat(*parts, dim=1)
     b = mx.sym.broadcast_maximum(b, mx.sym.expand_dims(mx.sym.mean(b, axis=1), axis=1))
     _compare(_head(b), [("data", (4, 6)), ("bias_row", (1, 1, 3))],
