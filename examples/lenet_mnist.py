@@ -68,8 +68,11 @@ def main(argv=None):
         accuracies.append(acc)
         logging.info("Epoch[%d] test accuracy=%.4f", epoch, acc)
 
+    # halve the learning rate after every epoch
+    schedule = mx.lr_scheduler.FactorScheduler(step=60000 // args.batch_size, factor=0.5)
     mod.fit(train, num_epoch=args.epochs, optimizer="sgd",
-            optimizer_params={"learning_rate": args.lr, "momentum": 0.9, "wd": 1e-4},
+            optimizer_params={"learning_rate": args.lr, "momentum": 0.9, "wd": 1e-4,
+                              "lr_scheduler": schedule},
             initializer=mx.init.Xavier(factor_type="in", magnitude=2.34),
             batch_end_callback=mx.callback.Speedometer(args.batch_size, 200),
             epoch_end_callback=report)
