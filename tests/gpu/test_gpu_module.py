@@ -81,3 +81,19 @@ def test_set_params_then_get_params_round_trip():
     p = np.exp(z - z.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
     np.testing.assert_allclose(mod.get_outputs()[0].asnumpy(), p, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("prefix,epoch", [("lenet", 1), ("bn_mlp", 1), ("mx_mlp", 3)])
+def test_mxnet_checkpoints_predict_on_gpu(shared_dir, prefix, epoch):
+    """Real MXNet checkpoints (LeNet: Convolution/Pooling; BatchNorm/Dropout MLP) predict on the
+    GPU what MXNet predicted."""
+    base = shared_dir / "mxnet"
+    sym, arg, aux = mx.model.load_checkpoint(str(base / prefix), epoch)
+    x = np.load(base / ("%s_input.npy" % prefix))
+    want = np.load(base / ("%s_pred.npy" % prefix))
+    mod = mx.mod.Module(sym, context=mx.gpu(), data_names=["data"],
+                        label_names=["softmax_label"])
+    mod.bind(data_shapes=[("data", x.shape)], for_training=False)
+    mod.set_params(arg, aux)
+    got = mod.predict(mx.io.NDArrayIter(x, batch_size=x.shape[0])).asnumpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
