@@ -67,7 +67,7 @@ def _layer_zoo():
                             stride=(2, 2), name="conv_dil")
     h = mx.sym.BatchNorm(c1 + c2, fix_gamma=False, name="bn")
     h = mx.sym.BatchNorm(h, use_global_stats=True, name="bn_global")
-    h = mx.sym.LeakyReLU(h, slope=0.1, name="leaky")
+    h = mx.sym.LRN(h, nsize=3, name="lrn")          # no CUDA template: one device thread
     pools = [mx.sym.Flatten(mx.sym.Pooling(h, kernel=(2, 2), pool_type=t, pad=(1, 1),
                                            pooling_convention=conv, name="pool_" + t))
              for t, conv in (("max", "valid"), ("avg", "full"), ("sum", "valid"))]
@@ -90,7 +90,34 @@ def _layer_zoo():
     return mx.sym.SoftmaxOutput(net, name="softmax")
 
 
+def _misc_zoo():
+    """LeakyReLU (every act_type), softmax / log_softmax / SoftmaxActivation, Embedding,
+    BlockGrad and the regression heads."""
+    x = mx.sym.Variable("data")                                        # (4, 6)
+    idx = mx.sym.Variable("idx")                                       # (4, 3) indices
+    emb = mx.sym.Flatten(mx.sym.Embedding(idx, input_dim=10, output_dim=2, name="emb"))
+    h = mx.sym.Concat(x, emb, dim=1)                                   # (4, 12)
+    acts = [mx.sym.LeakyReLU(h, act_type=t, slope=0.2, name="lr_" + t)
+            for t in ("leaky", "elu", "selu", "gelu", "rrelu")]
+    acts.append(mx.sym.LeakyReLU(mx.sym.Reshape(h, shape=(4, 3, 4)), act_type="prelu",
+                                 name="lr_prelu"))
+    h = sum(mx.sym.Flatten(a) for a in acts)
+    h = mx.sym.softmax(mx.sym.Reshape(h, shape=(4, 3, 4)), axis=1, temperature=2.0) + \
+        mx.sym.log_softmax(mx.sym.Reshape(h, shape=(4, 3, 4)), axis=-1) + \
+        mx.sym.SoftmaxActivation(mx.sym.Reshape(h, shape=(4, 3, 4)), mode="channel")
+    h = mx.sym.Flatten(h) + mx.sym.BlockGrad(mx.sym.Flatten(h))
+    heads = [mx.sym.LinearRegressionOutput(mx.sym.FullyConnected(h, num_hidden=2, name="f1"),
+                                           name="lin"),
+             mx.sym.LogisticRegressionOutput(mx.sym.FullyConnected(h, num_hidden=2, name="f2"),
+                                             name="logi"),
+             mx.sym.MAERegressionOutput(mx.sym.FullyConnected(h, num_hidden=2, name="f3"),
+                                        name="mae")]
+    return mx.sym.Group(heads)
+
+
 GRAPHS = {
+    "misc": (_misc_zoo, {"data": (4, 6), "idx": (4, 3)}, ("lin_label", "logi_label",
+                                                           "mae_label")),
     "zoo": (_zoo, {"data": (7, 4)}, ()),
     "layers": (_layers, {"data": (2, 1, 4, 4)}, ("softmax_label",)),
     "tensor": (_tensor_zoo, {"data": (4, 6)}, ()),
@@ -99,7 +126,7 @@ GRAPHS = {
 
 
 def _plan(sym, shapes, labels=()):
-    return make_plan(sym, shapes, ["data"], list(labels))
+    return make_plan(sym, shapes, [k for k in shapes if k not in labels], list(labels))
 
 
 def test_every_cuda_op_template_is_used_by_the_zoo():

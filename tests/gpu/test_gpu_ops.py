@@ -23,10 +23,10 @@ def _bind_pair(sym, shapes, label_shapes, seed, for_training=True):
     return mods
 
 
-def _compare(sym, shapes, label_shapes=(), labels=None, seed=0, is_train=True):
+def _compare(sym, shapes, label_shapes=(), labels=None, seed=0, is_train=True, values=None):
     rng = np.random.RandomState(seed + 1)
     cpu, gpu = _bind_pair(sym, list(shapes), list(label_shapes), seed, for_training=is_train)
-    data = [mx.nd.array(rng.uniform(-1, 1, s)) for _, s in shapes]
+    data = [mx.nd.array((values or {}).get(n, rng.uniform(-1, 1, s))) for n, s in shapes]
     label = [mx.nd.array(l) for l in (labels or [])]
     batch = mx.io.DataBatch(data, label)
     outs = []
@@ -238,3 +238,37 @@ def test_predict_downloads_only_outputs():
         if ctx.device_type == "gpu":
             assert m._exec.downloaded <= 4 * 64 * 10, m._exec.downloaded
     np.testing.assert_allclose(preds[1], preds[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("act", ["leaky", "elu", "selu", "gelu", "prelu"])
+def test_leaky_relu_variants(act):
+    x = mx.sym.Reshape(mx.sym.Variable("data"), shape=(6, 3, 4))
+    net = _head(mx.sym.LeakyReLU(x, act_type=act, slope=0.2, name="lr"))
+    _compare(net, [("data", (6, 12))], [("softmax_label", (6,))], _labels(6))
+
+
+def test_rrelu_inference_uses_the_mean_slope():
+    net = mx.sym.LeakyReLU(mx.sym.Variable("data"), act_type="rrelu", name="lr")
+    _compare(net, [("data", (6, 12))], is_train=False)
+
+
+def test_softmax_family_and_embedding():
+    x = mx.sym.Reshape(mx.sym.Variable("data"), shape=(5, 3, 4))
+    idx = mx.sym.Variable("idx")
+    emb = mx.sym.Flatten(mx.sym.Embedding(idx, input_dim=7, output_dim=4, name="emb"))
+    h = mx.sym.softmax(x, axis=1, temperature=2.0) + mx.sym.log_softmax(x, axis=-1) + \
+        mx.sym.SoftmaxActivation(x, mode="channel")
+    h = mx.sym.Concat(mx.sym.Flatten(h), emb, dim=1)
+    h = h + mx.sym.BlockGrad(h * 0.5)
+    idx_values = np.random.RandomState(2).randint(-1, 9, (5, 3)).astype(np.float32)
+    _compare(_head(h), [("data", (5, 12)), ("idx", (5, 3))], [("softmax_label", (5,))],
+             _labels(5), values={"idx": idx_values})
+
+
+@pytest.mark.parametrize("head", ["LinearRegressionOutput", "LogisticRegressionOutput",
+                                  "MAERegressionOutput"])
+def test_regression_heads(head):
+    x = mx.sym.Variable("data")
+    net = getattr(mx.sym, head)(mx.sym.FullyConnected(x, num_hidden=3, name="fc"), name="reg")
+    label = np.random.RandomState(4).uniform(0, 1, (8, 3))
+    _compare(net, [("data", (8, 5))], [("reg_label", (8, 3))], [label])
