@@ -105,7 +105,15 @@ def _misc_zoo():
     h = mx.sym.softmax(mx.sym.Reshape(h, shape=(4, 3, 4)), axis=1, temperature=2.0) + \
         mx.sym.log_softmax(mx.sym.Reshape(h, shape=(4, 3, 4)), axis=-1) + \
         mx.sym.SoftmaxActivation(mx.sym.Reshape(h, shape=(4, 3, 4)), mode="channel")
-    h = mx.sym.Flatten(h) + mx.sym.BlockGrad(mx.sym.Flatten(h))
+    h = mx.sym.Flatten(h) + mx.sym.BlockGrad(mx.sym.Flatten(h))        # (4, 12)
+    m = mx.sym.Reshape(h, shape=(4, 3, 4))
+    parts = mx.sym.SliceChannel(m, num_outputs=3, axis=1, name="split")
+    mats = [mx.sym.batch_dot(m, mx.sym.transpose(m, axes=(0, 2, 1)), name="bdot"),
+            mx.sym.batch_dot(m, m, transpose_a=True, name="bdot_t"),
+            mx.sym.dot(mx.sym.Flatten(parts[0]), mx.sym.Flatten(parts[2]), transpose_b=True,
+                       name="dot_t"),
+            mx.sym.slice_axis(m, axis=2, begin=1, end=3, name="slice")]
+    h = mx.sym.Concat(*[mx.sym.Flatten(t) for t in mats], dim=1) + 0
     heads = [mx.sym.LinearRegressionOutput(mx.sym.FullyConnected(h, num_hidden=2, name="f1"),
                                            name="lin"),
              mx.sym.LogisticRegressionOutput(mx.sym.FullyConnected(h, num_hidden=2, name="f2"),

@@ -272,3 +272,16 @@ def test_regression_heads(head):
     net = getattr(mx.sym, head)(mx.sym.FullyConnected(x, num_hidden=3, name="fc"), name="reg")
     label = np.random.RandomState(4).uniform(0, 1, (8, 3))
     _compare(net, [("data", (8, 5))], [("reg_label", (8, 3))], [label])
+
+
+def test_matrix_and_slicing_ops():
+    x = mx.sym.Reshape(mx.sym.Variable("data"), shape=(4, 3, 5))
+    parts = mx.sym.SliceChannel(x, num_outputs=3, axis=1, name="split")
+    mats = [mx.sym.batch_dot(x, mx.sym.transpose(x, axes=(0, 2, 1))),
+            mx.sym.batch_dot(x, x, transpose_a=True),
+            mx.sym.dot(mx.sym.Flatten(parts[0]), mx.sym.Flatten(parts[2]), transpose_b=True),
+            mx.sym.dot(mx.sym.Flatten(parts[1]), mx.sym.Variable("w"), name="dot_w"),
+            mx.sym.slice_axis(x, axis=2, begin=1, end=4)]
+    h = mx.sym.Concat(*[mx.sym.Flatten(t) for t in mats], dim=1)
+    _compare(_head(h), [("data", (4, 15)), ("w", (5, 6))], [("softmax_label", (4,))],
+             _labels(4))
