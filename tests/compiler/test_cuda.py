@@ -113,19 +113,27 @@ def _misc_zoo():
             mx.sym.dot(mx.sym.Flatten(parts[0]), mx.sym.Flatten(parts[2]), transpose_b=True,
                        name="dot_t"),
             mx.sym.slice_axis(m, axis=2, begin=1, end=3, name="slice")]
-    h = mx.sym.Concat(*[mx.sym.Flatten(t) for t in mats], dim=1) + 0
+    h = mx.sym.Concat(*[mx.sym.Flatten(t) for t in mats], dim=1)       # (4, 35)
     heads = [mx.sym.LinearRegressionOutput(mx.sym.FullyConnected(h, num_hidden=2, name="f1"),
                                            name="lin"),
              mx.sym.LogisticRegressionOutput(mx.sym.FullyConnected(h, num_hidden=2, name="f2"),
                                              name="logi"),
              mx.sym.MAERegressionOutput(mx.sym.FullyConnected(h, num_hidden=2, name="f3"),
                                         name="mae")]
+    img = mx.sym.Reshape(h, shape=(4, 1, 5, 7))
+    for mode in ("constant", "edge", "reflect"):
+        heads.append(mx.sym.MakeLoss(mx.sym.Pad(img, mode=mode, constant_value=0.5,
+                                                pad_width=(0, 0, 0, 0, 1, 2, 2, 1)),
+                                     normalization="valid", name="loss_" + mode))
+    heads.append(mx.sym.SVMOutput(mx.sym.FullyConnected(h, num_hidden=3, name="f4"),
+                                  name="svm"))
+    heads.append(mx.sym.one_hot(idx, depth=5, name="onehot"))
     return mx.sym.Group(heads)
 
 
 GRAPHS = {
     "misc": (_misc_zoo, {"data": (4, 6), "idx": (4, 3)}, ("lin_label", "logi_label",
-                                                           "mae_label")),
+                                                           "mae_label", "svm_label")),
     "zoo": (_zoo, {"data": (7, 4)}, ()),
     "layers": (_layers, {"data": (2, 1, 4, 4)}, ("softmax_label",)),
     "tensor": (_tensor_zoo, {"data": (4, 6)}, ()),

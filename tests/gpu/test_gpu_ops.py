@@ -285,3 +285,25 @@ def test_matrix_and_slicing_ops():
     h = mx.sym.Concat(*[mx.sym.Flatten(t) for t in mats], dim=1)
     _compare(_head(h), [("data", (4, 15)), ("w", (5, 6))], [("softmax_label", (4,))],
              _labels(4))
+
+
+@pytest.mark.parametrize("mode", ["constant", "edge", "reflect"])
+def test_pad_and_make_loss(mode):
+    x = mx.sym.Variable("data")
+    net = mx.sym.Pad(x, mode=mode, constant_value=0.5, pad_width=(0, 0, 0, 0, 1, 2, 2, 1))
+    net = mx.sym.MakeLoss(mx.sym.Convolution(net, kernel=(2, 2), num_filter=2, name="c"),
+                          normalization="valid", grad_scale=0.7)
+    _compare(net, [("data", (3, 2, 5, 6))])
+
+
+@pytest.mark.parametrize("linear", [False, True])
+def test_svm_output_and_one_hot(linear):
+    x = mx.sym.Variable("data")
+    idx = mx.sym.Variable("idx")
+    h = mx.sym.Concat(x, mx.sym.one_hot(idx, depth=4), dim=1)
+    net = mx.sym.SVMOutput(mx.sym.FullyConnected(h, num_hidden=5, name="fc"), name="svm",
+                           use_linear=linear, margin=0.8, regularization_coefficient=0.5)
+    label = np.random.RandomState(3).randint(0, 5, 6)
+    idx_values = np.random.RandomState(4).randint(-1, 5, 6).astype(np.float32)
+    _compare(net, [("data", (6, 3)), ("idx", (6,))], [("svm_label", (6,))], [label],
+             values={"idx": idx_values})
