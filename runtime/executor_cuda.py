@@ -5,8 +5,9 @@ Synchronisation: a forward call changes only the activations on the device, so a
 `outputs` downloads just the output buffers and the writable views (arg_arrays, aux_arrays,
 grad_arrays) download nothing; after backward, update or a whole epoch any view downloads the
 arena once. A device call first uploads the host-writable part of the mirror (parameters,
-gradients, aux states, bound inputs, head gradients) if a writable view was handed out since
-the last upload. Optimizer states passed in as host arrays are copied in and back around each call;
+gradients, aux states, bound inputs, head gradients) that views were handed out for since the
+last upload: looking up one array by name (`arg_arrays['data']`) marks only that buffer, so a
+predict loop that writes its batch uploads the batch alone; iterating a dict marks all of it. Optimizer states passed in as host arrays are copied in and back around each call;
 whole-epoch sources are uploaded once and kept on the device while their arrays are in use.
 """
 import logging
@@ -33,6 +34,41 @@ def check_available(ctx):
     if ctx.device_id >= count:
         raise MXNetError("context %s: only %d GPU%s visible" % (ctx, count,
                                                                "s are" if count > 1 else " is"))
+
+
+class _ViewDict(dict):
+    """Name -> host view; a lookup marks that buffer for upload, iterating marks them all."""
+
+    def __init__(self, views, spans, mark):
+        super().__init__(views)
+        self._spans, self._mark = spans, mark
+
+    def __getitem__(self, name):
+        value = super().__getitem__(name)
+        self._mark([self._spans[name]])
+        return value
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+    def _all(self):
+        self._mark(list(self._spans.values()))
+
+    def items(self):
+        self._all()
+        return super().items()
+
+    def values(self):
+        self._all()
+        return super().values()
+
+    def __iter__(self):
+        self._all()
+        return super().__iter__()
+
+    def copy(self):
+        self._all()
+        return dict(super().items())
 
 
 class CudaExecutor:
@@ -62,10 +98,14 @@ class CudaExecutor:
         # the host-writable span: params, grads, aux, bound inputs (contiguous), head grads
         self._upload_span = (plan.param_begin, plan.size - plan.regions["activations"])
         self._head_spans = [(o.grad.offset, o.grad.size) for o in outs if o.grad is not None]
-        self._arg_arrays = {a.name: self._view(a.value) for a in plan.args}
-        self._grad_arrays = {a.name: self._view(a.grad) for a in plan.args
-                             if a.grad is not None}
-        self._aux_arrays = {a.name: self._view(a.value) for a in plan.aux}
+        span = lambda t: (t.offset, t.size)  # noqa: E731
+        self._arg_arrays = _ViewDict({a.name: self._view(a.value) for a in plan.args},
+                                     {a.name: span(a.value) for a in plan.args}, self._mark)
+        grads = [a for a in plan.args if a.grad is not None]
+        self._grad_arrays = _ViewDict({a.name: self._view(a.grad) for a in grads},
+                                      {a.name: span(a.grad) for a in grads}, self._mark)
+        self._aux_arrays = _ViewDict({a.name: self._view(a.value) for a in plan.aux},
+                                     {a.name: span(a.value) for a in plan.aux}, self._mark)
         self._outputs = [self._view(o.value) for o in outs]
         self._head_grads = [self._view(o.grad) if o.grad is not None else None for o in outs]
         self._internals = {k: self._view(t) for k, t in plan.internals.items()}
@@ -77,7 +117,7 @@ class CudaExecutor:
         self.param_span = plan.param_end - plan.param_begin
         self._stale = 0                # 0: mirror current; 1: activations changed; 2: all
         self._outputs_fresh = True     # the output buffers were downloaded since the last run
-        self._host_dirty = True        # views were handed out since the last upload
+        self._dirty = None             # spans to upload: a set, or None for everything
         self.downloaded = 0            # elements copied device -> host (for tests and benches)
         self._state_dev, self._state_n = self.ffi.NULL, 0
         self._sources = {}             # id(array) -> (array, device pointer)
@@ -107,12 +147,18 @@ class CudaExecutor:
 
     def sync_host(self, level=1):
         """Bring the host mirror up to date with the device (a no-op when it is): level 1 for
-        every buffer, 2 only for those the host may write (after a forward they are current).
-        The views handed out may be written, so the next device call uploads them."""
+        every buffer, 2 only for those the host may write (after a forward they are current)."""
         if self._stale >= level:
             self._download(0, self._host.size)
             self._stale, self._outputs_fresh = 0, True
-        self._host_dirty = True
+
+    def _mark(self, spans):
+        """Views of these (offset, size) spans were handed out: upload them before a call."""
+        if self._dirty is not None:
+            self._dirty.update(spans)
+
+    def _mark_all(self):
+        self._dirty = None
 
     def _sync_outputs(self):
         """Download only the output buffers (what predict needs after a forward)."""
@@ -122,14 +168,15 @@ class CudaExecutor:
             self._outputs_fresh = True
 
     def _sync_device(self):
-        if not self._host_dirty:
-            return
-        begin, end = self._upload_span
         host = self._host_ptr(self._host)
-        self.check(self.lib.mxc_upload(self._dev + begin, host + begin, end - begin))
-        for off, n in self._head_spans:
+        if self._dirty is None:
+            begin, end = self._upload_span
+            spans = [(begin, end - begin)] + self._head_spans
+        else:
+            spans = sorted(self._dirty)
+        for off, n in spans:
             self.check(self.lib.mxc_upload(self._dev + off, host + off, n))
-        self._host_dirty = False
+        self._dirty = set()
 
     def _ran(self, level=2):
         """The device ran: level 1 changed activations only (forward), 2 anything."""
@@ -141,7 +188,7 @@ class CudaExecutor:
         """The device arena, for a direct forward call of the library (as the C executor's
         `mem`): reading it uploads the host-writable buffers first (they may have been written
         through views kept from before) and marks the activations as changed."""
-        self._host_dirty = True
+        self._mark_all()
         self._sync_device()
         self._ran(1)
         return self._dev
@@ -168,17 +215,21 @@ class CudaExecutor:
         if self._stale >= 2 or any(o.value.offset < self._upload_span[1]
                                    for o in self.plan.outputs):
             self.sync_host(2)
+            self._mark_all()
         self._sync_outputs()
         return self._outputs
 
     @property
     def head_grads(self):
         self.sync_host(2)
+        self._mark(self._head_spans)
         return self._head_grads
 
     @property
     def internals(self):
+        """Every named buffer (arguments included, so all are uploaded before the next call)."""
         self.sync_host()
+        self._mark_all()
         return self._internals
 
     # -- calls -----------------------------------------------------------------------------

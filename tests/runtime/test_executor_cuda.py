@@ -126,3 +126,28 @@ def test_mem_uploads_views_written_in_place(fake_executor):
         data[...] = value
         assert ex.lib.mxc_forward(ex.mem, 0) == 0
         np.testing.assert_allclose(ex.outputs[0], np.full((2, 3), 8 * value))
+
+
+def test_writing_one_input_uploads_only_that_input(fake_executor):
+    ex, dev = fake_executor
+    ex.forward(False)                                 # first call: everything goes up
+    data = ex.plan.arg("data").value
+    for value in (1.0, 3.0):
+        dev.calls.clear()
+        ex.arg_arrays["data"][...] = value
+        ex.forward(False)
+        assert [c for c in dev.calls if c[0] == "upload"] == [("upload", data.size)]
+        np.testing.assert_allclose(ex.outputs[0], np.full((2, 3), 8 * value))
+    # iterating the dict (as get_params-style code does) uploads every writable buffer
+    dev.calls.clear()
+    for name, arr in ex.arg_arrays.items():
+        if name == "fc_bias":
+            arr[...] = 2
+    ex.forward(False)
+    uploaded = sum(c[1] for c in dev.calls if c[0] == "upload")
+    assert uploaded == sum(a.value.size for a in ex.plan.args)
+    np.testing.assert_allclose(ex.outputs[0], np.full((2, 3), 26))
+    # nothing written: nothing uploaded
+    dev.calls.clear()
+    ex.forward(False)
+    assert [c for c in dev.calls if c[0] == "upload"] == []
