@@ -3,8 +3,8 @@ layout backs the NumPy views (arg_arrays, grad_arrays, aux_arrays, outputs, inte
 
 Synchronisation: a forward call changes only the activations on the device, so afterwards
 `outputs` downloads just the output buffers and the writable views (arg_arrays, aux_arrays,
-grad_arrays) download nothing; after backward, update or a whole epoch any view downloads the
-arena once. A device call first uploads the host-writable part of the mirror (parameters,
+grad_arrays) download nothing; after backward, update or a whole epoch the writable views
+download their region (parameters to bound inputs) once, and `internals` the whole arena. A device call first uploads the host-writable part of the mirror (parameters,
 gradients, aux states, bound inputs, head gradients) that views were handed out for since the
 last upload: looking up one array by name (`arg_arrays['data']`) marks only that buffer, so a
 predict loop that writes its batch uploads the batch alone; iterating a dict marks all of it. Optimizer states passed in as host arrays are copied in and back around each call;
@@ -148,7 +148,11 @@ class CudaExecutor:
     def sync_host(self, level=1):
         """Bring the host mirror up to date with the device (a no-op when it is): level 1 for
         every buffer, 2 only for those the host may write (after a forward they are current)."""
-        if self._stale >= level:
+        if level == 2 and self._stale >= 2:          # the writable buffers only
+            begin, end = self._upload_span
+            self._download(begin, end - begin)
+            self._stale = 1
+        elif level == 1 and self._stale >= 1:
             self._download(0, self._host.size)
             self._stale, self._outputs_fresh = 0, True
 

@@ -112,10 +112,14 @@ def test_backward_makes_every_view_current(fake_executor):
     ex.backward()
     dev.calls.clear()
     np.testing.assert_array_equal(ex.grad_arrays["fc_weight"], 1)
-    assert dev.calls == [("download", ex.plan.size)]
+    begin, end = ex._upload_span                    # parameters .. bound inputs, not activations
+    assert dev.calls == [("download", end - begin)] and end < ex.plan.size
     dev.calls.clear()
     ex.outputs, ex.arg_arrays
-    assert dev.calls == []                          # already current
+    assert dev.calls == [("download", 6)]           # the outputs alone
+    dev.calls.clear()
+    ex.internals
+    assert dev.calls == [("download", ex.plan.size)]
 
 
 def test_mem_uploads_views_written_in_place(fake_executor):
