@@ -3,6 +3,7 @@
 One Executor = one (graph, shapes, dtype) compile, loaded from the cache when it exists.
 """
 import logging
+import os
 import time
 
 import numpy as np
@@ -13,6 +14,11 @@ from .compiler import codegen, optimizers
 from .compiler.plan import make_plan
 
 _ALIGN = 64
+
+# Compiled kernels run OpenMP regions between serial steps; spinning idle threads steal the
+# cores those steps need on a busy machine, so they sleep unless the user chose otherwise.
+# (Read by the OpenMP runtime when the first compiled library loads it.)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _aligned_zeros(n, dtype):
