@@ -52,7 +52,7 @@ def measure(iters=20000000):
         with open(src, "w") as f:
             f.write(FMA_C)
         try:
-            subprocess.run([cc, "-O2", "-march=native", "-fopenmp", src, "-o", exe],
+            subprocess.run([cc, "-O3", "-march=native", "-fopenmp", src, "-o", exe],
                            check=True, capture_output=True)
             out = subprocess.run([exe, str(iters)], check=True, capture_output=True,
                                  text=True).stdout.split()
