@@ -146,9 +146,9 @@ def _plan(sym, shapes, labels=()):
 
 
 def test_every_cuda_op_template_is_used_by_the_zoo():
-    env_ops = {os.path.basename(p)[:-len(".cu.j2")]
-               for p in os.listdir(os.path.join(os.path.dirname(cuda.__file__), "..",
-                                                "templates", "cuda", "ops"))}
+    from importlib import resources
+    folder = resources.files("mxc.compiler.templates") / "cuda" / "ops"
+    env_ops = {p.name[:-len(".cu.j2")] for p in folder.iterdir() if p.name.endswith(".cu.j2")}
     used = set()
     for make, shapes, labels in GRAPHS.values():
         plan = _plan(make(), shapes, labels)
