@@ -190,9 +190,11 @@ class CudaExecutor:
     @property
     def mem(self):
         """The device arena, for a direct forward call of the library (as the C executor's
-        `mem`): reading it uploads the host-writable buffers first (they may have been written
-        through views kept from before) and marks the activations as changed."""
-        self._mark_all()
+        `mem`): reading it uploads the bound inputs (a caller may keep their views and write
+        each batch into them) and whatever else views were looked up for since the last call,
+        and marks the activations as changed."""
+        self._mark([(a.value.offset, a.value.size) for a in self.plan.args
+                    if a.role in ("data", "label")])
         self._sync_device()
         self._ran(1)
         return self._dev

@@ -128,8 +128,15 @@ def test_mem_uploads_views_written_in_place(fake_executor):
     data = ex.arg_arrays["data"]
     for value in (1.0, 2.0):
         data[...] = value
+        dev.calls.clear()
         assert ex.lib.mxc_forward(ex.mem, 0) == 0
         np.testing.assert_allclose(ex.outputs[0], np.full((2, 3), 8 * value))
+        if value == 2.0:         # the inputs alone travel, not the parameters
+            assert sorted(c for c in dev.calls if c[0] == "upload") == [("upload", 2),
+                                                                       ("upload", 8)]
+    ex.arg_arrays["fc_bias"][...] = 1                # a parameter looked up and written
+    assert ex.lib.mxc_forward(ex.mem, 0) == 0
+    np.testing.assert_allclose(ex.outputs[0], np.full((2, 3), 17))
 
 
 def test_writing_one_input_uploads_only_that_input(fake_executor):
