@@ -108,6 +108,8 @@ def main(argv=None):
     results = []
     cache = tempfile.mkdtemp(prefix="mxc-bench-cache-")
     env = dict(os.environ, MXC_CACHE_DIR=cache)
+    # measure as an installed package runs: Python keeps compiled bytecode of its modules
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     try:
         for name in names:
             reps = repeats if name != "lenet" or args.repeats else max(1, min(repeats, 3))
