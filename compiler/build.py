@@ -6,30 +6,19 @@ Layout: <root>/<key[:2]>/<key>/{NAME.c, NAME.h, _mxc_<key>.*.so, meta.json}. Ent
 built in a temporary folder and published with one rename under a file lock, so concurrent
 builders all succeed and nobody sees half an entry; an entry that fails to load is rebuilt.
 """
-import fcntl
 import hashlib
 import importlib.util
-import json
 import os
 import shutil
 import sys
 import sysconfig
-import tempfile
 import time
 
+from .cache import cache_root, fetch_or_build
 from .errors import MXNetError
 
 VERSION = "0.1.0"
 _LOADED = {}          # key -> loaded cffi module (a process never loads one entry twice)
-
-
-def cache_root():
-    root = os.environ.get("MXC_CACHE_DIR")
-    if not root:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
-                                                                ".cache")
-        root = os.path.join(base, "mxc")
-    return root
 
 
 def compiler_command():
@@ -119,36 +108,11 @@ def build(source, header, cdef, name="mxc", flags=None, root=None):
     if key in _LOADED:
         return Built(_LOADED[key][0], key, _LOADED[key][1], False, 0.0)
     t0 = time.perf_counter()
-    root = root or cache_root()
     modname = "_mxc_" + key[:24]
-    shard = os.path.join(root, key[:2])
-    final = os.path.join(shard, key)
-    os.makedirs(shard, exist_ok=True)
-    compiled = False
-    with open(os.path.join(shard, "." + key + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            module = None
-            if os.path.isdir(final):
-                try:
-                    module = _load(final, modname)
-                except Exception:          # a damaged entry is rebuilt, not trusted
-                    shutil.rmtree(final, ignore_errors=True)
-            if module is None:
-                tmp = tempfile.mkdtemp(prefix=".build-", dir=shard)
-                try:
-                    _compile(tmp, name, source, header, cdef, flags, modname)
-                    with open(os.path.join(tmp, "meta.json"), "w") as f:
-                        json.dump({"key": key, "name": name, "flags": flags,
-                                   "cc": compiler_command(), "version": VERSION,
-                                   "created": time.time()}, f, indent=1)
-                    os.rename(tmp, final)
-                except BaseException:
-                    shutil.rmtree(tmp, ignore_errors=True)
-                    raise
-                module = _load(final, modname)
-                compiled = True
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    _LOADED[key] = (module, final)
-    return Built(module, key, final, compiled, time.perf_counter() - t0)
+    module, folder, compiled = fetch_or_build(
+        os.path.join(root or cache_root(), key[:2]), key,
+        lambda tmp: _compile(tmp, name, source, header, cdef, flags, modname),
+        lambda final: _load(final, modname),
+        {"name": name, "flags": flags, "cc": compiler_command(), "version": VERSION})
+    _LOADED[key] = (module, folder)
+    return Built(module, key, folder, compiled, time.perf_counter() - t0)

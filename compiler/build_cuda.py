@@ -6,17 +6,15 @@ a temporary folder and published with one rename under a file lock (as compiler/
 GPU architectures: env MXC_CUDA_ARCH ("90" or "80,90"), else the visible GPUs' compute
 capability (nvidia-smi), else DEFAULT_ARCHS.
 """
-import fcntl
 import functools
 import hashlib
-import json
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 
-from .build import VERSION, cache_root
+from .build import VERSION
+from .cache import cache_root, fetch_or_build
 from .errors import MXNetError
 
 DEFAULT_ARCHS = ("75", "80", "86", "90")
@@ -162,34 +160,11 @@ def build(source, cdef, name="mxc", arch=None, flags=None, root=None):
         ffi, lib, folder = _LOADED[key]
         return BuiltCuda(ffi, lib, key, folder, False, 0.0, archs)
     t0 = time.perf_counter()
-    shard = os.path.join(root or cache_root(), "cuda", key[:2])
-    final = os.path.join(shard, key)
-    os.makedirs(shard, exist_ok=True)
-    compiled = False
-    with open(os.path.join(shard, "." + key + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            loaded = None
-            if os.path.isdir(final):
-                try:
-                    loaded = _load(final, name, cdef)
-                except Exception:          # a damaged entry is rebuilt, not trusted
-                    shutil.rmtree(final, ignore_errors=True)
-            if loaded is None:
-                tmp = tempfile.mkdtemp(prefix=".build-", dir=shard)
-                try:
-                    compile_library(source, tmp, name, nvcc, flags, archs)
-                    with open(os.path.join(tmp, "meta.json"), "w") as f:
-                        json.dump({"key": key, "name": name, "flags": flags, "archs": archs,
-                                   "nvcc": nvcc_version(nvcc).splitlines()[-1:],
-                                   "version": VERSION, "created": time.time()}, f, indent=1)
-                    os.rename(tmp, final)
-                except BaseException:
-                    shutil.rmtree(tmp, ignore_errors=True)
-                    raise
-                loaded = _load(final, name, cdef)
-                compiled = True
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    loaded, final, compiled = fetch_or_build(
+        os.path.join(root or cache_root(), "cuda", key[:2]), key,
+        lambda tmp: compile_library(source, tmp, name, nvcc, flags, archs),
+        lambda folder: _load(folder, name, cdef),
+        {"name": name, "flags": flags, "archs": archs,
+         "nvcc": nvcc_version(nvcc).splitlines()[-1:], "version": VERSION})
     _LOADED[key] = (loaded[0], loaded[1], final)
     return BuiltCuda(loaded[0], loaded[1], key, final, compiled, time.perf_counter() - t0, archs)

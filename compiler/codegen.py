@@ -30,7 +30,7 @@ def environment():
 def _bytecode_cache():
     """Compiled templates kept beside the library cache (keyed by each template's source), so a
     new process renders without re-parsing them; None when that folder is not writable."""
-    from .build import cache_root
+    from .cache import cache_root
     folder = os.path.join(cache_root(), ".templates")
     try:
         os.makedirs(folder, exist_ok=True)
