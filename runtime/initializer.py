@@ -10,11 +10,12 @@ import warnings
 
 import numpy as np
 
+from .registry import get_alias_func, get_create_func, get_register_func, get_registry
+
 __all__ = ["InitDesc", "Initializer", "Uniform", "Normal", "Xavier", "MSRAPrelu",
            "Orthogonal", "Zero", "One", "Constant", "Bilinear", "LSTMBias", "Load", "Mixed",
            "register", "alias", "create"]
 
-_REGISTRY = {}
 
 
 def _as_numpy(arr):
@@ -35,59 +36,6 @@ class InitDesc(str):
         ret.attrs = attrs or {}
         ret.global_init = global_init
         return ret
-
-
-def register(klass):
-    """Register an Initializer subclass under its lowercased class name."""
-    if not (isinstance(klass, type) and issubclass(klass, Initializer)):
-        raise TypeError("Can only register subclass of Initializer, got %r" % (klass,))
-    name = klass.__name__.lower()
-    if name in _REGISTRY and _REGISTRY[name] is not klass:
-        warnings.warn("New initializer %s.%s is overriding existing initializer %s.%s"
-                      % (klass.__module__, klass.__name__, _REGISTRY[name].__module__,
-                         _REGISTRY[name].__name__), UserWarning, stacklevel=2)
-    _REGISTRY[name] = klass
-    return klass
-
-
-def alias(*aliases):
-    """Decorator registering an initializer class under extra names."""
-    def reg(klass):
-        for name in aliases:
-            _REGISTRY[name.lower()] = klass
-        return klass
-    return reg
-
-
-def create(*args, **kwargs):
-    """Create an initializer from an instance, name, dict or JSON (`dumps()` output)."""
-    if args:
-        name, args = args[0], args[1:]
-    else:
-        name = kwargs.pop('initializer')
-    if isinstance(name, Initializer):
-        if args or kwargs:
-            raise ValueError("initializer is already an instance. Additional arguments "
-                             "are invalid")
-        return name
-    if isinstance(name, dict):
-        return create(**name)
-    if not isinstance(name, str):
-        raise TypeError("initializer must be of string type, got %r" % (name,))
-    if name.startswith('['):
-        if args or kwargs:
-            raise ValueError("a JSON initializer spec takes no extra arguments")
-        name, kwargs = json.loads(name)
-        return create(name, **kwargs)
-    if name.startswith('{'):
-        if args or kwargs:
-            raise ValueError("a JSON initializer spec takes no extra arguments")
-        return create(**json.loads(name))
-    name = name.lower()
-    if name not in _REGISTRY:
-        raise AssertionError("%s is not registered. Please register with "
-                             "initializer.register first" % name)
-    return _REGISTRY[name](*args, **kwargs)
 
 
 class Initializer(object):
@@ -227,6 +175,12 @@ class Initializer(object):
 
     def __hash__(self):
         return hash(self.dumps())
+
+
+register = get_register_func(Initializer, "initializer")
+alias = get_alias_func(Initializer, "initializer")
+create = get_create_func(Initializer, "initializer")
+_REGISTRY = get_registry(Initializer)
 
 
 class Load(object):

@@ -3,19 +3,18 @@
 Inputs may be NDArrays or NumPy arrays.  Every built-in keeps a local accumulator
 (reset by `reset_local`, e.g. by Speedometer) and a global one (reset by `reset`).
 """
-import json
 import math
-import warnings
 from collections import OrderedDict
 
 import numpy
+
+from .registry import get_alias_func, get_create_func, get_register_func, get_registry
 
 __all__ = ["EvalMetric", "CompositeEvalMetric", "Accuracy", "TopKAccuracy", "F1", "MCC",
            "MSE", "RMSE", "MAE", "CrossEntropy", "NegativeLogLikelihood", "Perplexity",
            "PearsonCorrelation", "PCC", "Loss", "Torch", "Caffe", "CustomMetric", "np",
            "create", "register", "alias", "check_label_shapes"]
 
-_REGISTRY = {}
 
 
 def _as_numpy(arr):
@@ -45,57 +44,6 @@ def check_label_shapes(labels, preds, wrap=False, shape=False):
 
 
 # ---------------------------------------------------------------------------- registry
-
-def register(klass):
-    """Register a metric class under its lowercased class name."""
-    if not (isinstance(klass, type) and issubclass(klass, EvalMetric)):
-        raise TypeError("Can only register subclass of EvalMetric, got %r" % (klass,))
-    name = klass.__name__.lower()
-    if name in _REGISTRY and _REGISTRY[name] is not klass:
-        warnings.warn("New metric %s.%s is overriding existing metric %s.%s"
-                      % (klass.__module__, klass.__name__, _REGISTRY[name].__module__,
-                         _REGISTRY[name].__name__), UserWarning, stacklevel=2)
-    _REGISTRY[name] = klass
-    return klass
-
-
-def alias(*aliases):
-    """Decorator registering a metric class under extra (lowercased) names."""
-    def reg(klass):
-        for name in aliases:
-            _REGISTRY[name.lower()] = klass
-        return klass
-    return reg
-
-
-def _create_registered(*args, **kwargs):
-    if args:
-        name, args = args[0], args[1:]
-    else:
-        name = kwargs.pop('metric')
-    if isinstance(name, EvalMetric):
-        if args or kwargs:
-            raise ValueError("metric is already an instance. Additional arguments are invalid")
-        return name
-    if isinstance(name, dict):
-        return _create_registered(**name)
-    if not isinstance(name, str):
-        raise TypeError("metric must be of string type, got %r" % (name,))
-    if name.startswith('['):
-        if args or kwargs:
-            raise ValueError("a JSON metric spec takes no extra arguments")
-        name, kwargs = json.loads(name)
-        return _create_registered(name, **kwargs)
-    if name.startswith('{'):
-        if args or kwargs:
-            raise ValueError("a JSON metric spec takes no extra arguments")
-        return _create_registered(**json.loads(name))
-    name = name.lower()
-    if name not in _REGISTRY:
-        raise AssertionError("%s is not registered. Please register with metric.register first"
-                             % name)
-    return _REGISTRY[name](*args, **kwargs)
-
 
 def create(metric, *args, **kwargs):
     """Create a metric from a name, JSON, dict, list, callable or instance."""
@@ -196,6 +144,12 @@ class EvalMetric(object):
 
 
 # ------------------------------------------------------------------------- composite
+
+register = get_register_func(EvalMetric, "metric")
+alias = get_alias_func(EvalMetric, "metric")
+_create_registered = get_create_func(EvalMetric, "metric")
+_REGISTRY = get_registry(EvalMetric)
+
 
 @register
 @alias('composite')
