@@ -18,6 +18,40 @@ def _shape(text):
     return name, shape
 
 
+def _key_value(text):
+    key, eq, value = text.partition("=")
+    try:
+        return key, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("--opt-param %r: expected KEY=NUMBER" % text) from None
+
+
+def optimizer_spec(args):
+    """The trainer spec of the command line's optimizer flags."""
+    from . import trainer_spec
+    params = dict(args.opt_param)
+    for key, value in (("learning_rate", args.lr), ("wd", args.wd),
+                       ("momentum", args.momentum), ("clip_gradient", args.clip_gradient),
+                       ("rescale_grad", args.rescale_grad)):
+        if value is not None:
+            params[key] = value
+    spec = trainer_spec.from_params(args.optimizer, params)
+    if args.lr_scheduler:
+        step = args.lr_step
+        if step is not None:
+            try:
+                step = [int(v) for v in step.split(",")]
+            except ValueError:
+                raise MXNetError("--lr-step %r: expected integers N1,N2,..." % step) from None
+            step = step if args.lr_scheduler == "multifactor" else step[0]
+        spec["scheduler"] = trainer_spec.scheduler(
+            args.lr_scheduler, spec["lr"], step=step, factor=args.lr_factor,
+            stop_factor_lr=args.stop_factor_lr, max_update=args.max_update,
+            final_lr=args.final_lr, pwr=args.pwr, warmup_steps=args.warmup_steps,
+            warmup_begin_lr=args.warmup_begin_lr, warmup_mode=args.warmup_mode)
+    return spec
+
+
 def parser():
     p = argparse.ArgumentParser(prog="mxc", description="mxc ahead-of-time tools")
     sub = p.add_subparsers(dest="command", required=True)
@@ -33,10 +67,31 @@ def parser():
     b.add_argument("--data-name", action="append", help="data input names (default data)")
     b.add_argument("--label-name", action="append",
                    help="label input names (default softmax_label)")
-    b.add_argument("--optimizer", default="sgd", help="trainer optimizer kernel (sgd, sgd_mom)")
-    b.add_argument("--lr", type=float, default=0.01, help="trainer learning rate")
+    b.add_argument("--optimizer", default="sgd",
+                   help="trainer optimizer: sgd, nag, adam, rmsprop, adagrad, adadelta, ftrl, "
+                        "signum, ftml, lamb, adamax, nadam (or a kernel kind: sgd_mom, "
+                        "rmsprop_centered, signsgd)")
+    b.add_argument("--lr", type=float, default=None,
+                   help="trainer learning rate (default: the optimizer's MXNet default)")
     b.add_argument("--wd", type=float, default=0.0)
-    b.add_argument("--momentum", type=float, default=0.0)
+    b.add_argument("--momentum", type=float, default=None)
+    b.add_argument("--clip-gradient", type=float, default=None)
+    b.add_argument("--rescale-grad", type=float, default=None,
+                   help="gradient scale (default 1/batch size, as Module.fit)")
+    b.add_argument("--opt-param", action="append", type=_key_value, default=[],
+                   metavar="KEY=VALUE",
+                   help="an optimizer hyper-parameter, e.g. beta1=0.9, centered=1 (repeatable)")
+    b.add_argument("--lr-scheduler", choices=("factor", "multifactor", "poly", "cosine"),
+                   help="learning-rate schedule by update count, as mx.lr_scheduler")
+    b.add_argument("--lr-step", help="factor: step N; multifactor: steps N1,N2,...")
+    b.add_argument("--lr-factor", type=float, default=1.0)
+    b.add_argument("--stop-factor-lr", type=float, default=1e-8)
+    b.add_argument("--max-update", type=int, help="poly/cosine: updates to reach final-lr")
+    b.add_argument("--final-lr", type=float, default=0.0)
+    b.add_argument("--pwr", type=float, default=2.0)
+    b.add_argument("--warmup-steps", type=int, default=0)
+    b.add_argument("--warmup-begin-lr", type=float, default=0.0)
+    b.add_argument("--warmup-mode", default="linear", choices=("linear", "constant"))
     b.add_argument("--metric", default="acc", choices=("acc", "mse"))
     b.add_argument("--cc", help="C compiler written into the Makefile (default $CC or cc)")
     b.add_argument("--target-flags", default="", help="extra compiler flags for the target")
@@ -90,15 +145,12 @@ def build(args):
     arg, aux = _export.read_params(args.params)
     name = args.name or _default_name(args.symbol)
     out = args.out or os.path.join("generated", name)
-    if args.optimizer == "sgd" and args.momentum:
-        args.optimizer = "sgd_mom"
+    spec = optimizer_spec(args) if args.trainer else "sgd"
     e = _export.export(sym, arg, aux, dict(args.shape), out, name=name,
                        kind="trainer" if args.trainer else "inference",
                        data_names=args.data_name or ("data",),
                        label_names=args.label_name or ("softmax_label",), embed=args.embed,
-                       cc=args.cc, target_flags=args.target_flags, optimizer=args.optimizer,
-                       optimizer_params=dict(learning_rate=args.lr, wd=args.wd,
-                                             momentum=args.momentum),
+                       cc=args.cc, target_flags=args.target_flags, optimizer=spec,
                        metric=args.metric, symbol_json=json_text)
     print("wrote %s: %s" % (out, ", ".join(sorted(e.files))))
     if args.make:

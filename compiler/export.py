@@ -10,13 +10,12 @@ import struct
 import numpy as np
 
 from . import build as _build
-from . import codegen, optimizers
+from . import codegen, trainer_spec
 from .errors import MXNetError
 from .fileio import atomic_write
 from .plan import make_plan
 
 TOLERANCE = 1e-5
-_TRAINER_KEYS = {"lr", "wd", "rescale_grad", "clip_gradient", "momentum"}
 
 
 # ---- .params files (reference section 3), float32 only -------------------------------------
@@ -156,12 +155,6 @@ def _reference_io(plan, source, header, cdef, name, arg_params, aux_params, seed
     return inputs, outputs
 
 
-def _wd_mult(name, attrs):
-    if "__wd_mult__" in attrs:
-        return float(attrs["__wd_mult__"])
-    return 1.0 if name.endswith("_weight") or name.endswith("_gamma") else 0.0
-
-
 def export(symbol, arg_params, aux_params, shapes, out_dir, name="model", kind="inference",
            data_names=("data",), label_names=("softmax_label",), embed=False, cc=None,
            target_flags="", optimizer="sgd", optimizer_params=None, metric="acc",
@@ -170,8 +163,10 @@ def export(symbol, arg_params, aux_params, shapes, out_dir, name="model", kind="
 
     shapes: {input name: shape} (the batch size is the first dimension of the data input);
     kind: 'inference' or 'trainer' (a trainer also contains the inference library);
-    optimizer: a compiled kernel kind (see compiler.optimizers) with optimizer_params
-    (learning_rate, wd, momentum, clip_gradient, rescale_grad, lr_step, lr_factor).
+    optimizer: a trainer spec (compiler.trainer_spec; Module.export makes one from its
+    optimizer) or an optimizer name with MXNet-style optimizer_params (learning_rate, wd,
+    momentum, clip_gradient, rescale_grad, the kind's constants, lr_step/lr_factor or
+    lr_scheduler=trainer_spec.scheduler(...)).
     """
     check_name(name)
     if kind not in ("inference", "trainer"):
@@ -205,34 +200,18 @@ def export(symbol, arg_params, aux_params, shapes, out_dir, name="model", kind="
     label_arg = plan.arg(label_names[0]) if label_names else None
     kinds = []
     if trainer:
-        if optimizer not in optimizers.KERNELS:
-            raise MXNetError("export: optimizer %r has no compiled kernel (available: %s)"
-                             % (optimizer, ", ".join(optimizers.KERNELS)))
-        layout = optimizers.KERNELS[optimizer][1]
-        unknown = [k for k in layout if k not in _TRAINER_KEYS]
-        if unknown:
-            raise MXNetError("export: the standalone trainer cannot drive optimizer %r yet "
-                             "(hyper-parameters %s)" % (optimizer, ", ".join(unknown)))
+        spec = (optimizer if isinstance(optimizer, dict)
+                else trainer_spec.from_params(optimizer, optimizer_params))
         if metric not in ("acc", "mse"):
             raise MXNetError("export: trainer metric must be 'acc' or 'mse', got %r" % metric)
         if label_arg.value.shape[0] != batch:
             raise MXNetError("export: label %s %s does not have the batch size %d"
                              % (label_arg.name, label_arg.value.shape, batch))
         metric_io = (plan.outputs[0], label_arg)
-        kinds = [optimizer]
-        p = dict(optimizer_params or {})
-        attrs = {a.name: a.attrs for a in plan.params}
         json_text = symbol_json if symbol_json is not None else symbol.tojson()
-        tctx = dict(kind=optimizer, kind_id=optimizers.kind_id(optimizer),
-                    n_states=optimizers.n_states(optimizer), layout=layout, metric=metric,
-                    lr=float(p.get("learning_rate", 0.01)), wd=float(p.get("wd", 0.0)),
-                    momentum=float(p.get("momentum", 0.0)),
-                    clip_gradient=float(p.get("clip_gradient") or 0.0),
-                    rescale_grad=float(p.get("rescale_grad") or 0.0),
-                    lr_step=int(p.get("lr_step", 0)), lr_factor=float(p.get("lr_factor", 1.0)),
-                    lr_mult=[float(attrs[a.name].get("__lr_mult__", 1.0)) for a in plan.params],
-                    wd_mult=[_wd_mult(a.name, attrs[a.name]) for a in plan.params],
-                    symbol_json=list(json_text.encode("utf-8")))
+        tctx = trainer_spec.context(spec, plan)
+        tctx.update(metric=metric, symbol_json=list(json_text.encode("utf-8")))
+        kinds = [tctx["kind"]]
     source, header, cdef = codegen.render(plan, prefix=name, kinds=kinds, metric_io=metric_io)
 
     weights = [dict(name=a.name, aux=False, shape=list(a.value.shape), offset=a.value.offset,

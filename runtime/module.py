@@ -994,8 +994,12 @@ class Module(BaseModule):
 
     # -- checkpoints --------------------------------------------------------------------------
     def export(self, path, kind="inference", name="model", embed=False, target=None,
-               cc=None, target_flags="", optimizer="sgd", optimizer_params=None, metric="acc"):
-        """Write this bound module as standalone C into folder `path` (see mxc.compiler.export)."""
+               cc=None, target_flags="", optimizer=None, optimizer_params=None, metric="acc"):
+        """Write this bound module as standalone C into folder `path` (see mxc.compiler.export).
+
+        A trainer uses `optimizer` (an Optimizer, or a name with optimizer_params), else the
+        module's own optimizer when init_optimizer ran, else SGD; its kind, constants,
+        per-parameter multipliers and lr_scheduler are baked into the C."""
         if target not in (None, "c", "cpu", "cuda", "gpu"):
             raise MXNetError("export target %r is not supported (c or cuda)" % (target,))
         assert self.binded and self.params_initialized
@@ -1006,12 +1010,28 @@ class Module(BaseModule):
         shapes = {d.name: tuple(d.shape) for d in self._data_shapes}
         if kind == "trainer":
             shapes.update({d.name: tuple(d.shape) for d in (self._label_shapes or [])})
+            optimizer = self._trainer_spec(optimizer, optimizer_params)
         return _export.export(self._symbol, {k: v.asnumpy() for k, v in arg.items()},
                               {k: v.asnumpy() for k, v in aux.items()}, shapes, path,
                               name=name, kind=kind, data_names=self._data_names,
                               label_names=self._label_names, embed=embed, cc=cc,
                               target_flags=target_flags, optimizer=optimizer,
                               optimizer_params=optimizer_params, metric=metric)
+
+    def _trainer_spec(self, optimizer, optimizer_params):
+        """The trainer spec of `optimizer` (see Module.export)."""
+        from . import optimizer as opt_mod
+        from .trainer_export import optimizer_spec
+        if optimizer is None and self.optimizer_initialized:
+            optimizer = self._optimizer
+        if not isinstance(optimizer, opt_mod.Optimizer):
+            params = dict(optimizer_params or {})
+            if "rescale_grad" not in params and self._data_shapes:
+                params["rescale_grad"] = 1.0 / self._data_shapes[0].shape[0]
+            optimizer = opt_mod.create(optimizer or "sgd", sym=self._symbol,
+                                       param_idx2name=dict(enumerate(self._param_names)),
+                                       **params)
+        return optimizer_spec(optimizer, self._param_names)
 
     def _export_cuda(self, path, kind, name):
         """target='cuda': <name>.cu, <name>.h and a Makefile for nvcc (no GPU or nvcc needed)."""

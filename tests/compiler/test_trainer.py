@@ -76,3 +76,85 @@ def test_trainer_resume_and_shuffle(trainer_dir, shared_dir):
     res = subprocess.run(base + ["--params", "tut.params", "--batch-size", "64"],
                          cwd=trainer_dir, capture_output=True, text=True)
     assert res.returncode == 2 and "batch size 32" in res.stderr
+
+
+def _letters_module(shared_dir, optimizer, optimizer_params):
+    import mxc as mx
+    sym, arg, aux = mx.model.load_checkpoint(str(shared_dir / "mxnet" / "mx_mlp"), 3)
+    mod = mx.mod.Module(sym)
+    mod.bind(data_shapes=[("data", (32, 16))], label_shapes=[("softmax_label", (32,))])
+    mod.init_params(arg_params=arg, aux_params=aux)
+    mod.init_optimizer(optimizer=optimizer, optimizer_params=optimizer_params)
+    return mod
+
+
+def _schedulers():
+    import mxc as mx
+    return {"factor": lambda: mx.lr_scheduler.FactorScheduler(step=10, factor=0.5,
+                                                              warmup_steps=5,
+                                                              warmup_begin_lr=0.0001),
+            "cosine": lambda: mx.lr_scheduler.CosineScheduler(max_update=50, final_lr=1e-5,
+                                                              warmup_steps=4),
+            "multifactor": lambda: mx.lr_scheduler.MultiFactorScheduler(step=[20, 40],
+                                                                        factor=0.3)}
+
+
+@pytest.mark.parametrize("optimizer,params,sched", [
+    ("adam", {"learning_rate": 0.003, "wd": 0.001}, "factor"),
+    ("rmsprop", {"learning_rate": 0.002, "gamma1": 0.8, "clip_gradient": 1.0}, "cosine"),
+    ("rmsprop", {"learning_rate": 0.001, "centered": True, "wd": 0.01}, "multifactor"),
+    ("nadam", {"learning_rate": 0.002}, None),
+])
+def test_trainer_optimizers_match_module_fit(shared_dir, tmp_path, optimizer, params, sched):
+    """Module.export(kind='trainer') bakes in the module's optimizer, multipliers and schedule:
+    one epoch of the C trainer equals one epoch of Module.fit in the same batch order."""
+    import mxc as mx
+    x, y, path = _letters(shared_dir)
+    rows = 1984                                          # 62 whole batches of 32
+    params = dict(params)
+    if sched:
+        params["lr_scheduler"] = _schedulers()[sched]()
+    mod = _letters_module(shared_dir, optimizer, params)
+    mod.export(str(tmp_path), kind="trainer", name="opt")
+    res = make(tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = subprocess.run(["./opt_train", "--train", str(path), "--train-rows", "0:%d" % rows,
+                          "--params", "opt.params", "--epochs", "1", "--no-shuffle",
+                          "--prefix", "ck"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr
+    train = mx.io.NDArrayIter(x[:rows], y[:rows], batch_size=32, shuffle=False)
+    mod.fit(train, num_epoch=1)
+    want, _ = mod.get_params()
+    _, got, _ = mx.model.load_checkpoint(str(tmp_path / "ck"), 1)
+    moved = 0.0
+    _, start, _ = mx.model.load_checkpoint(str(shared_dir / "mxnet" / "mx_mlp"), 3)
+    for k in want:
+        np.testing.assert_allclose(got[k].asnumpy(), want[k].asnumpy(), atol=1e-5, err_msg=k)
+        moved = max(moved, float(np.abs(want[k].asnumpy() - start[k].asnumpy()).max()))
+    assert moved > 1e-3                                  # the epoch really trained
+
+
+def test_trainer_cli_optimizer_flags(shared_dir, tmp_path):
+    """python -m mxc build --trainer with adam constants and a poly schedule writes them into
+    the trainer's defaults; the C trainer rejects unknown --opt keys."""
+    from mxc.compiler import cli
+    sym_path = shared_dir / "mxnet" / "mx_mlp-symbol.json"
+    rc = cli.main(["build", str(sym_path), "--params",
+                   str(shared_dir / "mxnet" / "mx_mlp-0003.params"), "--shape", "data=32,16",
+                   "--shape", "softmax_label=32", "--out", str(tmp_path), "--name", "cl",
+                   "--trainer", "--optimizer", "adam", "--opt-param", "beta1=0.75",
+                   "--lr-scheduler", "poly", "--max-update", "100", "--pwr", "3"])
+    assert rc == 0
+    src = (tmp_path / "cl.c").read_text()
+    assert "c->opt[4] = 0.75;   /* beta1 */" in src
+    assert "c->scheduler = 3;   /* poly */" in src and "c->pwr = 3.0;" in src
+    assert "c->lr = 0.001;" in src                       # Adam's default learning rate
+    res = make(tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = subprocess.run(["./cl_train", "--train", "x.csv", "--params", "cl.params", "--opt",
+                          "gamma1=0.5"], cwd=tmp_path, capture_output=True, text=True)
+    assert res.returncode == 2 and "beta1 beta2 epsilon" in res.stderr
+    with pytest.raises(SystemExit):
+        cli.main(["build", str(sym_path), "--params", "p", "--shape", "data=1,16",
+                  "--opt-param", "beta1"])
