@@ -143,9 +143,9 @@ def _init_data(data, allow_empty, default_name):
     return sorted(items.items())
 
 
-def _take_rows(data, idx):
-    """Arrays reordered by `idx` along axis 0 (converted to float32 like MXNet's shuffle)."""
-    return [(k, array(v._data[idx], v.context)) for k, v in data]
+def _as_float32(data):
+    """The arrays as float32 (MXNet's shuffle converts them); float32 ones are kept as they are."""
+    return [(k, v if v.dtype == np.float32 else array(v._data, v.context)) for k, v in data]
 
 
 class NDArrayIter(DataIter):
@@ -163,6 +163,12 @@ class NDArrayIter(DataIter):
         self.label = _init_data(label, allow_empty=True, default_name=label_name)
         self.idx = np.arange(self.data[0][1].shape[0])
         self.shuffle = shuffle
+        # position -> row of the arrays; None while unshuffled. Shuffling reorders this
+        # index instead of the data, so batches are gathered through it.
+        self._order = None
+        if shuffle:
+            self.data = _as_float32(self.data)
+            self.label = _as_float32(self.label)
         self.last_batch_handle = last_batch_handle
         self.layout = layout
         self.batch_size = int(batch_size)
@@ -225,7 +231,10 @@ class NDArrayIter(DataIter):
         start = 0 if start is None else start
         if end is None:
             end = sources[0][1].shape[0] if sources else 0
-        return [arr[start:end] for _, arr in sources]
+        if self._order is None:
+            return [arr[start:end] for _, arr in sources]
+        rows = self._order[start:end]
+        return [NDArray(arr._data[rows], arr.context) for _, arr in sources]
 
     @staticmethod
     def _concat(first, second):
@@ -281,15 +290,16 @@ class NDArrayIter(DataIter):
         return 0
 
     def _shuffle_data(self):
+        # MXNet applies the shuffled index to the already shuffled arrays: compose the orders
         np.random.shuffle(self.idx)
-        self.data = _take_rows(self.data, self.idx)
-        self.label = _take_rows(self.label, self.idx)
+        self._order = self.idx.copy() if self._order is None else self._order[self.idx]
 
     # ---- whole-epoch access for callers that batch on their own
     def _fast_epoch_plan(self):
         """(rows, pads) of the batches next() would yield this epoch, or None.
 
-        rows: int64 array (nbatch, batch_size) of row indices into the current arrays;
+        rows: int64 array (nbatch, batch_size) of row indices into the arrays `self.data`
+        and `self.label` (shuffling reorders rows, not the arrays);
         pads: list of pad counts. None in roll_over mode or when not at an epoch start.
         """
         if self.last_batch_handle == "roll_over" or self.cursor != -self.batch_size:
@@ -304,6 +314,8 @@ class NDArrayIter(DataIter):
         starts = np.arange(nbatch, dtype=np.int64) * bs
         rows = (starts[:, None] + np.arange(bs, dtype=np.int64)[None, :]) % n
         pads = [int(max(0, s + bs - n)) for s in starts]
+        if self._order is not None:
+            rows = self._order[rows].astype(np.int64, copy=False)
         return rows, pads
 
     def _fast_epoch_done(self):

@@ -127,7 +127,9 @@ def test_shuffle_uses_numpy_global_rng_and_reorders_arrays():
     np.random.seed(3)
     idx = np.arange(10)
     np.random.shuffle(idx)
-    assert (it.data[0][1].asnumpy()[:, 0] / 3).astype(int).tolist() == idx.tolist()
+    # the arrays stay in place; the iterator's position -> row order holds the shuffle
+    assert (it.data[0][1].asnumpy()[:, 0] / 3).astype(int).tolist() == list(range(10))
+    assert it._order.tolist() == idx.tolist()
     epoch = _epoch(it)
     assert [r for rows, _ in _ids(epoch) for r in rows] == idx.tolist() + idx[:2].tolist()
     for data, label, _ in epoch:  # rows and labels stay paired
@@ -138,7 +140,8 @@ def test_shuffle_uses_numpy_global_rng_and_reorders_arrays():
     np.random.shuffle(idx)
     np.random.set_state(state)
     it.reset()
-    assert (it.data[0][1].asnumpy()[:, 0] / 3).astype(int).tolist() == expected[idx].tolist()
+    assert it._order.tolist() == expected[idx].tolist()
+    assert [r for rows, _ in _ids(_epoch(it)) for r in rows][:10] == expected[idx].tolist()
 
 
 def test_batches_are_views_of_the_arrays():
@@ -162,7 +165,9 @@ def test_fast_epoch_plan_matches_next(n, bs, mode, shuffle):
         assert rows.dtype == np.int64 and rows.shape == (len(pads), bs)
         current = it.data[0][1].asnumpy()
         current_label = it.label[0][1].asnumpy()
-        twin = io.NDArrayIter(current, current_label, bs, last_batch_handle=mode)
+        order = np.arange(n) if it._order is None else it._order
+        # the twin iterates over the arrays laid out in the shuffled order
+        twin = io.NDArrayIter(current[order], current_label[order], bs, last_batch_handle=mode)
         epoch = _epoch(twin)
         assert len(epoch) == len(pads)
         for (data, label, pad), r, p in zip(epoch, rows, pads):
