@@ -117,5 +117,25 @@ class Executor:
             self.ffi.from_buffer("double[]", out)))
         return out
 
+    def infer_batches(self, sources, nsource, rows, metric="none", outputs=None):
+        """Inference forwards over rows.shape[0] gathered batches in one C call.
+
+        sources: one array (or None: left as it is) per data/label input in plan order;
+        metric: "none", "acc" or "mse", summed over all batches into the returned (sum, count);
+        outputs: None, or per output an array of nbatch times its size (or None to skip).
+        """
+        nbatch = rows.shape[0]
+        res = np.zeros(2, dtype=np.float64)
+        src = self.ffi.new("real*[]", [self._ptr(s, "real") for s in sources] or [self.ffi.NULL])
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        outs = self.ffi.NULL
+        if outputs is not None:
+            outs = self.ffi.new("real*[]", [self._ptr(o, "real") for o in outputs]
+                                or [self.ffi.NULL])
+        self.check(self.lib.mxc_infer_batches(
+            self.mem, src, int(nsource), self.ffi.from_buffer("int64_t[]", rows), nbatch,
+            codegen.METRICS[metric], self.ffi.from_buffer("double[]", res), outs))
+        return res
+
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

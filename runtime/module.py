@@ -69,11 +69,17 @@ class BaseModule:
             eval_metric = _metric.create(eval_metric)
         eval_metric.reset()
         actual_num_batch = 0
-        fast = None if (num_batch is not None or batch_end_callback is not None) \
-            else self._fast_batches(eval_data)
+        plain = num_batch is None and batch_end_callback is None
+        fast = None
+        done = self._score_c(eval_data, eval_metric) if plain else None
+        if done is not None:
+            actual_num_batch = done
+        else:
+            fast = self._fast_batches(eval_data) if plain else None
         if fast is not None:
             actual_num_batch = self._score_fast(fast, eval_metric)
-        for nbatch, eval_batch in enumerate(eval_data if fast is None else ()):
+        for nbatch, eval_batch in enumerate(eval_data if (fast is None and done is None)
+                                            else ()):
             if num_batch is not None and nbatch == num_batch:
                 break
             self.prepare(eval_batch, sparse_row_id_fn=sparse_row_id_fn)
@@ -119,6 +125,12 @@ class BaseModule:
         if reset:
             eval_data.reset()
         output_list = []
+        if num_batch is None and merge_batches:
+            merged = self._predict_c(eval_data)
+            if merged is not None:
+                if len(merged) == 1 and not always_output_list:
+                    return merged[0]
+                return merged
         fast = self._fast_batches(eval_data) if (num_batch is None and merge_batches) else None
         if fast is not None:
             merged = self._predict_fast(fast)
@@ -229,6 +241,15 @@ class BaseModule:
         return False
 
     # -- defaults of the intermediate API -----------------------------------------------------
+    def _score_c(self, eval_data, eval_metric):
+        """Score the whole iterator in one compiled call: the number of batches, or None
+        when this module cannot (another path runs)."""
+        return None
+
+    def _predict_c(self, eval_data):
+        """Merged outputs of the whole iterator from one compiled call, or None."""
+        return None
+
     def _fast_batches(self, eval_data):
         """An iterator of (nbatch, labels, pad) running inference batches straight from the
         iterator's arrays, or None when this module cannot (the generic loop runs)."""
@@ -897,6 +918,82 @@ class Module(BaseModule):
             return None
         rows, pads = plan
         return self._run_fast_batches(eval_data, rows, pads, sources, label_srcs, label_dst)
+
+    def _c_batches(self, eval_data, need_labels):
+        """(sources, nsource, rows, pads) for Executor.infer_batches over the iterator's
+        arrays, or None when the iterator or the bound shapes do not allow it."""
+        from .io import NDArrayIter
+        ex = self._exec
+        if type(eval_data) is not NDArrayIter or self._monitor is not None \
+                or not hasattr(ex, "infer_batches"):
+            return None
+        if [(d.name, tuple(d.shape)) for d in eval_data.provide_data] != \
+                [(d.name, tuple(d.shape)) for d in self._data_shapes]:
+            return None
+        data, labels = dict(eval_data.data), dict(eval_data.label)
+        bs = eval_data.batch_size
+        sources = []
+        for a in ex.plan.args:
+            if a.role not in ("data", "label"):
+                continue
+            arr = data.get(a.name) if a.role == "data" else labels.get(a.name)
+            if arr is None:
+                if a.role == "data" or need_labels or labels:
+                    return None
+                sources.append(None)
+                continue
+            src = arr._data
+            rows_of = a.value.size // max(1, a.value.shape[0]) if a.value.shape else 0
+            if src.dtype != ex.dtype or not src.flags.c_contiguous or src.ndim == 0 \
+                    or not a.value.shape or a.value.shape[0] != bs \
+                    or src.size // max(1, src.shape[0]) != rows_of:
+                return None
+            sources.append(src)
+        present = [s for s in sources if s is not None]
+        if not present:
+            return None
+        plan = eval_data._fast_epoch_plan()
+        if plan is None or plan[0].shape[0] == 0:
+            return None
+        rows, pads = plan
+        return sources, min(s.shape[0] for s in present), rows, pads
+
+    def _score_c(self, eval_data, eval_metric):
+        ex = self._exec
+        metric = self._fast_metric(eval_metric)
+        if metric is None or getattr(ex, "metric_io", None) is None \
+                or len(self._output_names) != 1 or len(self._label_names) != 1 \
+                or ex.metric_io[1].name != self._label_names[0] \
+                or [n for n, _ in eval_data.label] != self._label_names:
+            return None
+        batches = self._c_batches(eval_data, need_labels=True)
+        if batches is None:
+            return None
+        sources, nsource, rows, _pads = batches
+        self._force_fixed_gammas()
+        res = ex.infer_batches(sources, nsource, rows, metric)
+        eval_metric._add(float(res[0]), int(round(res[1])))
+        eval_data._fast_epoch_done()
+        return rows.shape[0]
+
+    def _predict_c(self, eval_data):
+        ex = self._exec
+        bs = self._data_shapes[0].shape[0]
+        if any(o.ndim == 0 or o.shape[0] != bs for o in ex.outputs):
+            return None
+        batches = self._c_batches(eval_data, need_labels=False)
+        if batches is None:
+            return None
+        sources, nsource, rows, pads = batches
+        nbatch = rows.shape[0]
+        if any(pads[:-1]):
+            return None
+        outs = [np.empty((nbatch * bs,) + o.shape[1:], dtype=ex.dtype) for o in ex.outputs]
+        self._force_fixed_gammas()
+        ex.infer_batches(sources, nsource, rows, "none", outs)
+        eval_data._fast_epoch_done()
+        keep = nbatch * bs - pads[-1]
+        return [nd.NDArray(o[:keep]) for o in outs]
 
     def _run_fast_batches(self, eval_data, rows, pads, sources, label_srcs, label_dst):
         ex = self._exec

@@ -433,6 +433,46 @@ def test_fast_epoch_path_equals_per_batch_path(monkeypatch):
         np.testing.assert_allclose(a[name], b[name], rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_score_and_predict_in_one_c_call_equal_the_per_batch_path(monkeypatch, shuffle):
+    from mxc.executor import Executor
+    calls = []
+    real = Executor.infer_batches
+    monkeypatch.setattr(Executor, 'infer_batches',
+                        lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    x, y = toy_data(n=45)                       # 6 batches of 8, the last one padded by 3
+    mod = fitted_module()
+    for metric in ('acc', 'mse'):
+        np.random.seed(4)
+        it = mx.io.NDArrayIter(x, y, BATCH, shuffle=shuffle)
+        fast = dict(mod.score(it, metric))
+        assert len(calls) == 1
+        np.random.seed(4)
+        it = mx.io.NDArrayIter(x, y, BATCH, shuffle=shuffle)
+        seen = []
+        slow = dict(mod.score(it, metric, batch_end_callback=lambda p: seen.append(1)))
+        assert len(calls) == 1 and len(seen) == 6
+        assert fast.keys() == slow.keys()
+        for key in fast:
+            np.testing.assert_allclose(fast[key], slow[key], rtol=1e-6)
+        calls.clear()
+    # padded rows count in score, as MXNet does: accuracy over 48 rows
+    mod.score(mx.io.NDArrayIter(x, y, BATCH), 'acc')
+    probs = mod.predict(mx.io.NDArrayIter(x, y, BATCH), num_batch=100).asnumpy()
+    rows = np.concatenate([np.arange(45), np.arange(3)])
+    metric = mx.metric.Accuracy()
+    assert dict(mod.score(mx.io.NDArrayIter(x, y, BATCH), metric))['accuracy'] == \
+        pytest.approx(np.mean(probs[rows].argmax(1) == y[rows]))
+    assert metric.num_inst == 48
+    calls.clear()
+    fast = mod.predict(mx.io.NDArrayIter(x, y, BATCH))
+    assert len(calls) == 1 and fast.shape == (45, 3)
+    np.testing.assert_allclose(fast.asnumpy(), probs, rtol=1e-6)
+    unlabeled = mod.predict(mx.io.NDArrayIter(x, None, BATCH))
+    assert len(calls) == 2
+    np.testing.assert_allclose(unlabeled.asnumpy(), probs, rtol=1e-6)
+
+
 def bn_net(fix_gamma=True):
     data = mx.sym.Variable('data')
     fc1 = mx.sym.FullyConnected(data, num_hidden=6, name='fc1')
