@@ -127,11 +127,12 @@ def _cname(name, taken):
 
 
 def make_plan(symbol, input_shapes, data_names=(), label_names=(), grad_req=None,
-              dtype="float32", for_training=True):
+              dtype="float32", for_training=True, fuse=True):
     """Shape-infer `symbol` for the given input shapes and lay out its compiled form.
 
     grad_req: {argument name: 'write' | 'add' | 'null'}; missing params default to 'write'
-    (when for_training), data/labels to 'null'.
+    (when for_training), data/labels to 'null'. fuse=False keeps every node a kernel of its
+    own (each internal output is then materialised, e.g. for a Monitor).
     """
     if dtype not in DTYPES:
         raise MXNetError("unsupported dtype %r (supported: %s)" % (dtype, ", ".join(DTYPES)))
@@ -256,7 +257,7 @@ def make_plan(symbol, input_shapes, data_names=(), label_names=(), grad_req=None
         views.append(v)
 
     # FullyConnected followed only by a relu: one kernel with the relu in the GEMM epilogue
-    fused = _fuse_fc_relu(views, heads)
+    fused = _fuse_fc_relu(views, heads) if fuse else {}
     plan.fused = [(fc.label, act.label) for fc, act in fused.items()]
 
     # outputs of every node (a fused FullyConnected writes straight into its relu's output);

@@ -38,11 +38,12 @@ class Executor:
     """Compiles (or loads) `symbol` for `shapes` and exposes its buffers as NumPy arrays."""
 
     def __init__(self, symbol, shapes, data_names=(), label_names=(), grad_req=None,
-                 for_training=True, dtype="float32", logger=None, metric_io=True):
+                 for_training=True, dtype="float32", logger=None, metric_io=True, fuse=True):
         t0 = time.perf_counter()
         self.symbol = symbol
+        self.fuse = fuse
         self.plan = make_plan(symbol, shapes, data_names, label_names, grad_req, dtype,
-                              for_training)
+                              for_training, fuse=fuse)
         outs = self.plan.outputs
         labels = [a for a in self.plan.args if a.role == "label"]
         self.metric_io = (outs[0], labels[0]) if (metric_io and outs and labels) else None

@@ -460,9 +460,11 @@ class Module(BaseModule):
                 shapes[d.name] = tuple(d.shape)
         return shapes
 
-    def _new_executor(self, data_shapes, label_shapes):
+    def _new_executor(self, data_shapes, label_shapes, fuse=True):
         shapes = self._shape_dict(data_shapes, label_shapes)
         key = tuple(sorted(shapes.items()))     # one compile per input shapes
+        if not fuse:
+            key += (("<unfused>", ()),)
         if self._exec is not None:          # parameters keep their shapes on reshape
             for name, arr in self._exec.arg_arrays.items():
                 if name in self._param_names:
@@ -481,7 +483,7 @@ class Module(BaseModule):
         else:
             ex = Executor(self._symbol, shapes, data_names=self._data_names,
                           label_names=labels, grad_req=self._grad_req,
-                          for_training=self.for_training, logger=self.logger)
+                          for_training=self.for_training, logger=self.logger, fuse=fuse)
         self._executors[key] = ex
         return ex
 
@@ -491,7 +493,7 @@ class Module(BaseModule):
         data_shapes = _descs(data_shapes)
         label_shapes = _descs(label_shapes) if label_shapes is not None else None
         old = self._exec
-        new = self._new_executor(data_shapes, label_shapes)
+        new = self._new_executor(data_shapes, label_shapes, fuse=self._monitor is None)
         if new is not old:
             self._copy_params(old, new, self._param_names)
         self._exec = new
@@ -865,8 +867,24 @@ class Module(BaseModule):
 
     def install_monitor(self, mon):
         assert self.binded
+        self._unfuse()
         self._monitor = mon
         mon.install(self)
+
+    def _unfuse(self):
+        """Rebind to a plan without fused kernels, so every internal output exists."""
+        old = self._exec
+        if not isinstance(old, Executor) or not old.fuse or not old.plan.fused:
+            return
+        new = self._new_executor(self._data_shapes, self._label_shapes, fuse=False)
+        if new.state_slices(1) != old.state_slices(1):
+            raise MXNetError("install_monitor: the unfused plan lays out the parameters "
+                             "differently")
+        self._copy_params(old, new, self._param_names)
+        for name, arr in old.grad_arrays.items():
+            if name in new.grad_arrays:
+                new.grad_arrays[name][...] = arr
+        self._exec = new
 
     def _fixed_gamma_names(self):
         """Gammas of BatchNorm nodes with fix_gamma=True: MXNet writes 1 into them each forward."""

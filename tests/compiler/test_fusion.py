@@ -30,6 +30,20 @@ def test_fc_relu_is_fused_into_one_kernel():
     assert "fc1_output" not in plan.internals   # never materialised
 
 
+def test_fuse_false_keeps_every_kernel_and_output():
+    net = mx.sym.SoftmaxOutput(_mlp(), name="softmax")
+    shapes = {"data": (32, 16), "softmax_label": (32,)}
+    fused = make_plan(net, shapes, ["data"], ["softmax_label"])
+    plan = make_plan(net, shapes, ["data"], ["softmax_label"], fuse=False)
+    assert plan.fused == []
+    assert "fc1_output" in plan.internals and "relu1_output" in plan.internals
+    source = codegen.render(plan)[0]
+    assert "fused_fc1_relu1_forward" not in source and "relu1_forward(" in source
+    # parameters sit at the same offsets either way (optimizer states stay valid)
+    assert [(a.name, a.value.offset) for a in plan.params] == \
+        [(a.name, a.value.offset) for a in fused.params]
+
+
 def test_no_fusion_when_intermediate_is_requested_or_shared():
     net = _mlp()
     internals = net.get_internals()

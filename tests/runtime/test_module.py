@@ -540,6 +540,46 @@ def test_monitor_prints_output_statistics(caplog):
     assert first_fc1 == pytest.approx(np.linalg.norm(h) / np.sqrt(h.size), rel=1e-5)
 
 
+def relu_mlp():
+    data = mx.sym.Variable('data')
+    fc1 = mx.sym.FullyConnected(data, num_hidden=6, name='fc1')
+    act = mx.sym.Activation(fc1, act_type='relu', name='relu1')
+    fc2 = mx.sym.FullyConnected(act, num_hidden=3, name='fc2')
+    return mx.sym.SoftmaxOutput(fc2, name='softmax')
+
+
+def test_monitor_sees_the_output_of_a_fused_fully_connected():
+    x, y = toy_data()
+    mod = bound_module(relu_mlp())
+    assert mod._exec.plan.fused == [('fc1', 'relu1')]
+    mod.init_optimizer(optimizer_params=(('learning_rate', 0.1), ('momentum', 0.9)))
+    batch = mx.io.DataBatch([mx.nd.array(x[:BATCH])], [mx.nd.array(y[:BATCH])])
+    mod.forward_backward(batch)
+    mod.update()                                  # momentum state is carried over
+    before = params_np(mod)
+    twin = bound_module(relu_mlp())
+    twin.set_params(*mod.get_params())
+    twin.init_optimizer(optimizer_params=(('learning_rate', 0.1), ('momentum', 0.9)))
+    twin._opt_state[...] = mod._opt_state
+    mon = mx.mon.Monitor(1, pattern='fc1_output|relu1_output')
+    mod.install_monitor(mon)
+    assert mod._exec.plan.fused == []
+    np.testing.assert_array_equal(params_np(mod)['fc1_weight'], before['fc1_weight'])
+    mon.tic()
+    mod.forward_backward(batch)
+    stats = {k: v for _, k, v in mon.toc()}
+    fc1 = x[:BATCH] @ before['fc1_weight'].T + before['fc1_bias']
+    def rms(a):
+        return np.linalg.norm(a) / np.sqrt(a.size)
+    assert float(stats['fc1_output']) == pytest.approx(rms(fc1), rel=1e-5)
+    assert float(stats['relu1_output']) == pytest.approx(rms(np.maximum(fc1, 0)), rel=1e-5)
+    mod.update()
+    twin.forward_backward(batch)
+    twin.update()
+    for name, value in params_np(twin).items():
+        np.testing.assert_allclose(params_np(mod)[name], value, rtol=1e-5, atol=1e-6)
+
+
 def test_monitor_custom_stat_and_interval():
     mon = mx.mon.Monitor(1, stat_func=lambda a: [mx.nd.array(a.asnumpy().max(keepdims=True)
                                                               .reshape(1))])
