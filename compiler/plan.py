@@ -109,6 +109,17 @@ class Plan:
                 return a
         raise KeyError(name)
 
+    def state_slices(self, n_states):
+        """Where each parameter's n_states optimizer buffers sit in a state array: parameter
+        p owns n_states consecutive blocks of its size at n_states * (its offset - begin)."""
+        out = {}
+        for a in self.params:
+            rel = a.value.offset - self.param_begin
+            out[a.name] = [slice(n_states * rel + k * a.value.size,
+                                 n_states * rel + (k + 1) * a.value.size)
+                           for k in range(n_states)]
+        return out
+
     def summary(self):
         mib = lambda n: n * self.itemsize / 2.0 ** 20  # noqa: E731
         return ", ".join("%s %.2f MiB" % (k, mib(v)) for k, v in self.regions.items())

@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 
-from .base import MXNetError
 from .compiler import build as _build
 from .compiler import codegen, optimizers
 from .compiler.plan import make_plan
@@ -78,14 +77,8 @@ class Executor:
         return self.arena[t.offset:t.offset + t.size].reshape(t.shape)
 
     def state_slices(self, n_states):
-        """Where each parameter's optimizer states sit in a state buffer (param-relative)."""
-        out = {}
-        for a in self.plan.params:
-            rel = a.value.offset - self.plan.param_begin
-            out[a.name] = [slice(n_states * rel + k * a.value.size,
-                                 n_states * rel + (k + 1) * a.value.size)
-                           for k in range(n_states)]
-        return out
+        """Where each parameter's optimizer states sit in a state buffer (see Plan)."""
+        return self.plan.state_slices(n_states)
 
     def check(self, rc):
         self.built.check(rc)

@@ -9,11 +9,11 @@ import io
 import os
 import pickle
 import struct
-import tempfile
 
 import numpy as np
 
 from .base import MXNetError, numeric_types, string_types
+from .compiler.fileio import atomic_write
 from .context import Context, current_context
 
 __all__ = ["NDArray", "array", "zeros", "ones", "empty", "full", "arange", "concat",
@@ -623,18 +623,7 @@ def _deserialize(buf):
 def save(fname, data):
     """Write NDArrays to `fname` in MXNet's binary format (atomically)."""
     payload = _serialize(data)
-    fname = os.fspath(fname)
-    directory = os.path.dirname(os.path.abspath(fname))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".%s." % os.path.basename(fname),
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        os.replace(tmp, fname)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(fname, payload)
 
 
 def load_frombuffer(buf):
