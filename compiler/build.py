@@ -1,15 +1,19 @@
-"""Build rendered C with cffi (which drives the C compiler through setuptools) and cache it.
+"""Build rendered C into a Python extension with cffi (its wrapper) and the C compiler, and
+cache it.
 
 Cache key: sha256 of the source, header, cdef, compiler command and flags, target and mxc
 version; shapes are in the source, so there is one entry per shape signature.
-Layout: <root>/<key[:2]>/<key>/{NAME.c, NAME.h, _mxc_<key>.*.so, meta.json}. Entries are
-built in a temporary folder and published with one rename under a file lock, so concurrent
-builders all succeed and nobody sees half an entry; an entry that fails to load is rebuilt.
+Layout: <root>/<key[:2]>/<key>/{NAME.c, NAME.h, _mxc_<key>.c (cffi's wrapper), the module,
+meta.json}; compiler/cache.py publishes entries atomically.
 """
+import contextlib
 import hashlib
+import importlib.machinery
 import importlib.util
+import io
 import os
-import shutil
+import shlex
+import subprocess
 import sys
 import sysconfig
 import time
@@ -76,29 +80,52 @@ def _load(folder, modname):
     return module
 
 
+def _run_jobs(jobs):
+    """Run compiler commands side by side; returns [(command, returncode, output)]."""
+    procs = [(job, subprocess.Popen(job, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+             for job in jobs]
+    return [(job, p.wait(), p.stdout.read().decode("utf-8", "replace")) for job, p in procs]
+
+
 def _compile(folder, name, source, header, cdef, flags, modname):
+    """The graph's C and cffi's wrapper compile in parallel (the wrapper at -O1), then link.
+
+    cffi writes the wrapper (emit_c_code); the C compiler builds both objects and the
+    extension module, so the generated .c itself stays free of Python."""
     import cffi
-    with open(os.path.join(folder, name + ".c"), "w") as f:
+    src = os.path.join(folder, name + ".c")
+    with open(src, "w") as f:
         f.write(source)
     with open(os.path.join(folder, name + ".h"), "w") as f:
         f.write(header)
     ffi = cffi.FFI()
     ffi.cdef(cdef)
-    ffi.set_source(modname, '#include "%s.h"' % name, sources=[os.path.join(folder,
-                                                                           name + ".c")],
-                   include_dirs=[folder], extra_compile_args=flags,
-                   extra_link_args=[f for f in flags if f in ("-fopenmp",)])
-    build_tmp = os.path.join(folder, "build")
+    ffi.set_source(modname, '#include "%s.h"' % name)
+    wrapper = os.path.join(folder, modname + ".c")
+    with contextlib.redirect_stdout(io.StringIO()):          # cffi says "generating ..."
+        ffi.emit_c_code(wrapper)
+    cc = shlex.split(compiler_command())
+    include = sysconfig.get_paths()["include"]
+    objs = [os.path.join(folder, name + ".o"), os.path.join(folder, modname + ".o")]
+    jobs = [cc + flags + ["-fPIC", "-c", src, "-o", objs[0]],
+            cc + ["-O1", "-fPIC", "-I", include, "-I", folder, "-c", wrapper, "-o", objs[1]]]
+    out = os.path.join(folder, modname + importlib.machinery.EXTENSION_SUFFIXES[0])
+    link = cc + ["-shared"] + (["-undefined", "dynamic_lookup"] if sys.platform == "darwin"
+                               else []) + ["-o", out] + objs + \
+        [f for f in flags if f == "-fopenmp"]
     try:
-        ffi.compile(tmpdir=build_tmp, verbose=False)
-    except Exception as err:  # distutils/setuptools raise several types
-        raise MXNetError("C compilation of %s failed (%s, flags %s): %s\n  source kept in %s"
-                         % (name, compiler_command(), " ".join(flags), err, folder)) from None
-    built = _find_lib(build_tmp, modname)
-    if built is None:
-        raise MXNetError("C compilation of %s produced no library in %s" % (name, build_tmp))
-    shutil.move(built, os.path.join(folder, os.path.basename(built)))
-    shutil.rmtree(build_tmp, ignore_errors=True)
+        results = _run_jobs(jobs)
+        if all(rc == 0 for _, rc, _ in results):
+            results = _run_jobs([link])
+    except OSError as err:
+        raise MXNetError("C compilation of %s failed: cannot run %s: %s"
+                         % (name, compiler_command(), err)) from None
+    for job, rc, text in results:
+        if rc != 0:
+            raise MXNetError("C compilation of %s failed (%s):\n%s"
+                             % (name, " ".join(job), text[-4000:]))
+    for obj in objs:
+        os.unlink(obj)
 
 
 def build(source, header, cdef, name="mxc", flags=None, root=None):
