@@ -7,6 +7,7 @@ Layout: <root>/<key[:2]>/<key>/{NAME.c, NAME.h, _mxc_<key>.c (cffi's wrapper), t
 meta.json}; compiler/cache.py publishes entries atomically.
 """
 import contextlib
+import functools
 import hashlib
 import importlib.machinery
 import importlib.util
@@ -19,6 +20,7 @@ import sysconfig
 import time
 
 from .cache import cache_root, fetch_or_build
+from .fileio import atomic_write
 from .errors import MXNetError
 
 VERSION = "0.1.0"
@@ -143,3 +145,70 @@ def build(source, header, cdef, name="mxc", flags=None, root=None):
         {"name": name, "flags": flags, "cc": compiler_command(), "version": VERSION})
     _LOADED[key] = (module, folder)
     return Built(module, key, folder, compiled, time.perf_counter() - t0)
+
+
+# ---- fingerprints: a cache hit without rendering ------------------------------------------
+# Rendering imports Jinja and walks every template; a bind whose inputs were seen before can
+# skip it. The fingerprint covers everything the rendered source depends on: the caller's
+# description of the graph (symbol JSON, shapes, names, grad_req, dtype, modes), the compiler's
+# Python sources and templates, the C compiler and flags, the platform and mxc's version.
+
+@functools.lru_cache(maxsize=1)
+def package_digest():
+    """sha256 over the compiler's Python sources and templates."""
+    from importlib import resources
+    h = hashlib.sha256()
+    roots = [os.path.dirname(os.path.abspath(__file__)),
+             str(resources.files("mxc.compiler.templates"))]
+    for root in roots:
+        for folder, dirs, files in sorted(os.walk(root)):
+            dirs.sort()
+            for f in sorted(files):
+                if f.endswith((".py", ".j2")):
+                    path = os.path.join(folder, f)
+                    h.update(os.path.relpath(path, root).encode("utf-8"))
+                    with open(path, "rb") as fh:
+                        h.update(fh.read())
+    return h.hexdigest()
+
+
+def fingerprint(*parts, flags=None):
+    flags = list(default_flags() if flags is None else flags)
+    h = hashlib.sha256()
+    for part in parts + (package_digest(), compiler_command(), " ".join(flags),
+                         sys.platform, sysconfig.get_platform(),
+                         sys.implementation.cache_tag, VERSION):
+        h.update(str(part).encode("utf-8"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _fingerprint_path(fp, root):
+    return os.path.join(root or cache_root(), "fingerprints", fp[:2], fp)
+
+
+def lookup(fp, root=None):
+    """The Built recorded for this fingerprint, or None (then render and build)."""
+    try:
+        with open(_fingerprint_path(fp, root)) as f:
+            key = f.read().strip()
+    except OSError:
+        return None
+    if key in _LOADED:
+        return Built(_LOADED[key][0], key, _LOADED[key][1], False, 0.0)
+    t0 = time.perf_counter()
+    folder = os.path.join(root or cache_root(), key[:2], key)
+    try:
+        module = _load(folder, "_mxc_" + key[:24])
+    except Exception:              # missing or damaged: the caller renders and rebuilds
+        return None
+    _LOADED[key] = (module, folder)
+    return Built(module, key, folder, False, time.perf_counter() - t0)
+
+
+def remember(fp, key, root=None):
+    """Record that this fingerprint renders to the entry `key`."""
+    try:
+        atomic_write(_fingerprint_path(fp, root), key.encode("ascii"))
+    except OSError:
+        pass                       # a read-only cache still works, it just renders again

@@ -11,8 +11,8 @@ import jinja2
 
 from . import optimizers
 from .errors import MXNetError
+from .plan import METRICS  # noqa: F401  (re-exported)
 
-METRICS = {"none": 0, "acc": 1, "mse": 2}
 
 
 @functools.lru_cache(maxsize=1)

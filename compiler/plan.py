@@ -13,6 +13,7 @@ from .shape import infer_graph_shapes
 from .symbol import aux_variables, topo_order
 
 ALIGN_BYTES = 64
+METRICS = {"none": 0, "acc": 1, "mse": 2}     # metric ids of the C entry points
 DTYPES = {"float32": ("float", 4), "float64": ("double", 8)}
 
 

@@ -9,8 +9,8 @@ import time
 import numpy as np
 
 from .compiler import build as _build
-from .compiler import codegen, optimizers
-from .compiler.plan import make_plan
+from .compiler import optimizers
+from .compiler.plan import METRICS, make_plan
 
 _ALIGN = 64
 
@@ -46,8 +46,16 @@ class Executor:
         outs = self.plan.outputs
         labels = [a for a in self.plan.args if a.role == "label"]
         self.metric_io = (outs[0], labels[0]) if (metric_io and outs and labels) else None
-        source, header, cdef = codegen.render(self.plan, metric_io=self.metric_io)
-        self.built = _build.build(source, header, cdef)
+        fp = _build.fingerprint(
+            symbol.tojson(), sorted((k, tuple(int(d) for d in v)) for k, v in shapes.items()),
+            list(data_names), list(label_names), sorted((grad_req or {}).items()), dtype,
+            for_training, fuse, self.metric_io is not None)
+        self.built = _build.lookup(fp)
+        if self.built is None:
+            from .compiler import codegen
+            source, header, cdef = codegen.render(self.plan, metric_io=self.metric_io)
+            self.built = _build.build(source, header, cdef)
+            _build.remember(fp, self.built.key)
         self.lib, self.ffi = self.built.lib, self.built.ffi
         self.dtype = np.dtype(dtype)
         self.arena = _aligned_zeros(self.plan.size, self.dtype)
@@ -107,7 +115,7 @@ class Executor:
         self.check(self.lib.mxc_train_epoch(
             self.mem, self._ptr(state, "real"), optimizers.kind_id(kind),
             self._ptr(hyper, "double"), src, int(nsource),
-            self.ffi.from_buffer("int64_t[]", rows), nbatch, codegen.METRICS[metric],
+            self.ffi.from_buffer("int64_t[]", rows), nbatch, METRICS[metric],
             self.ffi.from_buffer("double[]", out)))
         return out
 
@@ -128,7 +136,7 @@ class Executor:
                                 or [self.ffi.NULL])
         self.check(self.lib.mxc_infer_batches(
             self.mem, src, int(nsource), self.ffi.from_buffer("int64_t[]", rows), nbatch,
-            codegen.METRICS[metric], self.ffi.from_buffer("double[]", res), outs))
+            METRICS[metric], self.ffi.from_buffer("double[]", res), outs))
         return res
 
 

@@ -30,7 +30,7 @@ def _run(cache, *args, env_extra=None):
 
 
 def _entries(cache):
-    return sorted(e for shard in cache.iterdir() if shard.is_dir()
+    return sorted(e for shard in cache.iterdir() if shard.is_dir() and len(shard.name) == 2
                   for e in os.listdir(shard) if not e.startswith("."))
 
 
@@ -98,3 +98,21 @@ def test_compile_error_is_reported(tmp_path):
     with pytest.raises(mx.base.MXNetError, match="compilation"):
         build.build("int broken( {", "", "int f(void);", root=str(tmp_path))
     assert _entries(tmp_path) == []
+
+
+def test_a_seen_bind_loads_without_rendering(tmp_path):
+    """The second process finds the library by fingerprint: no Jinja, no compiler."""
+    probe = SCRIPT + "\nprint('jinja2' in sys.modules)\n"
+    env = dict(os.environ, MXC_CACHE_DIR=str(tmp_path))
+    first = subprocess.run([sys.executable, "-c", probe, "15", "3"], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split()[0] == "compiled" and first.stdout.split()[-1] == "True"
+    second = subprocess.run([sys.executable, "-c", probe, "15", "3"], env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.split() == ["cached", first.stdout.split()[1], "False"]
+    # a changed graph (other hidden size) is a different fingerprint: it renders and compiles
+    third = subprocess.run([sys.executable, "-c", probe, "16", "3"], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert third.stdout.split()[0] == "compiled", third.stderr
