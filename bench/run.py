@@ -114,7 +114,13 @@ def main(argv=None):
         for name in names:
             reps = repeats if name != "lenet" or args.repeats else max(1, min(repeats, 3))
             for system in systems:
-                r = _worker(name, system, reps, env)
+                cold = _worker(name, "mxc-compile", 1, env) if system == "mxc" else {}
+                if "skipped" in cold or "error" in cold:
+                    r = cold
+                    r["system"] = "mxc"
+                else:
+                    r = _worker(name, system, reps, env)
+                    r.update({k: v for k, v in cold.items() if k.startswith("compile_")})
                 if system == "mxc" and "train_sps" in r:
                     hit = _worker(name, "mxc-bind", 1, env)
                     r["cache_hit_bind_s"] = hit.get("compile_train_s", float("nan"))
