@@ -336,7 +336,23 @@ class NDArrayIter(DataIter):
 # --------------------------------------------------------------------------- wrappers
 
 
-class ResizeIter(DataIter):
+class _CurrentBatchIter(DataIter):
+    """An iterator whose batch parts come from the DataBatch it holds in current_batch."""
+
+    def getdata(self):
+        return self.current_batch.data
+
+    def getlabel(self):
+        return self.current_batch.label
+
+    def getindex(self):
+        return self.current_batch.index
+
+    def getpad(self):
+        return self.current_batch.pad
+
+
+class ResizeIter(_CurrentBatchIter):
     """Yield exactly `size` batches per epoch from `data_iter`, restarting it as needed."""
 
     def __init__(self, data_iter, size, reset_internal=True):
@@ -368,20 +384,9 @@ class ResizeIter(DataIter):
         self.cur += 1
         return True
 
-    def getdata(self):
-        return self.current_batch.data
-
-    def getlabel(self):
-        return self.current_batch.label
-
-    def getindex(self):
-        return self.current_batch.index
-
-    def getpad(self):
-        return self.current_batch.pad
 
 
-class PrefetchingIter(DataIter):
+class PrefetchingIter(_CurrentBatchIter):
     """Fetch the next batch of each wrapped iterator in a background thread and combine them."""
 
     def __init__(self, iters, rename_data=None, rename_label=None):
@@ -494,17 +499,6 @@ class PrefetchingIter(DataIter):
             return self.current_batch
         raise StopIteration
 
-    def getdata(self):
-        return self.current_batch.data
-
-    def getlabel(self):
-        return self.current_batch.label
-
-    def getindex(self):
-        return self.current_batch.index
-
-    def getpad(self):
-        return self.current_batch.pad
 
 
 # --------------------------------------------------------------------------- file iterators

@@ -31,9 +31,6 @@ def test_build_mlp_checkpoint(shared_dir, tmp_path):
 
 
 def test_build_lenet_checkpoint(shared_dir, tmp_path):
-    from mxc.compiler.ops.base import REGISTRY
-    if "Convolution" not in REGISTRY or "Pooling" not in REGISTRY:
-        pytest.skip("Convolution/Pooling operators are not registered yet")
     out = tmp_path / "lenet"
     rc = cli.main(["build", str(shared_dir / "mxnet" / "lenet-symbol.json"), "--params",
                    str(shared_dir / "mxnet" / "lenet-0001.params"), "--shape",
