@@ -10,7 +10,7 @@ import struct
 import numpy as np
 
 from . import build as _build
-from . import codegen, trainer_spec
+from . import codegen, paramsfile, trainer_spec
 from .errors import MXNetError
 from .fileio import atomic_write
 from .plan import make_plan
@@ -21,60 +21,18 @@ TOLERANCE = 1e-5
 # ---- .params files (reference section 3), float32 only -------------------------------------
 def read_params(path):
     """Read an MXNet .params file into (arg_params, aux_params) of float32 NumPy arrays."""
-    try:
-        with open(path, "rb") as f:
-            buf = f.read()
-    except OSError as err:
-        raise MXNetError("cannot read params file '%s': %s" % (path, err)) from None
-    pos = [0]
-
-    def take(fmt):
-        size = struct.calcsize(fmt)
-        if pos[0] + size > len(buf):
-            raise MXNetError("params file '%s' is truncated at byte %d" % (path, pos[0]))
-        out = struct.unpack_from(fmt, buf, pos[0])
-        pos[0] += size
-        return out
-
-    magic, _, count = take("<QQQ")
-    if magic != 0x112:
-        raise MXNetError("'%s' is not an MXNet NDArray file" % path)
-    arrays = []
-    for _ in range(count):
-        (rmagic,) = take("<I")
-        if rmagic in (0xF993FAC9, 0xF993FACA):
-            stype, ndim = take("<ii")
-            if stype != 0:
-                raise MXNetError("params file '%s': sparse arrays are not supported" % path)
-            dims = take("<%dq" % ndim)
-        elif rmagic == 0xF993FAC8:
-            (ndim,) = take("<i")
-            dims = take("<%dq" % ndim)
-        else:
-            ndim = rmagic
-            dims = take("<%dI" % ndim)
-        if ndim == 0:
-            arrays.append(None)
-            continue
-        _, _, dtype = take("<iii")
-        if dtype != 0:
-            raise MXNetError("params file '%s': only float32 arrays can be exported (type "
-                             "flag %d)" % (path, dtype))
-        n = int(np.prod(dims))
-        if pos[0] + 4 * n > len(buf):
-            raise MXNetError("params file '%s' is truncated" % path)
-        arrays.append(np.frombuffer(buf, "<f4", n, pos[0]).reshape(dims).copy())
-        pos[0] += 4 * n
-    (nnames,) = take("<Q")
-    names = []
-    for _ in range(nnames):
-        (length,) = take("<Q")
-        names.append(buf[pos[0]:pos[0] + length].decode("utf-8"))
-        pos[0] += length
+    records, names = paramsfile.read_file(path)
+    if records and not names:
+        raise MXNetError("params file '%s' holds unnamed arrays, not arg:/aux: parameters"
+                         % path)
     arg, aux = {}, {}
-    for key, arr in zip(names, arrays):
+    for key, record in zip(names, records):
         kind, _, name = key.partition(":")
-        {"arg": arg, "aux": aux}.get(kind, {})[name] = arr
+        if record.is_none or record.data.dtype != np.float32:
+            raise MXNetError("params file '%s', entry '%s': only float32 arrays can be "
+                             "exported (got %s)" % (path, key, "an empty array" if
+                                                    record.is_none else record.data.dtype))
+        {"arg": arg, "aux": aux}.get(kind, {})[name] = record.data
     return arg, aux
 
 

@@ -5,14 +5,13 @@ in-place writes (`a[:] = x`, `a += x`) go into that same numpy array, so an NDAr
 can be a view onto memory owned elsewhere.
 """
 import functools
-import io
 import os
-import pickle
 import struct
 
 import numpy as np
 
 from .base import MXNetError, numeric_types, string_types
+from .compiler import paramsfile as _pf
 from .compiler.fileio import atomic_write
 from .context import Context, current_context
 
@@ -21,12 +20,8 @@ __all__ = ["NDArray", "array", "zeros", "ones", "empty", "full", "arange", "conc
 
 # --------------------------------------------------------------------------- dtypes
 
-_DTYPE_TO_FLAG = {
-    np.float32: 0, np.float64: 1, np.float16: 2, np.uint8: 3, np.int32: 4, np.int8: 5,
-    np.int64: 6, np.bool_: 7, np.int16: 8, np.uint16: 9, np.uint32: 10, np.uint64: 11,
-}
-_FLAG_TO_DTYPE = {flag: dtype for dtype, flag in _DTYPE_TO_FLAG.items()}
-_FLAG_NAMES = {12: "bfloat16"}
+_DTYPE_TO_FLAG = _pf.DTYPE_TO_FLAG
+_FLAG_TO_DTYPE = _pf.FLAG_TO_DTYPE
 
 
 def _dtype_type(dtype):
@@ -251,11 +246,14 @@ class NDArray:
         return {"handle": _record_bytes(self)}
 
     def __setstate__(self, state):
-        handle = state.get("handle")
+        handle = state.get("handle") if isinstance(state, dict) else state
         if handle is None:
             self._data = np.empty((0,), np.float32)
             self._ctx = Context("cpu", 0)
             return
+        if not isinstance(handle, (bytes, bytearray)):
+            raise MXNetError("pickled NDArray: expected {'handle': bytes}, got %s"
+                             % type(handle).__name__)
         arr, end = _read_record(bytes(handle), 0)
         if end != len(handle):
             raise MXNetError("pickled NDArray: %d trailing bytes after the record"
@@ -459,35 +457,11 @@ def waitall():
 
 # --------------------------------------------------------------------------- binary format
 
-_LIST_MAGIC = 0x112
-_V1_MAGIC = 0xF993FAC8
-_V2_MAGIC = 0xF993FAC9
-_V3_MAGIC = 0xF993FACA
+_LIST_MAGIC = _pf.LIST_MAGIC
+_V2_MAGIC = _pf.V2_MAGIC
 
-
-class _FormatError(MXNetError):
-    """A malformed byte stream; load() adds the file name."""
-
-
-class _Reader:
-    """Little-endian reader over bytes that reports truncation precisely."""
-
-    def __init__(self, buf, offset=0):
-        self.buf = buf
-        self.pos = offset
-
-    def take(self, nbytes, what):
-        if nbytes < 0 or self.pos + nbytes > len(self.buf):
-            raise _FormatError("truncated: need %d bytes for %s at offset %d, only %d left"
-                               % (nbytes, what, self.pos, max(len(self.buf) - self.pos, 0)))
-        start = self.pos
-        self.pos += nbytes
-        return start
-
-    def unpack(self, fmt, what):
-        size = struct.calcsize(fmt)
-        start = self.take(size, what)
-        return struct.unpack_from(fmt, self.buf, start)
+_FormatError = _pf.FormatError      # a malformed byte stream; load() adds the file name
+_Reader = _pf.Reader
 
 
 def _record_bytes(arr):
@@ -513,51 +487,21 @@ def _visible_gpus():
 
 
 def _load_context(dev_type, dev_id):
-    if dev_type not in Context.devtype2str:
-        raise _FormatError("unknown device type %d" % dev_type)
     if dev_type == 2 and dev_id >= _visible_gpus():
         return Context("cpu", 0)
     return Context(Context.devtype2str[dev_type], dev_id)
 
 
+def _as_ndarray(record):
+    if record.is_none:
+        return NDArray(np.empty((0,), np.float32), Context("cpu", 0))
+    return NDArray(record.data, _load_context(record.dev_type, record.dev_id))
+
+
 def _read_record(buf, offset):
     """Parse one array record at `offset`; returns (NDArray, offset after the record)."""
-    reader = _Reader(buf, offset)
-    (magic,) = reader.unpack("<I", "record magic")
-    if magic in (_V2_MAGIC, _V3_MAGIC):
-        (stype,) = reader.unpack("<i", "storage type")
-        if stype != 0:
-            raise _FormatError("unsupported storage type %d (only dense arrays)" % stype)
-        (ndim,) = reader.unpack("<i", "ndim")
-        if ndim == -1 and magic == _V3_MAGIC:
-            ndim = 0
-        shape = reader.unpack("<%dq" % max(ndim, 0), "shape") if ndim > 0 else ()
-    elif magic == _V1_MAGIC:
-        (ndim,) = reader.unpack("<i", "ndim")
-        shape = reader.unpack("<%dq" % max(ndim, 0), "shape") if ndim > 0 else ()
-    else:  # legacy v0: the first word is ndim, dims are u32
-        ndim = magic
-        if ndim > 32:
-            raise _FormatError("bad record magic 0x%08X" % magic)
-        shape = reader.unpack("<%dI" % ndim, "shape") if ndim > 0 else ()
-    if ndim < 0:
-        raise _FormatError("negative ndim %d" % ndim)
-    if ndim == 0:  # a "none" array
-        return NDArray(np.empty((0,), np.float32), Context("cpu", 0)), reader.pos
-    if any(d < 0 for d in shape):
-        raise _FormatError("negative dimension in shape %s" % (tuple(shape),))
-    dev_type, dev_id = reader.unpack("<ii", "context")
-    ctx = _load_context(dev_type, dev_id)
-    (flag,) = reader.unpack("<i", "type flag")
-    dtype = _FLAG_TO_DTYPE.get(flag)
-    if dtype is None:
-        raise _FormatError("unknown dtype flag %d%s" % (
-            flag, " (%s is not supported)" % _FLAG_NAMES[flag] if flag in _FLAG_NAMES else ""))
-    le_dtype = np.dtype(dtype).newbyteorder("<")
-    count = int(np.prod(shape, dtype=np.int64))
-    start = reader.take(count * le_dtype.itemsize, "data of shape %s" % (tuple(shape),))
-    data = np.frombuffer(buf, le_dtype, count, start).astype(dtype).reshape(shape)
-    return NDArray(data, ctx), reader.pos
+    record, end = _pf.read_record(buf, offset)
+    return _as_ndarray(record), end
 
 
 def _serialize(data):
@@ -587,37 +531,11 @@ def _serialize(data):
 
 def _deserialize(buf):
     """Parse file bytes into a list (no names) or dict of NDArrays."""
-    reader = _Reader(buf)
-    magic, _reserved = reader.unpack("<QQ", "file header")
-    if magic != _LIST_MAGIC:
-        raise _FormatError("bad magic 0x%X (expected 0x%X): not an NDArray file"
-                           % (magic, _LIST_MAGIC))
-    (count,) = reader.unpack("<Q", "array count")
-    if count > len(buf):
-        raise _FormatError("array count %d exceeds file size" % count)
-    arrays = []
-    for i in range(count):
-        try:
-            arr, reader.pos = _read_record(buf, reader.pos)
-        except _FormatError as err:
-            raise _FormatError("record %d: %s" % (i, err)) from None
-        arrays.append(arr)
-    (nkeys,) = reader.unpack("<Q", "name count")
-    if nkeys not in (0, count):
-        raise _FormatError("%d names for %d arrays" % (nkeys, count))
-    keys = []
-    for i in range(nkeys):
-        (length,) = reader.unpack("<Q", "length of name %d" % i)
-        start = reader.take(length, "name %d" % i)
-        try:
-            keys.append(buf[start:start + length].decode("utf-8"))
-        except UnicodeDecodeError:
-            raise _FormatError("name %d is not valid UTF-8" % i) from None
-    if reader.pos != len(buf):
-        raise _FormatError("%d unexpected trailing bytes" % (len(buf) - reader.pos))
-    if not keys:
+    records, names = _pf.parse(buf)
+    arrays = [_as_ndarray(r) for r in records]
+    if not names:
         return arrays
-    return dict(zip(keys, arrays))
+    return dict(zip(names, arrays))
 
 
 def save(fname, data):
@@ -650,18 +568,8 @@ def load(fname):
         raise MXNetError("cannot load NDArrays from %s: %s" % (fname, err)) from None
 
 
-class _MXNetUnpickler(pickle.Unpickler):
-    """Unpickler that maps MXNet's NDArray classes onto this module's NDArray."""
-
-    def find_class(self, module, name):
-        if module.split(".")[0] in ("mxnet", "mxc") and name == "NDArray":
-            return NDArray
-        return super().find_class(module, name)
-
-
 def _unpickle(raw):
-    """Unpickle bytes written by MXNet or mxc that may contain NDArrays (e.g. .states)."""
-    try:
-        return _MXNetUnpickler(io.BytesIO(raw)).load()
-    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as err:
-        raise MXNetError("cannot unpickle NDArray data: %s" % err) from None
+    """Unpickle bytes written by MXNet or mxc that may contain NDArrays (e.g. .states):
+    only array data and plain containers (see states_format)."""
+    from .states_format import loads
+    return loads(raw)

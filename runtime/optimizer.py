@@ -762,24 +762,10 @@ class Updater(object):
         return pickle.dumps((self.states, self.optimizer) if dump_optimizer else self.states)
 
 
-class _StatesUnpickler(pickle.Unpickler):
-    """Unpickler that maps MXNet's own classes onto mxc's (`.states` files from MXNet)."""
-
-    def find_class(self, module, name):
-        if module.startswith('mxnet.ndarray') and name == 'NDArray':
-            from .ndarray import NDArray
-            return NDArray
-        if module.startswith('mxnet.optimizer') and name.lower() in _OPT_REGISTRY:
-            return _OPT_REGISTRY[name.lower()]
-        if module.startswith('mxnet.lr_scheduler'):
-            from . import lr_scheduler
-            return getattr(lr_scheduler, name)
-        return super(_StatesUnpickler, self).find_class(module, name)
-
-
-def _loads_states(blob):
-    import io
-    return _StatesUnpickler(io.BytesIO(blob)).load()
+def _loads_states(blob, source=None):
+    """Optimizer states from a `.states` pickle, through the allow-list unpickler."""
+    from .states_format import loads
+    return loads(blob, source)
 
 
 def get_updater(optimizer):
