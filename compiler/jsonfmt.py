@@ -5,10 +5,18 @@ from . import ops as _ops
 from .errors import MXNetError
 
 
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
 def _q(s):
+    """A JSON string literal: dmlc's escapes, plus \\uXXXX for any other control character
+    (which dmlc would write raw, giving JSON that strict readers refuse)."""
     out = ['"']
     for ch in s:
-        out.append({'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(ch, ch))
+        esc = _ESCAPES.get(ch)
+        if esc is None and ord(ch) < 0x20:
+            esc = "\\u%04x" % ord(ch)
+        out.append(esc or ch)
     out.append('"')
     return "".join(out)
 
@@ -84,91 +92,195 @@ def dumps_graph(order, heads, version):
 
 _HIDDEN = ("ctx_group", "lr_mult", "wd_mult", "force_mirroring", "mirror_stage")
 
-
-def _legacy_attrs(node_js, is_variable):
-    attrs = {}
-    for key in ("param", "attr", "attrs"):
-        for k, v in (node_js.get(key) or {}).items():
-            if key != "param" and k in _HIDDEN:
-                k = "__%s__" % k
-            attrs[k] = str(v)
-    return attrs
+# Python's own failures while decoding a malformed document; each becomes one MXNetError
+# that names the node (MXNetError itself passes through).
+LOAD_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError,
+               OverflowError, SyntaxError, UnicodeError, MemoryError)
 
 
-def graph_from_json(text, Node):
-    """Build nodes from MXNet JSON; returns the head list [(node, index)]."""
+class _Bad(Exception):
+    """A structural defect in the document; converted into MXNetError with its context."""
+
+
+def _bad(cond, message, *args):
+    if not cond:
+        raise _Bad(message % args if args else message)
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _decode(text):
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(text).decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise MXNetError("invalid symbol JSON: not UTF-8 text (byte %d)" % err.start) \
+                from None
+    if not isinstance(text, str):
+        raise MXNetError("invalid symbol JSON: expected text, got %s" % type(text).__name__)
+    return text
+
+
+def _parse_document(text):
     try:
-        js = json.loads(text)
+        js = json.loads(_decode(text), strict=False)
+    except RecursionError:
+        raise MXNetError("invalid symbol JSON: nested too deeply") from None
     except ValueError as err:
         raise MXNetError("invalid symbol JSON: %s" % err) from None
     if not isinstance(js, dict) or not isinstance(js.get("nodes"), list) \
             or not isinstance(js.get("heads"), list):
-        raise MXNetError("invalid symbol JSON: expected an object with 'nodes' and 'heads'")
-    version = 800
-    gattrs = js.get("attrs") or {}
-    if "mxnet_version" in gattrs:
-        try:
-            version = int(gattrs["mxnet_version"][1])
-        except (TypeError, ValueError, IndexError):
-            raise MXNetError("invalid symbol JSON: bad mxnet_version %r"
-                             % (gattrs["mxnet_version"],)) from None
+        raise MXNetError("invalid symbol JSON: expected an object with 'nodes' and 'heads' "
+                         "lists")
+    return js
+
+
+def _version(js):
+    gattrs = js.get("attrs")
+    if gattrs is None:
+        return 800
+    try:
+        _bad(isinstance(gattrs, dict), "graph 'attrs' is %s, not an object",
+             type(gattrs).__name__)
+        if "mxnet_version" not in gattrs:
+            return 800
+        entry = gattrs["mxnet_version"]
+        _bad(isinstance(entry, list) and len(entry) == 2 and _is_int(entry[1]),
+             "bad mxnet_version %.80r", entry)
+        return entry[1]
+    except _Bad as err:
+        raise MXNetError("invalid symbol JSON: %s" % err) from None
+
+
+def _attr_text(node_key, key, value):
+    _bad(isinstance(value, (str, int, float)), "attribute '%s' in '%s' is %s, not a string",
+         key, node_key, type(value).__name__)
+    return value if isinstance(value, str) else str(value)
+
+
+def _legacy_attrs(node_js):
+    attrs = {}
+    for field in ("param", "attr", "attrs"):
+        table = node_js.get(field)
+        if table is None:
+            continue
+        _bad(isinstance(table, dict), "'%s' is %s, not an object", field, type(table).__name__)
+        for k, v in table.items():
+            if field != "param" and k in _HIDDEN:
+                k = "__%s__" % k
+            attrs[k] = _attr_text(field, k, v)
+    return attrs
+
+
+def _read_entry(e, what, n_nodes):
+    """(node index, output index) from a JSON [node, output(, version)] entry."""
+    _bad(isinstance(e, list) and len(e) in (2, 3) and all(_is_int(x) for x in e),
+         "%s %.80r is not [node, output, version] integers", what, e)
+    _bad(0 <= e[0] < n_nodes, "%s %.80r refers to node %d; %s", what, e, e[0],
+         "an input may only refer to one of the %d nodes before it" % n_nodes
+         if what == "input" else "the graph has %d nodes" % n_nodes)
+    _bad(e[1] >= 0, "%s %.80r has a negative output index", what, e)
+    return e[0], e[1]
+
+
+def _node_label(i, nj):
+    name = nj.get("name") if isinstance(nj, dict) else None
+    return "node %d ('%s')" % (i, name) if isinstance(name, str) else "node %d" % i
+
+
+def _node_from_json(i, nj, nodes, version, Node):
+    _bad(isinstance(nj, dict), "is %s, not an object", type(nj).__name__)
+    _bad("op" in nj and "name" in nj, "lacks 'op' or 'name'")
+    op_name, name = nj["op"], nj["name"]
+    _bad(isinstance(op_name, str), "'op' is %s, not a string", type(op_name).__name__)
+    _bad(isinstance(name, str), "'name' is %s, not a string", type(name).__name__)
+    attrs = _legacy_attrs(nj)
+    if op_name == "null":
+        return Node(None, name, attrs)
+    if op_name not in _ops.REGISTRY and op_name not in _ops.FUNCTIONS:
+        raise MXNetError("Failed loading Op %s of type %s: mxc has no operator %s"
+                         % (name, op_name, op_name))
+    op = _ops.FUNCTIONS[op_name]
+    node = Node(op, name, attrs)
+    raw_inputs = nj.get("inputs", [])
+    _bad(isinstance(raw_inputs, list), "'inputs' is %s, not a list", type(raw_inputs).__name__)
+    inputs = []
+    for e in raw_inputs:
+        src, out = _read_entry(e, "input", i)
+        _bad(out < nodes[src].num_outputs(), "input %.80r refers to output %d of '%s', which "
+             "has %d", e, out, nodes[src].name, nodes[src].num_outputs())
+        inputs.append((nodes[src], out))
+    node.inputs = inputs
+    try:
+        node.params
+    except MXNetError as err:
+        raise MXNetError("invalid symbol JSON: %s" % err) from None
+    _complete_inputs(node, inputs, attrs, version, Node)
+    return node
+
+
+def _complete_inputs(node, inputs, attrs, version, Node):
+    """Re-create the aux inputs old files omit, and move legacy per-input attributes."""
+    op = node.op
+    n_expected = len(node.input_names()) + len(node.aux_names())
+    if op.variable_inputs:
+        n_expected = len(inputs)
+    if len(inputs) < n_expected:       # old files omit aux inputs: re-create them
+        for slot in (node.input_names() + node.aux_names())[len(inputs):]:
+            vattrs = dict(attrs)
+            if slot in op.input_init:
+                vattrs.setdefault("__init__", op.input_init[slot])
+            inputs.append((Node(None, "%s_%s" % (node.name, slot), vattrs), 0))
+    elif len(inputs) > n_expected:
+        raise MXNetError("invalid symbol JSON: node '%s' (%s) has %d inputs, expected %d"
+                         % (node.name, op.name, len(inputs), n_expected))
+    if version < 904:
+        for slot, (c, _) in zip(node.input_names() + node.aux_names(), inputs):
+            if c.op is None and slot in op.input_init and c.name == "%s_%s" % (node.name,
+                                                                                slot):
+                c.attrs.setdefault("__init__", op.input_init[slot])
+    for key in list(node.attrs):        # legacy `weight_lr_mult` on the op node
+        for slot, (c, _) in zip(node.input_names(), inputs):
+            for h in ("lr_mult", "wd_mult"):
+                if key == "%s_%s" % (slot, h) and c.op is None:
+                    c.attrs["__%s__" % h] = node.attrs.pop(key)
+    node._params = None
+    node.inputs = inputs
+
+
+def _heads(raw, nodes):
+    heads = []
+    for e in raw:
+        src, out = _read_entry(e, "head", len(nodes))
+        _bad(out < nodes[src].num_outputs(), "head %.80r refers to a missing output of '%s'",
+             e, nodes[src].name)
+        heads.append((nodes[src], out))
+    _bad(heads, "the graph has no heads")
+    return heads
+
+
+def graph_from_json(text, Node):
+    """Build nodes from MXNet JSON; returns the head list [(node, index)].
+
+    Every defect is one MXNetError naming the node (and the attribute when one is at fault);
+    an input may only refer to an earlier node, so no document can describe a cycle."""
+    js = _parse_document(text)
+    version = _version(js)
     nodes = []
     for i, nj in enumerate(js["nodes"]):
-        if not isinstance(nj, dict) or "op" not in nj or "name" not in nj:
-            raise MXNetError("invalid symbol JSON: node %d lacks 'op' or 'name'" % i)
-        op_name = nj["op"]
-        attrs = _legacy_attrs(nj, op_name == "null")
-        if op_name == "null":
-            nodes.append(Node(None, nj["name"], attrs))
-            continue
-        if op_name not in _ops.REGISTRY and op_name not in _ops.FUNCTIONS:
-            raise MXNetError("Failed loading Op %s of type %s: mxc has no operator %s"
-                             % (nj["name"], op_name, op_name))
-        op = _ops.FUNCTIONS[op_name]
-        # a pre-nnvm `weight_lr_mult` style key moves to that input variable later
-        node = Node(op, nj["name"], attrs)
-        inputs = []
-        for e in nj.get("inputs", []):
-            if not isinstance(e, list) or len(e) < 2 or not 0 <= int(e[0]) < i:
-                raise MXNetError("invalid symbol JSON: node '%s' has a bad input entry %r"
-                                 % (nj["name"], e))
-            inputs.append((nodes[int(e[0])], int(e[1])))
-        node.inputs = inputs
         try:
-            node.params
-        except MXNetError as err:
-            raise MXNetError("invalid symbol JSON: %s" % err) from None
-        n_expected = len(node.input_names()) + len(node.aux_names())
-        if op.variable_inputs:
-            n_expected = len(inputs)
-        if len(inputs) < n_expected:       # old files omit aux inputs: re-create them
-            for slot in (node.input_names() + node.aux_names())[len(inputs):]:
-                vattrs = dict(attrs)
-                if slot in op.input_init:
-                    vattrs.setdefault("__init__", op.input_init[slot])
-                inputs.append((Node(None, "%s_%s" % (node.name, slot), vattrs), 0))
-        elif len(inputs) > n_expected:
-            raise MXNetError("invalid symbol JSON: node '%s' (%s) has %d inputs, expected %d"
-                             % (node.name, op.name, len(inputs), n_expected))
-        if version < 904:
-            for slot, (c, _) in zip(node.input_names() + node.aux_names(), inputs):
-                if c.op is None and slot in op.input_init and c.name == "%s_%s" % (node.name,
-                                                                                    slot):
-                    c.attrs.setdefault("__init__", op.input_init[slot])
-        for key in list(node.attrs):        # legacy `weight_lr_mult` on the op node
-            for slot, (c, _) in zip(node.input_names(), inputs):
-                for h in ("lr_mult", "wd_mult"):
-                    if key == "%s_%s" % (slot, h) and c.op is None:
-                        c.attrs["__%s__" % h] = node.attrs.pop(key)
-        node._params = None
-        node.inputs = inputs
-        nodes.append(node)
-    heads = []
-    for e in js["heads"]:
-        if not isinstance(e, list) or len(e) < 2 or not 0 <= int(e[0]) < len(nodes):
-            raise MXNetError("invalid symbol JSON: bad head entry %r" % (e,))
-        node = nodes[int(e[0])]
-        if int(e[1]) >= node.num_outputs():
-            raise MXNetError("invalid symbol JSON: head %r refers to a missing output" % (e,))
-        heads.append((node, int(e[1])))
-    return heads
+            nodes.append(_node_from_json(i, nj, nodes, version, Node))
+        except MXNetError:
+            raise
+        except _Bad as err:
+            raise MXNetError("invalid symbol JSON: %s %s" % (_node_label(i, nj), err)) \
+                from None
+        except LOAD_ERRORS as err:
+            raise MXNetError("invalid symbol JSON: %s: %s: %s" % (
+                _node_label(i, nj), type(err).__name__, str(err)[:200])) from None
+    try:
+        return _heads(js["heads"], nodes)
+    except _Bad as err:
+        raise MXNetError("invalid symbol JSON: %s" % err) from None

@@ -4,6 +4,7 @@ A graph is made of `Node`s (variables have op None); a `Symbol` is a list of hea
 (node, output index). Operators come from the registry in `ops`.
 """
 import json
+import re
 import threading
 
 from . import ops as _ops
@@ -106,18 +107,65 @@ def _normalize_attr(attr):
     return out
 
 
+# ---- names and attribute text -----------------------------------------------------------------
+#
+# Names (of nodes and attribute keys) may hold any printable text, quotes, backslashes and
+# non-ASCII included, but no NUL, control character or lone surrogate; attribute values may
+# hold anything but NUL and lone surrogates. Such text always saves as JSON that loads back
+# identically (jsonfmt escapes what needs escaping) and stays a valid C string.
+
+_BAD_NAME_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_BAD_VALUE_CHAR = re.compile("[\x00\ud800-\udfff]")
+
+
+def _refuse_char(text, what, pattern, rule):
+    if not isinstance(text, str):
+        raise MXNetError("%s must be a string, got %s" % (what, type(text).__name__))
+    bad = pattern.search(text)
+    if bad is not None:
+        shown = ascii(text if len(text) <= 80 else text[:80] + "...")
+        raise MXNetError("%s %s holds U+%04X at position %d: %s"
+                         % (what, shown, ord(bad.group()), bad.start(), rule))
+    return text
+
+
+def check_name(name, what="name"):
+    """`name` unchanged, or MXNetError when it holds NUL or a control character."""
+    return _refuse_char(name, what, _BAD_NAME_CHAR,
+                        "names may not hold NUL, control characters or lone surrogates")
+
+
+def check_attrs(attrs, node_name):
+    """A copy of `attrs` after checking keys as names and values as text."""
+    out = {}
+    for key, value in attrs.items():
+        check_name(key, "attribute key of node %s:" % ascii(node_name))
+        out[key] = _refuse_char(value, "attribute '%s' of node %s:" % (key, ascii(node_name)),
+                                _BAD_VALUE_CHAR,
+                                "attribute values may not hold NUL or lone surrogates")
+    return out
+
+
 # ---- graph nodes ------------------------------------------------------------------------------
 
 class Node:
     """One graph node. inputs: list of (Node, output_index)."""
-    __slots__ = ("op", "name", "attrs", "inputs", "_params")
+    __slots__ = ("op", "_name", "attrs", "inputs", "_params")
 
     def __init__(self, op, name, attrs=None, inputs=()):
         self.op = op                       # OpDef or None for a variable
         self.name = name
-        self.attrs = dict(attrs or {})
+        self.attrs = check_attrs(attrs or {}, name)
         self.inputs = list(inputs)
         self._params = None
+
+    @property
+    def name(self):
+        return self._name
+
+    @name.setter
+    def name(self, value):
+        self._name = check_name(value, "node name")
 
     @property
     def is_variable(self):
@@ -268,7 +316,8 @@ class Symbol:
         for k, v in kwargs.items():
             if not isinstance(v, str):
                 raise ValueError("Set Attr only accepts string values")
-            self._heads[0][0].attrs[k] = v
+            node = self._heads[0][0]
+            node.attrs.update(check_attrs({k: v}, node.name))
         self._heads[0][0]._params = None
 
     # shapes and types
@@ -564,20 +613,27 @@ def __getattr__(name):
 # ---- loading ----------------------------------------------------------------------------------
 
 def load_json(json_str):
-    """Parse MXNet symbol JSON (1.x, nnvm-era and pre-nnvm layouts)."""
-    from .jsonfmt import graph_from_json
-    return Symbol(graph_from_json(json_str, Node))
+    """Parse MXNet symbol JSON (1.x, nnvm-era and pre-nnvm layouts); text or UTF-8 bytes.
+    Any defect is one MXNetError naming the node at fault."""
+    from .jsonfmt import LOAD_ERRORS, graph_from_json
+    try:
+        return Symbol(graph_from_json(json_str, Node))
+    except MXNetError:
+        raise
+    except LOAD_ERRORS as err:
+        raise MXNetError("invalid symbol JSON: %s: %s" % (type(err).__name__,
+                                                          str(err)[:200])) from None
 
 
 def load(fname):
     """Load a symbol from a `-symbol.json` file."""
     try:
-        with open(fname, "r", encoding="utf-8") as f:
-            text = f.read()
+        with open(fname, "rb") as f:
+            raw = f.read()
     except OSError as err:
         raise MXNetError("cannot read symbol file '%s': %s" % (fname, err)) from None
     try:
-        return load_json(text)
+        return load_json(raw)
     except MXNetError as err:
         raise MXNetError("symbol file '%s': %s" % (fname, err)) from None
 
