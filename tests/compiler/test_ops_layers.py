@@ -286,12 +286,16 @@ def test_batchnorm_fix_gamma_global_stats_axis_and_mean_var():
             "bn_moving_mean": np.zeros(4), "bn_moving_var": np.ones(4)}
     fill(ex, vals)
     ex.forward(True)
+    np.testing.assert_array_equal(ex.arg_arrays["bn_gamma"], 1)         # the kernel writes 1
     eps = 0.0010000000474974513
     want = (x - x.mean(0)) / np.sqrt(x.var(0) + eps) + vals["bn_beta"]   # gamma treated as 1
     np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-10)
     np.testing.assert_allclose(ex.outputs[1], x.mean(0))
     np.testing.assert_allclose(ex.outputs[2], 1 / np.sqrt(x.var(0) + eps))
     g = check_grad(ex, vals, ["data", "bn_beta"])
+    fill(ex, {"bn_gamma": np.full(4, 0.5)})
+    ex.forward(False)                                 # inference writes the 1 too, as MXNet's
+    np.testing.assert_array_equal(ex.arg_arrays["bn_gamma"], 1)
     ex.forward(True)
     ex.backward()
     np.testing.assert_array_equal(ex.grad_arrays["bn_gamma"], 0)
