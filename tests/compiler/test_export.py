@@ -93,7 +93,7 @@ def test_bad_params_files(mlp_dir, shared_dir, tmp_path):
         rc, msg = _create_error(lib, p)
         assert rc == -3 and "truncated" in msg, (cut, msg)
     rc, msg = _create_error(lib, shared_dir / "mxnet" / "lenet-0001.params")
-    assert rc == -3 and "not a parameter of graph mlp" in msg
+    assert rc == -3 and "graph mlp" in msg and "a params file of another graph?" in msg
     p = tmp_path / "notparams"
     p.write_bytes(b"hello world, this is not a params file at all")
     rc, msg = _create_error(lib, p)
@@ -221,3 +221,29 @@ def test_module_export(shared_dir, tmp_path):
     assert make(tmp_path, "check").returncode == 0
     with pytest.raises(MXNetError, match="not supported"):
         mod.export(str(tmp_path), target="opencl")
+
+
+def test_params_reader_refuses_duplicates_and_huge_headers(mlp_dir, tmp_path):
+    """Entries that name a weight twice, counts and shapes far beyond the file, NUL bytes in
+    names: each is a clear error naming the file and the entry, never an allocation or a write."""
+    import struct
+    lib = load(mlp_dir, NAME)
+    arg, aux = export.read_params(str(mlp_dir / "mlp.params"))
+    order = [(k, False) for k in arg]
+    p = tmp_path / "x.params"
+    p.write_bytes(export.params_bytes(arg, aux, order + [("fc1_weight", False)]))
+    rc, msg = _create_error(lib, p)
+    assert rc == -3 and "has 5 arrays; graph mlp has only 4" in msg and str(p) in msg
+    p.write_bytes(export.params_bytes(arg, aux, [("fc1_weight", False)] * 2 + order[2:]))
+    rc, msg = _create_error(lib, p)
+    assert rc == -3 and "names 'arg:fc1_weight' twice (arrays 0 and 1)" in msg, msg
+    p.write_bytes(struct.pack("<QQQ", 0x112, 0, 10 ** 12))
+    rc, msg = _create_error(lib, p)
+    assert rc == -3 and "has 1000000000000 arrays" in msg
+    p.write_bytes(struct.pack("<QQQIii2q", 0x112, 0, 1, 0xF993FAC9, 0, 2, 10 ** 6, 10 ** 6))
+    rc, msg = _create_error(lib, p)
+    assert rc == -3 and "announces more values than the file holds" in msg
+    blob = export.params_bytes(arg, aux, order)
+    p.write_bytes(blob.replace(b"arg:fc2_bias", b"arg:fc2\0bias"))
+    rc, msg = _create_error(lib, p)
+    assert rc == -3 and "'arg:fc2\\x00bias') contains a NUL byte" in msg, msg

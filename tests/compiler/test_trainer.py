@@ -158,3 +158,55 @@ def test_trainer_cli_optimizer_flags(shared_dir, tmp_path):
     with pytest.raises(SystemExit):
         cli.main(["build", str(sym_path), "--params", "p", "--shape", "data=1,16",
                   "--opt-param", "beta1"])
+
+
+def test_trainer_readers_and_options_refuse_bad_input(trainer_dir, tmp_path):
+    """CSV rows that are too long, too wide or not numeric are errors at file:line; IDX and raw
+    headers that disagree with the file size are errors; numeric options are parsed strictly."""
+    import struct
+    row = ",".join(["1"] * 16)
+
+    def train(*args):
+        return subprocess.run(["./tut_train", "--params", "tut.params", "--epochs", "1",
+                               "--prefix", str(tmp_path / "ck")] + list(args),
+                              cwd=trainer_dir, capture_output=True, text=True, timeout=60)
+
+    cases = {"A,%s\n0,1,x%s\n" % (row, row[1:]): ":2: column 2 is not a number",
+             "A,%s,7\n" % row: ":1: more than 17 columns",
+             "A,%s\n\nB,%s\n" % (row, row[:-2]): ":3: 16 columns, the graph takes 16 features",
+             "nan,%s\n" % row: ":1: label (column 0) is not a letter or a finite number",
+             "A," + "1" * 9000 + "\n": ":1: line longer than",
+             "A,1\0,%s\n" % row: ":1: contains a NUL byte"}
+    for text, want in cases.items():
+        path = tmp_path / "bad.csv"
+        path.write_bytes(text.encode())
+        res = train("--train", str(path))
+        assert res.returncode == 1 and str(path) + want in res.stderr, (want, res.stderr)
+    images = tmp_path / "img.idx"
+    labels = tmp_path / "lab.idx"
+    images.write_bytes(struct.pack(">IIII", 0x803, 2, 4, 4) + bytes(2 * 16 + 1))
+    labels.write_bytes(struct.pack(">II", 0x801, 2) + bytes(2))
+    res = train("--format", "idx", "--train", str(images), "--train-labels", str(labels))
+    assert res.returncode == 1 and "announces 2 items of 16 bytes, the file holds 33" in res.stderr
+    raw = tmp_path / "x.raw"
+    raw.write_bytes(b"MXCF32\n\0" + struct.pack("<I2Q", 2, 2 ** 62 + 1, 16) + bytes(64))
+    res = train("--format", "raw", "--train", str(raw), "--train-labels", str(raw))
+    assert res.returncode == 1 and "at most 2^48" in res.stderr
+    good = tmp_path / "ok.csv"
+    good.write_text(("A,%s\n" % row) * 40)
+    for opt, value, want in (("--epochs", "2x", "expected an integer in [0, 1000000]"),
+                             ("--label-column", "17", "expected an integer in [0, 16]"),
+                             ("--lr", "nan", "expected a finite number"),
+                             ("--seed", "-1", "expected an integer"),
+                             ("--lr-steps", "10,5x", "comma-separated integers >= 1")):
+        res = train("--train", str(good), opt, value)
+        assert res.returncode == 2 and want in res.stderr, (opt, res.stderr)
+    res = train("--train", str(good), "--train-rows", "5:x")
+    assert res.returncode == 1 and "expected A:B with 0 <= A < B <= 40" in res.stderr
+    order = tmp_path / "order.txt"
+    order.write_text(" ".join(str(i) for i in range(39)) + " 40\n")
+    res = train("--train", str(good), "--order", str(order))
+    assert res.returncode == 1 and "entry 39 ('40') is not a row index in [0, 40)" in res.stderr
+    order.write_text(" ".join(str(i) for i in range(40)) + "\n")
+    res = train("--train", str(good), "--order", str(order))
+    assert res.returncode == 0, res.stderr
