@@ -2,11 +2,11 @@
 
 Errors name the node, its operator, the input and both shapes.
 """
-from ast import literal_eval
-
 from .errors import MXNetError
-from .ops.base import ShapeError
+from .ops.base import Param, ShapeError, p_shape
 from .symbol import topo_order
+
+_SHAPE_HINT = Param(p_shape, ge=0)          # a variable's __shape__: 0 = unknown dimension
 
 
 def _norm(shape):
@@ -26,6 +26,37 @@ def _merge(old, new):
     return tuple(a or b for a, b in zip(old, new))
 
 
+def _shape_hint(var):
+    raw = var.attrs["__shape__"]
+    try:
+        return _SHAPE_HINT.read(raw)
+    except ValueError as err:
+        shown = repr(raw) if len(repr(raw)) <= 40 else repr(raw)[:36] + "...'"
+        raise MXNetError("variable '%s': attribute __shape__=%s is invalid: %s"
+                         % (var.name, shown, err)) from None
+
+
+def _apply_rule(n, ins):
+    """The node's shape rule; every failure names the node, its operator and the input."""
+    try:
+        return n.op.shape_rule(n.params, list(ins))
+    except ShapeError as err:
+        slots = n.input_names() + n.aux_names()
+        slot = slots[err.index] if err.index < len(slots) else "#%d" % err.index
+        if not err.inferred and err.why:        # a constraint, not two shapes that differ
+            given = " %s" % (tuple(err.provided),) if err.provided else ""
+            raise MXNetError("Shape error in node '%s' (%s), input '%s'%s: %s"
+                             % (n.name, n.op.name, slot, given, err.why)) from None
+        raise MXNetError(
+            "Shape inconsistent in node '%s' (%s), input '%s': provided %s, inferred %s%s"
+            % (n.name, n.op.name, slot, tuple(err.provided), tuple(err.inferred),
+               (": " + err.why) if err.why else "")) from None
+    except (ArithmeticError, ValueError, IndexError) as err:
+        shapes = ", ".join(str(tuple(s)) if s else "?" for s in ins)
+        raise MXNetError("Shape error in node '%s' (%s) with input shapes %s: %s"
+                         % (n.name, n.op.name, shapes, err)) from None
+
+
 def infer_graph_shapes(heads, known):
     """known: {variable name: shape}. Returns {(id(node), output index): shape or None}."""
     order = topo_order(heads)
@@ -36,7 +67,7 @@ def infer_graph_shapes(heads, known):
             if n.name in known and known[n.name] is not None:
                 shapes[(id(n), 0)] = _norm(known[n.name])
             elif "__shape__" in n.attrs:
-                hint = _norm(literal_eval(n.attrs["__shape__"]))
+                hint = _shape_hint(n)
                 shapes[(id(n), 0)] = hint if hint and all(hint) else None
     for key in known:
         if key not in names:
@@ -48,15 +79,7 @@ def infer_graph_shapes(heads, known):
                 continue
             ins = [shapes.get((id(c), i)) for c, i in n.inputs]
             before = list(ins)
-            try:
-                new_ins, outs = n.op.shape_rule(n.params, list(ins))
-            except ShapeError as err:
-                slots = n.input_names() + n.aux_names()
-                slot = slots[err.index] if err.index < len(slots) else "#%d" % err.index
-                raise MXNetError(
-                    "Shape inconsistent in node '%s' (%s), input '%s': provided %s, inferred %s%s"
-                    % (n.name, n.op.name, slot, tuple(err.provided), tuple(err.inferred),
-                       (": " + err.why) if err.why else "")) from None
+            new_ins, outs = _apply_rule(n, ins)
             for (c, i), old, new in zip(n.inputs, before, new_ins):
                 if new is None or new == old:
                     continue

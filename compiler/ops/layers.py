@@ -6,8 +6,8 @@ as `n.node.op.geometry(n)`, so the arithmetic lives in Python, once.
 """
 from math import prod
 
-from .base import (OpDef, Param, ShapeError, assign, known, p_bool, p_enum, p_float, p_int,
-                   p_optional, p_shape, p_str, register)
+from .base import (OpDef, Param, ParamError, ShapeError, assign, known, p_bool, p_dtype, p_enum,
+                   p_float, p_int, p_optional, p_shape, register)
 
 
 class LayerOp(OpDef):
@@ -128,15 +128,45 @@ def _conv_geometry_threads(p, shapes):
     return geo
 
 
+_LAYOUTS = {"NCW": 1, "NCHW": 2, "NCDHW": 3}          # channels first: what the kernels do
+_p_layout = p_optional(p_enum(*_LAYOUTS, unsupported=("NWC", "NHWC", "NDHWC")))
+
 _CONV_PARAMS = {
-    "kernel": Param(p_shape), "stride": Param(p_shape, ()), "dilate": Param(p_shape, ()),
-    "pad": Param(p_shape, ()), "num_filter": Param(p_int), "num_group": Param(p_int, 1),
-    "workspace": Param(p_int, 1024), "no_bias": Param(p_bool, False),
-    "cudnn_tune": Param(p_optional(p_str), None), "cudnn_off": Param(p_bool, False),
-    "layout": Param(p_optional(p_str), None)}
+    "kernel": Param(p_shape, ge=1, lengths=(1, 2, 3)), "stride": Param(p_shape, (), ge=1),
+    "dilate": Param(p_shape, (), ge=1), "pad": Param(p_shape, (), ge=0),
+    "num_filter": Param(p_int, ge=1), "num_group": Param(p_int, 1, ge=1),
+    "workspace": Param(p_int, 1024, ge=0), "no_bias": Param(p_bool, False),
+    "cudnn_tune": Param(p_optional(p_enum("off", "limited_workspace", "fastest")), None),
+    "cudnn_off": Param(p_bool, False), "layout": Param(_p_layout, None)}
+
+
+def _check_per_dim(p, keys, nd, what="kernel"):
+    """Each of `keys` is empty (the default) or has one entry per kernel dimension."""
+    for key in keys:
+        if len(p[key]) not in (0, nd):
+            raise ParamError(key, "has %d entries, %s %s has %d"
+                             % (len(p[key]), what, p[what], nd))
+
+
+def _check_layout(p, nd):
+    if p["layout"] is not None and _LAYOUTS[p["layout"]] != nd:
+        raise ParamError("layout", "does not match the %d-D kernel %s" % (nd, p["kernel"]))
+
+
+def _check_conv(p):
+    nd = len(p["kernel"])
+    _check_per_dim(p, ("stride", "dilate", "pad"), nd)
+    _check_layout(p, nd)
+
+
+def _check_deconv(p):
+    _check_conv(p)
+    _check_per_dim(p, ("adj", "target_shape"), len(p["kernel"]))
+
 
 register(LayerOp(
-    "Convolution", params=_CONV_PARAMS, inputs=_bias_inputs, shape=_conv_shape,
+    "Convolution", params=_CONV_PARAMS, check=_check_conv, inputs=_bias_inputs,
+    shape=_conv_shape,
     geometry=_conv_geometry_threads, workspace=_conv_workspace,
     template="ops/convolution.c.j2"))
 
@@ -204,9 +234,10 @@ def _deconv_geometry(p, shapes):
 
 register(LayerOp(
     "Deconvolution",
-    params=dict(_CONV_PARAMS, adj=Param(p_shape, ()), target_shape=Param(p_shape, ()),
-                workspace=Param(p_int, 512), no_bias=Param(p_bool, True)),
-    inputs=_bias_inputs, shape=_deconv_shape,
+    params=dict(_CONV_PARAMS, adj=Param(p_shape, (), ge=0),
+                target_shape=Param(p_shape, (), ge=0), workspace=Param(p_int, 512, ge=0),
+                no_bias=Param(p_bool, True)),
+    check=_check_deconv, inputs=_bias_inputs, shape=_deconv_shape,
     geometry=_deconv_geometry,
     workspace=_deconv_workspace, template="ops/deconvolution.c.j2"))
 
@@ -231,11 +262,6 @@ def _pool_shape(p, ins):
         return ins, [None]
     if len(data) not in (3, 4, 5):
         raise ShapeError(0, data, (), "Pooling supports 3-D, 4-D and 5-D data (N, C, ...)")
-    if p["pooling_convention"] == "same":
-        raise ShapeError(0, data, (), "Pooling pooling_convention=same is not supported")
-    if p["pool_type"] == "lp" and p["p_value"] not in (1, 2, 3):
-        raise ShapeError(0, data, (), "Pooling pool_type=lp needs p_value 1, 2 or 3, got %s"
-                         % (p["p_value"],))
     k, s, pd = _pool_dims(p, data)
     out = []
     for x, ki, si, pi in zip(data[2:], k, s, pd):
@@ -264,17 +290,30 @@ def _pool_geometry(p, shapes):
     return geo
 
 
+def _check_pool(p):
+    if p["pool_type"] == "lp" and p["p_value"] not in (1, 2, 3):
+        raise ParamError("p_value", "pool_type=lp needs p_value 1, 2 or 3")
+    if p["global_pool"]:
+        return
+    if not p["kernel"]:
+        raise ParamError("kernel", "is required unless global_pool=True")
+    nd = len(p["kernel"])
+    _check_per_dim(p, ("stride", "pad"), nd)
+    _check_layout(p, nd)
+
+
 register(LayerOp(
     "Pooling",
-    params={"kernel": Param(p_shape, ()),
+    params={"kernel": Param(p_shape, (), ge=1, lengths=(0, 1, 2, 3)),
             "pool_type": Param(p_enum("max", "avg", "sum", "lp"), "max"),
             "global_pool": Param(p_bool, False), "cudnn_off": Param(p_bool, False),
-            "pooling_convention": Param(p_enum("valid", "full", "same"), "valid"),
-            "stride": Param(p_shape, ()), "pad": Param(p_shape, ()),
+            "pooling_convention": Param(p_enum("valid", "full", unsupported=("same",)),
+                                        "valid"),
+            "stride": Param(p_shape, (), ge=1), "pad": Param(p_shape, (), ge=0),
             "p_value": Param(p_optional(p_int), None),
             "count_include_pad": Param(p_optional(p_bool), None),
-            "layout": Param(p_optional(p_str), None)},
-    shape=_pool_shape, geometry=_pool_geometry, template="ops/pooling.c.j2"))
+            "layout": Param(_p_layout, None)},
+    check=_check_pool, shape=_pool_shape, geometry=_pool_geometry, template="ops/pooling.c.j2"))
 
 
 # ---- BatchNorm -----------------------------------------------------------------------------
@@ -305,7 +344,8 @@ def _bn_geometry(p, shapes):
 
 register(LayerOp(
     "BatchNorm",
-    params={"eps": Param(p_float, 0.0010000000474974513), "momentum": Param(p_float, 0.9),
+    params={"eps": Param(p_float, 0.0010000000474974513, gt=0),
+            "momentum": Param(p_float, 0.9),
             "fix_gamma": Param(p_bool, True), "use_global_stats": Param(p_bool, False),
             "output_mean_var": Param(p_bool, False), "axis": Param(p_int, 1),
             "cudnn_off": Param(p_bool, False),
@@ -323,6 +363,16 @@ register(LayerOp(
 def _same_two(p, ins):
     d = ins[0]
     return ins, ([tuple(d), tuple(d)] if known(d) else [None, None])
+
+
+def _dropout_shape(p, ins):
+    d = ins[0]
+    if known(d):
+        for a in p["axes"]:
+            if not -len(d) <= a < len(d):
+                raise ShapeError(0, tuple(d), (), "Dropout axes entry %d is out of range for "
+                                 "%d dimensions" % (a, len(d)))
+    return _same_two(p, ins)
 
 
 def _dropout_geometry(p, shapes):
@@ -346,10 +396,12 @@ def _dropout_geometry(p, shapes):
 
 register(LayerOp(
     "Dropout",
-    params={"p": Param(p_float, 0.5), "mode": Param(p_enum("training", "always"), "training"),
+    # MXNet's range is [0, 1], but p=1 scales the kept values by 1/0: refused here
+    params={"p": Param(p_float, 0.5, ge=0, lt=1),
+            "mode": Param(p_enum("training", "always"), "training"),
             "axes": Param(p_shape, ()), "cudnn_off": Param(p_optional(p_bool), False)},
     outputs=("output", "mask"), visible_outputs=lambda p: 1, uses_rng=True,
-    shape=_same_two, geometry=_dropout_geometry, template="ops/dropout.c.j2"))
+    shape=_dropout_shape, geometry=_dropout_geometry, template="ops/dropout.c.j2"))
 
 
 # ---- LeakyReLU -----------------------------------------------------------------------------
@@ -416,12 +468,20 @@ def _softmax_shape(p, ins):
     return _same_shape(p, ins)
 
 
-_SOFTMAX_PARAMS = {"axis": Param(p_int, -1), "temperature": Param(p_optional(p_float), None),
-                   "dtype": Param(p_optional(p_str), None), "use_length": Param(p_bool, False)}
+_SOFTMAX_PARAMS = {"axis": Param(p_int, -1),
+                   "temperature": Param(p_optional(p_float), None),
+                   "dtype": Param(p_optional(p_enum("float16", "float32", "float64")), None),
+                   "use_length": Param(p_bool, False)}
+
+def _check_softmax(p):
+    if p["temperature"] == 0:
+        raise ParamError("temperature", "must not be 0 (the inputs are divided by it)")
+
 
 for _name, _log in (("softmax", False), ("log_softmax", True)):
     register(LayerOp(
-        _name, params=_SOFTMAX_PARAMS, shape=_softmax_shape, geometry=_axis_geometry,
+        _name, params=_SOFTMAX_PARAMS, check=_check_softmax, shape=_softmax_shape,
+        geometry=_axis_geometry,
         template="ops/log_softmax.c.j2" if _log else "ops/softmax.c.j2"))
 
 
@@ -507,8 +567,8 @@ def _embedding_shape(p, ins):
 
 register(LayerOp(
     "Embedding",
-    params={"input_dim": Param(p_int), "output_dim": Param(p_int),
-            "dtype": Param(p_str, "float32"), "sparse_grad": Param(p_bool, False)},
+    params={"input_dim": Param(p_int, ge=1), "output_dim": Param(p_int, ge=1),
+            "dtype": Param(p_dtype, "float32"), "sparse_grad": Param(p_bool, False)},
     inputs=("data", "weight"), shape=_embedding_shape, no_grad_inputs=("data",),
     template="ops/embedding.c.j2"))
 
@@ -537,7 +597,7 @@ def _l2_shape(p, ins):
 
 register(LayerOp(
     "L2Normalization",
-    params={"eps": Param(p_float, 1e-10),
+    params={"eps": Param(p_float, 1e-10, gt=0),
             "mode": Param(p_enum("instance", "channel", "spatial"), "instance")},
     outputs=("output", "norm"), visible_outputs=lambda p: 1, shape=_l2_shape,
     geometry=_l2_geometry, template="ops/l2_normalization.c.j2"))
@@ -552,11 +612,16 @@ def _lrn_shape(p, ins):
     return ins, [tuple(d), tuple(d)]
 
 
+def _check_lrn(p):
+    if p["nsize"] % 2 == 0:
+        raise ParamError("nsize", "the window must have an odd width (a centre channel)")
+
+
 register(LayerOp(
     "LRN",
     params={"alpha": Param(p_float, 1e-4), "beta": Param(p_float, 0.75),
-            "knorm": Param(p_float, 2.0), "nsize": Param(p_int)},
-    outputs=("output", "tmp_norm"), visible_outputs=lambda p: 1, shape=_lrn_shape,
+            "knorm": Param(p_float, 2.0), "nsize": Param(p_int, ge=1)},
+    check=_check_lrn, outputs=("output", "tmp_norm"), visible_outputs=lambda p: 1, shape=_lrn_shape,
     geometry=lambda p, sh: dict(N=sh["data"][0], C=sh["data"][1], INNER=prod(sh["data"][2:])),
     template="ops/lrn.c.j2"))
 
@@ -620,10 +685,10 @@ class UpSamplingOp(LayerOp):
 
 register(UpSamplingOp(
     "UpSampling",
-    params={"scale": Param(p_int), "num_filter": Param(p_int, 0),
+    params={"scale": Param(p_int, ge=1, le=1000), "num_filter": Param(p_int, 0, ge=0),
             "sample_type": Param(p_enum("nearest", "bilinear")),
             "multi_input_mode": Param(p_enum("concat", "sum"), "concat"),
-            "num_args": Param(p_int, 1), "workspace": Param(p_int, 512)},
+            "num_args": Param(p_int, 1, ge=1), "workspace": Param(p_int, 512, ge=0)},
     variable_inputs=True, shape=_upsampling_shape, input_init={"weight": '["bilinear", {}]'},
     workspace=lambda p, ins, outs: _deconv_workspace(_bilinear_params(p, ins[0][1]), ins, outs)
     if p["sample_type"] == "bilinear" else 0,
@@ -649,6 +714,7 @@ def _pad_shape(p, ins):
 
 register(LayerOp(
     "Pad", aliases=("pad",),
-    params={"mode": Param(p_enum("constant", "edge", "reflect")), "pad_width": Param(p_shape),
+    params={"mode": Param(p_enum("constant", "edge", "reflect")),
+            "pad_width": Param(p_shape, ge=0, lengths=(8, 10)),
             "constant_value": Param(p_float, 0.0)},
     shape=_pad_shape, template="ops/pad.c.j2"))

@@ -24,7 +24,7 @@ def _fc_shape(p, ins):
 
 register(OpDef(
     "FullyConnected",
-    params={"num_hidden": Param(p_int), "no_bias": Param(p_bool, False),
+    params={"num_hidden": Param(p_int, ge=1), "no_bias": Param(p_bool, False),
             "flatten": Param(p_bool, True)},
     inputs=_fc_inputs, shape=_fc_shape, template="ops/fully_connected.c.j2"))
 
@@ -35,7 +35,8 @@ def _same_shape(p, ins):
 
 register(OpDef(
     "Activation",
-    params={"act_type": Param(p_enum("relu", "sigmoid", "tanh", "softrelu", "softsign"))},
+    params={"act_type": Param(p_enum("relu", "sigmoid", "tanh", "softrelu", "softsign",
+                                     unsupported=("log_sigmoid", "mish")))},
     shape=_same_shape, template="ops/activation.c.j2"))
 
 
@@ -72,6 +73,6 @@ register(OpDef(
             "multi_output": Param(p_bool, False), "use_ignore": Param(p_bool, False),
             "preserve_shape": Param(p_bool, False),
             "normalization": Param(p_enum("null", "batch", "valid"), "null"),
-            "out_grad": Param(p_bool, False), "smooth_alpha": Param(p_float, 0.0)},
+            "out_grad": Param(p_bool, False), "smooth_alpha": Param(p_float, 0.0, ge=0, le=1)},
     inputs=("data", "label"), shape=_softmax_output_shape, loss=True,
     no_grad_inputs=("label",), template="ops/softmax_output.c.j2"))

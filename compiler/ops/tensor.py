@@ -2,8 +2,8 @@
 operators, reductions, matrix products, indexing helpers (reference sections 1.6, 11.4, 11.5)."""
 from math import prod
 
-from .base import (OpDef, Param, ShapeError, assign, known, p_bool, p_dtype, p_float, p_int,
-                   p_optional, p_shape, register)
+from .base import (OpDef, Param, ShapeError, assign, known, p_bool, p_dtype, p_enum, p_float,
+                   p_float_or_inf, p_int, p_optional, p_shape, register)
 
 
 def _same_shape(p, ins):
@@ -39,6 +39,9 @@ def reshape_target(dshape, shape, reverse=False):
     out, src, infer, i = [], 0, -1, 0
     while i < len(shape):
         code = shape[i]
+        if code in (0, -3, -4) and src + (2 if code == -3 else 1) > len(dshape):
+            raise ShapeError(0, tuple(dshape), tuple(shape), "Reshape: code %d at position %d "
+                             "refers past the %d input dimensions" % (code, i, len(dshape)))
         if code == 0:
             out.append(dshape[src])
             src += 1
@@ -61,6 +64,9 @@ def reshape_target(dshape, shape, reverse=False):
             src += 1
             d1, d2 = shape[i + 1], shape[i + 2]
             i += 2
+            if d1 in (0, -2, -3, -4) or d2 in (0, -2, -3, -4) or d1 == d2 == -1:
+                raise ShapeError(0, tuple(dshape), tuple(shape), "Reshape: -4 must be followed "
+                                 "by two sizes, at most one of them -1")
             if d1 == -1:
                 d1 = d0 // d2
             if d2 == -1:
@@ -99,8 +105,8 @@ def _reshape_shape(p, ins):
 
 register(OpDef(
     "Reshape", aliases=("reshape",),
-    params={"shape": Param(p_shape, ()), "reverse": Param(p_bool, False),
-            "target_shape": Param(p_shape, ()), "keep_highest": Param(p_bool, False)},
+    params={"shape": Param(p_shape, (), ge=-4), "reverse": Param(p_bool, False),
+            "target_shape": Param(p_shape, (), ge=0), "keep_highest": Param(p_bool, False)},
     shape=_reshape_shape, template="ops/copy.c.j2"))
 
 
@@ -153,7 +159,7 @@ def _concat_shape(p, ins):
 
 
 register(OpDef("Concat", aliases=("concat",),
-               params={"num_args": Param(p_int), "dim": Param(p_int, 1)},
+               params={"num_args": Param(p_int, ge=1), "dim": Param(p_int, 1)},
                variable_inputs=True, shape=_concat_shape, template="ops/concat.c.j2"))
 
 
@@ -181,7 +187,7 @@ def _split_shape(p, ins):
 
 
 register(OpDef("SliceChannel", aliases=("split",),
-               params={"num_outputs": Param(p_int), "axis": Param(p_int, 1),
+               params={"num_outputs": Param(p_int, ge=1), "axis": Param(p_int, 1),
                        "squeeze_axis": Param(p_bool, False)},
                outputs=_split_outputs, shape=_split_shape, template="ops/split.c.j2"))
 
@@ -223,7 +229,7 @@ def _one_hot_shape(p, ins):
 
 
 register(OpDef("one_hot", inputs=("indices",),
-               params={"depth": Param(p_int), "on_value": Param(p_float, 1.0),
+               params={"depth": Param(p_int, ge=1), "on_value": Param(p_float, 1.0),
                        "off_value": Param(p_float, 0.0), "dtype": Param(p_dtype, "float32")},
                shape=_one_hot_shape, no_grad_inputs=("indices",),
                template="ops/one_hot.c.j2"))
@@ -236,7 +242,8 @@ UNARY = ("exp", "log", "sqrt", "square", "abs", "negative", "tanh", "sigmoid", "
 for _name in UNARY:
     register(OpDef(_name, shape=_same_shape, template="ops/unary.c.j2"))
 
-register(OpDef("clip", params={"a_min": Param(p_float), "a_max": Param(p_float)},
+register(OpDef("clip",
+               params={"a_min": Param(p_float_or_inf), "a_max": Param(p_float_or_inf)},
                shape=_same_shape, template="ops/unary.c.j2"))
 
 SCALAR = {"_plus_scalar": "_plusscalar", "_minus_scalar": "_minusscalar",
@@ -360,7 +367,7 @@ def _dot_shape(p, ins):
 
 
 _DOT_PARAMS = {"transpose_a": Param(p_bool, False), "transpose_b": Param(p_bool, False),
-               "forward_stype": Param(p_optional(str), None)}
+               "forward_stype": Param(p_optional(p_enum("default", "row_sparse", "csr")), None)}
 register(OpDef("dot", inputs=("lhs", "rhs"), params=_DOT_PARAMS, shape=_dot_shape,
                template="ops/dot.c.j2"))
 
