@@ -1,5 +1,6 @@
-"""A compiled graph bound to a GPU: the arena lives in device memory; a host mirror with the same
-layout backs the NumPy views (arg_arrays, grad_arrays, aux_arrays, outputs, internals).
+"""The GPU strategy of the Executor: the library is CUDA built with nvcc, the arena lives in device
+memory and a host mirror with the same layout backs the NumPy views (arg_arrays, grad_arrays,
+aux_arrays, outputs, internals).
 
 Synchronisation: a forward call changes only the activations on the device, so afterwards
 `outputs` downloads just the output buffers and the writable views (arg_arrays, aux_arrays,
@@ -11,14 +12,14 @@ predict loop that writes its batch uploads the batch alone; iterating a dict mar
 whole-epoch sources are uploaded once and kept on the device while their arrays are in use.
 """
 import logging
-import time
 
 import numpy as np
 
 from .base import MXNetError
-from .compiler import build_cuda, codegen, cuda, optimizers
-from .compiler.plan import make_plan
-from .executor import _aligned_zeros, describe_shapes
+from .compiler import build_cuda
+from .executor import aligned_zeros
+
+_LOADED = {}           # fingerprint -> loaded library (a bind seen before skips rendering)
 
 
 def check_available(ctx):
@@ -71,75 +72,77 @@ class _ViewDict(dict):
         return dict(super().items())
 
 
-class CudaExecutor:
-    """Compiles (or loads) `symbol` for `shapes` with nvcc and runs it on GPU `device_id`."""
+class DeviceTarget:
+    """CUDA through nvcc on GPU `device_id`; the arena is device memory behind a host mirror."""
 
-    def __init__(self, symbol, shapes, data_names=(), label_names=(), grad_req=None,
-                 for_training=True, dtype="float32", logger=None, metric_io=True,
-                 device_id=0, arch=None):
-        t0 = time.perf_counter()
-        self.symbol = symbol
-        self.plan = make_plan(symbol, shapes, data_names, label_names, grad_req, dtype,
-                              for_training)
-        outs = self.plan.outputs
-        labels = [a for a in self.plan.args if a.role == "label"]
-        self.metric_io = (outs[0], labels[0]) if (metric_io and outs and labels) else None
-        source, cdef = cuda.render(self.plan, metric_io=self.metric_io)
-        self.optimizer_kinds = cuda.optimizer_kinds()
-        self.built = build_cuda.build(source, cdef, arch=arch)
-        self.lib, self.ffi = self.built.lib, self.built.ffi
-        self.check(self.lib.mxc_init(int(device_id)))
-        self.dtype = np.dtype(dtype)
-        plan = self.plan
-        self._host = _aligned_zeros(plan.size, self.dtype)
-        self._dev = self.lib.mxc_alloc(plan.size)
-        if self._dev == self.ffi.NULL:
-            self.check(-1)
+    name = "cuda"
+
+    def __init__(self, device_id, arch=None):
+        self.device_id, self.arch = int(device_id), arch
+
+    def load(self, fp, plan, metric_io):
+        key = (fp, build_cuda.resolve_arch(self.arch))
+        built = _LOADED.get(key)
+        if built is None:
+            from .compiler import cuda
+            source, cdef = cuda.render(plan, metric_io=metric_io)
+            built = build_cuda.build(source, cdef, arch=self.arch)
+            _LOADED[key] = built
+        built.check(built.lib.mxc_init(self.device_id))
+        return built
+
+    def optimizer_kinds(self):
+        from .compiler import cuda
+        return cuda.optimizer_kinds()
+
+    def memory(self, executor):
+        return DeviceMemory(executor)
+
+    def describe(self, built):
+        return ", sm_" + ",".join(built.archs)
+
+
+class DeviceMemory:
+    """The arena on the device, the views on a host mirror, copies only where needed."""
+
+    def __init__(self, ex):
+        self.ex, plan = ex, ex.plan
+        self.lib, self.ffi = ex.lib, ex.ffi
+        self._host = aligned_zeros(plan.size, ex.dtype)
+        self._dev = self._alloc(plan.size)
         # the host-writable span: params, grads, aux, bound inputs (contiguous), head grads
         self._upload_span = (plan.param_begin, plan.size - plan.regions["activations"])
-        self._head_spans = [(o.grad.offset, o.grad.size) for o in outs if o.grad is not None]
+        self._head_spans = [(o.grad.offset, o.grad.size) for o in plan.outputs
+                            if o.grad is not None]
+        args, grads, aux, self._outputs, self._head_grads, self._internals = \
+            ex.plan_views(self._host)
         span = lambda t: (t.offset, t.size)  # noqa: E731
-        self._arg_arrays = _ViewDict({a.name: self._view(a.value) for a in plan.args},
-                                     {a.name: span(a.value) for a in plan.args}, self._mark)
-        grads = [a for a in plan.args if a.grad is not None]
-        self._grad_arrays = _ViewDict({a.name: self._view(a.grad) for a in grads},
-                                      {a.name: span(a.grad) for a in grads}, self._mark)
-        self._aux_arrays = _ViewDict({a.name: self._view(a.value) for a in plan.aux},
-                                     {a.name: span(a.value) for a in plan.aux}, self._mark)
-        self._outputs = [self._view(o.value) for o in outs]
-        self._head_grads = [self._view(o.grad) if o.grad is not None else None for o in outs]
-        self._internals = {k: self._view(t) for k, t in plan.internals.items()}
-        for hg in self._head_grads:
-            if hg is not None:
-                hg[...] = 1
-        self.output_names = [o.name for o in outs]
-        self.param_names = [a.name for a in plan.params]
-        self.param_span = plan.param_end - plan.param_begin
+        self._arg_arrays = _ViewDict(args, {a.name: span(a.value) for a in plan.args},
+                                     self._mark)
+        self._grad_arrays = _ViewDict(grads, {a.name: span(a.grad) for a in plan.args
+                                              if a.grad is not None}, self._mark)
+        self._aux_arrays = _ViewDict(aux, {a.name: span(a.value) for a in plan.aux},
+                                     self._mark)
         self._stale = 0                # 0: mirror current; 1: activations changed; 2: all
         self._outputs_fresh = True     # the output buffers were downloaded since the last run
         self._dirty = None             # spans to upload: a set, or None for everything
         self.downloaded = 0            # elements copied device -> host (for tests and benches)
         self._state_dev, self._state_n = self.ffi.NULL, 0
         self._sources = {}             # id(array) -> (array, device pointer)
-        from .random import next_c_seed
-        self.check(self.lib.mxc_seed(self._dev, next_c_seed()))
-        self.seconds = time.perf_counter() - t0
-        if logger is not None:
-            logger.info("bind %s on gpu(%d): %s in %.3f s [%s, sm_%s]; memory %s",
-                        describe_shapes(shapes), device_id,
-                        "compiled" if self.built.compiled else "cached", self.seconds,
-                        self.built.key[:12], ",".join(self.built.archs), plan.summary())
 
-    # -- host views ------------------------------------------------------------------------
-    def _view(self, t):
-        return self._host[t.offset:t.offset + t.size].reshape(t.shape)
+    def check(self, rc):
+        self.ex.check(rc)
 
-    def _ptr(self, offset=0):
-        return self._dev + offset
+    def _alloc(self, n):
+        dev = self.lib.mxc_alloc(n)
+        if dev == self.ffi.NULL:
+            self.check(-1)
+        return dev
 
     def _host_ptr(self, arr, ctype="real"):
         return self.ffi.from_buffer(ctype + "[]", arr)
 
+    # -- device -> host ----------------------------------------------------------------------
     def _download(self, offset, n):
         self.check(self.lib.mxc_download(self._host_ptr(self._host) + offset, self._dev + offset,
                                          n))
@@ -156,6 +159,14 @@ class CudaExecutor:
             self._download(0, self._host.size)
             self._stale, self._outputs_fresh = 0, True
 
+    def _sync_outputs(self):
+        """Download only the output buffers (what predict needs after a forward)."""
+        if self._stale and not self._outputs_fresh:
+            for o in self.ex.plan.outputs:
+                self._download(o.value.offset, o.value.size)
+            self._outputs_fresh = True
+
+    # -- host -> device ----------------------------------------------------------------------
     def _mark(self, spans):
         """Views of these (offset, size) spans were handed out: upload them before a call."""
         if self._dirty is not None:
@@ -163,13 +174,6 @@ class CudaExecutor:
 
     def _mark_all(self):
         self._dirty = None
-
-    def _sync_outputs(self):
-        """Download only the output buffers (what predict needs after a forward)."""
-        if self._stale and not self._outputs_fresh:
-            for o in self.plan.outputs:
-                self._download(o.value.offset, o.value.size)
-            self._outputs_fresh = True
 
     def _sync_device(self):
         host = self._host_ptr(self._host)
@@ -182,23 +186,28 @@ class CudaExecutor:
             self.check(self.lib.mxc_upload(self._dev + off, host + off, n))
         self._dirty = set()
 
-    def _ran(self, level=2):
-        """The device ran: level 1 changed activations only (forward), 2 anything."""
+    def call(self, level):
+        """Upload what the host wrote and return the device arena for a call that changes
+        activations only (1, a forward) or anything (2)."""
+        self._sync_device()
         self._stale = max(self._stale, level)
         self._outputs_fresh = False
+        return self._dev
+
+    def seed(self, seed):
+        """Seed the arena's generator (its header is device-only state)."""
+        self.check(self.lib.mxc_seed(self._dev, seed))
 
     @property
     def mem(self):
-        """The device arena, for a direct forward call of the library (as the C executor's
-        `mem`): reading it uploads the bound inputs (a caller may keep their views and write
-        each batch into them) and whatever else views were looked up for since the last call,
-        and marks the activations as changed."""
-        self._mark([(a.value.offset, a.value.size) for a in self.plan.args
+        """The device arena, for a direct forward call of the library: reading it uploads the
+        bound inputs (a caller may keep their views and write each batch into them) and
+        whatever else views were looked up for since the last call."""
+        self._mark([(a.value.offset, a.value.size) for a in self.ex.plan.args
                     if a.role in ("data", "label")])
-        self._sync_device()
-        self._ran(1)
-        return self._dev
+        return self.call(1)
 
+    # -- views ---------------------------------------------------------------------------------
     @property
     def arg_arrays(self):
         self.sync_host(2)
@@ -219,7 +228,7 @@ class CudaExecutor:
         """Output arrays (host). After a forward only these buffers are downloaded; an output
         that is also an argument (a variable head) reads the writable mirror."""
         if self._stale >= 2 or any(o.value.offset < self._upload_span[1]
-                                   for o in self.plan.outputs):
+                                   for o in self.ex.plan.outputs):
             self.sync_host(2)
             self._mark_all()
         self._sync_outputs()
@@ -238,67 +247,38 @@ class CudaExecutor:
         self._mark_all()
         return self._internals
 
-    # -- calls -----------------------------------------------------------------------------
-    def state_slices(self, n_states):
-        """Where each parameter's optimizer states sit in a state buffer (see Plan)."""
-        return self.plan.state_slices(n_states)
-
-    def check(self, rc):
-        self.built.check(rc)
-
-    def forward(self, is_train):
-        self._sync_device()
-        self._ran(1)
-        self.check(self.lib.mxc_forward(self._dev, 1 if is_train else 0))
-
-    def backward(self):
-        self._sync_device()
-        self._ran()
-        self.check(self.lib.mxc_backward(self._dev))
-
-    def _kind(self, kind):
-        if kind not in self.optimizer_kinds:
-            raise MXNetError("optimizer kernel '%s' has no CUDA version (available: %s)"
-                             % (kind, ", ".join(self.optimizer_kinds)))
-        return optimizers.kind_id(kind)
-
-    def _state_in(self, state):
+    # -- optimizer states and whole-pass sources -------------------------------------------
+    def state_in(self, state):
+        """Copy a host state buffer to the device; returns its device pointer."""
         if state is None:
             return self.ffi.NULL
-        state = np.ascontiguousarray(state, dtype=self.dtype)
+        if state.dtype != self.ex.dtype or not state.flags.c_contiguous:
+            raise MXNetError("optimizer states must be a C-contiguous %s array" % self.ex.dtype)
         if state.size > self._state_n:
-            if self._state_dev != self.ffi.NULL:
-                self.lib.mxc_free(self._state_dev)
-                self._state_dev, self._state_n = self.ffi.NULL, 0
-            self._state_dev = self.lib.mxc_alloc(state.size)
-            if self._state_dev == self.ffi.NULL:
-                self.check(-1)
-            self._state_n = state.size
+            self._free("_state_dev")
+            self._state_dev, self._state_n = self._alloc(state.size), state.size
         self.check(self.lib.mxc_upload(self._state_dev, self._host_ptr(state), state.size))
         return self._state_dev
 
-    def _state_out(self, state):
+    def state_out(self, state):
         if state is not None:
             self.check(self.lib.mxc_download(self._host_ptr(state), self._state_dev,
                                              state.size))
 
-    def update(self, state, kind, hyper):
-        kid = self._kind(kind)
-        self._sync_device()
-        dev_state = self._state_in(state)
-        self._ran()
-        hyper = np.ascontiguousarray(hyper, dtype=np.float64)
-        self.check(self.lib.mxc_update(self._dev, dev_state, kid,
-                                       self._host_ptr(hyper, "double")))
-        self._state_out(state)
+    def sources(self, arrays):
+        """Device pointers of whole-pass source arrays, uploaded once and kept while the same
+        arrays come back."""
+        for s in arrays:
+            if s is not None and (s.dtype != self.ex.dtype or not s.flags.c_contiguous):
+                raise MXNetError("sources must be C-contiguous %s arrays" % self.ex.dtype)
+        self._release_sources(keep=[s for s in arrays if s is not None])
+        return [self._device_source(s) if s is not None else self.ffi.NULL for s in arrays]
 
     def _device_source(self, arr):
         hit = self._sources.get(id(arr))
         if hit is not None and hit[0] is arr:
             return hit[1]
-        dev = self.lib.mxc_alloc(arr.size)
-        if dev == self.ffi.NULL:
-            self.check(-1)
+        dev = self._alloc(arr.size)
         self.check(self.lib.mxc_upload(dev, self._host_ptr(arr), arr.size))
         self._sources[id(arr)] = (arr, dev)
         return dev
@@ -308,41 +288,19 @@ class CudaExecutor:
         for key in [k for k in self._sources if k not in keep]:
             self.lib.mxc_free(self._sources.pop(key)[1])
 
-    def train_epoch(self, state, kind, hyper, sources, nsource, rows, metric):
-        """Run rows.shape[0] batches on the device; returns (nbatch, 2) metric sums/counts.
-        Source arrays are uploaded once and reused while the same arrays come back."""
-        kid = self._kind(kind)
-        nbatch = rows.shape[0]
-        out = np.zeros((nbatch, 2), dtype=np.float64)
-        for s in sources:
-            if s.dtype != self.dtype or not s.flags.c_contiguous:
-                raise MXNetError("train_epoch: sources must be C-contiguous %s arrays"
-                                 % self.dtype)
-        self._release_sources(keep=sources)
-        ptrs = self.ffi.new("real*[]", [self._device_source(s) for s in sources])
-        rows = np.ascontiguousarray(rows, dtype=np.int64)
-        hyper = np.ascontiguousarray(hyper, dtype=np.float64)
-        self._sync_device()
-        dev_state = self._state_in(state)
-        self._ran()
-        self.check(self.lib.mxc_train_epoch(
-            self._dev, dev_state, kid, self._host_ptr(hyper, "double"), ptrs, int(nsource),
-            self._host_ptr(rows, "int64_t"), nbatch, codegen.METRICS[metric],
-            self._host_ptr(out, "double")))
-        self._state_out(state)
-        return out
+    def _free(self, name):
+        ptr = getattr(self, name, None)
+        if ptr is not None and ptr != self.ffi.NULL:
+            self.lib.mxc_free(ptr)
+        setattr(self, name, self.ffi.NULL)
 
     def close(self):
         """Free the device memory (the executor is unusable afterwards)."""
-        lib, ffi = getattr(self, "lib", None), getattr(self, "ffi", None)
-        if lib is None:
+        if getattr(self, "lib", None) is None:
             return
         self._release_sources()
-        for name in ("_state_dev", "_dev"):
-            ptr = getattr(self, name, None)
-            if ptr is not None and ptr != ffi.NULL:
-                lib.mxc_free(ptr)
-            setattr(self, name, ffi.NULL)
+        self._free("_state_dev")
+        self._free("_dev")
 
     def __del__(self):
         try:

@@ -112,6 +112,22 @@ class DataIter:
 # --------------------------------------------------------------------------- NDArrayIter
 
 
+def check_real_data(what, value):
+    """MXNetError unless `value` holds real numbers: float, integer and bool data are cast to
+    the bound dtype as MXNet does; complex, object, string or time data is refused."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        try:
+            dtype = np.asarray(value).dtype
+        except (TypeError, ValueError) as err:
+            raise MXNetError("%s: cannot read the values as an array: %s" % (what, err)) \
+                from None
+    dtype = np.dtype(dtype)
+    if dtype.kind not in "biuf":
+        raise MXNetError("%s has dtype %s: only real numbers (float, int, bool) can be fed to "
+                         "the network" % (what, dtype))
+
+
 def _init_data(data, allow_empty, default_name):
     """Normalise iterator input into a name-sorted list of (name, NDArray)."""
     if data is None:
@@ -133,6 +149,7 @@ def _init_data(data, allow_empty, default_name):
                         "them as values (got %s)" % type(data).__name__)
     items = {}
     for key, value in data.items():
+        check_real_data("NDArrayIter: %s '%s'" % (default_name, key), value)
         if not isinstance(value, NDArray):
             try:
                 value = array(value)
@@ -141,6 +158,20 @@ def _init_data(data, allow_empty, default_name):
                                 % (type(value), key)) from None
         items[key] = value
     return sorted(items.items())
+
+
+def _check_rows(data, label):
+    """Every array has the same number of rows, at least one (names the culprit)."""
+    arrays = data + label
+    for name, arr in arrays:
+        if arr.ndim == 0 or arr.shape[0] == 0:
+            raise MXNetError("NDArrayIter: '%s' has no rows (shape %s); an iterator needs at "
+                             "least one example" % (name, arr.shape))
+    first_name, first = arrays[0]
+    for name, arr in arrays[1:]:
+        if arr.shape[0] != first.shape[0]:
+            raise MXNetError("NDArrayIter: '%s' has %d rows but '%s' has %d"
+                             % (name, arr.shape[0], first_name, first.shape[0]))
 
 
 def _as_float32(data):
@@ -161,6 +192,7 @@ class NDArrayIter(DataIter):
             raise ValueError("batch_size must be positive, got %r" % (batch_size,))
         self.data = _init_data(data, allow_empty=False, default_name=data_name)
         self.label = _init_data(label, allow_empty=True, default_name=label_name)
+        _check_rows(self.data, self.label)
         self.idx = np.arange(self.data[0][1].shape[0])
         self.shuffle = shuffle
         # position -> row of the arrays; None while unshuffled. Shuffling reorders this

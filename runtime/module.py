@@ -16,7 +16,7 @@ from . import ndarray as nd
 from .base import MXNetError
 from .context import Context, cpu
 from .executor import Executor
-from .io import DataBatch, DataDesc
+from .io import DataBatch, DataDesc, check_real_data
 from .model import BatchEndParam
 
 _NOT_WD_SUFFIXES = ("_weight", "_bias", "_gamma", "_beta")
@@ -30,6 +30,13 @@ def _as_list(obj):
 
 def _as_numpy(x):
     return x.asnumpy() if hasattr(x, "asnumpy") else np.asarray(x)
+
+
+def _check_iterator(what, argname, data_iter):
+    """MXNetError unless data_iter can be iterated and reset like a DataIter."""
+    if not (hasattr(data_iter, "reset") and hasattr(data_iter, "__iter__")):
+        raise MXNetError("Module.%s: %s must be a DataIter (such as mx.io.NDArrayIter), got %s"
+                         % (what, argname, type(data_iter).__name__))
 
 
 def _descs(shapes):
@@ -62,24 +69,20 @@ class BaseModule:
 
     def score(self, eval_data, eval_metric, num_batch=None, batch_end_callback=None,
               score_end_callback=None, reset=True, epoch=0, sparse_row_id_fn=None):
-        assert self.binded and self.params_initialized
+        self._check_ready("score", params=True)
+        _check_iterator("score", "eval_data", eval_data)
         if reset:
             eval_data.reset()
         if not isinstance(eval_metric, _metric.EvalMetric):
             eval_metric = _metric.create(eval_metric)
         eval_metric.reset()
         actual_num_batch = 0
-        plain = num_batch is None and batch_end_callback is None
-        fast = None
-        done = self._score_c(eval_data, eval_metric) if plain else None
-        if done is not None:
-            actual_num_batch = done
-        else:
-            fast = self._fast_batches(eval_data) if plain else None
-        if fast is not None:
-            actual_num_batch = self._score_fast(fast, eval_metric)
-        for nbatch, eval_batch in enumerate(eval_data if (fast is None and done is None)
-                                            else ()):
+        whole_pass = None
+        if num_batch is None and batch_end_callback is None:
+            whole_pass = self._fast_path(eval_data, eval_metric)
+        if whole_pass is not None:
+            actual_num_batch = whole_pass()
+        for nbatch, eval_batch in enumerate(eval_data if whole_pass is None else ()):
             if num_batch is not None and nbatch == num_batch:
                 break
             self.prepare(eval_batch, sparse_row_id_fn=sparse_row_id_fn)
@@ -99,7 +102,8 @@ class BaseModule:
         return eval_metric.get_name_value()
 
     def iter_predict(self, eval_data, num_batch=None, reset=True, sparse_row_id_fn=None):
-        assert self.binded and self.params_initialized
+        self._check_ready("iter_predict", params=True)
+        _check_iterator("iter_predict", "eval_data", eval_data)
         if reset:
             eval_data.reset()
         for nbatch, eval_batch in enumerate(eval_data):
@@ -113,8 +117,9 @@ class BaseModule:
 
     def predict(self, eval_data, num_batch=None, merge_batches=True, reset=True,
                 always_output_list=False, sparse_row_id_fn=None):
-        assert self.binded and self.params_initialized
+        self._check_ready("predict", params=True)
         if isinstance(eval_data, (nd.NDArray, np.ndarray)):
+            check_real_data("Module.predict: eval_data", eval_data)
             if isinstance(eval_data, np.ndarray):
                 eval_data = nd.array(eval_data)
             self.forward(DataBatch([eval_data]))
@@ -122,22 +127,15 @@ class BaseModule:
         from .io import DataIter
         if not isinstance(eval_data, DataIter):
             raise ValueError("eval_data must be of type NDArray or DataIter")
+        _check_iterator("predict", "eval_data", eval_data)
         if reset:
             eval_data.reset()
         output_list = []
-        if num_batch is None and merge_batches:
-            merged = self._predict_c(eval_data)
-            if merged is not None:
-                if len(merged) == 1 and not always_output_list:
-                    return merged[0]
-                return merged
-        fast = self._fast_batches(eval_data) if (num_batch is None and merge_batches) else None
-        if fast is not None:
-            merged = self._predict_fast(fast)
-            if merged is not None:
-                if merged and len(merged) == 1 and not always_output_list:
-                    return merged[0]
-                return merged
+        whole_pass = self._fast_path(eval_data) if num_batch is None and merge_batches \
+            else None
+        if whole_pass is not None:
+            merged = whole_pass()
+            return merged[0] if len(merged) == 1 and not always_output_list else merged
         for nbatch, eval_batch in enumerate(eval_data):
             if num_batch is not None and nbatch == num_batch:
                 break
@@ -168,7 +166,11 @@ class BaseModule:
             aux_params=None, allow_missing=False, force_rebind=False, force_init=False,
             begin_epoch=0, num_epoch=None, validation_metric=None, monitor=None,
             sparse_row_id_fn=None):
-        assert num_epoch is not None, "please specify number of epochs"
+        if num_epoch is None:
+            raise MXNetError("fit: please specify number of epochs (num_epoch)")
+        _check_iterator("fit", "train_data", train_data)
+        if eval_data is not None:
+            _check_iterator("fit", "eval_data", eval_data)
         from .initializer import Uniform
         if initializer is None:
             initializer = Uniform(0.01)
@@ -189,8 +191,11 @@ class BaseModule:
         for epoch in range(begin_epoch, num_epoch):
             tic = time.time()
             eval_metric.reset()
-            if not self._fit_epoch_fast(epoch, train_data, eval_metric, batch_end_callback,
-                                        monitor):
+            whole_pass = self._fast_path(train_data, eval_metric, train=True) \
+                if monitor is None else None
+            if whole_pass is not None:
+                whole_pass(self._batch_end(epoch, eval_metric, batch_end_callback))
+            else:
                 self._fit_epoch(epoch, train_data, eval_metric, batch_end_callback, monitor,
                                 sparse_row_id_fn)
             for name, val in eval_metric.get_global_name_value():
@@ -215,7 +220,11 @@ class BaseModule:
         nbatch = 0
         data_iter = iter(train_data)
         end_of_batch = False
-        next_data_batch = next(data_iter)
+        try:
+            next_data_batch = next(data_iter)
+        except StopIteration:
+            raise MXNetError("fit: train_data (%s) yields no batches in epoch %d; is it empty "
+                             "or not reset?" % (type(train_data).__name__, epoch)) from None
         while not end_of_batch:
             data_batch = next_data_batch
             if monitor is not None:
@@ -237,45 +246,35 @@ class BaseModule:
                     cb(params)
             nbatch += 1
 
-    def _fit_epoch_fast(self, epoch, train_data, eval_metric, batch_end_callback, monitor):
-        return False
+    @staticmethod
+    def _batch_end(epoch, eval_metric, batch_end_callback):
+        """batch_end(nbatch) running the callbacks, or None when there are none."""
+        if batch_end_callback is None:
+            return None
 
-    # -- defaults of the intermediate API -----------------------------------------------------
-    def _score_c(self, eval_data, eval_metric):
-        """Score the whole iterator in one compiled call: the number of batches, or None
-        when this module cannot (another path runs)."""
+        def batch_end(nbatch):
+            params = BatchEndParam(epoch=epoch, nbatch=nbatch, eval_metric=eval_metric,
+                                   locals=locals())
+            for cb in _as_list(batch_end_callback):
+                cb(params)
+        return batch_end
+
+    def _fast_path(self, data_iter, metric=None, train=False):
+        """A callable running a whole pass over data_iter in compiled code, or None (the
+        batch-by-batch loop runs). See Executor.fast_path."""
         return None
 
-    def _predict_c(self, eval_data):
-        """Merged outputs of the whole iterator from one compiled call, or None."""
-        return None
-
-    def _fast_batches(self, eval_data):
-        """An iterator of (nbatch, labels, pad) running inference batches straight from the
-        iterator's arrays, or None when this module cannot (the generic loop runs)."""
-        return None
-
-    def _score_fast(self, batches, eval_metric):
-        """Feed each batch's outputs to the metric; accuracy is counted here directly (the
-        same int32 comparison as metric.Accuracy). Returns the number of batches."""
-        count = 0
-        direct = self._fast_metric(eval_metric) == "acc" and len(self._output_names) == 1
-        for _nbatch, labels, _pad in batches:
-            if direct and len(labels) == 1:
-                pred = self._exec.outputs[0]
-                label = labels[0]
-                if pred.shape != label.shape:
-                    pred = pred.argmax(axis=1)
-                pred = pred.astype(np.int32).ravel()
-                label = label.astype(np.int32).ravel()
-                if pred.shape != label.shape:
-                    raise ValueError("Shape of labels {} does not match shape of predictions "
-                                     "{}".format(label.shape[0], pred.shape[0]))
-                eval_metric._add(int(np.count_nonzero(pred == label)), pred.shape[0])
-            else:
-                self.update_metric(eval_metric, [nd.NDArray(lab) for lab in labels])
-            count += 1
-        return count
+    def _check_ready(self, what, params=False, optimizer=False):
+        """MXNetError naming what to call first when the module is not bound / initialised."""
+        missing = [call for call, ok in (("bind()", self.binded),
+                                         ("init_params()", not params or self.params_initialized),
+                                         ("init_optimizer()",
+                                          not optimizer or self.optimizer_initialized))
+                   if not ok]
+        if missing:
+            calls = missing[0] if len(missing) == 1 else \
+                "%s and %s" % (", ".join(missing[:-1]), missing[-1])
+            raise MXNetError("Module.%s: call %s first" % (what, calls))
 
     def prepare(self, data_batch, sparse_row_id_fn=None):
         """Only matters for row_sparse parameters on a kvstore; dense parameters need nothing."""
@@ -341,7 +340,7 @@ class Module(BaseModule):
         self._data_shapes = self._label_shapes = None
         self._grad_req = None
         self._monitor = None
-        self._fixed_gammas = None                        # BatchNorm fix_gamma gamma names
+        self._forwarded = False                          # a forward ran since the bind
         self._executors = {}                             # shapes -> Executor (reshape cache)
 
     # -- properties ---------------------------------------------------------------------------
@@ -359,17 +358,17 @@ class Module(BaseModule):
 
     @property
     def data_shapes(self):
-        assert self.binded
+        self._check_ready("data_shapes")
         return self._data_shapes
 
     @property
     def label_shapes(self):
-        assert self.binded
+        self._check_ready("label_shapes")
         return self._label_shapes
 
     @property
     def output_shapes(self):
-        assert self.binded
+        self._check_ready("output_shapes")
         return [(n, tuple(o.shape)) for n, o in zip(self._output_names, self._exec.outputs)]
 
     # -- binding ------------------------------------------------------------------------------
@@ -413,6 +412,7 @@ class Module(BaseModule):
         if self._exec is not None:
             pending = self._exec
         self._exec = self._new_executor(data_shapes, label_shapes)
+        self._forwarded = False
         self.binded = True
         if pending is not None:
             self._copy_params(pending, self._exec, self._param_names)
@@ -474,28 +474,23 @@ class Module(BaseModule):
         labels = [d.name for d in label_shapes or []
                   if d.name in self._symbol.list_arguments()]
         ctx = self._context[0]
-        if ctx.device_type == "gpu":
-            from .executor_cuda import CudaExecutor
-            ex = CudaExecutor(self._symbol, shapes, data_names=self._data_names,
-                              label_names=labels, grad_req=self._grad_req,
-                              for_training=self.for_training, logger=self.logger,
-                              device_id=ctx.device_id)
-        else:
-            ex = Executor(self._symbol, shapes, data_names=self._data_names,
-                          label_names=labels, grad_req=self._grad_req,
-                          for_training=self.for_training, logger=self.logger, fuse=fuse)
+        ex = Executor(self._symbol, shapes, data_names=self._data_names, label_names=labels,
+                      grad_req=self._grad_req, for_training=self.for_training,
+                      logger=self.logger, fuse=fuse,
+                      device_id=ctx.device_id if ctx.device_type == "gpu" else None)
         self._executors[key] = ex
         return ex
 
     def reshape(self, data_shapes, label_shapes=None):
         """Re-bind for new input shapes (a cached compile per shape); parameters carry over."""
-        assert self.binded
+        self._check_ready("reshape")
         data_shapes = _descs(data_shapes)
         label_shapes = _descs(label_shapes) if label_shapes is not None else None
         old = self._exec
         new = self._new_executor(data_shapes, label_shapes, fuse=self._monitor is None)
         if new is not old:
             self._copy_params(old, new, self._param_names)
+            self._forwarded = False
         self._exec = new
         self._data_shapes, self._label_shapes = data_shapes, label_shapes
 
@@ -514,7 +509,7 @@ class Module(BaseModule):
             warnings.warn("Parameters already initialized and force_init=False. "
                           "init_params call ignored.", stacklevel=2)
             return
-        assert self.binded, "call bind before initializing the parameters"
+        self._check_ready("init_params")
         if initializer is None and arg_params is None and aux_params is None:
             from .initializer import Uniform
             initializer = Uniform(0.01)
@@ -583,7 +578,8 @@ class Module(BaseModule):
                 raise RuntimeError("%s is not presented" % missing[0])
 
     def get_params(self):
-        assert self.params_initialized, "parameters are not initialized"
+        if not self.params_initialized:
+            raise MXNetError("Module.get_params: call init_params() first")
         if not self.binded:
             return dict(self._arg_params), dict(self._aux_params)
         ex = self._exec
@@ -605,7 +601,7 @@ class Module(BaseModule):
     # -- optimizer ----------------------------------------------------------------------------
     def init_optimizer(self, kvstore="local", optimizer="sgd",
                        optimizer_params=(("learning_rate", 0.01),), force_init=False):
-        assert self.binded and self.params_initialized
+        self._check_ready("init_optimizer", params=True)
         if self.optimizer_initialized and not force_init:
             self.logger.warning("optimizer already initialized, ignoring...")
             return
@@ -643,8 +639,7 @@ class Module(BaseModule):
         from . import optimizer as opt
         from .compiler import optimizers as kernels
         kernel = self._optimizer._c_kernel()
-        if kernel is not None and kernel[0] not in getattr(self._exec, "optimizer_kinds",
-                                                           kernels.KERNELS):
+        if kernel is not None and kernel[0] not in self._exec.optimizer_kinds:
             kernel = None
         self._opt_kernel = kernel
         if kernel is None:
@@ -710,7 +705,7 @@ class Module(BaseModule):
                 and np.array_equal(hyper[0], hyper[1]))
 
     def update(self):
-        assert self.binded and self.params_initialized and self.optimizer_initialized
+        self._check_ready("update", params=True, optimizer=True)
         ex = self._exec
         if self._opt_kernel is not None:
             ex.update(self._opt_state, self._opt_kernel[0], self._hyper_rows(1))
@@ -733,17 +728,19 @@ class Module(BaseModule):
         return states_format.dumps(states)
 
     def save_optimizer_states(self, fname):
-        assert self.optimizer_initialized
+        if not self.optimizer_initialized:
+            raise MXNetError("Module.save_optimizer_states: call init_optimizer() first")
         from .compiler.fileio import atomic_write
         atomic_write(fname, self._optimizer_states())
 
     def load_optimizer_states(self, fname):
-        assert self.optimizer_initialized
+        if not self.optimizer_initialized:
+            raise MXNetError("Module.load_optimizer_states: call init_optimizer() first")
         try:
             with open(fname, "rb") as f:
                 blob = f.read()
             from . import states_format
-            states = states_format.loads(blob)
+            states = states_format.loads(blob, fname)
         except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError,
                 ImportError) as err:
             raise MXNetError("cannot read optimizer states from '%s': %s" % (fname, err)) \
@@ -775,19 +772,25 @@ class Module(BaseModule):
 
     # -- computation --------------------------------------------------------------------------
     def forward(self, data_batch, is_train=None):
-        assert self.binded and self.params_initialized
+        self._check_ready("forward", params=True)
         if is_train is None:
             is_train = self.for_training
         if isinstance(data_batch, list):
             raise MXNetError("pre-sliced batches (a list of DataBatch) need several contexts")
+        if getattr(data_batch, "data", None) is None:
+            raise MXNetError("Module.forward: data_batch must be a DataBatch with data, got %s"
+                             % type(data_batch).__name__)
         data = _as_list(data_batch.data)
         if len(data) != len(self._data_names):
             raise MXNetError("the batch has %d data arrays, the module expects %d (%s)"
                              % (len(data), len(self._data_names), self._data_names))
+        labels = _as_list(data_batch.label) if data_batch.label is not None else []
+        for name, arr in list(zip(self._data_names, data)) + \
+                list(zip([d.name for d in self._label_shapes or []], labels)):
+            check_real_data("Module.forward: input '%s'" % name, arr)
         new_shapes = [tuple(d.shape) for d in data]
         cur_shapes = [tuple(d.shape) for d in self._data_shapes]
         data_names = [d.name for d in self._data_shapes]
-        labels = _as_list(data_batch.label) if data_batch.label is not None else []
         if new_shapes != cur_shapes:
             provide = getattr(data_batch, "provide_data", None)
             new_data = _descs(provide) if provide else \
@@ -817,15 +820,18 @@ class Module(BaseModule):
                         raise MXNetError("label '%s': %d values for a bound shape %s"
                                          % (desc.name, value.size, dst.shape))
                     dst[...] = value.reshape(dst.shape)
-        self._force_fixed_gammas()
         ex.forward(is_train)
+        self._forwarded = True
         if self._monitor is not None:
             self._monitor.collect(self)
 
     def backward(self, out_grads=None):
-        assert self.binded and self.params_initialized
+        self._check_ready("backward", params=True)
         if not self.for_training:
             raise MXNetError("re-bind with for_training=True to run backward")
+        if not self._forwarded:
+            raise MXNetError("Module.backward: call forward() first (backward needs the "
+                             "outputs of a forward pass on the bound executor)")
         ex = self._exec
         if out_grads is not None:
             for hg, g in zip(ex.head_grads, _as_list(out_grads)):
@@ -834,12 +840,14 @@ class Module(BaseModule):
         ex.backward()
 
     def get_outputs(self, merge_multi_context=True):
-        assert self.binded and self.params_initialized
+        self._check_ready("get_outputs", params=True)
         outs = [nd.NDArray(o) for o in self._exec.outputs]
         return outs if merge_multi_context else [[o] for o in outs]
 
     def get_input_grads(self, merge_multi_context=True):
-        assert self.binded and self.params_initialized and self.inputs_need_grad
+        self._check_ready("get_input_grads", params=True)
+        if not self.inputs_need_grad:
+            raise MXNetError("Module.get_input_grads: bind with inputs_need_grad=True first")
         grads = [nd.NDArray(self._exec.grad_arrays[n]) for n in self._data_names]
         return grads if merge_multi_context else [[g] for g in grads]
 
@@ -865,8 +873,18 @@ class Module(BaseModule):
         pred_dict = {name: out for name, out in zip(self._output_names, self.get_outputs())}
         eval_metric.update_dict(label_dict, pred_dict)
 
+    def _fast_path(self, data_iter, metric=None, train=False):
+        if self._monitor is not None:
+            return None
+        optimizer = None
+        if train:
+            if self._opt_kernel is None:
+                return None
+            optimizer = (self._opt_state, self._opt_kernel[0], self._hyper_rows)
+        return self._exec.fast_path(data_iter, metric, optimizer)
+
     def install_monitor(self, mon):
-        assert self.binded
+        self._check_ready("install_monitor")
         self._unfuse()
         self._monitor = mon
         mon.install(self)
@@ -874,7 +892,7 @@ class Module(BaseModule):
     def _unfuse(self):
         """Rebind to a plan without fused kernels, so every internal output exists."""
         old = self._exec
-        if not isinstance(old, Executor) or not old.fuse or not old.plan.fused:
+        if not old.fuse or not old.plan.fused:
             return
         new = self._new_executor(self._data_shapes, self._label_shapes, fuse=False)
         if new.state_slices(1) != old.state_slices(1):
@@ -886,227 +904,6 @@ class Module(BaseModule):
                 new.grad_arrays[name][...] = arr
         self._exec = new
 
-    def _fixed_gamma_names(self):
-        """Gammas of BatchNorm nodes with fix_gamma=True: MXNet writes 1 into them each forward."""
-        if self._fixed_gammas is None:
-            names = []
-            for node in self._symbol._order():
-                if node.op is None or node.op.name != "BatchNorm" \
-                        or not node.params.get("fix_gamma"):
-                    continue
-                slots = node.input_names()
-                if "gamma" in slots:
-                    src = node.inputs[slots.index("gamma")][0]
-                    if src.is_variable:
-                        names.append(src.name)
-            self._fixed_gammas = names
-        return self._fixed_gammas
-
-    def _force_fixed_gammas(self):
-        for name in self._fixed_gamma_names():
-            if name in self._exec.arg_arrays:
-                self._exec.arg_arrays[name][...] = 1
-
-    # -- inference straight from an NDArrayIter's arrays (predict / score) -----------------
-    def _fast_batches(self, eval_data):
-        from .io import NDArrayIter
-        ex = self._exec
-        if type(eval_data) is not NDArrayIter or self._monitor is not None:
-            return None
-        data = dict(eval_data.data)
-        if sorted(data) != sorted(self._data_names) or \
-                [(d.name, tuple(d.shape)) for d in eval_data.provide_data] != \
-                [(d.name, tuple(d.shape)) for d in self._data_shapes]:
-            return None
-        sources = []
-        for desc in self._data_shapes:
-            src = data[desc.name]._data
-            if src.dtype != ex.dtype or not src.flags.c_contiguous:
-                return None
-            sources.append((src, ex.arg_arrays[desc.name]))
-        label_srcs = [arr._data for _name, arr in eval_data.label]
-        label_dst = [ex.arg_arrays.get(name) if self._label_shapes else None
-                     for name, _arr in eval_data.label]
-        if any(d is not None and (d.dtype != s.dtype or d.size != eval_data.batch_size
-                                  * (s.size // max(1, s.shape[0])))
-               for s, d in zip(label_srcs, label_dst)):
-            return None
-        plan = eval_data._fast_epoch_plan()
-        if plan is None:
-            return None
-        rows, pads = plan
-        return self._run_fast_batches(eval_data, rows, pads, sources, label_srcs, label_dst)
-
-    def _c_batches(self, eval_data, need_labels):
-        """(sources, nsource, rows, pads) for Executor.infer_batches over the iterator's
-        arrays, or None when the iterator or the bound shapes do not allow it."""
-        from .io import NDArrayIter
-        ex = self._exec
-        if type(eval_data) is not NDArrayIter or self._monitor is not None \
-                or not hasattr(ex, "infer_batches"):
-            return None
-        if [(d.name, tuple(d.shape)) for d in eval_data.provide_data] != \
-                [(d.name, tuple(d.shape)) for d in self._data_shapes]:
-            return None
-        data, labels = dict(eval_data.data), dict(eval_data.label)
-        bs = eval_data.batch_size
-        sources = []
-        for a in ex.plan.args:
-            if a.role not in ("data", "label"):
-                continue
-            arr = data.get(a.name) if a.role == "data" else labels.get(a.name)
-            if arr is None:
-                if a.role == "data" or need_labels or labels:
-                    return None
-                sources.append(None)
-                continue
-            src = arr._data
-            rows_of = a.value.size // max(1, a.value.shape[0]) if a.value.shape else 0
-            if src.dtype != ex.dtype or not src.flags.c_contiguous or src.ndim == 0 \
-                    or not a.value.shape or a.value.shape[0] != bs \
-                    or src.size // max(1, src.shape[0]) != rows_of:
-                return None
-            sources.append(src)
-        present = [s for s in sources if s is not None]
-        if not present:
-            return None
-        plan = eval_data._fast_epoch_plan()
-        if plan is None or plan[0].shape[0] == 0:
-            return None
-        rows, pads = plan
-        return sources, min(s.shape[0] for s in present), rows, pads
-
-    def _score_c(self, eval_data, eval_metric):
-        ex = self._exec
-        metric = self._fast_metric(eval_metric)
-        if metric is None or getattr(ex, "metric_io", None) is None \
-                or len(self._output_names) != 1 or len(self._label_names) != 1 \
-                or ex.metric_io[1].name != self._label_names[0] \
-                or [n for n, _ in eval_data.label] != self._label_names:
-            return None
-        batches = self._c_batches(eval_data, need_labels=True)
-        if batches is None:
-            return None
-        sources, nsource, rows, _pads = batches
-        self._force_fixed_gammas()
-        res = ex.infer_batches(sources, nsource, rows, metric)
-        eval_metric._add(float(res[0]), int(round(res[1])))
-        eval_data._fast_epoch_done()
-        return rows.shape[0]
-
-    def _predict_c(self, eval_data):
-        ex = self._exec
-        bs = self._data_shapes[0].shape[0]
-        if any(o.ndim == 0 or o.shape[0] != bs for o in ex.outputs):
-            return None
-        batches = self._c_batches(eval_data, need_labels=False)
-        if batches is None:
-            return None
-        sources, nsource, rows, pads = batches
-        nbatch = rows.shape[0]
-        if any(pads[:-1]):
-            return None
-        outs = [np.empty((nbatch * bs,) + o.shape[1:], dtype=ex.dtype) for o in ex.outputs]
-        self._force_fixed_gammas()
-        ex.infer_batches(sources, nsource, rows, "none", outs)
-        eval_data._fast_epoch_done()
-        keep = nbatch * bs - pads[-1]
-        return [nd.NDArray(o[:keep]) for o in outs]
-
-    def _run_fast_batches(self, eval_data, rows, pads, sources, label_srcs, label_dst):
-        ex = self._exec
-        forward = ex.lib.mxc_forward
-        for b in range(rows.shape[0]):
-            idx = rows[b]
-            for src, dst in sources:
-                np.take(src, idx, axis=0, out=dst, mode="clip")   # rows are in range
-            labels = []
-            for src, dst in zip(label_srcs, label_dst):
-                lab = np.take(src, idx, axis=0)
-                if dst is not None:
-                    dst[...] = lab.reshape(dst.shape)
-                labels.append(lab)
-            self._force_fixed_gammas()
-            ex.check(forward(ex.mem, 0))
-            yield b, labels, pads[b]
-        eval_data._fast_epoch_done()
-
-    def _predict_fast(self, batches):
-        """Outputs of every batch with pads trimmed and merged, or None (the generic loop
-        runs) when an output is not batch-major; `batches` is not consumed then."""
-        ex = self._exec
-        bs = self._data_shapes[0].shape[0]
-        if any(o.ndim == 0 or o.shape[0] != bs for o in ex.outputs):
-            return None
-        results = [[] for _ in ex.outputs]
-        for _b, _labels, pad in batches:
-            for k, o in enumerate(ex.outputs):
-                results[k].append(o[:bs - pad].copy())
-        if not results[0]:
-            return []
-        return [nd.NDArray(np.concatenate(r)) for r in results]
-
-    # -- whole epochs in C --------------------------------------------------------------------
-    def _fast_metric(self, eval_metric):
-        if type(eval_metric) is _metric.Accuracy and eval_metric.axis == 1 \
-                and eval_metric.output_names is None and eval_metric.label_names is None:
-            return "acc"
-        if type(eval_metric) is _metric.MSE and eval_metric.output_names is None \
-                and eval_metric.label_names is None:
-            return "mse"
-        return None
-
-    def _fit_epoch_fast(self, epoch, train_data, eval_metric, batch_end_callback, monitor):
-        from .io import NDArrayIter
-        ex = self._exec
-        if (type(train_data) is not NDArrayIter or monitor is not None
-                or self._opt_kernel is None or ex.metric_io is None
-                or len(self._output_names) != 1 or len(self._label_names) != 1):
-            return False
-        metric = self._fast_metric(eval_metric)
-        if metric is None:
-            return False
-        provided = [d.name for d in train_data.provide_data]
-        provided_l = [d.name for d in train_data.provide_label]
-        if sorted(provided) != sorted(self._data_names) or provided_l != self._label_names:
-            return False
-        if [tuple(d.shape) for d in train_data.provide_data] != \
-                [tuple(d.shape) for d in self._data_shapes]:
-            return False
-        plan = train_data._fast_epoch_plan()
-        if plan is None:
-            return False
-        rows, _pads = plan
-        arrays = dict(train_data.data)
-        arrays.update(dict(train_data.label))
-        inputs = [a.name for a in ex.plan.args if a.role in ("data", "label")]
-        sources = []
-        for name in inputs:
-            src = arrays[name]._data
-            if src.dtype != ex.dtype or not src.flags.c_contiguous:
-                return False
-            sources.append(src)
-        nsource = min(s.shape[0] for s in sources)
-        nbatch = rows.shape[0]
-        # one batch per call when a callback runs or fix_gamma gammas must be reset to 1
-        one_by_one = batch_end_callback is not None or bool(self._fixed_gamma_names())
-        step = 1 if one_by_one else nbatch
-        for begin in range(0, nbatch, step):
-            chunk = rows[begin:begin + step]
-            self._force_fixed_gammas()
-            hyper = self._hyper_rows(chunk.shape[0])
-            res = ex.train_epoch(self._opt_state, self._opt_kernel[0], hyper, sources, nsource,
-                                 chunk, metric)
-            eval_metric._add(float(res[:, 0].sum()), int(round(res[:, 1].sum())))
-            if batch_end_callback is not None:
-                nb = begin
-                params = BatchEndParam(epoch=epoch, nbatch=nb, eval_metric=eval_metric,
-                                       locals=locals())
-                for cb in _as_list(batch_end_callback):
-                    cb(params)
-        train_data._fast_epoch_done()
-        return True
-
     # -- checkpoints --------------------------------------------------------------------------
     def export(self, path, kind="inference", name="model", embed=False, target=None,
                cc=None, target_flags="", optimizer=None, optimizer_params=None, metric="acc"):
@@ -1117,7 +914,7 @@ class Module(BaseModule):
         per-parameter multipliers and lr_scheduler are baked into the C."""
         if target not in (None, "c", "cpu", "cuda", "gpu"):
             raise MXNetError("export target %r is not supported (c or cuda)" % (target,))
-        assert self.binded and self.params_initialized
+        self._check_ready("export", params=True)
         if target in ("cuda", "gpu"):
             return self._export_cuda(path, kind, name)
         from .compiler import export as _export

@@ -87,3 +87,108 @@ def test_gpu_context_is_a_clear_error_without_gpu_support():
     mod = mx.mod.Module(_net(), context=mx.gpu())
     with pytest.raises(MXNetError, match="gpu|GPU|nvcc"):
         mod.bind(data_shapes=[("data", (4, 6))], label_shapes=[("softmax_label", (4,))])
+
+
+# ------------------------------------------------------------- the Module API's inputs
+
+def _batch(x, y=None):
+    return mx.io.DataBatch([x], [y] if y is not None else None)
+
+
+@pytest.mark.parametrize("bad", [np.ones((4, 6)) + 1j, np.full((4, 6), None, dtype=object)])
+def test_complex_or_object_data_is_refused_naming_the_input(bad):
+    with pytest.raises(MXNetError, match="'data'.*(complex|object)"):
+        mx.io.NDArrayIter(bad, np.zeros(4), 2)
+    with pytest.raises(MXNetError, match="'softmax_label'.*(complex|object)"):
+        mx.io.NDArrayIter(np.ones((4, 6)), bad[:, 0], 2)
+    mod = _module()
+    with pytest.raises(MXNetError, match="input 'data'.*(complex|object)"):
+        mod.forward(_batch(mx.nd.NDArray(bad)))
+    with pytest.raises(MXNetError, match="input 'softmax_label'.*(complex|object)"):
+        mod.forward(_batch(mx.nd.ones((4, 6)), mx.nd.NDArray(bad[:, 0])))
+    with pytest.raises(MXNetError, match="eval_data.*(complex|object)"):
+        mod.predict(bad)
+
+
+def test_integer_and_bool_data_are_cast_as_mxnet_does():
+    mod = _module()
+    x = np.arange(24).reshape(4, 6) % 3
+    mod.forward(_batch(mx.nd.NDArray(x), mx.nd.NDArray(np.array([0, 1, 1, 0], bool))),
+                is_train=False)
+    ints = mod.get_outputs()[0].asnumpy()
+    mod.forward(_batch(mx.nd.array(x.astype(np.float32))), is_train=False)
+    np.testing.assert_array_equal(ints, mod.get_outputs()[0].asnumpy())
+    it = mx.io.NDArrayIter(x, np.array([0, 1, 2, 3]), 4)
+    np.testing.assert_array_equal(mod.predict(it).asnumpy(), ints)
+
+
+class _EmptyIter(mx.io.DataIter):
+    provide_data = [mx.io.DataDesc("data", (4, 6))]
+    provide_label = [mx.io.DataDesc("softmax_label", (4,))]
+
+    def iter_next(self):
+        return False
+
+
+def test_empty_iterators_are_named():
+    with pytest.raises(MXNetError, match="'data' has no rows"):
+        mx.io.NDArrayIter(np.zeros((0, 6)), np.zeros(0), 4)
+    with pytest.raises(MXNetError, match="'softmax_label' has 3 rows but 'data' has 4"):
+        mx.io.NDArrayIter(np.zeros((4, 6)), np.zeros(3), 4)
+    with pytest.raises(MXNetError, match="train_data.*_EmptyIter.*no batches"):
+        mx.mod.Module(_net()).fit(_EmptyIter(4), num_epoch=1)
+    with pytest.raises(MXNetError, match="train_data must be a DataIter.*list"):
+        mx.mod.Module(_net()).fit([np.zeros((4, 6))], num_epoch=1)
+    mod = _module()
+    assert mod.predict(_EmptyIter(4)) == []             # as MXNet: nothing to predict
+    name, value = mod.score(_EmptyIter(4), "acc")[0]
+    assert name == "accuracy" and np.isnan(value)
+
+
+def test_calls_out_of_order_say_what_to_call_first():
+    mod = mx.mod.Module(_net())
+    x = mx.nd.ones((4, 6))
+    it = mx.io.NDArrayIter(np.ones((4, 6)), np.zeros(4), 4)
+    for call, match in ((lambda: mod.predict(it), "predict: call bind\\(\\) and init_params"),
+                        (lambda: mod.forward(_batch(x)), "forward: call bind"),
+                        (lambda: mod.backward(), "backward: call bind"),
+                        (lambda: mod.update(), "update: call bind\\(\\), init_params\\(\\) and "
+                                               "init_optimizer"),
+                        (lambda: mod.score(it, "acc"), "score: call bind"),
+                        (lambda: mod.init_params(), "init_params: call bind")):
+        with pytest.raises(MXNetError, match=match):
+            call()
+    mod.bind(data_shapes=[("data", (4, 6))], label_shapes=[("softmax_label", (4,))])
+    with pytest.raises(MXNetError, match="forward: call init_params\\(\\) first"):
+        mod.forward(_batch(x))
+    with pytest.raises(MXNetError, match="init_optimizer: call init_params"):
+        mod.init_optimizer()
+    mod.init_params()
+    with pytest.raises(MXNetError, match="update: call init_optimizer\\(\\) first"):
+        mod.update()
+    with pytest.raises(MXNetError, match="backward: call forward\\(\\) first"):
+        mod.backward()
+    mod.forward(_batch(x, mx.nd.zeros((4,))))
+    mod.backward()                                      # in order: works
+
+
+def test_forward_with_another_batch_size_reshapes_as_mxnet_does():
+    mod = _module()
+    x = np.random.RandomState(0).normal(size=(4, 6)).astype(np.float32)
+    mod.forward(_batch(mx.nd.array(x)), is_train=False)
+    four = mod.get_outputs()[0].asnumpy()
+    mod.forward(_batch(mx.nd.array(x[:3])), is_train=False)
+    assert mod.get_outputs()[0].shape == (3, 5)
+    np.testing.assert_allclose(mod.get_outputs()[0].asnumpy(), four[:3], rtol=1e-6)
+    with pytest.raises(MXNetError, match="backward: call forward"):
+        mod.reshape([("data", (2, 6))], [("softmax_label", (2,))])
+        mod.backward()                                  # the new binding has not run forward
+
+
+def test_nan_data_is_not_checked_as_in_mxnet():
+    mod = _module()
+    x = np.ones((4, 6), np.float32)
+    x[1, 2] = np.nan
+    out = mod.predict(mx.io.NDArrayIter(x, None, 4)).asnumpy()     # no error is raised
+    clean = mod.predict(mx.io.NDArrayIter(np.ones((4, 6), np.float32), None, 4)).asnumpy()
+    np.testing.assert_array_equal(out[[0, 2, 3]], clean[[0, 2, 3]])   # other rows untouched

@@ -7,6 +7,7 @@ import pytest
 import mxc as mx
 from mxc.compiler import build_cuda
 from mxc import executor_cuda
+from mxc.executor import Executor
 
 
 class FakeDevice:
@@ -78,12 +79,14 @@ def fake_executor(monkeypatch):
         return build_cuda.BuiltCuda(lib.ffi, lib, "k" * 64, "/nowhere", False, 0.0, ("90",))
 
     monkeypatch.setattr(build_cuda, "build", fake_build)
+    monkeypatch.setattr(executor_cuda, "_LOADED", {})
     net = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=3,
                                                      name="fc"), name="softmax")
     from mxc.compiler.plan import make_plan
     plan = make_plan(net, {"data": (2, 4)}, ["data"], ["softmax_label"])
     made["lib"] = FakeDevice(plan)
-    ex = executor_cuda.CudaExecutor(net, {"data": (2, 4)}, ["data"], ["softmax_label"])
+    ex = Executor(net, {"data": (2, 4)}, ["data"], ["softmax_label"], device_id=0)
+    assert isinstance(ex.memory, executor_cuda.DeviceMemory)
     return ex, made["lib"]
 
 
@@ -112,7 +115,7 @@ def test_backward_makes_every_view_current(fake_executor):
     ex.backward()
     dev.calls.clear()
     np.testing.assert_array_equal(ex.grad_arrays["fc_weight"], 1)
-    begin, end = ex._upload_span                    # parameters .. bound inputs, not activations
+    begin, end = ex.memory._upload_span             # parameters .. bound inputs, not activations
     assert dev.calls == [("download", end - begin)] and end < ex.plan.size
     dev.calls.clear()
     ex.outputs, ex.arg_arrays
@@ -162,3 +165,24 @@ def test_writing_one_input_uploads_only_that_input(fake_executor):
     dev.calls.clear()
     ex.forward(False)
     assert [c for c in dev.calls if c[0] == "upload"] == []
+
+
+def test_inference_pass_without_a_compiled_entry_runs_batch_by_batch(fake_executor):
+    """The device library has no whole-pass inference entry: the executor's infer_batches
+    and predict's fast path run one forward per gathered batch, with the same results."""
+    ex, dev = fake_executor
+    assert not ex.compiled_inference
+    ex.arg_arrays["fc_bias"][...] = 0.25
+    x = np.arange(10 * 4, dtype=np.float32).reshape(10, 4) / 10
+    rows = np.array([[3, 1], [0, 9], [4, 4]], np.int64)
+    outs = [np.zeros((6, 3), np.float32)]
+    ex.infer_batches([x, None], 10, rows, "none", outs)
+    want = np.concatenate([np.full((2, 3), x[r].sum() + 0.25) for r in rows])
+    np.testing.assert_allclose(outs[0], want, rtol=1e-6)
+    with pytest.raises(mx.base.MXNetError, match="metric"):
+        ex.infer_batches([x, None], 10, rows, "acc")
+    it = mx.io.NDArrayIter(x[:5], None, 2)                  # 3 batches, the last one padded
+    merged = ex.fast_path(it)()[0].asnumpy()
+    batches = [x[[0, 1]], x[[2, 3]], x[[4, 0]]]
+    want = np.concatenate([np.full((2, 3), b.sum() + 0.25) for b in batches])[:5]
+    np.testing.assert_allclose(merged, want, rtol=1e-6)

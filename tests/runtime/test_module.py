@@ -593,3 +593,98 @@ def test_monitor_custom_stat_and_interval():
     assert float(by_name['softmax_output']) == pytest.approx(
         mod.get_outputs()[0].asnumpy().max(), rel=1e-6)
     assert mon.toc() == []
+
+
+class ListIter(mx.io.DataIter):
+    """A user's own iterator (MXNet's iter_next / getdata protocol), no NDArrayIter inside."""
+
+    def __init__(self, x, y, batch_size):
+        super().__init__(batch_size)
+        self.x, self.y, self.cur = x, y, -1
+        self.provide_data = [mx.io.DataDesc('data', (batch_size,) + x.shape[1:])]
+        self.provide_label = [mx.io.DataDesc('softmax_label', (batch_size,))]
+
+    def reset(self):
+        self.cur = -1
+
+    def iter_next(self):
+        self.cur += 1
+        return (self.cur + 1) * self.batch_size <= self.x.shape[0]
+
+    def _rows(self, arr):
+        return mx.nd.array(arr[self.cur * self.batch_size:(self.cur + 1) * self.batch_size])
+
+    def getdata(self):
+        return [self._rows(self.x)]
+
+    def getlabel(self):
+        return [self._rows(self.y)]
+
+    def getpad(self):
+        return 0
+
+
+def _np_accuracy(mod, x, y):
+    _, probs = np_forward(params_np(mod), x)
+    return float(np.mean(probs.argmax(1) == y))
+
+
+def test_fit_and_score_take_any_data_iter_as_eval_data():
+    x, y = toy_data(n=32)
+    ex, ey = toy_data(n=24, seed=1)
+    for eval_iter, rows in ((ListIter(ex, ey, BATCH), 24),
+                            (mx.io.ResizeIter(mx.io.NDArrayIter(ex, ey, BATCH), 2), 16)):
+        mx.random.seed(0)
+        mod = mx.mod.Module(mlp())
+        seen = []
+
+        def at_eval_end(param):
+            name, value = param.eval_metric.get()
+            seen.append((value, _np_accuracy(mod, ex[:rows], ey[:rows])))
+        mod.fit(mx.io.NDArrayIter(x, y, BATCH), eval_data=eval_iter, num_epoch=2,
+                optimizer_params=(('learning_rate', 0.1),), initializer=mx.init.Xavier(),
+                eval_end_callback=at_eval_end)
+        assert len(seen) == 2
+        for got, want in seen:
+            assert got == pytest.approx(want)
+        assert dict(mod.score(eval_iter, 'acc'))['accuracy'] == pytest.approx(seen[-1][1])
+        _, probs = np_forward(params_np(mod), ex[:rows])
+        ce = -np.mean(np.log(probs[np.arange(rows), ey[:rows].astype(int)] + 1e-12))
+        assert dict(mod.score(eval_iter, 'ce'))['cross-entropy'] == pytest.approx(ce, rel=1e-5)
+
+
+def test_score_with_a_python_metric_runs_one_inference_pass(monkeypatch):
+    """A metric the compiled code does not count (here a CustomMetric) still scores an
+    NDArrayIter in one inference pass, through the metric's own update."""
+    from mxc.executor import Executor
+    calls = []
+    real = Executor.infer_batches
+    monkeypatch.setattr(Executor, 'infer_batches',
+                        lambda self, *a, **k: calls.append(a[3] if len(a) > 3 else k.get(
+                            'metric', 'none')) or real(self, *a, **k))
+    x, y = toy_data(n=20)                    # 3 batches, the last one padded by 4
+    mod = fitted_module()
+    top = mx.metric.CustomMetric(lambda label, pred: float(np.mean(pred.argmax(1) == label)),
+                                 name='mine')
+    got = dict(mod.score(mx.io.NDArrayIter(x, y, BATCH), top))['mine']
+    assert calls == ['none']
+    _, probs = np_forward(params_np(mod), x)
+    rows = np.concatenate([np.arange(20), np.arange(4)]).reshape(3, BATCH)
+    want = np.mean([np.mean(probs[r].argmax(1) == y[r]) for r in rows])
+    assert got == pytest.approx(want)
+
+
+def test_fix_gamma_graph_trains_a_whole_epoch_per_call(monkeypatch):
+    """The BatchNorm kernel writes gamma = 1 itself, so nothing forces one batch per call."""
+    from mxc.executor import Executor
+    calls = []
+    real = Executor.train_epoch
+    monkeypatch.setattr(Executor, 'train_epoch',
+                        lambda self, *a: calls.append(a[5].shape[0]) or real(self, *a))
+    x, y = toy_data(n=40)
+    mod = mx.mod.Module(bn_net())
+    mod.fit(mx.io.NDArrayIter(x, y, BATCH), num_epoch=2, initializer=mx.init.Xavier(),
+            optimizer_params=(('learning_rate', 0.1), ('wd', 0.2)))
+    assert calls == [5, 5]
+    np.testing.assert_allclose(params_np(mod)['bn1_gamma'], np.full(6, 1 - 0.1 * 0.2),
+                               rtol=1e-6)
