@@ -2,8 +2,10 @@
 
 Errors name the node, its operator, the input and both shapes.
 """
+from math import prod
+
 from .errors import MXNetError
-from .ops.base import Param, ShapeError, p_shape
+from .ops.base import INT_MAX, Param, ShapeError, p_shape
 from .symbol import topo_order
 
 _SHAPE_HINT = Param(p_shape, ge=0)          # a variable's __shape__: 0 = unknown dimension
@@ -108,4 +110,16 @@ def infer_graph_shapes(heads, known):
                     changed = True
         if not changed:
             break
+    _refuse_huge(order, shapes)
     return shapes
+
+
+def _refuse_huge(order, shapes):
+    """MXNet's default build indexes tensors with 32-bit integers: larger ones are refused."""
+    for n in order:
+        for i in range(n.num_outputs()):
+            shape = shapes.get((id(n), i))
+            if shape and prod(shape) > INT_MAX:
+                raise MXNetError("tensor '%s' (node '%s') has shape %s: %d elements, more than "
+                                 "the %d a tensor may hold" % (n.output_name(i), n.name, shape,
+                                                               prod(shape), INT_MAX))

@@ -337,3 +337,15 @@ def test_messages_quote_hostile_values_briefly():
     text = str(info.value)
     assert "\n" not in text and len(text) < 400
     assert re.search(r"parameter act_type='relu\\n", text)
+
+
+def test_tensors_beyond_32_bit_sizes_are_refused_before_any_allocation():
+    x = mx.sym.Variable("data")
+    fc = mx.sym.FullyConnected(x, num_hidden=2 ** 31 - 1, name="fc")
+    with pytest.raises(MXNetError, match=r"tensor 'fc_weight' \(node 'fc_weight'\).*elements"):
+        fc.infer_shape(data=(2, 4))
+    with pytest.raises(MXNetError, match=r"tensor 'fc_output' \(node 'fc'\)"):
+        Executor(mx.sym.FullyConnected(x, num_hidden=2 ** 16, no_bias=True, name="fc"),
+                 {"data": (2 ** 16, 1)}, for_training=False)
+    small = mx.sym.FullyConnected(x, num_hidden=2 ** 31 - 1, name="fc")
+    assert small.infer_shape(data=(1, 1))[1] == [(1, 2 ** 31 - 1)]
