@@ -4,6 +4,7 @@ import os
 import re
 import sys
 
+from .cnames import c_ident
 from .errors import MXNetError
 
 
@@ -106,8 +107,7 @@ def parser():
 def _default_name(symbol_path):
     base = os.path.basename(symbol_path)
     base = re.sub(r"-symbol\.json$|\.json$", "", base)
-    name = re.sub(r"[^0-9A-Za-z_]", "_", base) or "model"
-    return "m_" + name if name[0].isdigit() else name
+    return c_ident(base, set(), fallback="model")
 
 
 def build_cuda(args, sym, name, out):

@@ -4,12 +4,12 @@ Python decides (which kernels, which buffers, which calls); the templates hold e
 Output is deterministic: the same plan renders to the same bytes.
 """
 import functools
-import os
 from importlib import resources
 
 import jinja2
 
 from . import optimizers
+from .cnames import c_comment, c_string, finalize, trusted
 from .errors import MXNetError
 from .plan import METRICS  # noqa: F401  (re-exported)
 
@@ -17,28 +17,18 @@ from .plan import METRICS  # noqa: F401  (re-exported)
 
 @functools.lru_cache(maxsize=1)
 def environment():
+    """The one Jinja environment: packaged templates only (parsed in memory, never from a
+    bytecode file), StrictUndefined, and every `{{ }}` through cnames.finalize (autoescape makes
+    macro results trusted Markup, so only values from Python are checked)."""
     root = resources.files("mxc.compiler.templates")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(root)),
                              undefined=jinja2.StrictUndefined, trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True,
-                             bytecode_cache=_bytecode_cache())
+                             autoescape=True, finalize=finalize)
     env.filters["cfloat"] = _cfloat
-    env.filters["cstr"] = lambda v: '"%s"' % str(v).replace("\\", "\\\\").replace('"', '\\"')
+    env.filters["cstr"] = c_string
+    env.filters["ccomment"] = c_comment
     return env
-
-
-def _bytecode_cache():
-    """Compiled templates kept beside the library cache (keyed by each template's source), so a
-    new process renders without re-parsing them; None when that folder is not writable."""
-    from .cache import cache_root
-    folder = os.path.join(cache_root(), ".templates")
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError:
-        return None
-    if not os.access(folder, os.W_OK):
-        return None
-    return jinja2.FileSystemBytecodeCache(folder, pattern=".jinja2-%s.cache")
 
 
 def _cfloat(v):
@@ -55,16 +45,17 @@ class Kernel:
     """One C function of the translation unit: comment, signature, body."""
 
     def __init__(self, name, comment, params, body):
-        self.name, self.comment, self.params, self.body = name, comment, params, body
+        self.name, self.params = name, params
+        self.comment, self.body = c_comment(comment), trusted(body)
 
     @property
     def signature(self):
-        return ", ".join("%s restrict %s" % (t, n) if t.endswith("*") else "%s %s" % (t, n)
-                         for t, n in self.params)
+        return trusted(", ".join("%s restrict %s" % (t, n) if t.endswith("*") else
+                                 "%s %s" % (t, n) for t, n in self.params))
 
     @property
     def unused_guard(self):
-        return " ".join("(void)%s;" % n for _, n in self.params)
+        return trusted(" ".join("(void)%s;" % n for _, n in self.params))
 
 
 def _op_kernels(env, v):
@@ -84,11 +75,11 @@ def _op_kernels(env, v):
         comment = v.describe()
         if v.fused_act is not None:
             comment += "; fused with " + v.fused_act.describe()
-        out.append(Kernel(v.forward_name, comment, fwd_params, str(module.forward(v))))
+        out.append(Kernel(v.forward_name, comment, fwd_params, module.forward(v)))
     if v.needs_backward:
         bwd_params = [(t, name) for t, name, _ in v.bwd_args] + extra
         out.append(Kernel(v.name + "_backward", "gradient of " + v.describe(), bwd_params,
-                          str(module.backward(v))))
+                          module.backward(v)))
     return out
 
 

@@ -10,6 +10,7 @@ import os
 import jinja2
 
 from . import codegen, optimizers
+from .cnames import check_name, trusted
 from .errors import MXNetError
 from .fileio import atomic_write
 
@@ -113,8 +114,8 @@ class _Launcher(codegen.Kernel):
 
     @property
     def signature(self):
-        return ", ".join("%s __restrict__ %s" % (t, n) if t.endswith("*") else "%s %s" % (t, n)
-                         for t, n in self.params)
+        return trusted(", ".join("%s __restrict__ %s" % (t, n) if t.endswith("*") else
+                                 "%s %s" % (t, n) for t, n in self.params))
 
 
 def _node_code(env, v):
@@ -131,8 +132,8 @@ def _node_code(env, v):
     if v.needs_backward:
         launchers.append(_Launcher(v.name + "_backward", "gradient of " + v.describe(),
                                    bwd_params, str(module.backward(v))))
-    errors = str(module.errors(v)) if hasattr(module, "errors") else ""
-    return str(module.kernels(v)), launchers, errors
+    errors = module.errors(v) if hasattr(module, "errors") else ""
+    return trusted(module.kernels(v)), launchers, trusted(errors)
 
 
 def _params(v):
@@ -167,7 +168,7 @@ def _serial_code(env, v):
                                    "%s_serial_k<<<1, 1>>>(%s);" % (k.name, args)))
     errors = 'case 99: return mxc_fail("%s \'%%s\' failed on the device (its message is ' \
              'printed above)", %s);' % (v.op, codegen.environment().filters["cstr"](v.label))
-    return "\n".join(device), launchers, errors
+    return trusted("\n".join(device)), launchers, trusted(errors)
 
 
 def _forward_call(v, plan):
@@ -226,8 +227,7 @@ def export_cuda(plan_or_symbol, out_dir, name="mxc", input_shapes=None, data_nam
         plan = make_plan(plan_or_symbol, dict(input_shapes),
                          [n for n in data_names if n in names],
                          [n for n in label_names if n in names], None, dtype, for_training)
-    if not name.isidentifier():
-        raise MXNetError("export_cuda: name %r must be a C identifier" % name)
+    check_name(name)
     outs = plan.outputs
     labels = [a for a in plan.args if a.role == "label"]
     metric_io = (outs[0], labels[0]) if (outs and labels) else None
@@ -235,7 +235,7 @@ def export_cuda(plan_or_symbol, out_dir, name="mxc", input_shapes=None, data_nam
     from .build_cuda import arch_flags, resolve_arch
     env = codegen.environment()
     header = env.get_template("cuda/net.h.j2").render(
-        prefix=name, P=name.upper(), cdef=cdef, plan=plan)
+        prefix=name, P=name.upper(), cdef=trusted(cdef), plan=plan)
     makefile = env.get_template("cuda/Makefile.j2").render(
         name=name, arch=" ".join(arch_flags(resolve_arch(arch))))
     os.makedirs(out_dir, exist_ok=True)

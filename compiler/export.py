@@ -9,6 +9,7 @@ import struct
 
 import numpy as np
 
+from .cnames import check_name, trusted
 from . import build as _build
 from . import codegen, paramsfile, trainer_spec
 from .errors import MXNetError
@@ -66,12 +67,6 @@ class Exported:
 
     def __repr__(self):
         return "Exported(%s, %s)" % (self.out_dir, self.name)
-
-
-def check_name(name):
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name or ""):
-        raise MXNetError("export name %r must be a C identifier (letters, digits, _)" % name)
-    return name
 
 
 def _cross_ar(cc):
@@ -196,7 +191,7 @@ def export(symbol, arg_params, aux_params, shapes, out_dir, name="model", kind="
                total_weights=sum(w["size"] for w in weights), embed=list(blob) if embed else None,
                trainer=tctx, metric_io=metric_io, cc=cc, ar=_cross_ar(cc),
                target_flags=target_flags or "", tol=TOLERANCE)
-    net_header = header.replace('#include <stdint.h>\n', '', 1)
+    net_header = trusted(header.replace('#include <stdint.h>\n', '', 1))
     api_header = env.get_template("export/api.h.j2").render(net_header=net_header, **ctx)
     api_source = source + env.get_template("export/api.c.j2").render(**ctx)
 

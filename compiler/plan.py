@@ -5,9 +5,9 @@ The arena (one array of `real`) holds, in order: a 64-byte header (the random ge
 state), parameters, parameter gradients, auxiliary states, bound inputs, head gradients, and
 every intermediate buffer. All offsets are in elements of `real` and 64-byte aligned.
 """
-import re
 from math import prod
 
+from .cnames import IDENT_MAX, c_comment, c_ident
 from .errors import MXNetError
 from .shape import infer_graph_shapes
 from .symbol import aux_variables, topo_order
@@ -20,8 +20,9 @@ DTYPES = {"float32": ("float", 4), "float64": ("double", 8)}
 class Tensor:
     """A named region of the arena."""
 
-    def __init__(self, name, shape, offset):
+    def __init__(self, name, shape, offset, ident=None):
         self.name, self.shape, self.offset = name, tuple(shape), offset
+        self.ident = ident or c_ident(name)      # the C spelling of the name (macros)
 
     @property
     def size(self):
@@ -71,11 +72,11 @@ class NodeView:
         return self.shape[slot][i]
 
     def describe(self):
+        """One comment line: the node's name (escaped), its typed parameters and shapes."""
         ins = ", ".join("%s%s" % (s, self.shape[s]) for s in self.slots_in + self.slots_aux)
         outs = ", ".join("%s%s" % (s, self.shape[s]) for s in self.slots_out)
-        params = ", ".join("%s=%s" % (k, v) for k, v in sorted(self.node.attrs.items())
-                           if not k.startswith("__"))
-        return "%s: %s(%s)  %s -> %s" % (self.label, self.op, params, ins, outs)
+        params = ", ".join("%s=%s" % (k, v) for k, v in sorted(self.p.items()))
+        return c_comment("%s: %s(%s)  %s -> %s" % (self.label, self.op, params, ins, outs))
 
 
 class Plan:
@@ -92,13 +93,25 @@ class Plan:
         self.workspace = None
         self.regions = {}
         self.fused = []                               # (FullyConnected, Activation) labels
+        self._idents = set()                          # tensor identifiers, upper-cased
 
     def alloc(self, name, shape):
         align = ALIGN_BYTES // self.itemsize
         self.size = (self.size + align - 1) // align * align
-        t = Tensor(name, shape, self.size)
+        t = Tensor(name, shape, self.size, self.tensor_ident(name))
         self.size += max(t.size, 1)
         return t
+
+    def tensor_ident(self, name):
+        """A C identifier for a tensor, unique in the plan even when upper-cased (macros)."""
+        ident = c_ident(name)
+        cand, k = ident, 1
+        while cand.upper() in self._idents:
+            suffix = "_%d" % k                 # c_ident caps the length: keep the suffix
+            cand = c_ident(ident[:IDENT_MAX - len(suffix)] + suffix)
+            k += 1
+        self._idents.add(cand.upper())
+        return cand
 
     @property
     def params(self):
@@ -124,18 +137,6 @@ class Plan:
     def summary(self):
         mib = lambda n: n * self.itemsize / 2.0 ** 20  # noqa: E731
         return ", ".join("%s %.2f MiB" % (k, mib(v)) for k, v in self.regions.items())
-
-
-def _cname(name, taken):
-    base = re.sub(r"[^0-9A-Za-z_]", "_", name) or "node"
-    if base[0].isdigit():
-        base = "n_" + base
-    cand, k = base, 1
-    while cand in taken:
-        cand = "%s_%d" % (base, k)
-        k += 1
-    taken.add(cand)
-    return cand
 
 
 def make_plan(symbol, input_shapes, data_names=(), label_names=(), grad_req=None,
@@ -249,7 +250,7 @@ def make_plan(symbol, input_shapes, data_names=(), label_names=(), grad_req=None
     for n in order:
         if n.is_variable:
             continue
-        v = NodeView(n, _cname(n.name, cnames))
+        v = NodeView(n, c_ident(n.name, cnames, fallback="node"))
         slots = v.slots_in + v.slots_aux
         for slot, (c, i) in zip(slots, n.inputs):
             v.shape[slot] = shapes[(id(c), i)]
@@ -430,7 +431,8 @@ def _alloc_reusing(plan, views, heads, value_of):
                     if start - cursor >= size:
                         break
                     cursor = max(cursor, (end + align - 1) // align * align)
-                t = Tensor("%s_%s" % (u.name, slot), u.shape[slot], cursor)
+                t = Tensor("%s_%s" % (u.name, slot), u.shape[slot], cursor,
+                           plan.tensor_ident("%s_%s" % (u.name, slot)))
                 live.append([cursor, cursor + size, key])
                 placed.append((cursor, cursor + size, key, u, i))
                 end_all = max(end_all, cursor + size)
