@@ -89,18 +89,10 @@ def _text(s):
 
 
 def _to_int(t):
-    """An int from decimal text; integral float text ('10.0', '1e3') is accepted too."""
-    if _INT.match(t):
-        v = int(t.rstrip("L"))
-    elif _FLOAT.match(t):
-        f = float(t)
-        if not math.isfinite(f):
-            raise ValueError("integer out of range [%d, %d]" % (INT_MIN, INT_MAX))
-        if f != int(f):
-            raise ValueError("expected an integer, got %s" % _show(t))
-        v = int(f)
-    else:
+    """An int from decimal digits, as MXNet reads it ('10.0' and '1e3' are not integers)."""
+    if not _INT.match(t):
         raise ValueError("expected an integer, got %s" % _show(t))
+    v = int(t.rstrip("L"))
     if not INT_MIN <= v <= INT_MAX:
         raise ValueError("integer out of range [%d, %d]" % (INT_MIN, INT_MAX))
     return v
@@ -112,8 +104,6 @@ def p_int(s):
         raise ValueError("expected an integer, got a boolean")
     if isinstance(s, int):
         return _to_int(str(s))
-    if isinstance(s, float):
-        return _to_int(repr(s))
     return _to_int(_text(s))
 
 
