@@ -4,7 +4,7 @@ cache it.
 Cache key: sha256 of the source, header, cdef, compiler command and flags, target and mxc
 version; shapes are in the source, so there is one entry per shape signature.
 Layout: <root>/<key[:2]>/<key>/{NAME.c, NAME.h, _mxc_<key>.c (cffi's wrapper), the module,
-meta.json}; compiler/cache.py publishes entries atomically.
+meta.json}; compiler/cache.py checks entries and publishes them atomically.
 """
 import contextlib
 import functools
@@ -17,14 +17,17 @@ import shlex
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 
+from . import cache
 from .cache import cache_root, fetch_or_build
-from .fileio import atomic_write
+from .fileio import write_private
 from .errors import MXNetError
 
 VERSION = "0.1.0"
-_LOADED = {}          # key -> loaded cffi module (a process never loads one entry twice)
+_LOADED = {}          # key -> (loaded cffi module, folder): a process loads an entry once
+_SEEN = {}            # fingerprint -> key, for the fingerprints this process verified
 
 
 def compiler_command():
@@ -65,41 +68,105 @@ def cache_key(source, header, cdef, flags):
     return h.hexdigest()
 
 
-def _find_lib(folder, modname):
-    for f in sorted(os.listdir(folder)):
-        if f.startswith(modname) and (f.endswith(".so") or f.endswith(".pyd")):
-            return os.path.join(folder, f)
-    return None
-
-
-def _load(folder, modname):
-    path = _find_lib(folder, modname)
-    if path is None:
-        raise ImportError("no library in %s" % folder)
+def _load(path, modname):
     spec = importlib.util.spec_from_file_location(modname, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def _run_jobs(jobs):
-    """Run compiler commands side by side; returns [(command, returncode, output)]."""
-    procs = [(job, subprocess.Popen(job, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-             for job in jobs]
-    return [(job, p.wait(), p.stdout.read().decode("utf-8", "replace")) for job, p in procs]
+# ---- running compilers --------------------------------------------------------------------
+
+ERROR_LINES, ERROR_CHARS = 40, 4000      # what an error shows of a compiler's messages
+_KEEP_BYTES = 16384                      # what is kept of them; the rest is read and dropped
+
+
+class Ran:
+    """A finished command: its returncode, the head of its output and the output's size."""
+
+    def __init__(self, command, returncode, head, size):
+        self.command, self.returncode, self.head, self.size = command, returncode, head, size
+
+    def excerpt(self):
+        """The first lines of the output, with a note when there was more."""
+        lines = self.head.splitlines()
+        text = "\n".join(lines[:ERROR_LINES])
+        cut = len(lines) > ERROR_LINES or len(text) > ERROR_CHARS or self.size > _KEEP_BYTES
+        text = text[:ERROR_CHARS]
+        if cut:
+            text += "\n[... %d bytes of output in all, first lines shown]" % self.size
+        return text
+
+
+def _drain(stream, kept, size):
+    """Read a pipe to its end, keeping its first _KEEP_BYTES (so it never fills)."""
+    with stream:
+        for chunk in iter(lambda: stream.read1(65536), b""):
+            if size[0] < _KEEP_BYTES:
+                kept.append(chunk[:_KEEP_BYTES - size[0]])
+            size[0] += len(chunk)
+
+
+def run_commands(commands, timeout=None):
+    """Run commands side by side, each one's output read as it comes by a thread, so no
+    amount of it can block; returns [Ran]. On a timeout (subprocess.TimeoutExpired) or an
+    interrupt every command still running is killed."""
+    running = []
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        for cmd in commands:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT)
+            kept, size = [], [0]
+            reader = threading.Thread(target=_drain, args=(proc.stdout, kept, size),
+                                      daemon=True)
+            reader.start()
+            running.append((cmd, proc, reader, kept, size))
+        results = []
+        for cmd, proc, reader, kept, size in running:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            rc = proc.wait(timeout=left)
+            reader.join(timeout=10)
+            results.append(Ran(cmd, rc, b"".join(kept).decode("utf-8", "replace"), size[0]))
+        return results
+    finally:
+        for _, proc, _, _, _ in running:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def compile_failure(what, ran):
+    """The MXNetError for a failed command: the command and the first lines it printed."""
+    return MXNetError("%s failed (%s, exit status %d):\n%s"
+                      % (what, " ".join(ran.command), ran.returncode, ran.excerpt()))
+
+
+def run_compiler(what, commands, program, timeout=None):
+    """run_commands, raising compile_failure for the first command that failed."""
+    try:
+        results = run_commands(commands, timeout)
+    except OSError as err:
+        raise MXNetError("%s failed: cannot run %s: %s" % (what, program, err)) from None
+    except subprocess.TimeoutExpired:
+        raise MXNetError("%s failed: %s ran for more than %s s" % (what, program, timeout)) \
+            from None
+    for ran in results:
+        if ran.returncode != 0:
+            raise compile_failure(what, ran)
+    return results
 
 
 def _compile(folder, name, source, header, cdef, flags, modname):
     """The graph's C and cffi's wrapper compile in parallel (the wrapper at -O1), then link.
 
     cffi writes the wrapper (emit_c_code); the C compiler builds both objects and the
-    extension module, so the generated .c itself stays free of Python."""
+    extension module, so the generated .c itself stays free of Python. Returns the module's
+    path."""
     import cffi
     src = os.path.join(folder, name + ".c")
-    with open(src, "w") as f:
-        f.write(source)
-    with open(os.path.join(folder, name + ".h"), "w") as f:
-        f.write(header)
+    write_private(src, source)
+    write_private(os.path.join(folder, name + ".h"), header)
     ffi = cffi.FFI()
     ffi.cdef(cdef)
     ffi.set_source(modname, '#include "%s.h"' % name)
@@ -115,19 +182,14 @@ def _compile(folder, name, source, header, cdef, flags, modname):
     link = cc + ["-shared"] + (["-undefined", "dynamic_lookup"] if sys.platform == "darwin"
                                else []) + ["-o", out] + objs + \
         [f for f in flags if f == "-fopenmp"]
-    try:
-        results = _run_jobs(jobs)
-        if all(rc == 0 for _, rc, _ in results):
-            results = _run_jobs([link])
-    except OSError as err:
-        raise MXNetError("C compilation of %s failed: cannot run %s: %s"
-                         % (name, compiler_command(), err)) from None
-    for job, rc, text in results:
-        if rc != 0:
-            raise MXNetError("C compilation of %s failed (%s):\n%s"
-                             % (name, " ".join(job), text[-4000:]))
+    what = "C compilation of %s" % name
+    run_compiler(what, jobs, compiler_command())
+    run_compiler(what, [link], compiler_command())
     for obj in objs:
         os.unlink(obj)
+    if not os.path.isfile(out):
+        raise MXNetError("%s failed: the linker wrote no %s" % (what, os.path.basename(out)))
+    return out
 
 
 def build(source, header, cdef, name="mxc", flags=None, root=None):
@@ -141,7 +203,7 @@ def build(source, header, cdef, name="mxc", flags=None, root=None):
     module, folder, compiled = fetch_or_build(
         os.path.join(root or cache_root(), key[:2]), key,
         lambda tmp: _compile(tmp, name, source, header, cdef, flags, modname),
-        lambda final: _load(final, modname),
+        lambda library: _load(library, modname),
         {"name": name, "flags": flags, "cc": compiler_command(), "version": VERSION})
     _LOADED[key] = (module, folder)
     return Built(module, key, folder, compiled, time.perf_counter() - t0)
@@ -183,32 +245,43 @@ def fingerprint(*parts, flags=None):
     return h.hexdigest()
 
 
-def _fingerprint_path(fp, root):
-    return os.path.join(root or cache_root(), "fingerprints", fp[:2], fp)
+def _shard(root, key):
+    return os.path.join(root or cache_root(), key[:2])
 
 
 def lookup(fp, root=None):
-    """The Built recorded for this fingerprint, or None (then render and build)."""
-    try:
-        with open(_fingerprint_path(fp, root)) as f:
-            key = f.read().strip()
-    except OSError:
-        return None
+    """The Built recorded for this fingerprint, or None (then render and build). The entry
+    must list fp in its meta.json and pass every check of compiler/cache.py."""
+    key = _SEEN.get(fp)
     if key in _LOADED:
         return Built(_LOADED[key][0], key, _LOADED[key][1], False, 0.0)
     t0 = time.perf_counter()
-    folder = os.path.join(root or cache_root(), key[:2], key)
     try:
-        module = _load(folder, "_mxc_" + key[:24])
-    except Exception:              # missing or damaged: the caller renders and rebuilds
+        found = cache.find_by_fingerprint(root or cache_root(), fp, lambda k: _shard(root, k))
+        if found is None:
+            return None
+        key, folder, library = found
+        if key in _LOADED:
+            module = _LOADED[key][0]
+        else:
+            module = _load(library, "_mxc_" + key[:24])
+    except cache.Rejected as why:  # the caller renders and builds
+        cache.log.warning("cached library not used: %s", why)
         return None
+    except Exception as err:       # missing or damaged: the caller renders and rebuilds
+        cache.log.info("cached library not used: %s", err)
+        return None
+    cache.sweep_shard_of(folder)
     _LOADED[key] = (module, folder)
+    _SEEN[fp] = key
     return Built(module, key, folder, False, time.perf_counter() - t0)
 
 
 def remember(fp, key, root=None):
     """Record that this fingerprint renders to the entry `key`."""
     try:
-        atomic_write(_fingerprint_path(fp, root), key.encode("ascii"))
-    except OSError:
-        pass                       # a read-only cache still works, it just renders again
+        cache.record_fingerprint(root or cache_root(), fp, key, _shard(root, key))
+    except (OSError, MXNetError, cache.Rejected) as err:
+        cache.log.info("fingerprint not recorded (%s): the next bind renders again", err)
+        return                     # a read-only or full cache still works, it renders again
+    _SEEN[fp] = key

@@ -1,8 +1,8 @@
 """Build rendered CUDA with nvcc into a shared library (plain C ABI), cache it, load it with cffi.
 
 Cache key: sha256 of the source, cdef, nvcc version, flags, GPU architectures and mxc version.
-Layout: <cache root>/cuda/<key[:2]>/<key>/{NAME.cu, libNAME.so, meta.json}; entries are built in
-a temporary folder and published with one rename under a file lock (as compiler/build.py).
+Layout: <cache root>/cuda/<key[:2]>/<key>/{NAME.cu, libNAME.so, meta.json}; compiler/cache.py
+checks entries before loading them and publishes them atomically, as for the C build.
 GPU architectures: env MXC_CUDA_ARCH ("90" or "80,90"), else the visible GPUs' compute
 capability (nvidia-smi), else DEFAULT_ARCHS.
 """
@@ -13,11 +13,13 @@ import shutil
 import subprocess
 import time
 
-from .build import VERSION
+from .build import VERSION, run_compiler
 from .cache import cache_root, fetch_or_build
 from .errors import MXNetError
+from .fileio import write_private
 
 DEFAULT_ARCHS = ("75", "80", "86", "90")
+NVCC_TIMEOUT = 900                  # seconds
 _LOADED = {}          # key -> (ffi, lib, folder)
 
 
@@ -121,30 +123,23 @@ def cache_key(source, cdef, nvcc, flags, archs):
 
 
 def compile_library(source, folder, name, nvcc, flags, archs):
-    """nvcc <name>.cu -> lib<name>.so in folder; MXNetError with nvcc's output on failure."""
+    """nvcc <name>.cu -> lib<name>.so in folder; MXNetError with nvcc's first lines on failure."""
     src = os.path.join(folder, name + ".cu")
     lib = os.path.join(folder, "lib%s.so" % name)
-    with open(src, "w") as f:
-        f.write(source)
+    write_private(src, source)
     cmd = [nvcc] + list(flags) + arch_flags(archs) + ["-shared", "-o", lib, src]
-    try:
-        out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             timeout=900, check=False)
-    except (OSError, subprocess.SubprocessError) as err:
-        raise MXNetError("nvcc failed to run (%s): %s" % (" ".join(cmd), err)) from None
-    if out.returncode != 0 or not os.path.isfile(lib):
-        text = out.stdout.decode("utf-8", "replace")
-        raise MXNetError("CUDA compilation of %s failed (%s):\n%s\n  source kept in %s"
-                         % (name, " ".join(cmd), text[-4000:], folder))
+    run_compiler("CUDA compilation of %s" % name, [cmd], nvcc, timeout=NVCC_TIMEOUT)
+    if not os.path.isfile(lib):
+        raise MXNetError("CUDA compilation of %s failed: nvcc wrote no %s"
+                         % (name, os.path.basename(lib)))
     return lib
 
 
-def _load(folder, name, cdef):
+def _load(library, cdef):
     import cffi
     ffi = cffi.FFI()
     ffi.cdef(cdef)
-    lib = ffi.dlopen(os.path.join(folder, "lib%s.so" % name))
-    return ffi, lib
+    return ffi, ffi.dlopen(library)
 
 
 def build(source, cdef, name="mxc", arch=None, flags=None, root=None):
@@ -163,7 +158,7 @@ def build(source, cdef, name="mxc", arch=None, flags=None, root=None):
     loaded, final, compiled = fetch_or_build(
         os.path.join(root or cache_root(), "cuda", key[:2]), key,
         lambda tmp: compile_library(source, tmp, name, nvcc, flags, archs),
-        lambda folder: _load(folder, name, cdef),
+        lambda library: _load(library, cdef),
         {"name": name, "flags": flags, "archs": archs,
          "nvcc": nvcc_version(nvcc).splitlines()[-1:], "version": VERSION})
     _LOADED[key] = (loaded[0], loaded[1], final)
