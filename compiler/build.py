@@ -25,7 +25,7 @@ from .cache import cache_root, fetch_or_build
 from .fileio import write_private
 from .errors import MXNetError
 
-VERSION = "0.1.0"
+from .version import __version__ as VERSION
 _LOADED = {}          # key -> (loaded cffi module, folder): a process loads an entry once
 _SEEN = {}            # fingerprint -> key, for the fingerprints this process verified
 

@@ -5,7 +5,7 @@ Submodules load on first use so that `import mxc` stays fast.
 """
 import importlib
 
-__version__ = "0.1.0"
+from .compiler.version import __version__  # noqa: F401
 
 _SUBMODULES = {
     "base": "base", "context": "context", "nd": "ndarray", "ndarray": "ndarray",
