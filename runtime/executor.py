@@ -153,12 +153,13 @@ class Executor:
         from .random import next_c_seed
         self.memory.seed(next_c_seed())
         self.seconds = time.perf_counter() - t0
-        if logger is not None:
-            logger.info("bind %s%s: %s in %.3f s [%s%s]; memory %s", describe_shapes(shapes),
-                        "" if device_id is None else " on gpu(%d)" % device_id,
-                        "compiled" if self.built.compiled else "cached", self.seconds,
-                        self.built.key[:12], self.target.describe(self.built),
-                        self.plan.summary())
+        log = _BIND_LOG if logger is None or logger is logging else logger
+        if log.isEnabledFor(logging.INFO):
+            log.info("bind %s%s: %s in %.3f s [%s%s]; memory %s", describe_shapes(shapes),
+                     "" if device_id is None else " on gpu(%d)" % device_id,
+                     "compiled" if self.built.compiled else "cached", self.seconds,
+                     self.built.key[:12], self.target.describe(self.built),
+                     self.plan.summary())
 
     def plan_views(self, arena):
         """(arg, grad, aux dicts; outputs, head grads lists; internals dict) over `arena`."""
@@ -410,3 +411,4 @@ class Executor:
 
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+_BIND_LOG = logging.getLogger("mxc.bind")      # mxc's own messages never touch the root logger
