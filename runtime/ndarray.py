@@ -34,6 +34,19 @@ def _dtype_type(dtype):
         raise TypeError("invalid dtype %r" % (dtype,)) from None
 
 
+def _check_numeric(values, what):
+    """Refuse complex, object, string and date data, which MXNet has no dtype for (it would
+    otherwise be cast silently, dropping imaginary parts or failing deep inside)."""
+    kind = np.asarray(values).dtype.kind if not hasattr(values, "dtype") else np.dtype(
+        values.dtype).kind
+    if kind not in "biuf":
+        raise MXNetError("%s: %s data (dtype %s) is not supported; MXNet arrays hold "
+                         "bool, integer or floating-point values"
+                         % (what, {"c": "complex", "O": "object", "U": "string", "S": "bytes",
+                                   "M": "datetime", "m": "timedelta", "V": "structured"}
+                            .get(kind, "non-numeric"), np.asarray(values).dtype))
+
+
 def _shape_tuple(shape):
     if isinstance(shape, (int, np.integer)):
         return (int(shape),)
@@ -383,6 +396,8 @@ def array(source_array, ctx=None, dtype=None):
     if isinstance(source_array, NDArray):
         dtype = source_array.dtype if dtype is None else dtype
         source_array = source_array._data
+    _check_numeric(source_array, "mx.nd.array")
+    _check_numeric(np.empty(0, _dtype_type(dtype)), "mx.nd.array dtype")
     data = np.array(source_array, dtype=_dtype_type(dtype), order="C", copy=True)
     return NDArray(data, _ctx_or_default(ctx))
 

@@ -405,3 +405,14 @@ def test_unpickle_mxnet_states_file(shared_dir):
     assert nd._unpickle(pickle.dumps({0: nd.ones((2,))}))[0].asnumpy().tolist() == [1, 1]
     with pytest.raises(MXNetError):
         nd._unpickle(b"not a pickle")
+
+
+def test_array_refuses_complex_object_and_string_data():
+    import pytest
+    for bad in (np.array([1 + 2j]), np.array(["a"]), np.array([object()], dtype=object)):
+        with pytest.raises(mx.base.MXNetError, match="not supported"):
+            mx.nd.array(bad)
+    with pytest.raises(mx.base.MXNetError, match="complex"):
+        mx.nd.array([1.0], dtype=np.complex64)
+    assert mx.nd.array(np.array([True, False])).asnumpy().tolist() == [1.0, 0.0]
+    assert mx.nd.array(np.arange(3, dtype=np.int64), dtype="int32").dtype == np.int32
