@@ -141,7 +141,8 @@ def export(symbol, arg_params, aux_params, shapes, out_dir, name="model", kind="
                          "(got data %s, labels %s)" % (data_names, label_names))
     plan = make_plan(symbol, shapes, data_names, label_names, dtype="float32",
                      for_training=trainer)
-    inputs = [a for a in plan.args if a.role in ("data", "label")]
+    # an inference export reads only its data (a loss layer's label is not an input there)
+    inputs = [a for a in plan.args if a.role == "data" or (trainer and a.role == "label")]
     data_arg = plan.arg(data_names[0])
     batch = data_arg.value.shape[0]
     for o in plan.outputs:
@@ -165,7 +166,8 @@ def export(symbol, arg_params, aux_params, shapes, out_dir, name="model", kind="
         tctx = trainer_spec.context(spec, plan)
         tctx.update(metric=metric, symbol_json=list(json_text.encode("utf-8")))
         kinds = [tctx["kind"]]
-    source, header, cdef = codegen.render(plan, prefix=name, kinds=kinds, metric_io=metric_io)
+    source, header, cdef = codegen.render(plan, prefix=name, kinds=kinds, metric_io=metric_io,
+                                          training=trainer)
 
     weights = [dict(name=a.name, aux=False, shape=list(a.value.shape), offset=a.value.offset,
                     size=a.value.size) for a in plan.params]
@@ -198,7 +200,7 @@ def export(symbol, arg_params, aux_params, shapes, out_dir, name="model", kind="
     # reference outputs: the inference graph run from Python
     iplan = plan if not trainer else make_plan(symbol, shapes, data_names, label_names,
                                                dtype="float32", for_training=False)
-    isrc, ihdr, icdef = codegen.render(iplan, prefix=name, kinds=[])
+    isrc, ihdr, icdef = codegen.render(iplan, prefix=name, kinds=[], training=False)
     ref_in, ref_out = _reference_io(iplan, isrc, ihdr, icdef, name, arg_params, aux_params, seed)
     ctx.update(ref_inputs=[(a, _hexfloats(x)) for a, x in ref_in],
                ref_outputs=[(o, _hexfloats(y)) for o, y in ref_out])

@@ -60,17 +60,18 @@ class HostTarget:
 
     name = "c"
 
-    def load(self, fp, plan, metric_io):
+    def load(self, fp, plan, metric_io, kinds=None):
         built = _build.lookup(fp)
         if built is None:
             from .compiler import codegen
-            source, header, cdef = codegen.render(plan, metric_io=metric_io)
+            source, header, cdef = codegen.render(plan, kinds=kinds, metric_io=metric_io)
             built = _build.build(source, header, cdef)
             _build.remember(fp, built.key)
         return built
 
-    def optimizer_kinds(self):
-        return list(optimizers.KERNELS)
+    def optimizer_kinds(self, kinds=None):
+        """The optimizer kernels a library of this target carries: `kinds` (all when None)."""
+        return list(optimizers.KERNELS) if kinds is None else list(kinds)
 
     def memory(self, executor):
         return HostMemory(executor)
@@ -87,10 +88,14 @@ class HostMemory:
     def __init__(self, ex):
         self.ex = ex
         self.arena = aligned_zeros(ex.plan.size, ex.dtype)
-        self.mem = ex.ffi.from_buffer("real[]", self.arena)
+        self.relink()
         views = ex.plan_views(self.arena)
         (self.arg_arrays, self.grad_arrays, self.aux_arrays, self.outputs, self.head_grads,
          self.internals) = views
+
+    def relink(self):
+        """The arena pointer for the executor's (current) library."""
+        self.mem = self.ex.ffi.from_buffer("real[]", self.arena)
 
     def call(self, level):
         """The arena pointer for a library call that changes activations (1) or anything (2)."""
@@ -117,11 +122,13 @@ class HostMemory:
 class Executor:
     """Compiles (or loads) `symbol` for `shapes` and exposes its buffers as NumPy arrays.
 
-    device_id None runs on the CPU; an int runs on that GPU (see runtime/executor_cuda.py)."""
+    device_id None runs on the CPU; an int runs on that GPU (see runtime/executor_cuda.py).
+    optimizer_kinds: the optimizer kernels to compile in (None: every one the target has);
+    use_optimizer(kind) later loads a library with another one."""
 
     def __init__(self, symbol, shapes, data_names=(), label_names=(), grad_req=None,
                  for_training=True, dtype="float32", logger=None, metric_io=True, fuse=True,
-                 device_id=None, arch=None):
+                 device_id=None, arch=None, optimizer_kinds=None):
         t0 = time.perf_counter()
         self.symbol, self.fuse, self.dtype = symbol, fuse, np.dtype(dtype)
         self.plan = make_plan(symbol, shapes, data_names, label_names, grad_req, dtype,
@@ -134,14 +141,12 @@ class Executor:
         else:
             from .executor_cuda import DeviceTarget
             self.target = DeviceTarget(device_id, arch)
-        fp = _build.fingerprint(
+        self._fp_parts = (
             self.target.name,
             symbol.tojson(), sorted((k, tuple(int(d) for d in v)) for k, v in shapes.items()),
             list(data_names), list(label_names), sorted((grad_req or {}).items()), dtype,
             for_training, fuse, self.metric_io is not None)
-        self.built = self.target.load(fp, self.plan, self.metric_io)
-        self.lib, self.ffi = self.built.lib, self.built.ffi
-        self.optimizer_kinds = self.target.optimizer_kinds()
+        self._load(self.target.optimizer_kinds(optimizer_kinds))
         self.memory = self.target.memory(self)
         for hg in self.memory.head_grads:
             if hg is not None:
@@ -160,6 +165,25 @@ class Executor:
                      "compiled" if self.built.compiled else "cached", self.seconds,
                      self.built.key[:12], self.target.describe(self.built),
                      self.plan.summary())
+
+    def _load(self, kinds):
+        """Load (or compile) the library carrying the optimizer kernels `kinds`."""
+        fp = _build.fingerprint(*(self._fp_parts + (sorted(kinds),)))
+        self.built = self.target.load(fp, self.plan, self.metric_io, kinds)
+        self.lib, self.ffi = self.built.lib, self.built.ffi
+        self.optimizer_kinds = kinds
+
+    def use_optimizer(self, kind):
+        """Make the optimizer kernel `kind` available: a no-op when compiled in, else the
+        library with it (the same graph; cached like any other) replaces the current one over
+        the same arena. False when the target has no such kernel."""
+        if kind in self.optimizer_kinds:
+            return True
+        if kind not in self.target.optimizer_kinds():
+            return False
+        self._load([kind])
+        self.memory.relink()
+        return True
 
     def plan_views(self, arena):
         """(arg, grad, aux dicts; outputs, head grads lists; internals dict) over `arena`."""
@@ -208,9 +232,9 @@ class Executor:
         return self.ffi.from_buffer(ctype + "[]", arr) if arr is not None else self.ffi.NULL
 
     def _kind(self, kind):
-        if kind not in self.optimizer_kinds:
+        if not self.use_optimizer(kind):
             raise MXNetError("optimizer kernel '%s' is not compiled for this target (available: "
-                             "%s)" % (kind, ", ".join(self.optimizer_kinds)))
+                             "%s)" % (kind, ", ".join(self.target.optimizer_kinds())))
         return optimizers.kind_id(kind)
 
     # -- entry points ----------------------------------------------------------------------
@@ -297,7 +321,7 @@ class Executor:
         training = optimizer is not None
         kind = compiled_metric(metric) if metric is not None else None
         if training and (kind is None or self.metric_io is None
-                         or optimizer[1] not in self.optimizer_kinds):
+                         or not self.use_optimizer(optimizer[1])):
             return None
         if metric is not None and len(self.plan.outputs) != 1:
             return None

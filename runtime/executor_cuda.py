@@ -80,7 +80,7 @@ class DeviceTarget:
     def __init__(self, device_id, arch=None):
         self.device_id, self.arch = int(device_id), arch
 
-    def load(self, fp, plan, metric_io):
+    def load(self, fp, plan, metric_io, kinds=None):
         key = (fp, build_cuda.resolve_arch(self.arch))
         built = _LOADED.get(key)
         if built is None:
@@ -91,9 +91,9 @@ class DeviceTarget:
         built.check(built.lib.mxc_init(self.device_id))
         return built
 
-    def optimizer_kinds(self):
+    def optimizer_kinds(self, kinds=None):
         from .compiler import cuda
-        return cuda.optimizer_kinds()
+        return cuda.optimizer_kinds()      # a device library carries every kernel it has
 
     def memory(self, executor):
         return DeviceMemory(executor)

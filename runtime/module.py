@@ -174,6 +174,7 @@ class BaseModule:
         from .initializer import Uniform
         if initializer is None:
             initializer = Uniform(0.01)
+        self._kernel_hint = _kernel_kind(optimizer, optimizer_params)
         self.bind(data_shapes=train_data.provide_data, label_shapes=train_data.provide_label,
                   for_training=True, force_rebind=force_rebind)
         if monitor is not None:
@@ -336,6 +337,7 @@ class Module(BaseModule):
         self._optimizer = self._updater = None
         self._opt_kernel = None
         self._opt_state = None
+        self._kernel_hint = None                         # optimizer kernel fit() will bind
         self._preload_opt_states = None
         self._data_shapes = self._label_shapes = None
         self._grad_req = None
@@ -476,10 +478,19 @@ class Module(BaseModule):
         ctx = self._context[0]
         ex = Executor(self._symbol, shapes, data_names=self._data_names, label_names=labels,
                       grad_req=self._grad_req, for_training=self.for_training,
-                      logger=self.logger, fuse=fuse,
+                      logger=self.logger, fuse=fuse, optimizer_kinds=self._bind_kinds(),
                       device_id=ctx.device_id if ctx.device_type == "gpu" else None)
         self._executors[key] = ex
         return ex
+
+    def _bind_kinds(self):
+        """The optimizer kernels a new library carries: none for inference; else the kernel
+        already in use, the one fit() is about to set up, or MXNet's default (plain sgd).
+        Another optimizer later loads a second library (Executor.use_optimizer)."""
+        if not self.for_training:
+            return []
+        kind = (self._opt_kernel or (None,))[0] or self._kernel_hint
+        return [kind or "sgd"]
 
     def reshape(self, data_shapes, label_shapes=None):
         """Re-bind for new input shapes (a cached compile per shape); parameters carry over."""
@@ -639,7 +650,7 @@ class Module(BaseModule):
         from . import optimizer as opt
         from .compiler import optimizers as kernels
         kernel = self._optimizer._c_kernel()
-        if kernel is not None and kernel[0] not in self._exec.optimizer_kinds:
+        if kernel is not None and not self._exec.use_optimizer(kernel[0]):
             kernel = None
         self._opt_kernel = kernel
         if kernel is None:
@@ -977,3 +988,18 @@ class Module(BaseModule):
         if load_optimizer_states:
             mod._preload_opt_states = "%s-%04d.states" % (prefix, epoch)
         return mod
+
+
+def _kernel_kind(optimizer, optimizer_params):
+    """The compiled kernel kind that init_optimizer(optimizer, optimizer_params) will use, or
+    None when it cannot be told without running it (init_optimizer then reports any error)."""
+    from . import optimizer as opt
+    try:
+        if isinstance(optimizer, str):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                optimizer = opt.create(optimizer, **dict(optimizer_params or ()))
+        kernel = optimizer._c_kernel() if isinstance(optimizer, opt.Optimizer) else None
+    except Exception:           # noqa: BLE001  (a bad optimizer is init_optimizer's error)
+        return None
+    return kernel[0] if kernel else None
