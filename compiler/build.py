@@ -1,78 +1,55 @@
-"""Build rendered C into a Python extension with cffi (its wrapper) and the C compiler, and
-cache it.
+"""The build pipeline, one for every target (compiler/target.py supplies what differs):
+render -> cache key -> compile into the cache (or find the entry there) -> load, and the
+fingerprint that finds a bind's library without rendering.
 
-Cache key: sha256 of the source, header, cdef, compiler command and flags, target and mxc
-version; shapes are in the source, so there is one entry per shape signature.
-Layout: <root>/<key[:2]>/<key>/{NAME.c, NAME.h, _mxc_<key>.c (cffi's wrapper), the module,
+Cache key: sha256 of the target's name, the rendered source, header and cdef, the target's
+identity (compiler, flags, architectures, platform) and mxc's version; shapes are in the
+source, so there is one entry per shape signature.
+Layout: <root>/[<target folder>/]<key[:2]>/<key>/{the rendered files, the library,
 meta.json}; compiler/cache.py checks entries and publishes them atomically.
 """
-import contextlib
 import functools
 import hashlib
-import importlib.machinery
-import importlib.util
-import io
 import os
-import shlex
 import subprocess
-import sys
-import sysconfig
 import threading
 import time
 
 from . import cache
 from .cache import cache_root, fetch_or_build
-from .fileio import write_private
 from .errors import MXNetError
-
 from .version import __version__ as VERSION
-_LOADED = {}          # key -> (loaded cffi module, folder): a process loads an entry once
+
+_LOADED = {}          # key -> (ffi, lib, folder): a process loads an entry once
 _SEEN = {}            # fingerprint -> key, for the fingerprints this process verified
 
 
-def compiler_command():
-    return os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
-
-
-def default_flags():
-    flags = os.environ.get("MXC_CFLAGS")
-    if flags:
-        return flags.split()
-    out = ["-O3", "-fno-math-errno", "-fopenmp"]
-    if os.environ.get("MXC_NATIVE", "1") != "0":
-        out.append("-march=native")
-    return out
-
-
 class Built:
-    """A loaded library: `lib` (the C functions), `ffi`, where it lives, and whether it was
-    compiled now or found in the cache."""
+    """A loaded library: `lib` (its C functions), `ffi`, the `target` it was built for, where
+    it lives, and whether it was compiled now or found in the cache."""
 
-    def __init__(self, module, key, path, compiled, seconds):
-        self.ffi, self.lib = module.ffi, module.lib
-        self.key, self.path, self.compiled, self.seconds = key, path, compiled, seconds
+    def __init__(self, ffi, lib, key, path, compiled, seconds, target):
+        self.ffi, self.lib, self.key, self.path = ffi, lib, key, path
+        self.compiled, self.seconds, self.target = compiled, seconds, target
 
     def check(self, rc, prefix="mxc"):
-        """Turn a C error code into an MXNetError carrying the C message."""
+        """Turn a C error code into an MXNetError carrying the library's message."""
         if rc != 0:
             msg = self.ffi.string(getattr(self.lib, prefix + "_last_error")()).decode()
             raise MXNetError(msg or "compiled library returned error %d" % rc)
 
 
-def cache_key(source, header, cdef, flags):
+def _digest(parts):
     h = hashlib.sha256()
-    for part in (source, header, cdef, compiler_command(), " ".join(flags), sys.platform,
-                 sysconfig.get_platform(), sys.implementation.cache_tag, VERSION):
-        h.update(part.encode("utf-8"))
+    for part in parts:
+        h.update(str(part).encode("utf-8"))
         h.update(b"\0")
     return h.hexdigest()
 
 
-def _load(path, modname):
-    spec = importlib.util.spec_from_file_location(modname, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def cache_key(target, rendered):
+    """The entry a rendered graph compiles to, for this target and toolchain."""
+    return _digest((target.name,) + tuple(rendered) + tuple(target.identity()) + (VERSION,))
 
 
 # ---- running compilers --------------------------------------------------------------------
@@ -157,63 +134,31 @@ def run_compiler(what, commands, program, timeout=None):
     return results
 
 
-def _compile(folder, name, source, header, cdef, flags, modname):
-    """The graph's C and cffi's wrapper compile in parallel (the wrapper at -O1), then link.
-
-    cffi writes the wrapper (emit_c_code); the C compiler builds both objects and the
-    extension module, so the generated .c itself stays free of Python. Returns the module's
-    path."""
-    import cffi
-    src = os.path.join(folder, name + ".c")
-    write_private(src, source)
-    write_private(os.path.join(folder, name + ".h"), header)
-    ffi = cffi.FFI()
-    ffi.cdef(cdef)
-    ffi.set_source(modname, '#include "%s.h"' % name)
-    wrapper = os.path.join(folder, modname + ".c")
-    with contextlib.redirect_stdout(io.StringIO()):          # cffi says "generating ..."
-        ffi.emit_c_code(wrapper)
-    cc = shlex.split(compiler_command())
-    include = sysconfig.get_paths()["include"]
-    objs = [os.path.join(folder, name + ".o"), os.path.join(folder, modname + ".o")]
-    jobs = [cc + flags + ["-fPIC", "-c", src, "-o", objs[0]],
-            cc + ["-O1", "-fPIC", "-I", include, "-I", folder, "-c", wrapper, "-o", objs[1]]]
-    out = os.path.join(folder, modname + importlib.machinery.EXTENSION_SUFFIXES[0])
-    link = cc + ["-shared"] + (["-undefined", "dynamic_lookup"] if sys.platform == "darwin"
-                               else []) + ["-o", out] + objs + \
-        [f for f in flags if f == "-fopenmp"]
-    what = "C compilation of %s" % name
-    run_compiler(what, jobs, compiler_command())
-    run_compiler(what, [link], compiler_command())
-    for obj in objs:
-        os.unlink(obj)
-    if not os.path.isfile(out):
-        raise MXNetError("%s failed: the linker wrote no %s" % (what, os.path.basename(out)))
-    return out
+def _loaded(target, key, compiled=False, seconds=0.0):
+    ffi, lib, folder = _LOADED[key]
+    return Built(ffi, lib, key, folder, compiled, seconds, target)
 
 
-def build(source, header, cdef, name="mxc", flags=None, root=None):
-    """Compile (or find in the cache) and load. Returns a Built."""
-    flags = list(default_flags() if flags is None else flags)
-    key = cache_key(source, header, cdef, flags)
+def build(target, rendered, name="mxc", root=None):
+    """Compile a target.Rendered for `target` (or find it in the cache) and load it: a Built."""
+    key = cache_key(target, rendered)
     if key in _LOADED:
-        return Built(_LOADED[key][0], key, _LOADED[key][1], False, 0.0)
+        return _loaded(target, key)
     t0 = time.perf_counter()
-    modname = "_mxc_" + key[:24]
-    module, folder, compiled = fetch_or_build(
-        os.path.join(root or cache_root(), key[:2]), key,
-        lambda tmp: _compile(tmp, name, source, header, cdef, flags, modname),
-        lambda library: _load(library, modname),
-        {"name": name, "flags": flags, "cc": compiler_command(), "version": VERSION})
-    _LOADED[key] = (module, folder)
-    return Built(module, key, folder, compiled, time.perf_counter() - t0)
+    (ffi, lib), folder, compiled = fetch_or_build(
+        target.shard(root or cache_root(), key), key,
+        lambda tmp: target.compile(tmp, name, rendered, key),
+        lambda library, meta: target.load_library(library, meta),
+        dict(target.entry_meta(name, rendered), target=target.name, version=VERSION))
+    _LOADED[key] = (ffi, lib, folder)
+    return _loaded(target, key, compiled, time.perf_counter() - t0)
 
 
 # ---- fingerprints: a cache hit without rendering ------------------------------------------
 # Rendering imports Jinja and walks every template; a bind whose inputs were seen before can
 # skip it. The fingerprint covers everything the rendered source depends on: the caller's
 # description of the graph (symbol JSON, shapes, names, grad_req, dtype, modes), the compiler's
-# Python sources and templates, the C compiler and flags, the platform and mxc's version.
+# Python sources and templates, the target and its toolchain, and mxc's version.
 
 @functools.lru_cache(maxsize=1)
 def package_digest():
@@ -234,37 +179,25 @@ def package_digest():
     return h.hexdigest()
 
 
-def fingerprint(*parts, flags=None):
-    flags = list(default_flags() if flags is None else flags)
-    h = hashlib.sha256()
-    for part in parts + (package_digest(), compiler_command(), " ".join(flags),
-                         sys.platform, sysconfig.get_platform(),
-                         sys.implementation.cache_tag, VERSION):
-        h.update(str(part).encode("utf-8"))
-        h.update(b"\0")
-    return h.hexdigest()
+def fingerprint(target, *parts):
+    return _digest(parts + (package_digest(), target.name) + tuple(target.identity()) +
+                   (VERSION,))
 
 
-def _shard(root, key):
-    return os.path.join(root or cache_root(), key[:2])
-
-
-def lookup(fp, root=None):
+def lookup(target, fp, root=None):
     """The Built recorded for this fingerprint, or None (then render and build). The entry
     must list fp in its meta.json and pass every check of compiler/cache.py."""
     key = _SEEN.get(fp)
     if key in _LOADED:
-        return Built(_LOADED[key][0], key, _LOADED[key][1], False, 0.0)
+        return _loaded(target, key)
+    root = root or cache_root()
     t0 = time.perf_counter()
     try:
-        found = cache.find_by_fingerprint(root or cache_root(), fp, lambda k: _shard(root, k))
+        found = cache.find_by_fingerprint(root, fp, lambda k: target.shard(root, k))
         if found is None:
             return None
-        key, folder, library = found
-        if key in _LOADED:
-            module = _LOADED[key][0]
-        else:
-            module = _load(library, "_mxc_" + key[:24])
+        key, folder, library, meta = found
+        loaded = _LOADED.get(key) or target.load_library(library, meta) + (folder,)
     except cache.Rejected as why:  # the caller renders and builds
         cache.log.warning("cached library not used: %s", why)
         return None
@@ -272,16 +205,17 @@ def lookup(fp, root=None):
         cache.log.info("cached library not used: %s", err)
         return None
     cache.sweep_shard_of(folder)
-    _LOADED[key] = (module, folder)
+    _LOADED[key] = loaded
     _SEEN[fp] = key
-    return Built(module, key, folder, False, time.perf_counter() - t0)
+    return _loaded(target, key, False, time.perf_counter() - t0)
 
 
-def remember(fp, key, root=None):
-    """Record that this fingerprint renders to the entry `key`."""
+def remember(fp, built, root=None):
+    """Record that this fingerprint renders to the entry `built`."""
+    root = root or cache_root()
     try:
-        cache.record_fingerprint(root or cache_root(), fp, key, _shard(root, key))
+        cache.record_fingerprint(root, fp, built.key, built.target.shard(root, built.key))
     except (OSError, MXNetError, cache.Rejected) as err:
         cache.log.info("fingerprint not recorded (%s): the next bind renders again", err)
         return                     # a read-only or full cache still works, it renders again
-    _SEEN[fp] = key
+    _SEEN[fp] = built.key

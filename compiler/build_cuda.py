@@ -1,26 +1,21 @@
-"""Build rendered CUDA with nvcc into a shared library (plain C ABI), cache it, load it with cffi.
-
-Cache key: sha256 of the source, cdef, nvcc version, flags, GPU architectures and mxc version.
-Layout: <cache root>/cuda/<key[:2]>/<key>/{NAME.cu, libNAME.so, meta.json}; compiler/cache.py
-checks entries before loading them and publishes them atomically, as for the C build.
+"""The CUDA toolchain: where nvcc is, its version, the GPU architectures to compile for and
+their flags, and which optimizer kernels a device library carries. compiler/target.py's
+CudaTarget builds with it through the one pipeline of build.py (entries under
+<cache root>/cuda/).
 GPU architectures: env MXC_CUDA_ARCH ("90" or "80,90"), else the visible GPUs' compute
 capability (nvidia-smi), else DEFAULT_ARCHS.
 """
 import functools
-import hashlib
 import os
 import shutil
 import subprocess
-import time
+from importlib import resources
 
-from .build import VERSION, run_compiler
-from .cache import cache_root, fetch_or_build
+from . import optimizers
 from .errors import MXNetError
-from .fileio import write_private
 
 DEFAULT_ARCHS = ("75", "80", "86", "90")
 NVCC_TIMEOUT = 900                  # seconds
-_LOADED = {}          # key -> (ffi, lib, folder)
 
 
 def nvcc_path():
@@ -34,6 +29,15 @@ def nvcc_path():
         if c and os.path.isfile(c) and os.access(c, os.X_OK):
             return c
     return None
+
+
+def require_nvcc():
+    """nvcc_path(), or an MXNetError saying how to provide it."""
+    nvcc = nvcc_path()
+    if nvcc is None:
+        raise MXNetError("nvcc is missing: install the CUDA toolkit or set NVCC / CUDA_HOME "
+                         "to build for a GPU")
+    return nvcc
 
 
 @functools.lru_cache(maxsize=4)
@@ -100,66 +104,8 @@ def default_flags():
     return flags.split() if flags else ["-O3", "-std=c++17", "-Xcompiler", "-fPIC"]
 
 
-class BuiltCuda:
-    """A loaded device library: `lib`, `ffi`, its cache folder, and whether it was compiled now."""
-
-    def __init__(self, ffi, lib, key, path, compiled, seconds, archs):
-        self.ffi, self.lib, self.key, self.path = ffi, lib, key, path
-        self.compiled, self.seconds, self.archs = compiled, seconds, archs
-
-    def check(self, rc, prefix="mxc"):
-        """Turn a C error code into an MXNetError carrying the library's message."""
-        if rc != 0:
-            msg = self.ffi.string(getattr(self.lib, prefix + "_last_error")()).decode()
-            raise MXNetError(msg or "CUDA library returned error %d" % rc)
-
-
-def cache_key(source, cdef, nvcc, flags, archs):
-    h = hashlib.sha256()
-    for part in (source, cdef, nvcc_version(nvcc), " ".join(flags), ",".join(archs), VERSION):
-        h.update(part.encode("utf-8"))
-        h.update(b"\0")
-    return h.hexdigest()
-
-
-def compile_library(source, folder, name, nvcc, flags, archs):
-    """nvcc <name>.cu -> lib<name>.so in folder; MXNetError with nvcc's first lines on failure."""
-    src = os.path.join(folder, name + ".cu")
-    lib = os.path.join(folder, "lib%s.so" % name)
-    write_private(src, source)
-    cmd = [nvcc] + list(flags) + arch_flags(archs) + ["-shared", "-o", lib, src]
-    run_compiler("CUDA compilation of %s" % name, [cmd], nvcc, timeout=NVCC_TIMEOUT)
-    if not os.path.isfile(lib):
-        raise MXNetError("CUDA compilation of %s failed: nvcc wrote no %s"
-                         % (name, os.path.basename(lib)))
-    return lib
-
-
-def _load(library, cdef):
-    import cffi
-    ffi = cffi.FFI()
-    ffi.cdef(cdef)
-    return ffi, ffi.dlopen(library)
-
-
-def build(source, cdef, name="mxc", arch=None, flags=None, root=None):
-    """Compile with nvcc (or find in the cache) and load. Returns a BuiltCuda."""
-    nvcc = nvcc_path()
-    if nvcc is None:
-        raise MXNetError("nvcc is missing: install the CUDA toolkit or set NVCC / CUDA_HOME "
-                         "to build for a GPU")
-    archs = resolve_arch(arch)
-    flags = list(default_flags() if flags is None else flags)
-    key = cache_key(source, cdef, nvcc, flags, archs)
-    if key in _LOADED:
-        ffi, lib, folder = _LOADED[key]
-        return BuiltCuda(ffi, lib, key, folder, False, 0.0, archs)
-    t0 = time.perf_counter()
-    loaded, final, compiled = fetch_or_build(
-        os.path.join(root or cache_root(), "cuda", key[:2]), key,
-        lambda tmp: compile_library(source, tmp, name, nvcc, flags, archs),
-        lambda library: _load(library, cdef),
-        {"name": name, "flags": flags, "archs": archs,
-         "nvcc": nvcc_version(nvcc).splitlines()[-1:], "version": VERSION})
-    _LOADED[key] = (loaded[0], loaded[1], final)
-    return BuiltCuda(loaded[0], loaded[1], key, final, compiled, time.perf_counter() - t0, archs)
+def optimizer_kinds():
+    """Optimizer kinds that have both a C contract and a device kernel (templates/cuda/optim);
+    a device library carries all of them."""
+    folder = resources.files("mxc.compiler.templates") / "cuda" / "optim"
+    return [k for k in optimizers.KERNELS if (folder / ("%s.cu.j2" % k)).is_file()]

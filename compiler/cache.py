@@ -12,6 +12,8 @@ Rules:
   published with one rename: concurrent builders all succeed and nobody sees half an entry. A
   `.build-*` folder whose key lock is free was left by a builder that died (kill -9); the next
   bind into that shard removes it. Every failure path removes the build folder.
+- meta.json may carry what loading needs besides the library (a CUDA library's cdef), so it
+  is as trusted as the library itself.
 - A fingerprint (a bind's inputs, see build.py) is a file holding the key it rendered to; the
   entry's meta.json lists the fingerprints recorded for it, and a fingerprint it does not list
   is a miss.
@@ -131,8 +133,8 @@ def read_meta(folder, key):
     return meta
 
 
-def verified_library(folder, key, fingerprint=None):
-    """The path of entry `key`'s library once every rule holds, else raises Rejected."""
+def verified_entry(folder, key, fingerprint=None):
+    """(library path, meta.json) of entry `key` once every rule holds, else raises Rejected."""
     meta = read_meta(folder, key)
     name = meta.get("library")
     if not isinstance(name, str) or os.path.basename(name) != name or name.startswith("."):
@@ -143,7 +145,7 @@ def verified_library(folder, key, fingerprint=None):
         raise Rejected("%s does not match the sha256 its meta.json recorded" % path)
     if fingerprint is not None and fingerprint not in meta.get("fingerprints", ()):
         raise Rejected("%s/meta.json does not list this fingerprint" % folder)
-    return path
+    return path, meta
 
 
 @contextlib.contextmanager
@@ -280,7 +282,7 @@ def _publish(shard, key, build, meta):
 def _load_existing(final, key, load):
     """The loaded entry, or None (with a warning) when it must be rebuilt."""
     try:
-        return load(verified_library(final, key))
+        return load(*verified_entry(final, key))
     except Rejected as why:
         log.warning("cache entry not loaded: %s; rebuilding it", why)
     except Exception as err:           # a damaged entry is rebuilt, not trusted
@@ -291,8 +293,9 @@ def _load_existing(final, key, load):
 def fetch_or_build(shard, key, build, load, meta):
     """Load entry `key` from `shard`, or build it there first.
 
-    build(folder) writes the entry's files and returns the library's path; load(path) loads that
-    library (after every check above) or raises; meta is recorded in meta.json.
+    build(folder) writes the entry's files and returns the library's path; load(path, meta)
+    loads that library (after every check above; meta is its meta.json) or raises; meta is
+    recorded in meta.json.
     Returns (loaded, folder, compiled_now)."""
     shard = _usable_shard(shard)
     with key_lock(shard, key):
@@ -307,7 +310,7 @@ def fetch_or_build(shard, key, build, load, meta):
                             final)
                 return fetch_or_build(_private_shard(shard), key, build, load, meta)
         _publish(shard, key, build, meta)
-        return load(verified_library(final, key)), final, True
+        return load(*verified_entry(final, key)), final, True
 
 
 # ---- fingerprints -------------------------------------------------------------------------
@@ -317,8 +320,8 @@ def fingerprint_path(root, fp):
 
 
 def find_by_fingerprint(root, fp, shard_of):
-    """(key, folder, library path) recorded for fingerprint fp, None when there is none, or
-    raises Rejected.
+    """(key, folder, library path, meta.json) recorded for fingerprint fp, None when there
+    is none, or raises Rejected.
 
     shard_of(key) is the shard folder of a key. The fingerprint file and its folders must be
     trusted, and the entry's meta.json must list fp (so a fingerprint file pointing at another
@@ -336,7 +339,7 @@ def find_by_fingerprint(root, fp, shard_of):
     shard = shard_of(key)
     require_trusted(shard, folder=True)
     folder = os.path.join(shard, key)
-    return key, folder, verified_library(folder, key, fingerprint=fp)
+    return (key, folder) + verified_entry(folder, key, fingerprint=fp)
 
 
 def record_fingerprint(root, fp, key, shard):

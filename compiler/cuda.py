@@ -105,8 +105,8 @@ def check_supported(plan):
 
 def optimizer_kinds():
     """Optimizer kinds that have both a C contract and a CUDA kernel."""
-    env = codegen.environment()
-    return [k for k in optimizers.KERNELS if _has_template(env, "cuda/optim/%s.cu.j2" % k)]
+    from .build_cuda import optimizer_kinds as device_kinds
+    return device_kinds()
 
 
 class _Launcher(codegen.Kernel):

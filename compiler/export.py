@@ -10,7 +10,7 @@ import struct
 import numpy as np
 
 from .cnames import check_name, trusted
-from . import build as _build
+from .target import CTarget, Rendered
 from . import codegen, paramsfile, trainer_spec
 from .errors import MXNetError
 from .fileio import atomic_write
@@ -83,7 +83,7 @@ def _hexfloats(values):
 
 def _reference_io(plan, source, header, cdef, name, arg_params, aux_params, seed):
     """Run the generated graph once from Python on seeded inputs: the self-check's truth."""
-    built = _build.build(source, header, cdef, name=name)
+    built = CTarget().build(Rendered(source, header, cdef), name=name)
     ffi, lib = built.ffi, built.lib
     arena = np.zeros(plan.size, dtype=np.float32)
     mem = ffi.from_buffer("real[]", arena)

@@ -14,8 +14,8 @@ import time
 import numpy as np
 
 from .base import MXNetError
-from .compiler import build as _build
 from .compiler import optimizers
+from .compiler.target import CTarget
 from .compiler.plan import METRICS, make_plan
 
 _ALIGN = 64
@@ -55,29 +55,12 @@ def compiled_metric(metric):
 
 # -- targets: how a plan becomes a loaded library, and which memory it runs in -------------
 
-class HostTarget:
-    """C through the system compiler, cached on disk; the arena is host memory."""
-
-    name = "c"
-
-    def load(self, fp, plan, metric_io, kinds=None):
-        built = _build.lookup(fp)
-        if built is None:
-            from .compiler import codegen
-            source, header, cdef = codegen.render(plan, kinds=kinds, metric_io=metric_io)
-            built = _build.build(source, header, cdef)
-            _build.remember(fp, built.key)
-        return built
-
-    def optimizer_kinds(self, kinds=None):
-        """The optimizer kernels a library of this target carries: `kinds` (all when None)."""
-        return list(optimizers.KERNELS) if kinds is None else list(kinds)
+class HostTarget(CTarget):
+    """C through the system compiler, cached on disk (compiler/target.py); the arena is host
+    memory."""
 
     def memory(self, executor):
         return HostMemory(executor)
-
-    def describe(self, built):
-        return ""
 
 
 class HostMemory:
@@ -168,7 +151,7 @@ class Executor:
 
     def _load(self, kinds):
         """Load (or compile) the library carrying the optimizer kernels `kinds`."""
-        fp = _build.fingerprint(*(self._fp_parts + (sorted(kinds),)))
+        fp = self.target.fingerprint(*(self._fp_parts + (sorted(kinds),)))
         self.built = self.target.load(fp, self.plan, self.metric_io, kinds)
         self.lib, self.ffi = self.built.lib, self.built.ffi
         self.optimizer_kinds = kinds

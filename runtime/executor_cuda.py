@@ -17,9 +17,8 @@ import numpy as np
 
 from .base import MXNetError
 from .compiler import build_cuda
+from .compiler.target import CudaTarget
 from .executor import aligned_zeros
-
-_LOADED = {}           # fingerprint -> loaded library (a bind seen before skips rendering)
 
 
 def check_available(ctx):
@@ -72,34 +71,21 @@ class _ViewDict(dict):
         return dict(super().items())
 
 
-class DeviceTarget:
-    """CUDA through nvcc on GPU `device_id`; the arena is device memory behind a host mirror."""
-
-    name = "cuda"
+class DeviceTarget(CudaTarget):
+    """CUDA through nvcc (compiler/target.py) on GPU `device_id`; the arena is device memory
+    behind a host mirror."""
 
     def __init__(self, device_id, arch=None):
-        self.device_id, self.arch = int(device_id), arch
+        super().__init__(arch)
+        self.device_id = int(device_id)
 
     def load(self, fp, plan, metric_io, kinds=None):
-        key = (fp, build_cuda.resolve_arch(self.arch))
-        built = _LOADED.get(key)
-        if built is None:
-            from .compiler import cuda
-            source, cdef = cuda.render(plan, metric_io=metric_io)
-            built = build_cuda.build(source, cdef, arch=self.arch)
-            _LOADED[key] = built
+        built = super().load(fp, plan, metric_io, kinds)
         built.check(built.lib.mxc_init(self.device_id))
         return built
 
-    def optimizer_kinds(self, kinds=None):
-        from .compiler import cuda
-        return cuda.optimizer_kinds()      # a device library carries every kernel it has
-
     def memory(self, executor):
         return DeviceMemory(executor)
-
-    def describe(self, built):
-        return ", sm_" + ",".join(built.archs)
 
 
 class DeviceMemory:

@@ -14,7 +14,8 @@ import time
 import pytest
 
 import mxc as mx
-from mxc.compiler import build
+from mxc.compiler import build, target
+from mxc.compiler.target import CTarget, Rendered
 
 SCRIPT = textwrap.dedent("""
     import sys
@@ -103,7 +104,7 @@ def test_same_input_renders_the_same_bytes():
 
 def test_compile_error_is_reported(tmp_path):
     with pytest.raises(mx.base.MXNetError, match="compilation"):
-        build.build("int broken( {", "", "int f(void);", root=str(tmp_path))
+        CTarget().build(Rendered("int broken( {", "", "int f(void);"), root=str(tmp_path))
     assert _entries(tmp_path) == []
 
 
@@ -155,7 +156,7 @@ def _plant_payload(entry, marker, tmp_path):
     src = tmp_path / "planted.c"
     src.write_text(PAYLOAD_C % marker)
     lib = _library(entry)
-    cc = build.compiler_command().split()
+    cc = target.compiler_command().split()
     subprocess.run(cc + ["-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
     meta = json.loads((entry / "meta.json").read_text())
     meta["sha256"] = hashlib.sha256(lib.read_bytes()).hexdigest()
@@ -313,11 +314,11 @@ def test_cache_folders_and_files_are_private_under_umask_000(tmp_path):
     code = textwrap.dedent("""
         import os, sys
         os.umask(0)
-        from mxc.compiler import build
-        built = build.build("int f(void) { return 3; }", "int f(void);", "int f(void);",
-                            root=sys.argv[1])
+        from mxc.compiler.target import CTarget, Rendered
+        built = CTarget().build(Rendered("int f(void) { return 3; }", "int f(void);",
+                                         "int f(void);"), root=sys.argv[1])
         assert built.lib.f() == 3
-        build.remember("ab" * 32, built.key, root=sys.argv[1])
+        built.target.remember("ab" * 32, built, root=sys.argv[1])
     """)
     out = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True,
                          text=True, timeout=300)
@@ -333,8 +334,8 @@ def test_cache_folders_and_files_are_private_under_umask_000(tmp_path):
 # ---- temporary folders and files: removed on failure, swept when stale --------------------
 
 def _tiny(root, **kw):
-    return build.build("int f(void) { return 7; }", "int f(void);", "int f(void);",
-                       root=str(root), **kw)
+    return CTarget(**kw).build(Rendered("int f(void) { return 7; }", "int f(void);",
+                                        "int f(void);"), root=str(root))
 
 
 def _leftovers(root):
@@ -386,13 +387,13 @@ def test_build_killed_with_sigkill_is_swept_by_the_next_bind(tmp_path):
     flag = tmp_path / "hang"
     fake = tmp_path / "cc.sh"
     fake.write_text("#!/bin/sh\nwhile [ -e %s ]; do sleep 0.05; done\nexec %s \"$@\"\n"
-                    % (flag, build.compiler_command()))
+                    % (flag, target.compiler_command()))
     fake.chmod(0o755)
     flag.touch()
     env = dict(os.environ, CC=str(fake))
-    code = ("import sys\nfrom mxc.compiler import build\n"
-            "build.build('int f(void) { return 7; }', 'int f(void);', 'int f(void);', "
-            "root=sys.argv[1], flags=['-O0'])\n")
+    code = ("import sys\nfrom mxc.compiler.target import CTarget, Rendered\n"
+            "CTarget(flags=['-O0']).build(Rendered('int f(void) { return 7; }', "
+            "'int f(void);', 'int f(void);'), root=sys.argv[1])\n")
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "c")], env=env)
     deadline = time.monotonic() + 60
     while not [p for p in _leftovers(tmp_path / "c") if ".build-" in p]:
@@ -435,10 +436,9 @@ for i in range(30000):
 sys.exit(1)
 """
 
-BUILDS = {"cc": ("CC", 'build.build("int f(void) { return 7; }", "int f(void);", '
-                       '"int f(void);", root=sys.argv[1])'),
-          "nvcc": ("NVCC", 'build_cuda.build("int f(void) { return 7; }", "int f(void);", '
-                           'arch="80", root=sys.argv[1])')}
+TINY = 'Rendered("int f(void) { return 7; }", "", "int f(void);")'
+BUILDS = {"cc": ("CC", 'CTarget().build(%s, root=sys.argv[1])' % TINY),
+          "nvcc": ("NVCC", 'CudaTarget(arch="80").build(%s, root=sys.argv[1])' % TINY)}
 
 
 @pytest.mark.parametrize("compiler", sorted(BUILDS))
@@ -449,7 +449,7 @@ def test_megabytes_of_compiler_output_fail_promptly_with_the_first_lines(tmp_pat
     var, call = BUILDS[compiler]
     code = textwrap.dedent("""
         import sys
-        from mxc.compiler import build, build_cuda
+        from mxc.compiler.target import CTarget, CudaTarget, Rendered
         from mxc.base import MXNetError
         try:
             %s

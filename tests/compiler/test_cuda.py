@@ -6,7 +6,8 @@ import pytest
 
 import mxc as mx
 from mxc.base import MXNetError
-from mxc.compiler import build_cuda, cuda
+from mxc.compiler import build, build_cuda, cuda
+from mxc.compiler.target import CudaTarget, Rendered
 from mxc.compiler.plan import make_plan
 
 needs_nvcc = pytest.mark.skipif(build_cuda.nvcc_path() is None,
@@ -192,11 +193,10 @@ def test_arch_resolution_and_flags(monkeypatch):
         build_cuda.resolve_arch("ampere")
 
 
-@needs_nvcc
 def test_cache_key_depends_on_arch():
-    nvcc = build_cuda.nvcc_path()
-    k1 = build_cuda.cache_key("src", "cdef", nvcc, ["-O3"], ("80",))
-    k2 = build_cuda.cache_key("src", "cdef", nvcc, ["-O3"], ("90",))
+    rendered = Rendered("src", "", "cdef")
+    k1 = build.cache_key(CudaTarget(arch="80", flags=["-O3"]), rendered)
+    k2 = build.cache_key(CudaTarget(arch="90", flags=["-O3"]), rendered)
     assert k1 != k2
 
 
@@ -207,18 +207,18 @@ def test_templates_compile_with_nvcc(which, tmp_path):
     plan = _plan(make(), shapes, labels)
     metric_io = (plan.outputs[0], plan.arg(labels[0])) if labels else None
     src, cdef = cuda.render(plan, metric_io=metric_io)
-    built = build_cuda.build(src, cdef, arch="80", root=str(tmp_path))
+    built = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
     assert built.compiled and os.path.isfile(os.path.join(built.path, "libmxc.so"))
     assert built.lib.mxc_last_error is not None
-    again = build_cuda.build(src, cdef, arch="80", root=str(tmp_path))
+    again = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
     assert again.key == built.key and not again.compiled
 
 
 @needs_nvcc
 def test_compile_error_is_reported(tmp_path):
     with pytest.raises(MXNetError, match="CUDA compilation of bad failed"):
-        build_cuda.build("this is not CUDA", "int f(void);", name="bad", arch="80",
-                         root=str(tmp_path))
+        CudaTarget(arch="80").build(Rendered("this is not CUDA", "", "int f(void);"),
+                                    name="bad", root=str(tmp_path))
 
 
 def test_export_cuda_writes_source_header_makefile(tmp_path):
@@ -332,3 +332,30 @@ def test_fused_fully_connected_relu_renders_one_launch():
         assert "static int %s_forward(" % v.fused_act.name not in src
         assert "static int %s_backward(" % v.fused_act.name in src
     assert "fc2_relu_k" in src and "(the fused Activation)" in src
+
+
+@needs_nvcc
+def test_fingerprint_hit_loads_the_device_library_without_rendering(tmp_path, monkeypatch):
+    """The cdef a CUDA library is opened with is kept in its cache entry: a bind seen before
+    finds the library by fingerprint and opens it with no render and no compiler."""
+    from mxc.compiler import target
+    plan = _plan(_layers(), {"data": (2, 1, 4, 4)}, ["softmax_label"])
+    first = CudaTarget(arch="80")
+    fp = first.fingerprint("a graph", "its shapes")
+    built = first.build(first.render(plan), root=str(tmp_path))
+    first.remember(fp, built, root=str(tmp_path))
+    meta = (tmp_path / "cuda" / built.key[:2] / built.key / "meta.json").read_text()
+    assert "mxc_train_epoch" in meta                          # the cdef
+    monkeypatch.setattr(build, "_LOADED", {})                 # as a new process
+    monkeypatch.setattr(build, "_SEEN", {})
+
+    def no_render(*args, **kw):
+        raise AssertionError("rendered on a fingerprint hit")
+
+    monkeypatch.setattr(target.CudaTarget, "render", no_render)
+    monkeypatch.setattr(target.CudaTarget, "compile", no_render)
+    again = CudaTarget(arch="80").lookup(fp, root=str(tmp_path))
+    assert again is not None and again.key == built.key and not again.compiled
+    assert again.ffi.typeof(again.lib.mxc_train_epoch).kind == "function"
+    other = CudaTarget(arch="90")                             # another arch: another library
+    assert other.lookup(other.fingerprint("a graph", "its shapes"), root=str(tmp_path)) is None

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import mxc as mx
-from mxc.compiler import build_cuda
+from mxc.compiler import build, target
 from mxc import executor_cuda
 from mxc.executor import Executor
 
@@ -70,16 +70,17 @@ class FakeDevice:
 
 
 @pytest.fixture
-def fake_executor(monkeypatch):
+def fake_executor(monkeypatch, tmp_path):
     made = {}
 
-    def fake_build(source, cdef, name="mxc", arch=None, flags=None, root=None):
-        assert "__global__" in source
+    def fake_build(self, rendered, name="mxc", root=None):
+        assert "__global__" in rendered.source
         lib = made["lib"]
-        return build_cuda.BuiltCuda(lib.ffi, lib, "k" * 64, "/nowhere", False, 0.0, ("90",))
+        return build.Built(lib.ffi, lib, "k" * 64, "/nowhere", False, 0.0, self)
 
-    monkeypatch.setattr(build_cuda, "build", fake_build)
-    monkeypatch.setattr(executor_cuda, "_LOADED", {})
+    monkeypatch.setattr(target.CudaTarget, "build", fake_build)
+    monkeypatch.setenv("MXC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("MXC_CUDA_ARCH", "90")
     net = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=3,
                                                      name="fc"), name="softmax")
     from mxc.compiler.plan import make_plan
