@@ -527,7 +527,16 @@ def _param_str(value):
     if hasattr(value, "dtype") and hasattr(value, "type") or isinstance(value, type):
         import numpy as np
         return np.dtype(value).name
-    return str(value)
+
+    def plain(v):
+        """NumPy scalars in a tuple as Python numbers written as str() writes the scalar, so
+        that (np.int64(3), np.float32(0.1)) is written (3, 0.1) as MXNet does."""
+        if isinstance(v, (tuple, list)):
+            return type(v)(plain(e) for e in v)
+        if type(v).__module__ == "numpy" and getattr(v, "shape", None) == ():
+            return v.item() if isinstance(v.item(), (bool, int)) else float(str(v))
+        return v
+    return str(plain(value))
 
 
 def create_op(op_name, inputs, params, name=None, attr=None, hint=None, named_inputs=None):

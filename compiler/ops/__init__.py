@@ -1,8 +1,9 @@
 """All operators, registered on import. One module per family; add new families here."""
 from . import base
-from . import nn  # noqa: F401  (FullyConnected, Activation, SoftmaxOutput)
-from . import layers  # noqa: F401  (Convolution, Pooling, BatchNorm, Dropout, ...)
-from . import tensor  # noqa: F401  (shape manipulation, arithmetic, reductions, dot)
+from . import nn  # noqa: F401  (FullyConnected, Activation, Convolution, Pooling, BatchNorm, ...)
+from . import losses  # noqa: F401  (SoftmaxOutput, regression outputs, SVMOutput, MakeLoss)
+from . import tensor  # noqa: F401  (shape manipulation, reductions, dot)
+from . import elementwise  # noqa: F401  (one formula row per operator: unary, scalar, binary)
 
 REGISTRY = base.REGISTRY
 FUNCTIONS = base.FUNCTIONS

@@ -246,12 +246,16 @@ class OpDef:
     visible_outputs(params) -> how many outputs are visible (the rest are hidden, e.g. masks).
     check(params): rules between parameters (a stride as long as the kernel, ...); raises
     ParamError(key, why). Ranges of single parameters live in their `Param`.
+    geometry(params, shapes) -> dict of the numbers a kernel template needs (loop extents,
+    strides, ...); templates read it as `n.node.op.geometry(n)`, so the arithmetic lives in
+    Python, once.
     """
 
     def __init__(self, name, params=None, inputs=("data",), aux=(), outputs=("output",),
                  shape=None, template=None, hint=None, aliases=(), variable_inputs=False,
                  loss=False, visible_outputs=None, input_init=None, workspace=None,
-                 uses_rng=False, no_grad_inputs=(), differentiable=True, check=None):
+                 uses_rng=False, no_grad_inputs=(), differentiable=True, check=None,
+                 geometry=None):
         self.name = name
         self.params = dict(params or {})
         self._inputs, self._aux, self._outputs = inputs, aux, outputs
@@ -268,6 +272,13 @@ class OpDef:
         self.no_grad_inputs = tuple(no_grad_inputs)   # e.g. labels, indices
         self.differentiable = differentiable
         self.check = check
+        self._geometry = geometry
+
+    def geometry(self, n):
+        """The template numbers of node view `n` (see the class docstring)."""
+        if self._geometry is None:
+            raise MXNetError("operator %s has no geometry" % self.name)
+        return self._geometry(n.p, n.shape)
 
     def parse_params(self, attrs, node_name="?"):
         """Parse MXNet's string attributes into typed, range-checked values, defaults filled in.

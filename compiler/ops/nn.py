@@ -1,9 +1,21 @@
-"""The tutorial's layers: FullyConnected, Activation, SoftmaxOutput."""
+"""Layers of real networks: FullyConnected, Activation, convolution, pooling, normalisation,
+dropout, activations with parameters, the softmax family, embedding and resampling (the loss
+heads are in losses.py, element-wise operators in elementwise.py).
+
+Ops whose kernels need derived geometry carry a `geometry` rule (see OpDef) that the
+templates call as `n.node.op.geometry(n)`, so the arithmetic lives in Python, once.
+"""
 from math import prod
 
-from .base import (OpDef, Param, ShapeError, assign, known, p_bool, p_enum, p_float, p_int,
-                   register)
+from .base import (OpDef, Param, ParamError, ShapeError, assign, known, p_bool, p_dtype, p_enum,
+                   p_float, p_int, p_optional, p_shape, register)
 
+
+def _same_shape(p, ins):
+    return ins, [tuple(ins[0]) if known(ins[0]) else None]
+
+
+# ---- FullyConnected, Activation --------------------------------------------------------
 
 def _fc_inputs(p):
     return ["data", "weight"] if p["no_bias"] else ["data", "weight", "bias"]
@@ -29,10 +41,6 @@ register(OpDef(
     inputs=_fc_inputs, shape=_fc_shape, template="ops/fully_connected.c.j2"))
 
 
-def _same_shape(p, ins):
-    return ins, [ins[0] if known(ins[0]) else None]
-
-
 register(OpDef(
     "Activation",
     params={"act_type": Param(p_enum("relu", "sigmoid", "tanh", "softrelu", "softsign",
@@ -40,39 +48,645 @@ register(OpDef(
     shape=_same_shape, template="ops/activation.c.j2"))
 
 
-def _softmax_output_shape(p, ins):
-    data, label = ins[0], ins[1]
+
+def _bias_inputs(p):
+    return ["data", "weight"] if p["no_bias"] else ["data", "weight", "bias"]
+
+
+def _per_dim(values, nd, default, what):
+    if len(values) == 0:
+        return (default,) * nd
+    if len(values) != nd:
+        raise ShapeError(0, (), (), "%s has %d entries, kernel has %d" % (what, len(values), nd))
+    return tuple(values)
+
+
+def _spatial(p, nd):
+    return (_per_dim(p["stride"], nd, 1, "stride"), _per_dim(p["dilate"], nd, 1, "dilate"),
+            _per_dim(p["pad"], nd, 0, "pad"))
+
+
+def _check_rank(p, data, op):
+    nd = len(p["kernel"])
+    if p["layout"] not in (None, "NCW", "NCHW", "NCDHW"):
+        raise ShapeError(0, data or (), (), "%s layout=%s is not supported (NCW/NCHW/NCDHW)"
+                         % (op, p["layout"]))
+    if nd not in (1, 2, 3):
+        raise ShapeError(0, data or (), (), "%s supports 1-D, 2-D and 3-D kernels, got kernel %s"
+                         % (op, p["kernel"]))
+    if data is not None and len(data) > 0 and len(data) != nd + 2:
+        raise ShapeError(0, data, (), "%s with a %d-D kernel needs %d-D data (N, C, ...)"
+                         % (op, nd, nd + 2))
+    return nd
+
+
+# ---- Convolution ---------------------------------------------------------------------------
+
+def _conv_shape(p, ins):
+    nd = _check_rank(p, ins[0], "Convolution")
+    data = ins[0]
     if not known(data):
         return ins, [None]
-    if label is not None and len(label) > 0 and tuple(label) == tuple(data):
-        return ins, [data]                       # probability / one-hot labels
-    if p["multi_output"]:
-        spatial = tuple(data[2:])
-        if label is not None and len(label) > 0:
-            ok = tuple(label) in ((data[0],) + spatial, (data[0], 1) + spatial,
-                                  (data[0], prod(spatial)))
-            if not ok:
-                raise ShapeError(1, tuple(label), (data[0],) + spatial)
-        else:
-            ins[1] = (data[0],) + spatial
-    elif p["preserve_shape"]:
-        assign(ins, 1, tuple(data[:-1]))
-    else:
-        want = tuple(data[:-1])
-        if label is not None and len(label) > 0 and prod(label) == prod(want) \
-                and label[0] == data[0]:
-            pass                                 # e.g. (N, 1) labels for (N, K) data
-        else:
-            assign(ins, 1, want)
-    return ins, [data]
+    s, d, pd = _spatial(p, nd)
+    c, f, g = data[1], p["num_filter"], p["num_group"]
+    if c % g or f % g:
+        raise ShapeError(0, data, (), "num_group=%d must divide channels %d and num_filter %d"
+                         % (g, c, f))
+    assign(ins, 1, (f, c // g) + tuple(p["kernel"]))
+    if not p["no_bias"]:
+        assign(ins, 2, (f,))
+    out = []
+    for x, k, si, di, pi in zip(data[2:], p["kernel"], s, d, pd):
+        o = (x + 2 * pi - di * (k - 1) - 1) // si + 1
+        if o <= 0:
+            raise ShapeError(0, data, (), "kernel %s (dilate %s) does not fit the padded input"
+                             % (p["kernel"], d))
+        out.append(o)
+    return ins, [(data[0], f) + tuple(out)]
+
+
+def _as3d(vals, fill):
+    """1-D / 2-D geometry as 3-D with unit leading axes."""
+    return (fill,) * (3 - len(vals)) + tuple(vals)
+
+
+def _dims3(prefix, vals, fill):
+    return dict(zip((prefix + "D", prefix + "H", prefix + "W"), _as3d(vals, fill)))
+
+
+def _conv_geometry(p, shapes, transposed=False):
+    """Normalised 3-D geometry of a (de)convolution: the 'image' side and the 'column' side."""
+    nd = len(p["kernel"])
+    s, d, pd = _spatial(p, nd)
+    data, out = shapes["data"], shapes["output"]
+    g = p["num_group"]
+    img, cols = (out, data) if transposed else (data, out)
+    if transposed:
+        pd = _deconv_pads(p, data)[0]
+    geo = dict(N=data[0], C=img[1], F=cols[1], G=g, CG=img[1] // g, FG=cols[1] // g)
+    img_sp, col_sp = _as3d(img[2:], 1), _as3d(cols[2:], 1)
+    geo.update(D=img_sp[0], H=img_sp[1], W=img_sp[2], OD=col_sp[0], OH=col_sp[1], OW=col_sp[2])
+    geo.update(_dims3("K", p["kernel"], 1))
+    geo.update(_dims3("S", s, 1))
+    geo.update({"DD": _as3d(d, 1)[0], "DH": _as3d(d, 1)[1], "DW": _as3d(d, 1)[2]})
+    geo.update(_dims3("P", pd, 0))
+    return geo
+
+
+CONV_MAX_THREADS = 8   # samples run in parallel, each thread with its own workspace slice
+
+
+def _conv_slices(n):
+    return max(1, min(n, CONV_MAX_THREADS))
+
+
+def _conv_workspace(p, ins, outs):
+    """Per thread: one column buffer, plus a weight-gradient accumulator."""
+    data, out = ins[0], outs[0]
+    g = p["num_group"]
+    ck = (data[1] // g) * prod(p["kernel"])
+    return _conv_slices(data[0]) * (ck * prod(out[2:]) + p["num_filter"] * ck)
+
+
+def _conv_geometry_threads(p, shapes):
+    geo = _conv_geometry(p, shapes)
+    ck = geo["CG"] * prod(p["kernel"])
+    geo.update(T=_conv_slices(geo["N"]), COL=ck * prod(shapes["output"][2:]),
+               WACC=p["num_filter"] * ck)
+    return geo
+
+
+_LAYOUTS = {"NCW": 1, "NCHW": 2, "NCDHW": 3}          # channels first: what the kernels do
+_p_layout = p_optional(p_enum(*_LAYOUTS, unsupported=("NWC", "NHWC", "NDHWC")))
+
+_CONV_PARAMS = {
+    "kernel": Param(p_shape, ge=1, lengths=(1, 2, 3)), "stride": Param(p_shape, (), ge=1),
+    "dilate": Param(p_shape, (), ge=1), "pad": Param(p_shape, (), ge=0),
+    "num_filter": Param(p_int, ge=1), "num_group": Param(p_int, 1, ge=1),
+    "workspace": Param(p_int, 1024, ge=0), "no_bias": Param(p_bool, False),
+    "cudnn_tune": Param(p_optional(p_enum("off", "limited_workspace", "fastest")), None),
+    "cudnn_off": Param(p_bool, False), "layout": Param(_p_layout, None)}
+
+
+def _check_per_dim(p, keys, nd, what="kernel"):
+    """Each of `keys` is empty (the default) or has one entry per kernel dimension."""
+    for key in keys:
+        if len(p[key]) not in (0, nd):
+            raise ParamError(key, "has %d entries, %s %s has %d"
+                             % (len(p[key]), what, p[what], nd))
+
+
+def _check_layout(p, nd):
+    if p["layout"] is not None and _LAYOUTS[p["layout"]] != nd:
+        raise ParamError("layout", "does not match the %d-D kernel %s" % (nd, p["kernel"]))
+
+
+def _check_conv(p):
+    nd = len(p["kernel"])
+    _check_per_dim(p, ("stride", "dilate", "pad"), nd)
+    _check_layout(p, nd)
+
+
+def _check_deconv(p):
+    _check_conv(p)
+    _check_per_dim(p, ("adj", "target_shape"), len(p["kernel"]))
 
 
 register(OpDef(
-    "SoftmaxOutput", aliases=("Softmax",),
-    params={"grad_scale": Param(p_float, 1.0), "ignore_label": Param(p_float, -1.0),
-            "multi_output": Param(p_bool, False), "use_ignore": Param(p_bool, False),
-            "preserve_shape": Param(p_bool, False),
-            "normalization": Param(p_enum("null", "batch", "valid"), "null"),
-            "out_grad": Param(p_bool, False), "smooth_alpha": Param(p_float, 0.0, ge=0, le=1)},
-    inputs=("data", "label"), shape=_softmax_output_shape, loss=True,
-    no_grad_inputs=("label",), template="ops/softmax_output.c.j2"))
+    "Convolution", params=_CONV_PARAMS, check=_check_conv, inputs=_bias_inputs,
+    shape=_conv_shape,
+    geometry=_conv_geometry_threads, workspace=_conv_workspace,
+    template="ops/convolution.c.j2"))
+
+
+# ---- Deconvolution -------------------------------------------------------------------------
+
+def _deconv_pads(p, data):
+    """(pad, adj) per spatial dim; target_shape overrides them as MXNet's InferPad does."""
+    nd = len(p["kernel"])
+    s, d, pd = _spatial(p, nd)
+    adj = _per_dim(p["adj"], nd, 0, "adj")
+    if p["target_shape"] and any(t > 0 for t in p["target_shape"]):
+        tgt = _per_dim(p["target_shape"], nd, 0, "target_shape")
+        pads, adjs = [], []
+        for x, k, si, di, t in zip(data[2:], p["kernel"], s, d, tgt):
+            total = si * (x - 1) + di * (k - 1) + 1 - t
+            adjs.append(total % 2)
+            pads.append((total + 1) // 2)
+        return tuple(pads), tuple(adjs)
+    return pd, adj
+
+
+def _deconv_shape(p, ins):
+    nd = _check_rank(p, ins[0], "Deconvolution")
+    data = ins[0]
+    if not known(data):
+        return ins, [None]
+    s, d, _ = _spatial(p, nd)
+    pads, adjs = _deconv_pads(p, data)
+    c, f, g = data[1], p["num_filter"], p["num_group"]
+    if c % g or f % g:
+        raise ShapeError(0, data, (), "num_group=%d must divide channels %d and num_filter %d"
+                         % (g, c, f))
+    for a, si in zip(_per_dim(p["adj"], nd, 0, "adj"), s):
+        if a >= si:
+            raise ShapeError(0, data, (), "adj %s must be smaller than stride %s"
+                             % (p["adj"], s))
+    assign(ins, 1, (c, f // g) + tuple(p["kernel"]))
+    if not p["no_bias"]:
+        assign(ins, 2, (f,))
+    out = []
+    for x, k, si, di, pi, a in zip(data[2:], p["kernel"], s, d, pads, adjs):
+        o = si * (x - 1) + di * (k - 1) + 1 - 2 * pi + a
+        if o <= 0:
+            raise ShapeError(0, data, (), "Deconvolution output size %d is not positive" % o)
+        out.append(o)
+    return ins, [(data[0], f) + tuple(out)]
+
+
+def _deconv_workspace(p, ins, outs):
+    """Per thread: one column buffer, plus a weight-gradient accumulator."""
+    data = ins[0]
+    g = p["num_group"]
+    ck = (p["num_filter"] // g) * prod(p["kernel"])
+    return _conv_slices(data[0]) * (ck * prod(data[2:]) + data[1] * ck)
+
+
+def _deconv_geometry(p, shapes):
+    geo = dict(_conv_geometry(p, shapes, transposed=True), bias=not p["no_bias"])
+    ck = geo["CG"] * prod(p["kernel"])
+    geo.update(T=_conv_slices(geo["N"]), COL=ck * prod(shapes["data"][2:]),
+               WACC=shapes["data"][1] * ck)
+    return geo
+
+
+register(OpDef(
+    "Deconvolution",
+    params=dict(_CONV_PARAMS, adj=Param(p_shape, (), ge=0),
+                target_shape=Param(p_shape, (), ge=0), workspace=Param(p_int, 512, ge=0),
+                no_bias=Param(p_bool, True)),
+    check=_check_deconv, inputs=_bias_inputs, shape=_deconv_shape,
+    geometry=_deconv_geometry,
+    workspace=_deconv_workspace, template="ops/deconvolution.c.j2"))
+
+
+# ---- Pooling -------------------------------------------------------------------------------
+
+def _pool_dims(p, data):
+    """(kernel, stride, pad) per spatial dim, global_pool applied."""
+    nd = len(data) - 2
+    if p["global_pool"]:
+        return tuple(data[2:]), (1,) * nd, (0,) * nd
+    if len(p["kernel"]) != nd:
+        raise ShapeError(0, data, (), "Pooling kernel %s does not match %d-D data"
+                         % (p["kernel"], len(data)))
+    return (tuple(p["kernel"]), _per_dim(p["stride"], nd, 1, "stride"),
+            _per_dim(p["pad"], nd, 0, "pad"))
+
+
+def _pool_shape(p, ins):
+    data = ins[0]
+    if not known(data):
+        return ins, [None]
+    if len(data) not in (3, 4, 5):
+        raise ShapeError(0, data, (), "Pooling supports 3-D, 4-D and 5-D data (N, C, ...)")
+    k, s, pd = _pool_dims(p, data)
+    out = []
+    for x, ki, si, pi in zip(data[2:], k, s, pd):
+        if ki > x + 2 * pi:
+            raise ShapeError(0, data, (), "Pooling kernel %s is larger than the padded input"
+                             % (k,))
+        if p["global_pool"]:
+            out.append(1)
+        elif p["pooling_convention"] == "full":
+            out.append(1 + (x + 2 * pi - ki + si - 1) // si)
+        else:
+            out.append(1 + (x + 2 * pi - ki) // si)
+    return ins, [tuple(data[:2]) + tuple(out)]
+
+
+def _pool_geometry(p, shapes):
+    data, out = shapes["data"], shapes["output"]
+    k, s, pd = _pool_dims(p, data)
+    cip = p["count_include_pad"]
+    geo = dict(NC=data[0] * data[1], include_pad=True if cip is None else cip)
+    isp, osp = _as3d(data[2:], 1), _as3d(out[2:], 1)
+    geo.update(D=isp[0], H=isp[1], W=isp[2], OD=osp[0], OH=osp[1], OW=osp[2])
+    geo.update(_dims3("K", k, 1))
+    geo.update(_dims3("S", s, 1))
+    geo.update(_dims3("P", pd, 0))
+    return geo
+
+
+def _check_pool(p):
+    if p["pool_type"] == "lp" and p["p_value"] not in (1, 2, 3):
+        raise ParamError("p_value", "pool_type=lp needs p_value 1, 2 or 3")
+    if p["global_pool"]:
+        return
+    if not p["kernel"]:
+        raise ParamError("kernel", "is required unless global_pool=True")
+    nd = len(p["kernel"])
+    _check_per_dim(p, ("stride", "pad"), nd)
+    _check_layout(p, nd)
+
+
+register(OpDef(
+    "Pooling",
+    params={"kernel": Param(p_shape, (), ge=1, lengths=(0, 1, 2, 3)),
+            "pool_type": Param(p_enum("max", "avg", "sum", "lp"), "max"),
+            "global_pool": Param(p_bool, False), "cudnn_off": Param(p_bool, False),
+            "pooling_convention": Param(p_enum("valid", "full", unsupported=("same",)),
+                                        "valid"),
+            "stride": Param(p_shape, (), ge=1), "pad": Param(p_shape, (), ge=0),
+            "p_value": Param(p_optional(p_int), None),
+            "count_include_pad": Param(p_optional(p_bool), None),
+            "layout": Param(_p_layout, None)},
+    check=_check_pool, shape=_pool_shape, geometry=_pool_geometry, template="ops/pooling.c.j2"))
+
+
+# ---- BatchNorm -----------------------------------------------------------------------------
+
+def _channel_axis(p, data):
+    ax = p["axis"]
+    ax = ax + len(data) if ax < 0 else ax
+    if not 0 <= ax < len(data):
+        raise ShapeError(0, data, (), "axis %d is out of range for data %s" % (p["axis"], data))
+    return ax
+
+
+def _bn_shape(p, ins):
+    data = ins[0]
+    if not known(data):
+        return ins, [None, None, None]
+    c = data[_channel_axis(p, data)]
+    for i in (1, 2, 3, 4):
+        assign(ins, i, (c,))
+    return ins, [tuple(data), (c,), (c,)]
+
+
+def _bn_geometry(p, shapes):
+    data = shapes["data"]
+    ax = _channel_axis(p, data)
+    return dict(OUTER=prod(data[:ax]), C=data[ax], INNER=prod(data[ax + 1:]))
+
+
+register(OpDef(
+    "BatchNorm",
+    params={"eps": Param(p_float, 0.0010000000474974513, gt=0),
+            "momentum": Param(p_float, 0.9),
+            "fix_gamma": Param(p_bool, True), "use_global_stats": Param(p_bool, False),
+            "output_mean_var": Param(p_bool, False), "axis": Param(p_int, 1),
+            "cudnn_off": Param(p_bool, False),
+            "min_calib_range": Param(p_optional(p_float), None),
+            "max_calib_range": Param(p_optional(p_float), None)},
+    inputs=("data", "gamma", "beta"), aux=("moving_mean", "moving_var"),
+    outputs=("output", "mean", "var"),
+    visible_outputs=lambda p: 3 if p["output_mean_var"] else 1,
+    input_init={"moving_mean": '["zero", {}]', "moving_var": '["one", {}]'},
+    shape=_bn_shape, geometry=_bn_geometry, template="ops/batch_norm.c.j2"))
+
+
+# ---- Dropout -------------------------------------------------------------------------------
+
+def _same_two(p, ins):
+    d = ins[0]
+    return ins, ([tuple(d), tuple(d)] if known(d) else [None, None])
+
+
+def _dropout_shape(p, ins):
+    d = ins[0]
+    if known(d):
+        for a in p["axes"]:
+            if not -len(d) <= a < len(d):
+                raise ShapeError(0, tuple(d), (), "Dropout axes entry %d is out of range for "
+                                 "%d dimensions" % (a, len(d)))
+    return _same_two(p, ins)
+
+
+def _dropout_geometry(p, shapes):
+    data = shapes["data"]
+    axes = {a + len(data) if a < 0 else a for a in p["axes"]}
+    mshape = tuple(1 if i in axes else d for i, d in enumerate(data))
+    strides, acc = [], 1
+    for d in reversed(mshape):
+        strides.append(acc)
+        acc *= d
+    strides = list(reversed(strides))
+    dstr, acc = [], 1
+    for d in reversed(data):
+        dstr.append(acc)
+        acc *= d
+    dstr = list(reversed(dstr))
+    return dict(shared=bool(axes), mask_size=prod(mshape),
+                dims=[(data[i], dstr[i], 0 if i in axes else strides[i])
+                      for i in range(len(data))])
+
+
+register(OpDef(
+    "Dropout",
+    # MXNet's range is [0, 1], but p=1 scales the kept values by 1/0: refused here
+    params={"p": Param(p_float, 0.5, ge=0, lt=1),
+            "mode": Param(p_enum("training", "always"), "training"),
+            "axes": Param(p_shape, ()), "cudnn_off": Param(p_optional(p_bool), False)},
+    outputs=("output", "mask"), visible_outputs=lambda p: 1, uses_rng=True,
+    shape=_dropout_shape, geometry=_dropout_geometry, template="ops/dropout.c.j2"))
+
+
+# ---- LeakyReLU -----------------------------------------------------------------------------
+
+def _leaky_inputs(p):
+    return ["data", "gamma"] if p["act_type"] == "prelu" else ["data"]
+
+
+def _leaky_outputs(p):
+    return ["output", "mask"] if p["act_type"] == "rrelu" else ["output"]
+
+
+def _leaky_shape(p, ins):
+    data = ins[0]
+    nout = 2 if p["act_type"] == "rrelu" else 1
+    if not known(data):
+        return ins, [None] * nout
+    if p["act_type"] == "prelu":
+        g = ins[1]
+        if not (g is not None and len(g) > 0 and tuple(g) == (1,)):
+            assign(ins, 1, (data[1] if len(data) > 1 else 1,))
+    return ins, [tuple(data)] * nout
+
+
+def _leaky_geometry(p, shapes):
+    """prelu's data as OUTER x C x INNER, C the channels of gamma (1 for a shared gamma)."""
+    data = shapes["data"]
+    g = shapes.get("gamma")
+    if g is None or tuple(g) == (1,) or len(data) < 2:
+        return dict(OUTER=1, C=1, INNER=prod(data))
+    return dict(OUTER=data[0], C=data[1], INNER=prod(data[2:]))
+
+
+register(OpDef(
+    "LeakyReLU",
+    params={"act_type": Param(p_enum("elu", "gelu", "leaky", "prelu", "rrelu", "selu"), "leaky"),
+            "slope": Param(p_float, 0.25), "lower_bound": Param(p_float, 0.125),
+            "upper_bound": Param(p_float, 0.334)},
+    inputs=_leaky_inputs, outputs=_leaky_outputs, visible_outputs=lambda p: 1,
+    input_init={"gamma": '["Constant", {"value": 0.25}]'}, uses_rng=True,
+    shape=_leaky_shape, geometry=_leaky_geometry, template="ops/leaky_relu.c.j2"))
+
+
+# ---- softmax family ------------------------------------------------------------------------
+
+def _axis_geometry(p, shapes):
+    data = shapes["data"]
+    ax = p["axis"] + len(data) if p["axis"] < 0 else p["axis"]
+    if not 0 <= ax < len(data):
+        raise ValueError("axis %d is out of range for data %s" % (p["axis"], data))
+    return dict(OUTER=prod(data[:ax]), C=data[ax], INNER=prod(data[ax + 1:]),
+                T=1.0 if p.get("temperature") is None else p["temperature"])
+
+
+def _softmax_shape(p, ins):
+    if p["use_length"]:
+        raise ShapeError(0, ins[0], (), "use_length=True is not supported")
+    d = ins[0]
+    if known(d) and not -len(d) <= p["axis"] < len(d):
+        raise ShapeError(0, d, (), "axis %d is out of range for data %s" % (p["axis"], d))
+    return _same_shape(p, ins)
+
+
+_SOFTMAX_PARAMS = {"axis": Param(p_int, -1),
+                   "temperature": Param(p_optional(p_float), None),
+                   "dtype": Param(p_optional(p_enum("float16", "float32", "float64")), None),
+                   "use_length": Param(p_bool, False)}
+
+def _check_softmax(p):
+    if p["temperature"] == 0:
+        raise ParamError("temperature", "must not be 0 (the inputs are divided by it)")
+
+
+for _name in ("softmax", "log_softmax"):
+    register(OpDef(
+        _name, params=_SOFTMAX_PARAMS, check=_check_softmax, shape=_softmax_shape,
+        geometry=_axis_geometry, template="ops/softmax.c.j2"))
+
+
+def _softmax_act_geometry(p, shapes):
+    data = shapes["data"]
+    if p["mode"] == "channel":
+        return dict(OUTER=data[0], C=data[1], INNER=prod(data[2:]), T=1.0)
+    return dict(OUTER=data[0], C=prod(data[1:]), INNER=1, T=1.0)
+
+
+def _softmax_act_shape(p, ins):
+    if p["mode"] == "channel" and known(ins[0]) and len(ins[0]) < 3:
+        raise ShapeError(0, ins[0], (), "SoftmaxActivation mode=channel needs 3-D or more")
+    return _same_shape(p, ins)
+
+
+register(OpDef(
+    "SoftmaxActivation", params={"mode": Param(p_enum("instance", "channel"), "instance")},
+    shape=_softmax_act_shape, geometry=_softmax_act_geometry, template="ops/softmax.c.j2"))
+
+
+# ---- Embedding -----------------------------------------------------------------------------
+
+def _embedding_shape(p, ins):
+    assign(ins, 1, (p["input_dim"], p["output_dim"]))
+    data = ins[0]
+    if not known(data):
+        return ins, [None]
+    return ins, [tuple(data) + (p["output_dim"],)]
+
+
+register(OpDef(
+    "Embedding",
+    params={"input_dim": Param(p_int, ge=1), "output_dim": Param(p_int, ge=1),
+            "dtype": Param(p_dtype, "float32"), "sparse_grad": Param(p_bool, False)},
+    inputs=("data", "weight"), shape=_embedding_shape, no_grad_inputs=("data",),
+    template="ops/embedding.c.j2"))
+
+
+# ---- L2Normalization, LRN ------------------------------------------------------------------
+
+def _l2_geometry(p, shapes):
+    d = shapes["data"]
+    if p["mode"] == "instance":
+        return dict(OUTER=d[0], C=prod(d[1:]), INNER=1)
+    if p["mode"] == "channel":
+        return dict(OUTER=d[0], C=d[1], INNER=prod(d[2:]))
+    return dict(OUTER=d[0] * d[1], C=prod(d[2:]), INNER=1)
+
+
+def _l2_shape(p, ins):
+    d = ins[0]
+    if not known(d):
+        return ins, [None, None]
+    if p["mode"] != "instance" and len(d) < 3:
+        raise ShapeError(0, d, (), "L2Normalization mode=%s needs 3-D or more" % p["mode"])
+    norm = {"instance": (d[0],), "channel": (d[0],) + tuple(d[2:]),
+            "spatial": (d[0], d[1])}[p["mode"]]
+    return ins, [tuple(d), norm]
+
+
+register(OpDef(
+    "L2Normalization",
+    params={"eps": Param(p_float, 1e-10, gt=0),
+            "mode": Param(p_enum("instance", "channel", "spatial"), "instance")},
+    outputs=("output", "norm"), visible_outputs=lambda p: 1, shape=_l2_shape,
+    geometry=_l2_geometry, template="ops/l2_normalization.c.j2"))
+
+
+def _lrn_shape(p, ins):
+    d = ins[0]
+    if not known(d):
+        return ins, [None, None]
+    if len(d) < 3:
+        raise ShapeError(0, d, (), "LRN needs data with channels on axis 1 (N, C, ...)")
+    return ins, [tuple(d), tuple(d)]
+
+
+def _check_lrn(p):
+    if p["nsize"] % 2 == 0:
+        raise ParamError("nsize", "the window must have an odd width (a centre channel)")
+
+
+register(OpDef(
+    "LRN",
+    params={"alpha": Param(p_float, 1e-4), "beta": Param(p_float, 0.75),
+            "knorm": Param(p_float, 2.0), "nsize": Param(p_int, ge=1)},
+    check=_check_lrn, outputs=("output", "tmp_norm"), visible_outputs=lambda p: 1, shape=_lrn_shape,
+    geometry=lambda p, sh: dict(N=sh["data"][0], C=sh["data"][1], INNER=prod(sh["data"][2:])),
+    template="ops/lrn.c.j2"))
+
+
+# ---- UpSampling (nearest), Pad -------------------------------------------------------------
+
+def _bilinear_params(p, channels):
+    """UpSampling bilinear is a depthwise Deconvolution with a fixed kernel size and pad."""
+    s = p["scale"]
+    k = 2 * s - s % 2
+    pad = s // 2                     # ceil((s - 1) / 2)
+    return {"kernel": (k, k), "stride": (s, s), "pad": (pad, pad), "dilate": (), "adj": (),
+            "target_shape": (), "num_group": channels, "num_filter": channels,
+            "no_bias": True, "layout": None}
+
+
+def _upsampling_shape(p, ins):
+    first = ins[0]
+    if not known(first):
+        return ins, [None]
+    if len(first) != 4:
+        raise ShapeError(0, first, (), "UpSampling needs 4-D data (N, C, H, W)")
+    s = p["scale"]
+    oh, ow = first[2] * s, first[3] * s
+    if p["sample_type"] == "bilinear":
+        c = first[1]
+        if p["num_filter"] not in (0, c):
+            raise ShapeError(0, first, (), "UpSampling bilinear needs num_filter equal to the "
+                             "channels (%d), got %d" % (c, p["num_filter"]))
+        k = _bilinear_params(p, c)["kernel"][0]
+        assign(ins, 1, (c, 1, k, k))
+        return ins, [(first[0], c, oh, ow)]
+    chans = 0
+    for i, d in enumerate(ins):
+        if not known(d):
+            return ins, [None]
+        if len(d) != 4 or d[0] != first[0] or oh % d[2] or ow % d[3] or \
+                oh // d[2] != ow // d[3]:
+            raise ShapeError(i, tuple(d), (), "UpSampling input %d cannot be scaled to %s"
+                             % (i, (oh, ow)))
+        if p["multi_input_mode"] == "sum" and d[1] != first[1]:
+            raise ShapeError(i, tuple(d), tuple(first), "sum mode needs equal channels")
+        chans += d[1]
+    c = first[1] if p["multi_input_mode"] == "sum" else chans
+    return ins, [(first[0], c, oh, ow)]
+
+
+class UpSamplingOp(OpDef):
+    """Nearest: variable inputs arg0..; bilinear: data and a depthwise deconvolution weight."""
+
+    def input_names(self, params, num_args=None):
+        if params["sample_type"] == "bilinear":
+            return ["data", "weight"]
+        return super().input_names(params, num_args)
+
+    def geometry(self, n):
+        if n.p["sample_type"] != "bilinear":
+            return {}
+        return _deconv_geometry(_bilinear_params(n.p, n.shape["data"][1]), n.shape)
+
+
+register(UpSamplingOp(
+    "UpSampling",
+    params={"scale": Param(p_int, ge=1, le=1000), "num_filter": Param(p_int, 0, ge=0),
+            "sample_type": Param(p_enum("nearest", "bilinear")),
+            "multi_input_mode": Param(p_enum("concat", "sum"), "concat"),
+            "num_args": Param(p_int, 1, ge=1), "workspace": Param(p_int, 512, ge=0)},
+    variable_inputs=True, shape=_upsampling_shape, input_init={"weight": '["bilinear", {}]'},
+    workspace=lambda p, ins, outs: _deconv_workspace(_bilinear_params(p, ins[0][1]), ins, outs)
+    if p["sample_type"] == "bilinear" else 0,
+    template="ops/upsampling.c.j2"))
+
+
+def _pad_shape(p, ins):
+    d = ins[0]
+    if not known(d):
+        return ins, [None]
+    w = p["pad_width"]
+    if len(d) not in (4, 5) or len(w) != 2 * len(d):
+        raise ShapeError(0, d, (), "Pad needs 4-D or 5-D data and 2 widths per axis, got "
+                         "pad_width %s" % (w,))
+    if any(w[:4]):
+        raise ShapeError(0, d, (), "Pad cannot pad the first two axes (pad_width %s)" % (w,))
+    out = tuple(x + w[2 * i] + w[2 * i + 1] for i, x in enumerate(d))
+    if p["mode"] == "reflect" and any(w[2 * i] >= x or w[2 * i + 1] >= x
+                                      for i, x in enumerate(d) if i >= 2):
+        raise ShapeError(0, d, (), "reflect padding must be smaller than the axis")
+    return ins, [out]
+
+
+register(OpDef(
+    "Pad", aliases=("pad",),
+    params={"mode": Param(p_enum("constant", "edge", "reflect")),
+            "pad_width": Param(p_shape, ge=0, lengths=(8, 10)),
+            "constant_value": Param(p_float, 0.0)},
+    shape=_pad_shape, template="ops/pad.c.j2"))

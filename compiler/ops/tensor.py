@@ -1,9 +1,9 @@
-"""Tensor operators: shape manipulation, element-wise and broadcast arithmetic, scalar
-operators, reductions, matrix products, indexing helpers (reference sections 1.6, 11.4, 11.5)."""
+"""Tensor operators: shape manipulation, broadcasting shapes, reductions, matrix products,
+indexing helpers (reference sections 1.6, 11.4, 11.5)."""
 from math import prod
 
-from .base import (OpDef, Param, ShapeError, assign, known, p_bool, p_dtype, p_enum, p_float,
-                   p_float_or_inf, p_int, p_optional, p_shape, register)
+from .base import (OpDef, Param, ShapeError, known, p_bool, p_dtype, p_enum, p_float, p_int,
+                   p_optional, p_shape, register)
 
 
 def _same_shape(p, ins):
@@ -235,49 +235,7 @@ register(OpDef("one_hot", inputs=("indices",),
                template="ops/one_hot.c.j2"))
 
 
-# ---- element-wise ------------------------------------------------------------------------------
-
-UNARY = ("exp", "log", "sqrt", "square", "abs", "negative", "tanh", "sigmoid", "relu",
-         "zeros_like", "ones_like")
-for _name in UNARY:
-    register(OpDef(_name, shape=_same_shape, template="ops/unary.c.j2"))
-
-register(OpDef("clip",
-               params={"a_min": Param(p_float_or_inf), "a_max": Param(p_float_or_inf)},
-               shape=_same_shape, template="ops/unary.c.j2"))
-
-SCALAR = {"_plus_scalar": "_plusscalar", "_minus_scalar": "_minusscalar",
-          "_rminus_scalar": "_rminusscalar", "_mul_scalar": "_mulscalar",
-          "_div_scalar": "_divscalar", "_rdiv_scalar": "_rdivscalar",
-          "_power_scalar": "_powerscalar", "_rpower_scalar": "_rpower_scalar"}
-_SCALAR_ALIASES = {"_plus_scalar": ("_PlusScalar",), "_minus_scalar": ("_MinusScalar",),
-                   "_rminus_scalar": ("_RMinusScalar",), "_mul_scalar": ("_MulScalar",),
-                   "_div_scalar": ("_DivScalar",), "_rdiv_scalar": ("_RDivScalar",),
-                   "_power_scalar": ("_PowerScalar",), "_rpower_scalar": ("_RPowerScalar",)}
-for _name, _hint in SCALAR.items():
-    register(OpDef(_name, params={"scalar": Param(p_float, 1.0), "is_int": Param(p_bool, True)},
-                   shape=_same_shape, hint=_hint, aliases=_SCALAR_ALIASES[_name],
-                   template="ops/unary.c.j2"))
-
-
-def _elemwise_shape(p, ins):
-    for src, dst in ((0, 1), (1, 0)):
-        if known(ins[src]):
-            assign(ins, dst, ins[src])
-    return ins, [tuple(ins[0]) if known(ins[0]) else None]
-
-
-_ELEMWISE = {"elemwise_add": ("_plus", ("_add", "_plus", "_Plus")),
-             "elemwise_sub": ("_minus", ("_sub", "_minus", "_Minus")),
-             "elemwise_mul": ("_mul", ("_mul", "_Mul")),
-             "elemwise_div": ("_div", ("_div", "_Div")),
-             "_power": ("_power", ("_Power",)),
-             "_maximum": ("_maximum", ("_Maximum",)),
-             "_minimum": ("_minimum", ("_Minimum",))}
-for _name, (_hint, _aliases) in _ELEMWISE.items():
-    register(OpDef(_name, inputs=("lhs", "rhs"), shape=_elemwise_shape, hint=_hint,
-                   aliases=_aliases, template="ops/binary.c.j2"))
-
+# ---- broadcasting (the element-wise operators themselves are in elementwise.py) ---------
 
 def broadcast_shape(a, b):
     """NumPy broadcasting of two shapes (right-aligned, size-1 dims stretch)."""
@@ -290,18 +248,6 @@ def broadcast_shape(a, b):
             raise ShapeError(1, tuple(b), tuple(a), "operands cannot be broadcast together")
         out.append(max(x, y))
     return tuple(out)
-
-
-def _broadcast_shape(p, ins):
-    if not (known(ins[0]) and known(ins[1])):
-        return ins, [None]
-    return ins, [broadcast_shape(ins[0], ins[1])]
-
-
-for _name in ("add", "sub", "mul", "div", "maximum", "minimum", "power"):
-    _aliases = {"add": ("broadcast_plus",), "sub": ("broadcast_minus",)}.get(_name, ())
-    register(OpDef("broadcast_" + _name, inputs=("lhs", "rhs"), shape=_broadcast_shape,
-                   aliases=_aliases, template="ops/binary.c.j2"))
 
 
 # ---- reductions --------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import pytest
 
 import mxc as mx
 from mxc.executor import Executor
+from mxc.test_utils import central_difference
 
 ACTS = {
     "relu": lambda x: np.maximum(x, 0),
@@ -21,18 +22,7 @@ def _fc(x, w, b, flatten=True):
     return y + b if b is not None else y
 
 
-def _numeric_grad(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), g.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
-        up = f()
-        flat[i] = old - eps
-        down = f()
-        flat[i] = old
-        gflat[i] = (up - down) / (2 * eps)
-    return g
+EPS = 1e-6      # half-width of the central differences on float64 builds
 
 
 def _bind(sym, shapes, data_names, label_names=(), dtype="float64", req=None):
@@ -63,7 +53,7 @@ def test_fc_activation_forward_and_gradients(act):
         return float((ex.outputs[0] * head).sum())
     for name in ("x", "fc_weight", "fc_bias"):
         analytic = ex.grad_arrays[name].copy()
-        numeric = _numeric_grad(objective, ex.arg_arrays[name])
+        numeric = central_difference(objective, ex.arg_arrays[name], EPS)
         np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7, err_msg=name)
 
 
@@ -113,7 +103,7 @@ def test_softmax_output_gradient_is_cross_entropy_gradient():
         return float(-np.log(ex.outputs[0][np.arange(6), label.astype(int)]).sum())
     for name in ("data", "fc_weight", "fc_bias"):
         analytic = ex.grad_arrays[name].copy()
-        numeric = _numeric_grad(cross_entropy, ex.arg_arrays[name])
+        numeric = central_difference(cross_entropy, ex.arg_arrays[name], EPS)
         np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-7, err_msg=name)
 
 
@@ -195,5 +185,5 @@ def test_shared_weight_gradients_are_summed():
     def objective():
         ex.forward(True)
         return float((ex.outputs[0] * head).sum())
-    numeric = _numeric_grad(objective, ex.arg_arrays["w"])
+    numeric = central_difference(objective, ex.arg_arrays["w"], EPS)
     np.testing.assert_allclose(ex.grad_arrays["w"], numeric, rtol=1e-6, atol=1e-8)

@@ -168,3 +168,14 @@ def test_one_hot_forward_and_no_index_gradient():
     grads = tu.check_symbolic_backward(sym, {"i": idx}, [np.ones((2, 2, 4))],
                                        {"i": np.zeros((2, 2))}, dtype=np.float64)
     assert not grads["i"].any()
+
+
+def test_numpy_scalars_in_tuple_parameters_are_written_as_mxnet_writes_them():
+    x = mx.sym.Variable("x")
+    y = mx.sym.Reshape(x, shape=(np.int64(2), np.int32(-1)), name="r")
+    z = mx.sym.transpose(y, axes=[np.int64(1), np.int64(0)], name="t")
+    attrs = {n["name"]: n.get("attrs") for n in __import__("json").loads(z.tojson())["nodes"]}
+    assert attrs["r"]["shape"] == "(2, -1)"
+    assert attrs["t"]["axes"] == "[1, 0]"
+    tu.check_symbolic_forward(z, {"x": np.arange(6.0).reshape(3, 2)},
+                              [np.arange(6.0).reshape(2, 3).T], dtype=np.float64)

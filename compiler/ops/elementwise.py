@@ -1,0 +1,129 @@
+"""Element-wise operators: each is one row of a formula table (reference sections 11.4, 11.5).
+
+A row is the operator's C expressions, which the C and CUDA templates (ops/unary.c.j2,
+ops/binary.c.j2, cuda/ops/unary.cu.j2, cuda/ops/binary.cu.j2) paste into their loops; adding
+an element-wise operator is adding its row here.
+
+Unary rows: (forward, backward) in x (input), y (output), g (head gradient); the floating
+parameters of the operator are constants of the same name (clip's a_min / a_max, the scalar
+operators' `scalar`). Binary rows: (forward, d/dlhs, d/drhs) in a (lhs), b (rhs), y, g.
+"""
+from .base import OpDef, Param, assign, known, p_bool, p_float, p_float_or_inf, register
+from .tensor import broadcast_shape
+
+
+class ElementwiseOp(OpDef):
+    """An OpDef whose kernel is a formula row: `formulas` maps forward / backward (unary) or
+    forward / lhs / rhs (binary) to C expressions."""
+
+    def __init__(self, name, formulas, **kw):
+        super().__init__(name, **kw)
+        self.formulas = dict(formulas)
+
+
+UNARY = {
+    "exp": ("exp(x)", "g * y"),
+    "log": ("log(x)", "g / x"),
+    "sqrt": ("sqrt(x)", "g / (2 * y)"),
+    "rsqrt": ("1 / sqrt(x)", "(real)-0.5 * g * y * y * y"),
+    "square": ("x * x", "2 * x * g"),
+    "abs": ("fabs(x)", "x > 0 ? g : (x < 0 ? -g : 0)"),
+    "sign": ("x > 0 ? 1 : (x < 0 ? -1 : 0)", "0"),
+    "negative": ("-x", "-g"),
+    "tanh": ("tanh(x)", "g * (1 - y * y)"),
+    "sigmoid": ("1 / (1 + exp(-x))", "g * y * (1 - y)"),
+    "softsign": ("x / (1 + fabs(x))", "g / ((1 + fabs(x)) * (1 + fabs(x)))"),
+    "relu": ("x > 0 ? x : 0", "x > 0 ? g : 0"),
+    "zeros_like": ("0", "0"),
+    "ones_like": ("1", "0"),
+}
+
+# name: (forward, backward, MXNet's naming hint, legacy aliases)
+SCALAR = {
+    "_plus_scalar": ("x + scalar", "g", "_plusscalar", ("_PlusScalar",)),
+    "_minus_scalar": ("x - scalar", "g", "_minusscalar", ("_MinusScalar",)),
+    "_rminus_scalar": ("scalar - x", "-g", "_rminusscalar", ("_RMinusScalar",)),
+    "_mul_scalar": ("x * scalar", "g * scalar", "_mulscalar", ("_MulScalar",)),
+    "_div_scalar": ("x / scalar", "g / scalar", "_divscalar", ("_DivScalar",)),
+    "_rdiv_scalar": ("scalar / x", "-g * scalar / (x * x)", "_rdivscalar", ("_RDivScalar",)),
+    "_power_scalar": ("pow(x, scalar)", "g * scalar * pow(x, scalar - 1)", "_powerscalar",
+                      ("_PowerScalar",)),
+    "_rpower_scalar": ("pow(scalar, x)", "g * y * log(scalar)", "_rpower_scalar",
+                       ("_RPowerScalar",)),
+}
+
+CLIP = ("x < a_min ? a_min : (x > a_max ? a_max : x)", "(x < a_min || x > a_max) ? 0 : g")
+HARD_SIGMOID = ("alpha * x + beta <= 0 ? 0 : (alpha * x + beta >= 1 ? 1 : alpha * x + beta)",
+                "(alpha * x + beta > 0 && alpha * x + beta < 1) ? g * alpha : 0")
+
+# kind: (forward, d/dlhs, d/drhs), registered as elemwise_<kind> and broadcast_<kind>
+BINARY = {
+    "add": ("a + b", "g", "g"),
+    "sub": ("a - b", "g", "-g"),
+    "mul": ("a * b", "g * b", "g * a"),
+    "div": ("a / b", "g / b", "-g * a / (b * b)"),
+    "power": ("pow(a, b)", "g * b * pow(a, b - 1)", "g * y * log(a)"),
+    "maximum": ("a > b ? a : b", "a >= b ? g : 0", "a < b ? g : 0"),
+    "minimum": ("a < b ? a : b", "a <= b ? g : 0", "a > b ? g : 0"),
+}
+
+# kind: (equal-shape operator name, its hint, its aliases)
+ELEMWISE_NAMES = {
+    "add": ("elemwise_add", "_plus", ("_add", "_plus", "_Plus")),
+    "sub": ("elemwise_sub", "_minus", ("_sub", "_minus", "_Minus")),
+    "mul": ("elemwise_mul", "_mul", ("_mul", "_Mul")),
+    "div": ("elemwise_div", "_div", ("_div", "_Div")),
+    "power": ("_power", "_power", ("_Power",)),
+    "maximum": ("_maximum", "_maximum", ("_Maximum",)),
+    "minimum": ("_minimum", "_minimum", ("_Minimum",)),
+}
+BROADCAST_ALIASES = {"add": ("broadcast_plus",), "sub": ("broadcast_minus",)}
+
+
+def _same_shape(p, ins):
+    return ins, [tuple(ins[0]) if known(ins[0]) else None]
+
+
+def _elemwise_shape(p, ins):
+    for src, dst in ((0, 1), (1, 0)):
+        if known(ins[src]):
+            assign(ins, dst, ins[src])
+    return ins, [tuple(ins[0]) if known(ins[0]) else None]
+
+
+def _broadcast_shape(p, ins):
+    if not (known(ins[0]) and known(ins[1])):
+        return ins, [None]
+    return ins, [broadcast_shape(ins[0], ins[1])]
+
+
+def _unary(name, forward, backward, **kw):
+    register(ElementwiseOp(name, dict(forward=forward, backward=backward), shape=_same_shape,
+                           template="ops/unary.c.j2", **kw))
+
+
+def _binary(name, kind, shape, **kw):
+    forward, lhs, rhs = BINARY[kind]
+    register(ElementwiseOp(name, dict(forward=forward, lhs=lhs, rhs=rhs), inputs=("lhs", "rhs"),
+                           shape=shape, template="ops/binary.c.j2", **kw))
+
+
+for _name, (_fwd, _bwd) in UNARY.items():
+    _unary(_name, _fwd, _bwd)
+
+_unary("clip", *CLIP,
+       params={"a_min": Param(p_float_or_inf), "a_max": Param(p_float_or_inf)})
+
+_unary("hard_sigmoid", *HARD_SIGMOID,
+       params={"alpha": Param(p_float, 0.2), "beta": Param(p_float, 0.5)})
+
+for _name, (_fwd, _bwd, _hint, _aliases) in SCALAR.items():
+    _unary(_name, _fwd, _bwd, hint=_hint, aliases=_aliases,
+           params={"scalar": Param(p_float, 1.0), "is_int": Param(p_bool, True)})
+
+for _kind, (_name, _hint, _aliases) in ELEMWISE_NAMES.items():
+    _binary(_name, _kind, _elemwise_shape, hint=_hint, aliases=_aliases)
+
+for _kind in BINARY:
+    _binary("broadcast_" + _kind, _kind, _broadcast_shape,
+            aliases=BROADCAST_ALIASES.get(_kind, ()))

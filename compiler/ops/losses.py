@@ -1,0 +1,112 @@
+"""Loss heads and gradient control: SoftmaxOutput, the regression outputs, SVMOutput,
+MakeLoss, BlockGrad. A loss head's backward ignores the head gradient and writes its own."""
+from math import prod
+
+from .base import (OpDef, Param, ShapeError, assign, known, p_bool, p_enum, p_float, register)
+
+
+def _same_shape(p, ins):
+    return ins, [tuple(ins[0]) if known(ins[0]) else None]
+
+
+# ---- SoftmaxOutput -------------------------------------------------------------------------
+
+def _softmax_output_shape(p, ins):
+    data, label = ins[0], ins[1]
+    if not known(data):
+        return ins, [None]
+    if label is not None and len(label) > 0 and tuple(label) == tuple(data):
+        return ins, [data]                       # probability / one-hot labels
+    if p["multi_output"]:
+        spatial = tuple(data[2:])
+        if label is not None and len(label) > 0:
+            ok = tuple(label) in ((data[0],) + spatial, (data[0], 1) + spatial,
+                                  (data[0], prod(spatial)))
+            if not ok:
+                raise ShapeError(1, tuple(label), (data[0],) + spatial)
+        else:
+            ins[1] = (data[0],) + spatial
+    elif p["preserve_shape"]:
+        assign(ins, 1, tuple(data[:-1]))
+    else:
+        want = tuple(data[:-1])
+        if label is not None and len(label) > 0 and prod(label) == prod(want) \
+                and label[0] == data[0]:
+            pass                                 # e.g. (N, 1) labels for (N, K) data
+        else:
+            assign(ins, 1, want)
+    return ins, [data]
+
+
+def _softmax_output_geometry(p, shapes):
+    """Softmax over C classes for each of R rows x S positions (data is R x C x S)."""
+    data = shapes["data"]
+    if p["multi_output"]:
+        return dict(R=data[0], C=data[1], S=prod(data[2:]))
+    if p["preserve_shape"]:
+        return dict(R=prod(data[:-1]), C=data[-1], S=1)
+    return dict(R=data[0], C=prod(data[1:]), S=1)
+
+
+register(OpDef(
+    "SoftmaxOutput", aliases=("Softmax",),
+    params={"grad_scale": Param(p_float, 1.0), "ignore_label": Param(p_float, -1.0),
+            "multi_output": Param(p_bool, False), "use_ignore": Param(p_bool, False),
+            "preserve_shape": Param(p_bool, False),
+            "normalization": Param(p_enum("null", "batch", "valid"), "null"),
+            "out_grad": Param(p_bool, False), "smooth_alpha": Param(p_float, 0.0, ge=0, le=1)},
+    inputs=("data", "label"), shape=_softmax_output_shape, loss=True,
+    no_grad_inputs=("label",), geometry=_softmax_output_geometry,
+    template="ops/softmax_output.c.j2"))
+
+
+# ---- regression / loss heads ---------------------------------------------------------------
+
+def _regression_shape(p, ins):
+    data, label = ins[0], ins[1]
+    if not known(data):
+        return ins, [None]
+    if label is not None and len(label) > 0 and all(d > 0 for d in label):
+        if label[0] != data[0] or prod(label) != prod(data):
+            raise ShapeError(1, tuple(label), tuple(data))
+    elif len(data) == 2 and data[1] == 1:
+        ins[1] = (data[0],)
+    else:
+        assign(ins, 1, tuple(data))
+    return ins, [tuple(data)]
+
+
+for _name, _kind in (("LinearRegressionOutput", "linear"),
+                     ("LogisticRegressionOutput", "logistic"),
+                     ("MAERegressionOutput", "mae")):
+    register(OpDef(
+        _name, params={"grad_scale": Param(p_float, 1.0)}, inputs=("data", "label"),
+        shape=_regression_shape, loss=True, no_grad_inputs=("label",),
+        geometry=lambda p, sh, _k=_kind: dict(kind=_k),
+        template="ops/regression_output.c.j2"))
+
+
+def _svm_shape(p, ins):
+    data = ins[0]
+    if not known(data):
+        return ins, [None]
+    assign(ins, 1, (data[0],))
+    return ins, [tuple(data)]
+
+
+register(OpDef(
+    "SVMOutput",
+    params={"margin": Param(p_float, 1.0), "regularization_coefficient": Param(p_float, 1.0),
+            "use_linear": Param(p_bool, False)},
+    inputs=("data", "label"), shape=_svm_shape, loss=True, no_grad_inputs=("label",),
+    template="ops/svm_output.c.j2"))
+
+register(OpDef(
+    "MakeLoss",
+    params={"grad_scale": Param(p_float, 1.0), "valid_thresh": Param(p_float, 0.0),
+            "normalization": Param(p_enum("null", "batch", "valid"), "null")},
+    shape=_same_shape, loss=True, template="ops/make_loss.c.j2"))
+
+register(OpDef(
+    "BlockGrad", aliases=("stop_gradient",), shape=_same_shape, differentiable=False,
+    template="ops/identity.c.j2"))

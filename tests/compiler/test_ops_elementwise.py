@@ -1,0 +1,114 @@
+"""Element-wise operators defined by one formula row (compiler/ops/elementwise.py): sign,
+rsqrt, softsign, hard_sigmoid. Forward against NumPy, gradients against float64 central
+differences (mx.test_utils.check_numeric_gradient), and the CUDA kernels built with nvcc."""
+import os
+
+import numpy as np
+import pytest
+
+import mxc as mx
+from mxc import test_utils as tu
+from mxc.compiler import build_cuda, cuda
+from mxc.compiler.ops import REGISTRY, elementwise
+from mxc.compiler.plan import make_plan
+
+needs_nvcc = pytest.mark.skipif(build_cuda.nvcc_path() is None,
+                                reason="nvcc is missing: CUDA compile tests skipped")
+
+
+def _away_from(values, kinks, margin):
+    """`values` moved at least `margin` away from each kink (finite differences need smoothness)."""
+    out = values.copy()
+    for k in kinks:
+        near = np.abs(out - k) < margin
+        out[near] = k + np.where(out[near] >= k, margin, -margin)
+    return out
+
+
+def _hard_sigmoid(v, alpha=0.2, beta=0.5):
+    return np.clip(alpha * v + beta, 0, 1)
+
+
+def _cases():
+    """(symbol, NumPy forward) for each new row, with inputs where each is smooth."""
+    x = mx.sym.Variable("x")
+    return [
+        (mx.sym.sign(x, name="sign"), np.sign),
+        (mx.sym.rsqrt(mx.sym.abs(x) + 0.5, name="rsqrt"), lambda v: 1 / np.sqrt(np.abs(v) + 0.5)),
+        (mx.sym.softsign(x, name="softsign"), lambda v: v / (1 + np.abs(v))),
+        (mx.sym.hard_sigmoid(x, name="hard_sigmoid"), _hard_sigmoid),
+        (mx.sym.hard_sigmoid(x, alpha=0.5, beta=0.25, name="hard_sigmoid_ab"),
+         lambda v: _hard_sigmoid(v, 0.5, 0.25)),
+    ]
+
+
+# kinks of the cases above: sign and abs at 0; hard_sigmoid where alpha * x + beta is 0 or 1
+KINKS = (0.0, -2.5, 2.5, -0.5, 1.5)
+
+
+def _location(shape=(4, 7), seed=0):
+    xv = np.random.RandomState(seed).uniform(-4, 4, size=shape)
+    return {"x": _away_from(xv, KINKS, 0.05)}
+
+
+def test_forward_matches_numpy_in_float64_and_float32():
+    loc = _location()
+    syms, refs = zip(*_cases())
+    group = mx.sym.Group(list(syms))
+    want = [f(loc["x"]) for f in refs]
+    tu.check_symbolic_forward(group, loc, want, rtol=1e-12, atol=1e-14, dtype=np.float64)
+    tu.check_symbolic_forward(group, loc, want, rtol=1e-5, atol=1e-6, dtype=np.float32)
+
+
+def test_values_at_the_kinks_follow_mxnet():
+    x = np.array([[-1.0, 0.0, 1.0, -2.5, 2.5, -3.0, 3.0]])
+    syms, refs = zip(*_cases())
+    tu.check_symbolic_forward(mx.sym.Group(list(syms)), {"x": x}, [f(x) for f in refs],
+                              rtol=1e-12, atol=1e-14, dtype=np.float64)
+
+
+@pytest.mark.parametrize("case", range(len(_cases())))
+def test_gradient_matches_central_differences(case):
+    sym, _ = _cases()[case]
+    tu.check_numeric_gradient(sym, _location(seed=case), numeric_eps=1e-5, rtol=1e-6,
+                              atol=1e-8)
+
+
+def test_gradient_formulas_against_numpy_derivatives():
+    """The backward rows against closed-form derivatives (independent of finite differences)."""
+    loc = _location(seed=5)
+    v = loc["x"]
+    head = np.random.RandomState(6).normal(size=v.shape)
+    derivs = [np.zeros_like(v),
+              -0.5 * np.sign(v) * (np.abs(v) + 0.5) ** -1.5,
+              1 / (1 + np.abs(v)) ** 2,
+              np.where((0.2 * v + 0.5 > 0) & (0.2 * v + 0.5 < 1), 0.2, 0.0),
+              np.where((0.5 * v + 0.25 > 0) & (0.5 * v + 0.25 < 1), 0.5, 0.0)]
+    for (sym, _), d in zip(_cases(), derivs):
+        tu.check_symbolic_backward(sym, loc, [head], {"x": head * d}, rtol=1e-10, atol=1e-12,
+                                   dtype=np.float64)
+
+
+def test_every_row_is_a_registered_operator_with_both_kernels():
+    rows = list(elementwise.UNARY) + list(elementwise.SCALAR) + ["clip", "hard_sigmoid"]
+    rows += [names[0] for names in elementwise.ELEMWISE_NAMES.values()]
+    rows += ["broadcast_" + kind for kind in elementwise.BINARY]
+    for name in rows:
+        op = REGISTRY[name]
+        assert isinstance(op, elementwise.ElementwiseOp), name
+        keys = ("forward", "backward") if op.template == "ops/unary.c.j2" else \
+            ("forward", "lhs", "rhs")
+        assert sorted(op.formulas) == sorted(keys), name
+        assert cuda.cuda_template(op) in ("cuda/ops/unary.cu.j2", "cuda/ops/binary.cu.j2")
+
+
+@needs_nvcc
+def test_cuda_kernels_compile_with_nvcc(tmp_path):
+    syms, _ = zip(*_cases())
+    plan = make_plan(mx.sym.Group(list(syms)), {"x": (4, 7)}, ["x"], [], grad_req={"x": "write"})
+    src, cdef = cuda.render(plan)
+    for name in ("sign", "rsqrt", "softsign", "hard_sigmoid", "hard_sigmoid_ab"):
+        assert "%s_fwd_k" % name in src and "%s_bwd_k" % name in src, name
+    assert "(real)-0.5 * g * y * y * y" in src           # rsqrt's backward row
+    built = build_cuda.build(src, cdef, arch="80", root=str(tmp_path))
+    assert built.compiled and os.path.isfile(os.path.join(built.path, "libmxc.so"))
