@@ -168,7 +168,7 @@ def test_render_is_deterministic_and_names_kernels():
             assert "%s(" % getattr(v, "forward_name", v.name + "_forward") in a
         if v.needs_backward:
             assert "%s_backward(" % v.name in a
-    assert "mxc_train_epoch" in cdef and "mxc_upload" in cdef
+    assert "mxc_train_epoch" in cdef and "mxc_upload" in cdef and "mxc_infer_batches" in cdef
     for kind in ("sgd", "sgd_mom"):
         assert "update_%s_k" % kind in a
 
@@ -209,7 +209,7 @@ def test_templates_compile_with_nvcc(which, tmp_path):
     src, cdef = cuda.render(plan, metric_io=metric_io)
     built = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
     assert built.compiled and os.path.isfile(os.path.join(built.path, "libmxc.so"))
-    assert built.lib.mxc_last_error is not None
+    assert built.lib.mxc_last_error is not None and built.lib.mxc_infer_batches is not None
     again = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
     assert again.key == built.key and not again.compiled
 
