@@ -187,3 +187,23 @@ def test_shared_weight_gradients_are_summed():
         return float((ex.outputs[0] * head).sum())
     numeric = central_difference(objective, ex.arg_arrays["w"], EPS)
     np.testing.assert_allclose(ex.grad_arrays["w"], numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_softmax_output_propagates_nan_like_mxnet():
+    """NaN in the data is not checked (MXNet's behaviour): the row holding it comes out NaN,
+    the other rows are untouched."""
+    import mxc as mx
+    net = mx.sym.SoftmaxOutput(mx.sym.Variable("data"), name="softmax")
+    mod = mx.mod.Module(net)
+    mod.bind(data_shapes=[("data", (3, 40))], label_shapes=[("softmax_label", (3,))],
+             for_training=False)
+    mod.init_params()
+    x = np.random.RandomState(1).randn(3, 40).astype(np.float32)
+    x[1, 7] = np.nan
+    x[2, 3] = np.inf
+    mod.forward(mx.io.DataBatch([mx.nd.array(x)], [mx.nd.zeros((3,))]), is_train=False)
+    y = mod.get_outputs()[0].asnumpy()
+    e = np.exp(x[0] - x[0].max())
+    np.testing.assert_allclose(y[0], e / e.sum(), rtol=1e-5)
+    assert np.isnan(y[1]).all()
+    assert not np.isnan(y[0]).any()
