@@ -9,6 +9,7 @@ import pytest
 import mxc as mx
 from mxc import test_utils as tu
 from mxc.compiler import build_cuda, cuda
+from mxc.compiler.target import CudaTarget, Rendered
 from mxc.compiler.ops import REGISTRY, elementwise
 from mxc.compiler.plan import make_plan
 
@@ -110,5 +111,5 @@ def test_cuda_kernels_compile_with_nvcc(tmp_path):
     for name in ("sign", "rsqrt", "softsign", "hard_sigmoid", "hard_sigmoid_ab"):
         assert "%s_fwd_k" % name in src and "%s_bwd_k" % name in src, name
     assert "(real)-0.5 * g * y * y * y" in src           # rsqrt's backward row
-    built = build_cuda.build(src, cdef, arch="80", root=str(tmp_path))
+    built = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
     assert built.compiled and os.path.isfile(os.path.join(built.path, "libmxc.so"))
