@@ -24,26 +24,6 @@ class CudaNode:
     def __getattr__(self, name):
         return getattr(self._view, name)
 
-    @property
-    def fused_relu(self):
-        """True for a FullyConnected whose relu the plan fused into it (relu epilogue)."""
-        act = getattr(self._view, "fused_act", None)
-        if act is None:
-            return False
-        if act.op != "Activation" or act.p.get("act_type") != "relu":
-            raise MXNetError("node '%s': the CUDA build fuses only relu into FullyConnected, "
-                             "not %s" % (self.label, act.describe()))
-        return True
-
-    @property
-    def fused_away(self):
-        """True for a node whose forward runs inside another node's kernel (plan fusion)."""
-        return getattr(self._view, "fused_into", None) is not None
-
-    @property
-    def forward_name(self):
-        return getattr(self._view, "forward_name", self.name + "_forward")
-
 
 def cuda_template(op):
     """Path of an op's CUDA template, derived from its C template (ops/x.c.j2 -> cuda/ops/x.cu.j2)."""
@@ -124,9 +104,9 @@ def _node_code(env, v):
     module = env.get_template(cuda_template(v.node.op)).module
     fwd_params, bwd_params = _params(v)
     launchers = []
-    if not v.fused_away:
+    if v.fused_into is None:
         comment = v.describe()
-        if v.fused_relu:
+        if v.fused_act is not None:
             comment += "; fused with " + v.fused_act.describe()
         launchers.append(_Launcher(v.forward_name, comment, fwd_params, str(module.forward(v))))
     if v.needs_backward:
@@ -149,11 +129,11 @@ def _params(v):
 
 def _serial_code(env, v):
     """The op's C kernels compiled for the device and launched as one thread (<<<1, 1>>>)."""
-    if v.fused_relu:
+    if v.fused_act is not None:
         raise MXNetError("node '%s': a fused FullyConnected needs its CUDA template" % v.label)
     module = env.get_template(v.node.op.template).module
     fwd_params, bwd_params = _params(v)
-    parts = [] if v.fused_away else [("forward", fwd_params, str(module.forward(v)),
+    parts = [] if v.fused_into is not None else [("forward", fwd_params, str(module.forward(v)),
                                       v.describe())]
     if v.needs_backward:
         parts.append(("backward", bwd_params, str(module.backward(v)),
@@ -197,7 +177,7 @@ def render(plan, prefix="mxc", kinds=None, metric_io=None):
     ctx = dict(
         plan=plan, prefix=prefix, P=prefix.upper(), real=plan.ctype, nodes=nodes,
         kernels_of=kernels_of, errors_of=errors_of, launchers=launchers,
-        forward_calls=[_forward_call(n, plan) for n in nodes if not n.fused_away],
+        forward_calls=[_forward_call(n, plan) for n in nodes if n.fused_into is None],
         backward_nodes=[v for v in reversed(plan.nodes) if v.needs_backward],
         optim=[(k, optimizers.kind_id(k), optimizers.n_states(k), optimizers.KERNELS[k][1])
                for k in kinds],

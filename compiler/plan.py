@@ -1,6 +1,11 @@
 """From a shape-inferred graph to a compiled-graph plan: which buffers exist, where they live in
 one arena, which gradients are needed, and the kernel calls of forward and backward.
 
+`make_plan` runs a sequence of passes, each with one job: check the inputs, infer shapes, give
+variables their roles, lay out the arguments, mark what needs a gradient, fuse (a table of
+producer/consumer rules), place node outputs (reusing space in inference plans), add head
+gradients, gradient buffers, zero fills and the workspace, and write the kernel argument lists.
+
 The arena (one array of `real`) holds, in order: a 64-byte header (the random generator's
 state), parameters, parameter gradients, auxiliary states, bound inputs, head gradients, and
 every intermediate buffer. All offsets are in elements of `real` and 64-byte aligned.
@@ -9,8 +14,8 @@ from math import prod
 
 from .cnames import IDENT_MAX, c_comment, c_ident
 from .errors import MXNetError
+from .graph import aux_variables, topo_order
 from .shape import infer_graph_shapes
-from .symbol import aux_variables, topo_order
 
 ALIGN_BYTES = 64
 METRICS = {"none": 0, "acc": 1, "mse": 2}     # metric ids of the C entry points
@@ -41,7 +46,6 @@ class Arg:
     def __init__(self, name, role, value, grad=None, req="null", attrs=None):
         self.name, self.role, self.value, self.grad, self.req = name, role, value, grad, req
         self.attrs = attrs or {}
-        self.grad_edges = []      # per-consumer gradient buffers when they must be summed
 
 
 class NodeView:
@@ -63,9 +67,9 @@ class NodeView:
         self.is_loss = node.op.loss
         self.fwd_args, self.bwd_args = [], []     # (C type, name, expression)
         self.needs_backward = False
-        self.out_grad_needed = {}
-        self.fused_act = None                # FullyConnected: the Activation fused into it
-        self.fused_into = None               # Activation: the FullyConnected computing it
+        self.bwd_grad = {}                   # input slot -> the buffer its backward writes
+        self.fused_act = None                # producer: the consumer fused into its kernel
+        self.fused_into = None               # consumer: the producer whose kernel computes it
         self.forward_name = self.name + "_forward"
 
     def dim(self, slot, i):
@@ -92,7 +96,7 @@ class Plan:
         self.param_begin = self.param_end = 0
         self.workspace = None
         self.regions = {}
-        self.fused = []                               # (FullyConnected, Activation) labels
+        self.fused = []                               # (producer, consumer) labels
         self._idents = set()                          # tensor identifiers, upper-cased
 
     def alloc(self, name, shape):
@@ -139,6 +143,8 @@ class Plan:
         return ", ".join("%s %.2f MiB" % (k, mib(v)) for k, v in self.regions.items())
 
 
+# ---- the pipeline -----------------------------------------------------------------------------
+
 def make_plan(symbol, input_shapes, data_names=(), label_names=(), grad_req=None,
               dtype="float32", for_training=True, fuse=True):
     """Shape-infer `symbol` for the given input shapes and lay out its compiled form.
@@ -147,11 +153,52 @@ def make_plan(symbol, input_shapes, data_names=(), label_names=(), grad_req=None
     (when for_training), data/labels to 'null'. fuse=False keeps every node a kernel of its
     own (each internal output is then materialised, e.g. for a Monitor).
     """
-    if dtype not in DTYPES:
-        raise MXNetError("unsupported dtype %r (supported: %s)" % (dtype, ", ".join(DTYPES)))
+    check_dtype(dtype)
     heads = symbol._heads
     order = topo_order(heads)
-    arg_names = symbol.list_arguments()
+    check_inputs(symbol.list_arguments(), input_shapes, data_names, label_names)
+    shapes = infer_shapes(order, heads, input_shapes)
+    variables = [n for n in order if n.is_variable]
+    roles = assign_roles(order, data_names, label_names)
+    reqs = gradient_requests(variables, roles, grad_req, for_training)
+
+    plan = Plan(dtype)
+    arg_of, value_of = layout_arguments(plan, variables, roles, reqs, shapes)
+    inputs_end = plan.size
+    views = node_views(order, shapes)
+    needs = mark_gradients(views, {(id(n), 0) for n in variables if reqs[id(n)] != "null"})
+    fused = fuse_nodes(views, heads) if fuse else []
+    plan.fused = [(producer.label, consumer.label) for _, producer, consumer in fused]
+    if for_training:
+        allocate_outputs(plan, views, value_of)
+    else:
+        allocate_reusing(plan, views, heads, value_of)
+    for _, producer, consumer in fused:        # the producer's output is never materialised
+        value_of[(id(producer.node), 0)] = value_of[(id(consumer.node), 0)]
+    for n in variables:
+        plan.internals[n.name] = value_of[(id(n), 0)]
+    head_outputs(plan, heads, shapes, needs, value_of)
+    grad_of = gradient_buffers(plan, views, heads, arg_of, shapes)
+    zero_unwritten_gradients(plan, views)
+    zero_missing_output_grads(plan, views, grad_of)
+    add_workspace(plan, views)
+    for v in views:
+        kernel_args(v, value_of, grad_of)
+    plan.nodes = views
+    plan.regions["activations"] = plan.size - inputs_end
+    return plan
+
+
+# ---- checks and shapes ------------------------------------------------------------------------
+
+def check_dtype(dtype):
+    if dtype not in DTYPES:
+        raise MXNetError("unsupported dtype %r (supported: %s)" % (dtype, ", ".join(DTYPES)))
+
+
+def check_inputs(arg_names, input_shapes, data_names, label_names):
+    """Data and label names must be arguments; given shapes must name arguments and be
+    positive."""
     for name in list(data_names) + list(label_names):
         if name not in arg_names:
             raise MXNetError("'%s' is not an argument of the symbol (arguments: %s)"
@@ -162,6 +209,11 @@ def make_plan(symbol, input_shapes, data_names=(), label_names=(), grad_req=None
                              % name)
         if any(int(d) <= 0 for d in shp):
             raise MXNetError("shape of '%s' must be positive, got %s" % (name, tuple(shp)))
+
+
+def infer_shapes(order, heads, input_shapes):
+    """{(id(node), output index): shape} with every variable and output known, and every
+    operator compilable (it has a C template)."""
     shapes = infer_graph_shapes(heads, input_shapes)
     missing = [n.name for n in order if n.is_variable and not shapes.get((id(n), 0))]
     if missing:
@@ -175,13 +227,21 @@ def make_plan(symbol, input_shapes, data_names=(), label_names=(), grad_req=None
             if not shapes.get((id(n), i)):
                 raise MXNetError("cannot infer the shape of output %d of node '%s' (%s)"
                                  % (i, n.name, n.op.name))
+    return shapes
 
-    plan = Plan(dtype)
-    grad_req = dict(grad_req or {})
+
+# ---- arguments --------------------------------------------------------------------------------
+
+def assign_roles(order, data_names, label_names):
+    """{id(variable): 'aux' | 'data' | 'label' | 'param'}; two variables may not share a name."""
     aux_ids = aux_variables(order)
-    var_nodes = [n for n in order if n.is_variable]
-    roles = {}
-    for n in var_nodes:
+    roles, seen = {}, set()
+    for n in order:
+        if not n.is_variable:
+            continue
+        if n.name in seen:
+            raise MXNetError("two different variables are named '%s'" % n.name)
+        seen.add(n.name)
         if id(n) in aux_ids:
             roles[id(n)] = "aux"
         elif n.name in data_names:
@@ -190,63 +250,66 @@ def make_plan(symbol, input_shapes, data_names=(), label_names=(), grad_req=None
             roles[id(n)] = "label"
         else:
             roles[id(n)] = "param"
-    names_seen = {}
-    for n in var_nodes:
-        if n.name in names_seen:
-            raise MXNetError("two different variables are named '%s'" % n.name)
-        names_seen[n.name] = n
+    return roles
 
-    def req_of(n):
-        role = roles[id(n)]
-        default = "write" if (for_training and role == "param") else "null"
-        req = grad_req.get(n.name, default) if for_training else "null"
+
+def gradient_requests(variables, roles, grad_req, for_training):
+    """{id(variable): 'write' | 'add' | 'null'}: parameters default to 'write' in training,
+    everything else to 'null'; inference plans need no gradient at all."""
+    grad_req = dict(grad_req or {})
+    reqs = {}
+    for n in variables:
+        if roles[id(n)] == "aux" or not for_training:
+            reqs[id(n)] = "null"
+            continue
+        req = grad_req.get(n.name, "write" if roles[id(n)] == "param" else "null")
         if req not in ("write", "add", "null"):
             raise MXNetError("grad_req for '%s' must be write, add or null, got %r"
                              % (n.name, req))
-        return req
+        reqs[id(n)] = req
+    return reqs
 
-    # parameters first (one contiguous region), then their gradients
-    value_of, arg_of = {}, {}
+
+def layout_arguments(plan, variables, roles, reqs, shapes):
+    """Parameters (one contiguous region), their gradients, aux states, then bound inputs each
+    followed by its gradient. Sets plan.args (list_arguments order), plan.aux, the parameter
+    bounds and the first regions; returns ({id(variable): Arg}, {(id(variable), 0): Tensor})."""
+    def arg(n):
+        role = roles[id(n)]
+        return Arg(n.name, role, plan.alloc(n.name, shapes[(id(n), 0)]), req=reqs[id(n)],
+                   attrs=dict(n.attrs))
+
+    def with_role(*wanted):
+        return [n for n in variables if roles[id(n)] in wanted]
+
+    arg_of = {}
     plan.param_begin = plan.size
-    for n in var_nodes:
-        if roles[id(n)] == "param":
-            a = Arg(n.name, "param", plan.alloc(n.name, shapes[(id(n), 0)]), req=req_of(n),
-                    attrs=dict(n.attrs))
-            arg_of[id(n)] = a
+    for n in with_role("param"):
+        arg_of[id(n)] = arg(n)
     plan.param_end = plan.size
-    for n in var_nodes:
-        a = arg_of.get(id(n))
-        if a is not None and a.req != "null":
-            a.grad = plan.alloc(n.name + "_grad", a.value.shape)
+    for a in list(arg_of.values()):
+        if a.req != "null":
+            a.grad = plan.alloc(a.name + "_grad", a.value.shape)
     grads_end = plan.size
-    for n in var_nodes:
-        if roles[id(n)] == "aux":
-            plan.aux.append(Arg(n.name, "aux", plan.alloc(n.name, shapes[(id(n), 0)]),
-                                attrs=dict(n.attrs)))
-            value_of[(id(n), 0)] = plan.aux[-1].value
+    plan.aux = [arg(n) for n in with_role("aux")]
     aux_end = plan.size
-    for n in var_nodes:
-        if roles[id(n)] in ("data", "label"):
-            a = Arg(n.name, roles[id(n)], plan.alloc(n.name, shapes[(id(n), 0)]),
-                    req=req_of(n), attrs=dict(n.attrs))
-            if a.req != "null":
-                a.grad = plan.alloc(n.name + "_grad", a.value.shape)
-            arg_of[id(n)] = a
-    for n in var_nodes:
-        if id(n) in arg_of:
-            value_of[(id(n), 0)] = arg_of[id(n)].value
-    # argument order = list_arguments order
-    plan.args = [arg_of[id(n)] for n in var_nodes if id(n) in arg_of]
-    inputs_end = plan.size
+    for n in with_role("data", "label"):
+        a = arg_of[id(n)] = arg(n)
+        if a.req != "null":
+            a.grad = plan.alloc(a.name + "_grad", a.value.shape)
+    plan.args = [arg_of[id(n)] for n in variables if id(n) in arg_of]
+    plan.regions = {"params": plan.param_end - plan.param_begin,
+                    "grads": grads_end - plan.param_end, "aux": aux_end - grads_end}
+    value_of = {(id(n), 0): a.value for n, a in zip(with_role("aux"), plan.aux)}
+    value_of.update({(k, 0): a.value for k, a in arg_of.items()})
+    return arg_of, value_of
 
-    # which tensors need gradients: reachable from an argument with grad_req != null
-    needs = set()
-    for n in var_nodes:
-        a = arg_of.get(id(n))
-        if a is not None and a.req != "null":
-            needs.add((id(n), 0))
-    cnames = set()
-    views = []
+
+# ---- nodes and gradients ----------------------------------------------------------------------
+
+def node_views(order, shapes):
+    """One NodeView per operator node, in execution order: C name, shapes, workspace size."""
+    cnames, views = set(), []
     for n in order:
         if n.is_variable:
             continue
@@ -257,160 +320,97 @@ def make_plan(symbol, input_shapes, data_names=(), label_names=(), grad_req=None
         for i, slot in enumerate(v.slots_out):
             v.shape[slot] = shapes[(id(n), i)]
         v.size = {k: prod(s) for k, s in v.shape.items()}
-        for slot, (c, i) in zip(v.slots_in, n.inputs):
-            v.need_grad[slot] = ((id(c), i) in needs and n.op.differentiable
-                                 and slot not in n.op.no_grad_inputs)
-        if any(v.need_grad.values()):
-            for i in range(n.num_outputs()):
-                needs.add((id(n), i))
-            v.needs_backward = True
         if n.op.workspace is not None:
             v.ws = int(n.op.workspace(n.params, [v.shape[s] for s in slots],
                                       [v.shape[s] for s in v.slots_out]))
         views.append(v)
+    return views
 
-    # FullyConnected followed only by a relu: one kernel with the relu in the GEMM epilogue
-    fused = _fuse_fc_relu(views, heads) if fuse else {}
-    plan.fused = [(fc.label, act.label) for fc, act in fused.items()]
 
-    # outputs of every node (a fused FullyConnected writes straight into its relu's output);
-    # inference plans let buffers whose readers all ran share space with later ones
-    if for_training:
-        for v in views:
-            if v.fused_act is not None:
-                continue
-            for i, slot in enumerate(v.slots_out):
-                t = plan.alloc("%s_%s" % (v.name, slot), v.shape[slot])
-                value_of[(id(v.node), i)] = t
-                if i < v.node.num_visible():
-                    plan.internals[v.node.output_name(i)] = t
-    else:
-        _alloc_reusing(plan, views, heads, value_of)
-    for fc, act in fused.items():
-        value_of[(id(fc.node), 0)] = value_of[(id(act.node), 0)]
-    for n in var_nodes:
-        plan.internals[n.name] = value_of[(id(n), 0)]
-
-    # head gradients for outputs that are not losses
-    for n, i in heads:
-        name = n.output_name(i)
-        head_grad = None
-        if n.op is not None and not n.op.loss and (id(n), i) in needs:
-            head_grad = plan.alloc(name + "_head_grad", shapes[(id(n), i)])
-        plan.outputs.append(Arg(name, "output", value_of[(id(n), i)], head_grad))
-
-    # gradient buffers: one per (consumer, slot) edge unless a single writer can go direct
-    edges = {}
-    for v in views:
-        for slot, (c, i) in zip(v.slots_in, v.node.inputs):
-            if v.need_grad.get(slot):
-                edges.setdefault((id(c), i), []).append((v, slot))
-    grad_of = {}
-    head_grads = {}
-    for (n, i), out in zip(heads, plan.outputs):
-        if out.grad is not None:
-            head_grads.setdefault((id(n), i), []).append(out.grad)
-    node_by_id = {id(n): n for n in order}
-    for key in list(edges) + [k for k in head_grads if k not in edges]:
-        es, hs = edges.get(key, []), head_grads.get(key, [])
-        node = node_by_id[key[0]]
-        a = arg_of.get(key[0])
-        shape = shapes[key]
-        if a is not None:
-            if a.req == "write" and len(es) == 1 and not hs:
-                es[0][0].bwd_grad = getattr(es[0][0], "bwd_grad", {})
-                es[0][0].bwd_grad[es[0][1]] = a.grad
-                continue
-            parts = []
-            for v, slot in es:
-                t = plan.alloc("%s_%s_grad_part" % (v.name, slot), shape)
-                v.bwd_grad = getattr(v, "bwd_grad", {})
-                v.bwd_grad[slot] = t
-                parts.append(t)
-            plan.sums.append((a.grad, parts, a.req == "add", node))
-            continue
-        if len(es) == 1 and not hs:
-            t = plan.alloc("%s_grad" % node.output_name(key[1]), shape)
-            es[0][0].bwd_grad = getattr(es[0][0], "bwd_grad", {})
-            es[0][0].bwd_grad[es[0][1]] = t
-            grad_of[key] = t
-        elif not es and len(hs) == 1:
-            grad_of[key] = hs[0]
-        else:
-            total = plan.alloc("%s_grad" % node.output_name(key[1]), shape)
-            parts = list(hs)
-            for v, slot in es:
-                t = plan.alloc("%s_%s_grad_part" % (v.name, slot), shape)
-                v.bwd_grad = getattr(v, "bwd_grad", {})
-                v.bwd_grad[slot] = t
-                parts.append(t)
-            plan.sums.append((total, parts, False, node))
-            grad_of[key] = total
-
-    # gradients of arguments that no kernel writes are zero
-    for a in plan.args:
-        if a.grad is not None and a.req == "write" and not any(
-                a.grad is t for t in _direct_targets(views)) and not any(
-                s[0] is a.grad for s in plan.sums):
-            plan.zero_fill.append(a.grad)
-
-    # outputs of nodes that run backward but whose gradient nobody provides: zeros
-    for v in views:
-        if not v.needs_backward or v.is_loss:
-            continue
-        for i, slot in enumerate(v.slots_out):
-            key = (id(v.node), i)
-            if key not in grad_of:
-                t = plan.alloc("%s_%s_grad_zero" % (v.name, slot), v.shape[slot])
-                plan.zero_fill.append(t)
-                grad_of[key] = t
-
-    ws = max([v.ws for v in views] + [0])
-    plan.workspace = plan.alloc("workspace", (ws,)) if ws else None
-
-    # kernel argument lists (names match the template's pointer names)
+def mark_gradients(views, seeds):
+    """The tensors (id(node), output index) that need a gradient: the seeds (arguments with a
+    gradient request) and every output of a node with a differentiable input that needs one.
+    Sets each view's need_grad per input slot and needs_backward."""
+    needs = set(seeds)
     for v in views:
         n = v.node
-        n_in = len(v.slots_in)
-        for slot, (c, i) in zip(v.slots_in, n.inputs[:n_in]):
-            v.fwd_args.append(("const real*", slot, value_of[(id(c), i)].expr()))
-        for slot, (c, i) in zip(v.slots_aux, n.inputs[n_in:]):
-            v.fwd_args.append(("real*", slot, value_of[(id(c), i)].expr()))
-        for i, slot in enumerate(v.slots_out):
-            v.fwd_args.append(("real*", slot, value_of[(id(n), i)].expr()))
-        if not v.needs_backward:
+        for slot, (c, i) in zip(v.slots_in, n.inputs):
+            v.need_grad[slot] = ((id(c), i) in needs and n.op.differentiable
+                                 and slot not in n.op.no_grad_inputs)
+        if any(v.need_grad.values()):
+            needs.update((id(n), i) for i in range(n.num_outputs()))
+            v.needs_backward = True
+    return needs
+
+
+# ---- fusion -----------------------------------------------------------------------------------
+
+def _is_relu(v):
+    return v.p.get("act_type") == "relu"
+
+
+# (producer op, producer predicate, consumer op, consumer predicate, rule name): the consumer
+# runs inside the producer's forward kernel (its write applies the consumer), so the
+# producer's output is never materialised. Backward keeps both kernels.
+FUSION_RULES = [
+    ("FullyConnected", lambda v: True, "Activation", _is_relu, "fc_relu"),
+]
+
+
+def fuse_nodes(views, heads, rules=FUSION_RULES):
+    """[(rule name, producer view, consumer view)] for every single-output producer whose
+    output is not a requested output and is read by exactly one node, as that node's first
+    input, when a rule matches the pair. Sets producer.fused_act, consumer.fused_into and the
+    producer's forward_name (fused_<producer>_<consumer>_forward). A node takes part in one
+    fusion at most."""
+    readers = {}
+    for v in views:
+        for c, i in v.node.inputs:
+            readers.setdefault((id(c), i), []).append(v)
+    head_keys = {(id(n), i) for n, i in heads}
+    fused = []
+    for v in views:
+        key = (id(v.node), 0)
+        users = readers.get(key, [])
+        if v.node.num_outputs() != 1 or key in head_keys or len(users) != 1:
             continue
-        for slot, (c, i) in zip(v.slots_in, n.inputs[:n_in]):
-            v.bwd_args.append(("const real*", slot, value_of[(id(c), i)].expr()))
-        for slot, (c, i) in zip(v.slots_aux, n.inputs[n_in:]):
-            v.bwd_args.append(("real*", slot, value_of[(id(c), i)].expr()))
-        for i, slot in enumerate(v.slots_out):
-            v.bwd_args.append(("const real*", slot, value_of[(id(n), i)].expr()))
-        for i, slot in enumerate(v.slots_out):
-            g = grad_of.get((id(n), i))
-            v.bwd_args.append(("const real*", slot + "_grad", g.expr() if g else "NULL"))
-        bwd_grad = getattr(v, "bwd_grad", {})
-        for slot in v.slots_in:
-            t = bwd_grad.get(slot)
-            v.bwd_args.append(("real*", slot + "_grad", t.expr() if t else "NULL"))
-    plan.nodes = views
-    plan.regions = {
-        "params": plan.param_end - plan.param_begin,
-        "grads": grads_end - plan.param_end,
-        "aux": aux_end - grads_end,
-        "activations": plan.size - inputs_end,
-    }
-    return plan
+        consumer = users[0]
+        if v.fused_into is not None or consumer.fused_into is not None \
+                or consumer.fused_act is not None or consumer.node.inputs[0] != (v.node, 0):
+            continue
+        for producer_op, producer_ok, consumer_op, consumer_ok, rule in rules:
+            if v.op == producer_op and consumer.op == consumer_op and producer_ok(v) \
+                    and consumer_ok(consumer):
+                v.fused_act, consumer.fused_into = consumer, v
+                v.forward_name = "fused_%s_%s_forward" % (v.name, consumer.name)
+                fused.append((rule, v, consumer))
+                break
+    return fused
 
 
-def _alloc_reusing(plan, views, heads, value_of):
+# ---- memory -----------------------------------------------------------------------------------
+
+def allocate_outputs(plan, views, value_of):
+    """Every node output its own buffer, in execution order (training plans: backward reads
+    them all). A fused producer writes its consumer's output instead of its own."""
+    for v in views:
+        if v.fused_act is not None:
+            continue
+        for i, slot in enumerate(v.slots_out):
+            t = plan.alloc("%s_%s" % (v.name, slot), v.shape[slot])
+            value_of[(id(v.node), i)] = t
+            if i < v.node.num_visible():
+                plan.internals[v.node.output_name(i)] = t
+
+
+def allocate_reusing(plan, views, heads, value_of):
     """Node outputs in execution order, each placed at the lowest arena gap not held by a
     buffer that is still to be read; a buffer is released after its last reader ran (requested
     outputs never are). Outputs that a later buffer overwrites are left out of plan.internals."""
     align = ALIGN_BYTES // plan.itemsize
     base = (plan.size + align - 1) // align * align
-    order = [v for v in views if v.fused_into is None]
-    step = {id(v): k for k, v in enumerate(order)}
+    steps = [v for v in views if v.fused_into is None]
+    step = {id(v): k for k, v in enumerate(steps)}
     last_read = {}
     for v in views:
         runs_at = step[id(v.fused_into if v.fused_into is not None else v)]
@@ -418,28 +418,20 @@ def _alloc_reusing(plan, views, heads, value_of):
             key = (id(c), i)
             last_read[key] = max(last_read.get(key, -1), runs_at)
     keep = {(id(n), i) for n, i in heads}
-    live, placed = [], []          # [start, end, key]; placed: (start, end, key, view, slot)
+    live, placed = [], []          # [start, end, key]; placed: (start, end, key, view, index)
     end_all = base
-    for k, v in enumerate(order):
-        writers = [v] if v.fused_act is None else [v.fused_act]
-        for u in writers:
-            for i, slot in enumerate(u.slots_out):
-                key = (id(u.node), i)
-                size = max(prod(u.shape[slot]) if u.shape[slot] else 1, 1)
-                cursor = base
-                for start, end, _ in sorted(live):
-                    if start - cursor >= size:
-                        break
-                    cursor = max(cursor, (end + align - 1) // align * align)
-                t = Tensor("%s_%s" % (u.name, slot), u.shape[slot], cursor,
-                           plan.tensor_ident("%s_%s" % (u.name, slot)))
-                live.append([cursor, cursor + size, key])
-                placed.append((cursor, cursor + size, key, u, i))
-                end_all = max(end_all, cursor + size)
-                value_of[key] = t
-        for item in list(live):
-            if item[2] not in keep and last_read.get(item[2], -1) <= k:
-                live.remove(item)
+    for k, v in enumerate(steps):
+        writer = v if v.fused_act is None else v.fused_act
+        for i, slot in enumerate(writer.slots_out):
+            key = (id(writer.node), i)
+            size = max(prod(writer.shape[slot]) if writer.shape[slot] else 1, 1)
+            start = _lowest_gap(live, base, size, align)
+            name = "%s_%s" % (writer.name, slot)
+            value_of[key] = Tensor(name, writer.shape[slot], start, plan.tensor_ident(name))
+            live.append([start, start + size, key])
+            placed.append((start, start + size, key, writer, i))
+            end_all = max(end_all, start + size)
+        live = [item for item in live if item[2] in keep or last_read.get(item[2], -1) > k]
     for j, (s0, e0, key, u, i) in enumerate(placed):
         overwritten = any(s0 < e1 and e0 > s1 for s1, e1, _, _, _ in placed[j + 1:])
         if not overwritten and i < u.node.num_visible():
@@ -447,33 +439,145 @@ def _alloc_reusing(plan, views, heads, value_of):
     plan.size = end_all
 
 
-def _fuse_fc_relu(views, heads):
-    """{FullyConnected view: relu Activation view} for every FullyConnected whose output is
-    read only by one relu Activation and is not a requested output (its value is then never
-    materialised, so get_internals-style outputs keep the two kernels apart)."""
-    readers = {}
-    for v in views:
-        for c, i in v.node.inputs:
-            readers.setdefault((id(c), i), []).append(v)
-    head_keys = {(id(n), i) for n, i in heads}
-    fused = {}
-    for v in views:
-        if v.op != "FullyConnected" or v.node.num_outputs() != 1:
-            continue
-        key = (id(v.node), 0)
-        users = readers.get(key, [])
-        if key in head_keys or len(users) != 1:
-            continue
-        act = users[0]
-        if act.op != "Activation" or act.p.get("act_type") != "relu" or act.fused_into:
-            continue
-        v.fused_act, act.fused_into = act, v
-        v.forward_name = "fused_%s_%s_forward" % (v.name, act.name)
-        fused[v] = act
-    return fused
+def _lowest_gap(live, base, size, align):
+    """The lowest aligned offset >= base where `size` elements overlap no live [start, end)."""
+    cursor = base
+    for start, end, _ in sorted(live):
+        if start - cursor >= size:
+            break
+        cursor = max(cursor, (end + align - 1) // align * align)
+    return cursor
 
 
-def _direct_targets(views):
+# ---- gradients --------------------------------------------------------------------------------
+
+def head_outputs(plan, heads, shapes, needs, value_of):
+    """plan.outputs in head order; an output that is not a loss and needs a gradient gets a
+    head-gradient buffer (the caller's out_grads)."""
+    for n, i in heads:
+        name = n.output_name(i)
+        head_grad = None
+        if n.op is not None and not n.op.loss and (id(n), i) in needs:
+            head_grad = plan.alloc(name + "_head_grad", shapes[(id(n), i)])
+        plan.outputs.append(Arg(name, "output", value_of[(id(n), i)], head_grad))
+
+
+def gradient_buffers(plan, views, heads, arg_of, shapes):
+    """Where each backward kernel writes its input gradients (view.bwd_grad) and the summing
+    steps (plan.sums). A tensor read by one kernel gets its gradient written directly (into the
+    argument's gradient for grad_req='write'); several readers (or head gradients) each write a
+    part, summed into the total ('add' accumulates into the argument's gradient). Returns
+    {(id(node), output index): gradient Tensor} of node outputs."""
+    edges = {}
     for v in views:
-        for t in getattr(v, "bwd_grad", {}).values():
-            yield t
+        for slot, (c, i) in zip(v.slots_in, v.node.inputs):
+            if v.need_grad.get(slot):
+                edges.setdefault((id(c), i), []).append((v, slot))
+    head_grads = {}
+    for (n, i), out in zip(heads, plan.outputs):
+        if out.grad is not None:
+            head_grads.setdefault((id(n), i), []).append(out.grad)
+    node_of = {id(n): n for n, _ in heads}
+    node_of.update({id(c): c for v in views for c, _ in v.node.inputs})
+    grad_of = {}
+
+    def parts_for(es, shape):
+        parts = []
+        for v, slot in es:
+            v.bwd_grad[slot] = plan.alloc("%s_%s_grad_part" % (v.name, slot), shape)
+            parts.append(v.bwd_grad[slot])
+        return parts
+
+    for key in list(edges) + [k for k in head_grads if k not in edges]:
+        es, hs = edges.get(key, []), head_grads.get(key, [])
+        node, shape, a = node_of[key[0]], shapes[key], arg_of.get(key[0])
+        if a is not None:
+            if a.req == "write" and len(es) == 1 and not hs:
+                es[0][0].bwd_grad[es[0][1]] = a.grad
+            else:
+                plan.sums.append((a.grad, parts_for(es, shape), a.req == "add", node))
+        elif len(es) == 1 and not hs:
+            t = grad_of[key] = plan.alloc("%s_grad" % node.output_name(key[1]), shape)
+            es[0][0].bwd_grad[es[0][1]] = t
+        elif not es and len(hs) == 1:
+            grad_of[key] = hs[0]
+        else:
+            total = grad_of[key] = plan.alloc("%s_grad" % node.output_name(key[1]), shape)
+            plan.sums.append((total, list(hs) + parts_for(es, shape), False, node))
+    return grad_of
+
+
+def zero_unwritten_gradients(plan, views):
+    """Gradients (grad_req='write') of arguments that no kernel or sum writes are zero."""
+    written = {id(t) for v in views for t in v.bwd_grad.values()}
+    written.update(id(total) for total, _, _, _ in plan.sums)
+    for a in plan.args:
+        if a.grad is not None and a.req == "write" and id(a.grad) not in written:
+            plan.zero_fill.append(a.grad)
+
+
+def zero_missing_output_grads(plan, views, grad_of):
+    """Outputs of nodes that run backward but whose gradient nobody provides (an unused output,
+    not a loss) get a zero-filled gradient buffer."""
+    for v in views:
+        if not v.needs_backward or v.is_loss:
+            continue
+        for i, slot in enumerate(v.slots_out):
+            key = (id(v.node), i)
+            if key not in grad_of:
+                t = grad_of[key] = plan.alloc("%s_%s_grad_zero" % (v.name, slot), v.shape[slot])
+                plan.zero_fill.append(t)
+
+
+def add_workspace(plan, views):
+    """One scratch buffer, as large as the largest any kernel asks for (kernels run one at a
+    time)."""
+    ws = max([v.ws for v in views] + [0])
+    plan.workspace = plan.alloc("workspace", (ws,)) if ws else None
+
+
+# ---- kernel arguments -------------------------------------------------------------------------
+
+# (op, predicate of its parameters, input slots its forward kernel writes): such inputs are
+# handed over as `real*`. BatchNorm with fix_gamma writes gamma = 1, as MXNet's kernel does.
+WRITTEN_INPUTS = [
+    ("BatchNorm", lambda p: p.get("fix_gamma"), ("gamma",)),
+]
+
+
+def written_inputs(v):
+    """Input slots of view `v` that its forward kernel writes."""
+    return {slot for op, when, slots in WRITTEN_INPUTS if v.op == op and when(v.p)
+            for slot in slots}
+
+
+def kernel_args(v, value_of, grad_of):
+    """v.fwd_args / v.bwd_args: (C type, pointer name as the template names it, arena
+    expression). Forward: inputs, aux states, outputs. Backward: inputs, aux, outputs, output
+    gradients (NULL where none), input gradients (NULL where not needed)."""
+    n = v.node
+    n_in = len(v.slots_in)
+    ins = list(zip(v.slots_in, n.inputs[:n_in]))
+    aux = list(zip(v.slots_aux, n.inputs[n_in:]))
+    writes = written_inputs(v)
+    for slot, (c, i) in ins:
+        v.fwd_args.append(("real*" if slot in writes else "const real*", slot,
+                           value_of[(id(c), i)].expr()))
+    for slot, (c, i) in aux:
+        v.fwd_args.append(("real*", slot, value_of[(id(c), i)].expr()))
+    for i, slot in enumerate(v.slots_out):
+        v.fwd_args.append(("real*", slot, value_of[(id(n), i)].expr()))
+    if not v.needs_backward:
+        return
+    for slot, (c, i) in ins:
+        v.bwd_args.append(("const real*", slot, value_of[(id(c), i)].expr()))
+    for slot, (c, i) in aux:
+        v.bwd_args.append(("real*", slot, value_of[(id(c), i)].expr()))
+    for i, slot in enumerate(v.slots_out):
+        v.bwd_args.append(("const real*", slot, value_of[(id(n), i)].expr()))
+    for i, slot in enumerate(v.slots_out):
+        g = grad_of.get((id(n), i))
+        v.bwd_args.append(("const real*", slot + "_grad", g.expr() if g else "NULL"))
+    for slot in v.slots_in:
+        t = v.bwd_grad.get(slot)
+        v.bwd_args.append(("real*", slot + "_grad", t.expr() if t else "NULL"))

@@ -5,8 +5,8 @@ Errors name the node, its operator, the input and both shapes.
 from math import prod
 
 from .errors import MXNetError
+from .graph import topo_order
 from .ops.base import INT_MAX, Param, ShapeError, p_shape
-from .symbol import topo_order
 
 _SHAPE_HINT = Param(p_shape, ge=0)          # a variable's __shape__: 0 = unknown dimension
 
