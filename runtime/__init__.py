@@ -15,7 +15,7 @@ _SUBMODULES = {
     "model": "model", "mod": "module", "module": "module", "viz": "viz",
     "visualization": "viz", "test_utils": "test_utils", "random": "random",
     "rnd": "random", "mon": "monitor", "monitor": "monitor", "name": "name",
-    "attribute": "attribute",
+    "attribute": "attribute", "kvstore": "kvstore", "kv": "kvstore",
 }
 _FROM = {
     "cpu": "context", "gpu": "context", "cpu_pinned": "context", "Context": "context",

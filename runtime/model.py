@@ -1,6 +1,10 @@
-"""mx.model: checkpoint files (`prefix-symbol.json`, `prefix-%04d.params`) and BatchEndParam."""
+"""mx.model: checkpoint files (`prefix-symbol.json`, `prefix-%04d.params`), BatchEndParam, and
+the choice of kvstore for training (`_create_kvstore`)."""
 import logging
+import os
 from collections import namedtuple
+
+import numpy as np
 
 from . import ndarray as nd
 from .base import MXNetError
@@ -57,3 +61,34 @@ def load_checkpoint(prefix, epoch):
     symbol = sym.load("%s-symbol.json" % prefix)
     arg_params, aux_params = load_params(prefix, epoch)
     return symbol, arg_params, aux_params
+
+
+_LOCAL_UPDATE_SIZE = 16 * 1024 * 1024   # 'local' updates on the devices above this many elements
+
+
+def _create_kvstore(kvstore, num_device, arg_params):
+    """(kvstore or None, update_on_kvstore) for training on `num_device` contexts, as MXNet
+    decides: None and a plain type name on one device need no store; a dist type name or a
+    KVStore object gets one, which runs the optimizer unless MXNET_UPDATE_ON_KVSTORE=0, the
+    store cannot, or a 'local' store has a parameter above 16M elements.
+    `arg_params` maps names to anything with a `.shape`."""
+    from . import kvstore as kvs
+    update_on_kvstore = bool(int(os.getenv("MXNET_UPDATE_ON_KVSTORE", "1")))
+    if kvstore is None:
+        kv = None
+    elif isinstance(kvstore, kvs.KVStoreBase):
+        kv = kvstore
+    elif isinstance(kvstore, str):
+        if num_device == 1 and "dist" not in kvstore:
+            kvs._check_type(kvstore)            # a misspelt type still gets a clear error
+            kv = None
+        else:
+            kv = kvs.create(kvstore)
+            if kvstore == "local" and arg_params and max(
+                    int(np.prod(p.shape)) for p in arg_params.values()) > _LOCAL_UPDATE_SIZE:
+                update_on_kvstore = False
+    else:
+        raise TypeError("kvstore must be KVStore, str or None, got %s" % type(kvstore).__name__)
+    if kv is None:
+        return None, False
+    return kv, update_on_kvstore and kv.is_capable(kvs.KVStoreBase.OPTIMIZER)

@@ -339,6 +339,8 @@ class Module(BaseModule):
         self._opt_state = None
         self._kernel_hint = None                         # optimizer kernel fit() will bind
         self._preload_opt_states = None
+        self._compression_params = compression_params
+        self._kvstore, self._update_on_kvstore = None, False
         self._data_shapes = self._label_shapes = None
         self._grad_req = None
         self._monitor = None
@@ -619,8 +621,12 @@ class Module(BaseModule):
         from . import optimizer as opt
         batch_size = self._data_shapes[0].shape[
             max(DataDesc.get_batch_axis(self._data_shapes[0].layout), 0)]
-        if isinstance(kvstore, str) and "dist" in kvstore and "_sync" in kvstore:
-            raise MXNetError("kvstore '%s' is not supported yet" % kvstore)
+        from .model import _create_kvstore
+        # one context: the compiled step updates whether or not MXNet would on the store
+        kv, _update_on_kvstore = _create_kvstore(kvstore, len(self._context), {
+            n: self._exec.arg_arrays[n] for n in self._param_names})
+        if kv is not None and "dist" in kv.type and "_sync" in kv.type:
+            batch_size *= kv.num_workers
         rescale_grad = 1.0 / batch_size
         idx2name = {i: n for i, n in enumerate(self._param_names)}
         if isinstance(optimizer, str):
@@ -641,6 +647,7 @@ class Module(BaseModule):
                 optimizer.idx2name = idx2name.copy()
         self._optimizer = optimizer
         self._setup_updater()
+        self._attach_kvstore(kv)
         self.optimizer_initialized = True
         if self._preload_opt_states is not None:
             self.load_optimizer_states(self._preload_opt_states)
@@ -674,8 +681,26 @@ class Module(BaseModule):
             for sl, arr in zip(slices[name], self._optimizer._c_states_from_mx(i, state)):
                 self._opt_state[sl] = np.asarray(arr, dtype=self._exec.dtype).ravel()
 
+    def _attach_kvstore(self, kv):
+        """MXNet's kvstore set-up, for one process on one context: the store gets the
+        compression settings and the initial parameters, and the compiled step goes on
+        updating the parameters itself. That is the result updating on the store would give:
+        the sum of one device's gradients is that gradient, and one worker waits for none."""
+        self._kvstore, self._update_on_kvstore = kv, False
+        if kv is None:
+            return
+        if kv.num_workers != 1:
+            raise MXNetError("kvstore '%s' has %d workers: training across processes is not "
+                             "supported yet" % (kv.type, kv.num_workers))
+        if self._compression_params:
+            kv.set_gradient_compression(self._compression_params)
+        for name in self._param_names:
+            kv.init(name, nd.NDArray(self._exec.arg_arrays[name]))
+
     def borrow_optimizer(self, shared_module):
         assert shared_module.optimizer_initialized
+        self._kvstore = shared_module._kvstore
+        self._update_on_kvstore = shared_module._update_on_kvstore
         self._optimizer = shared_module._optimizer
         self._updater = shared_module._updater
         self._opt_kernel = shared_module._opt_kernel
