@@ -122,10 +122,7 @@ def _check_type(name):
             raise MXNetError("kvstore '%s' is not supported: asynchronous distributed "
                              "training is not available in mxc; use 'dist_sync' (or 'local' "
                              "in one process)" % name)
-        if "sync" not in name:
-            raise MXNetError("kvstore '%s': a distributed type must be 'dist_sync' or "
-                             "'dist_device_sync'" % name)
-        return name
+        return name                     # any other dist type is synchronous, as in MXNet
     if name in ("horovod", "byteps"):
         raise MXNetError("kvstore '%s' is not supported; use 'local', 'device' or 'dist_sync'"
                          % name)

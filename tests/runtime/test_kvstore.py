@@ -29,7 +29,8 @@ def pulled(kv, key, shape=SHAPE):
 
 # ----------------------------------------------------------------------------- push / pull
 
-@pytest.mark.parametrize("name", ["local", "device", "nccl", "dist_sync", "dist_device_sync"])
+@pytest.mark.parametrize("name", ["local", "device", "nccl", "dist_sync", "dist_device_sync",
+                                  "dist", "local_allreduce_cpu"])
 def test_types_rank_and_workers(name):
     kv = mx.kv.create(name)
     assert (kv.type, kv.rank, kv.num_workers) == (name, 0, 1)
@@ -289,13 +290,13 @@ def reference_params():
 
 @pytest.mark.parametrize("kvstore", ["local", "device", "dist_sync", "object"])
 def test_fit_with_a_kvstore_matches_fit_without(kvstore, reference_params):
-    kv = mx.kv.create("local") if kvstore == "object" else kvstore
+    kv = mx.kv.create("device") if kvstore == "object" else kvstore   # fit.py's default
     mod, params = fit(kv)
     assert sorted(params) == sorted(reference_params)
     for name, value in reference_params.items():
         np.testing.assert_array_equal(params[name], value, err_msg=name)
     expected = None if kvstore in ("local", "device") else \
-        ("local" if kvstore == "object" else "dist_sync")
+        ("device" if kvstore == "object" else "dist_sync")
     assert (mod._kvstore.type if mod._kvstore is not None else None) == expected
 
 
