@@ -1,8 +1,10 @@
-"""mx.nd: a minimal NDArray over a C-contiguous numpy array, plus MXNet's .params file format.
+"""mx.nd: an NDArray over a C-contiguous numpy array, plus MXNet's .params file format.
 
 An NDArray wraps (never copies) the numpy array it is given, keeping it in `_data`;
 in-place writes (`a[:] = x`, `a += x`) go into that same numpy array, so an NDArray
-can be a view onto memory owned elsewhere.
+can be a view onto memory owned elsewhere. Every registered operator is also an mx.nd
+function (and an NDArray method), run eagerly on NumPy (see nd_ops); mx.nd.random and
+mx.nd.linalg are the samplers and the linear algebra operators.
 """
 import functools
 import os
@@ -16,7 +18,9 @@ from .compiler.fileio import atomic_write
 from .context import Context, current_context
 
 __all__ = ["NDArray", "array", "zeros", "ones", "empty", "full", "arange", "concat",
-           "concatenate", "waitall", "save", "load", "load_frombuffer"]
+           "concatenate", "stack", "waitall", "save", "load", "load_frombuffer", "add",
+           "subtract", "multiply", "divide", "modulo", "power", "maximum", "minimum", "equal",
+           "not_equal", "greater", "greater_equal", "lesser", "lesser_equal"]
 
 # --------------------------------------------------------------------------- dtypes
 
@@ -238,6 +242,8 @@ class NDArray:
         return NDArray(self._data[key], self._ctx)
 
     def __setitem__(self, key, value):
+        if isinstance(key, NDArray):
+            key = key._data.astype(np.int64)
         if isinstance(value, NDArray):
             value = value._data
         try:
@@ -289,6 +295,8 @@ class NDArray:
         return NotImplemented
 
     def _inplace(self, other, fn):
+        if not isinstance(other, (NDArray, np.ndarray, numeric_types, np.generic, bool)):
+            return NotImplemented
         value = other._data if isinstance(other, NDArray) else other
         with np.errstate(all="ignore"):
             self._data[...] = fn(self._data, value)
@@ -342,6 +350,12 @@ class NDArray:
     def __itruediv__(self, other):
         return self._inplace(other, _divide)
 
+    def __imod__(self, other):
+        return self._inplace(other, np.mod)
+
+    def __ipow__(self, other):
+        return self._inplace(other, np.power)
+
     def __neg__(self):
         return NDArray(-self._data, self._ctx)
 
@@ -350,6 +364,8 @@ class NDArray:
 
     # comparisons give 1/0 arrays of the operand dtype, like MXNet
     def _compare(self, other, fn):
+        if not isinstance(other, (NDArray, np.ndarray, numeric_types, np.generic, bool)):
+            return NotImplemented
         value = other._data if isinstance(other, NDArray) else other
         return NDArray(np.ascontiguousarray(fn(self._data, value).astype(self.dtype)), self._ctx)
 
@@ -372,6 +388,20 @@ class NDArray:
         return self._compare(other, np.greater_equal)
 
     __hash__ = object.__hash__
+
+    # ---- operators as methods: x.clip(0, 1), x.exp(), x.transpose(axes=(1, 0)), ...
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError("'NDArray' object has no attribute %r" % name)
+        from .compiler import ops
+        if name not in ops.FUNCTIONS:
+            raise AttributeError("'NDArray' object has no attribute %r" % name)
+        from .nd_ops import invoke
+
+        def method(*args, **kwargs):
+            return invoke(name, (self,) + args, kwargs)
+        method.__name__ = name
+        return method
 
 
 def _divide(lhs, rhs):
@@ -466,8 +496,147 @@ def concatenate(arrays, axis=0, always_copy=True):
     return NDArray(np.concatenate([a._data for a in arrays], axis=axis), first.context)
 
 
+def stack(*arrays, **kwargs):
+    """Join NDArrays of one shape along a new axis `axis` (default 0)."""
+    axis = kwargs.pop("axis", 0)
+    kwargs.pop("num_args", None)
+    kwargs.pop("name", None)
+    out = kwargs.pop("out", None)
+    if kwargs:
+        raise TypeError("stack got unexpected arguments %s" % sorted(kwargs))
+    if len(arrays) == 1 and isinstance(arrays[0], (list, tuple)):
+        arrays = tuple(arrays[0])
+    if not arrays:
+        raise MXNetError("stack needs at least one array")
+    for i, arr in enumerate(arrays):
+        if not isinstance(arr, NDArray):
+            raise TypeError("stack: argument %d is a %s, not an NDArray" % (i, type(arr).__name__))
+        if arr.shape != arrays[0].shape:
+            raise MXNetError("stack: array %d has shape %s, array 0 has %s"
+                             % (i, arr.shape, arrays[0].shape))
+    if not -arrays[0].ndim - 1 <= axis <= arrays[0].ndim:
+        raise MXNetError("stack: axis %d is out of range for %d-D arrays"
+                         % (axis, arrays[0].ndim))
+    value = np.stack([a._data for a in arrays], axis=axis)
+    if out is not None:
+        out[:] = value
+        return out
+    return NDArray(value, arrays[0].context)
+
+
+def _elementwise(fn, lhs, rhs):
+    """fn of two NDArrays or numbers (NumPy broadcasting), as MXNet's mx.nd.add & co."""
+    if isinstance(lhs, NDArray):
+        return lhs._binary(rhs, fn)
+    if isinstance(rhs, NDArray):
+        return rhs._binary(lhs, fn, reflected=True)
+    return fn(lhs, rhs)
+
+
+def _comparison(fn, lhs, rhs):
+    if isinstance(lhs, NDArray):
+        return lhs._compare(rhs, fn)
+    if isinstance(rhs, NDArray):
+        return NDArray(np.ascontiguousarray(fn(lhs, rhs._data).astype(rhs.dtype)), rhs.context)
+    return 1 if fn(lhs, rhs) else 0
+
+
+def add(lhs, rhs):
+    """lhs + rhs with broadcasting."""
+    return _elementwise(np.add, lhs, rhs)
+
+
+def subtract(lhs, rhs):
+    """lhs - rhs with broadcasting."""
+    return _elementwise(np.subtract, lhs, rhs)
+
+
+def multiply(lhs, rhs):
+    """lhs * rhs with broadcasting."""
+    return _elementwise(np.multiply, lhs, rhs)
+
+
+def divide(lhs, rhs):
+    """lhs / rhs with broadcasting (integer arrays truncate)."""
+    return _elementwise(_divide, lhs, rhs)
+
+
+def modulo(lhs, rhs):
+    """lhs % rhs with broadcasting."""
+    return _elementwise(np.mod, lhs, rhs)
+
+
+def power(base, exp):
+    """base ** exp with broadcasting."""
+    return _elementwise(np.power, base, exp)
+
+
+def maximum(lhs, rhs):
+    """Element-wise maximum with broadcasting."""
+    return _elementwise(np.maximum, lhs, rhs)
+
+
+def minimum(lhs, rhs):
+    """Element-wise minimum with broadcasting."""
+    return _elementwise(np.minimum, lhs, rhs)
+
+
+def equal(lhs, rhs):
+    """1 where lhs == rhs, else 0."""
+    return _comparison(np.equal, lhs, rhs)
+
+
+def not_equal(lhs, rhs):
+    """1 where lhs != rhs, else 0."""
+    return _comparison(np.not_equal, lhs, rhs)
+
+
+def greater(lhs, rhs):
+    """1 where lhs > rhs, else 0."""
+    return _comparison(np.greater, lhs, rhs)
+
+
+def greater_equal(lhs, rhs):
+    """1 where lhs >= rhs, else 0."""
+    return _comparison(np.greater_equal, lhs, rhs)
+
+
+def lesser(lhs, rhs):
+    """1 where lhs < rhs, else 0."""
+    return _comparison(np.less, lhs, rhs)
+
+
+def lesser_equal(lhs, rhs):
+    """1 where lhs <= rhs, else 0."""
+    return _comparison(np.less_equal, lhs, rhs)
+
+
 def waitall():
     """Wait for all pending computation (computation is synchronous here)."""
+
+
+_NAMESPACES = {"random": "random", "linalg": "linalg", "op": "nd_ops"}
+
+
+def __getattr__(name):
+    """mx.nd.<Operator> for every registered operator and alias; mx.nd.random, mx.nd.linalg."""
+    import importlib
+    if name in _NAMESPACES:
+        module = importlib.import_module("." + _NAMESPACES[name], __package__)
+        globals()[name] = module
+        return module
+    from .compiler import ops
+    if name in ops.FUNCTIONS:
+        from .nd_ops import function
+        fn = function(name)
+        globals()[name] = fn
+        return fn
+    raise AttributeError("module 'mxc.ndarray' has no operator or attribute %r" % name)
+
+
+def __dir__():
+    from .compiler import ops
+    return sorted(set(globals()) | set(ops.FUNCTIONS) | set(_NAMESPACES))
 
 
 # --------------------------------------------------------------------------- binary format

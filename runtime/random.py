@@ -1,13 +1,18 @@
-"""mx.random: seeding and sampling, all drawn from numpy's global RNG.
+"""mx.random and mx.nd.random: seeding and sampling, all drawn from numpy's global RNG.
 
-One `mx.random.seed(n)` makes NDArrayIter shuffles, initializers and the seeds handed to
-compiled code reproducible.
+One `mx.random.seed(n)` makes NDArrayIter shuffles, initializers, these samplers and the
+seeds handed to compiled code reproducible. The samplers take MXNet's parameter names; a
+distribution parameter given as an NDArray draws `shape` samples per element (output shape
+param.shape + shape), as MXNet's sample_* operators do.
 """
 import numpy as np
 
+from .base import MXNetError, numeric_types
 from .ndarray import NDArray, _ctx_or_default, _dtype_type, _shape_tuple
 
-__all__ = ["seed", "uniform", "normal", "randint", "next_c_seed"]
+__all__ = ["seed", "uniform", "normal", "randn", "randint", "gamma", "exponential", "poisson",
+           "negative_binomial", "generalized_negative_binomial", "multinomial", "shuffle",
+           "next_c_seed"]
 
 
 def seed(seed_state, ctx="all"):
@@ -17,7 +22,8 @@ def seed(seed_state, ctx="all"):
     np.random.seed(int(seed_state) % (2 ** 32))
 
 
-def _fill(values, shape, dtype, ctx, out):
+def _fill(values, dtype, ctx, out):
+    """The samples as a new NDArray, or written into `out` (its dtype wins)."""
     if out is not None:
         if not isinstance(out, NDArray):
             raise TypeError("out must be an NDArray, got %s" % type(out).__name__)
@@ -26,7 +32,7 @@ def _fill(values, shape, dtype, ctx, out):
     return NDArray(np.ascontiguousarray(values.astype(_dtype_type(dtype))), _ctx_or_default(ctx))
 
 
-def _target_shape(shape, out):
+def _sample_shape(shape, out):
     if out is not None:
         return out.shape
     if shape is None:
@@ -34,22 +40,146 @@ def _target_shape(shape, out):
     return _shape_tuple(shape)
 
 
-def uniform(low=0, high=1, shape=None, dtype="float32", ctx=None, out=None, **kwargs):
+def _distribution_params(name, values):
+    """Scalars, or NumPy arrays when the parameters are NDArrays (all or none of them)."""
+    arrays = [isinstance(v, NDArray) for v in values]
+    if any(arrays) and not all(arrays):
+        raise MXNetError("mx.random.%s: the distribution parameters must be all scalars or all "
+                         "NDArrays, got %s" % (name, ", ".join(type(v).__name__ for v in values)))
+    if all(arrays):
+        first = values[0].shape
+        for v in values[1:]:
+            if v.shape != first:
+                raise MXNetError("mx.random.%s: parameter arrays have shapes %s and %s"
+                                 % (name, first, v.shape))
+        return [v._data for v in values], values[0]
+    for v in values:
+        if not isinstance(v, (numeric_types, np.generic)):
+            raise MXNetError("mx.random.%s: expected a number or an NDArray, got %r" % (name, v))
+    return list(values), None
+
+
+def _draw(name, draw, params, shape, dtype, ctx, out):
+    """Samples of `draw(*params, size)`; NDArray parameters give param.shape + shape."""
+    values, like = _distribution_params(name, params)
+    if like is None:
+        size = _sample_shape(shape, out)
+        return _fill(np.asarray(draw(*values, size=size)), dtype, ctx, out)
+    extra = () if shape is None else _shape_tuple(shape)
+    size = like.shape + extra
+    expand = [v.reshape(v.shape + (1,) * len(extra)) for v in values]
+    samples = np.asarray(draw(*expand, size=size))
+    if dtype is None and out is None:
+        dtype = like.dtype
+    return _fill(samples, dtype, ctx or like.context, out)
+
+
+def uniform(low=0, high=1, shape=None, dtype=None, ctx=None, out=None, **kwargs):
     """Samples from U[low, high)."""
-    shape = _target_shape(shape, out)
-    return _fill(np.random.uniform(low, high, size=shape), shape, dtype, ctx, out)
+    return _draw("uniform", np.random.uniform, (low, high), shape, dtype, ctx, out)
 
 
-def normal(loc=0, scale=1, shape=None, dtype="float32", ctx=None, out=None, **kwargs):
+def normal(loc=0, scale=1, shape=None, dtype=None, ctx=None, out=None, **kwargs):
     """Samples from N(loc, scale^2)."""
-    shape = _target_shape(shape, out)
-    return _fill(np.random.normal(loc, scale, size=shape), shape, dtype, ctx, out)
+    return _draw("normal", np.random.normal, (loc, scale), shape, dtype, ctx, out)
+
+
+def randn(*shape, **kwargs):
+    """Samples from N(loc, scale^2) with the shape given positionally."""
+    loc, scale = kwargs.pop("loc", 0), kwargs.pop("scale", 1)
+    return normal(loc, scale, shape=shape or None, **kwargs)
+
+
+def gamma(alpha=1, beta=1, shape=None, dtype=None, ctx=None, out=None, **kwargs):
+    """Samples from Gamma(shape alpha, scale beta)."""
+    return _draw("gamma", np.random.gamma, (alpha, beta), shape, dtype, ctx, out)
+
+
+def exponential(scale=1, shape=None, dtype=None, ctx=None, out=None, **kwargs):
+    """Samples from the exponential distribution of mean `scale` (rate 1/scale)."""
+    return _draw("exponential", np.random.exponential, (scale,), shape, dtype, ctx, out)
+
+
+def poisson(lam=1, shape=None, dtype=None, ctx=None, out=None, **kwargs):
+    """Samples from Poisson(lam), as floating-point values like MXNet."""
+    return _draw("poisson", np.random.poisson, (lam,), shape, dtype, ctx, out)
+
+
+def negative_binomial(k=1, p=1, shape=None, dtype=None, ctx=None, out=None, **kwargs):
+    """Failures before the k-th success of trials succeeding with probability p."""
+    return _draw("negative_binomial", np.random.negative_binomial, (k, p), shape, dtype, ctx,
+                 out)
+
+
+def _generalized_negative_binomial(mu, alpha, size):
+    """Negative binomial of mean mu and dispersion alpha: Poisson of a Gamma(1/alpha, alpha mu)
+    rate (Poisson(mu) where alpha is 0)."""
+    mu, alpha = np.broadcast_to(mu, size), np.broadcast_to(alpha, size)
+    safe = np.where(alpha > 0, alpha, 1.0)
+    rate = np.where(alpha > 0, np.random.gamma(1 / safe, safe * mu, size=size), mu)
+    return np.random.poisson(rate)
+
+
+def generalized_negative_binomial(mu=1, alpha=1, shape=None, dtype=None, ctx=None, out=None,
+                                  **kwargs):
+    """Samples from the negative binomial of mean mu and dispersion alpha."""
+    return _draw("generalized_negative_binomial", _generalized_negative_binomial, (mu, alpha),
+                 shape, dtype, ctx, out)
 
 
 def randint(low, high, shape=None, dtype="int32", ctx=None, out=None, **kwargs):
     """Integer samples from [low, high)."""
-    shape = _target_shape(shape, out)
-    return _fill(np.random.randint(low, high, size=shape), shape, dtype, ctx, out)
+    if not high > low:
+        raise MXNetError("mx.random.randint: high (%r) must be greater than low (%r)"
+                         % (high, low))
+    return _draw("randint", np.random.randint, (low, high), shape, dtype, ctx, out)
+
+
+def _check_probabilities(probs):
+    if probs.ndim < 1 or probs.shape[-1] < 1:
+        raise MXNetError("mx.random.multinomial: data must hold probabilities along its last "
+                         "axis, got shape %s" % (probs.shape,))
+    if (probs < 0).any() or not np.all(np.isfinite(probs)):
+        raise MXNetError("mx.random.multinomial: probabilities must be finite and >= 0")
+
+
+def multinomial(data, shape=None, get_prob=False, out=None, dtype="int32", **kwargs):
+    """Category indices drawn from the distributions along data's last axis: output shape
+    data.shape[:-1] + shape; with get_prob, also the log-probability of each draw."""
+    if not isinstance(data, NDArray):
+        raise TypeError("multinomial: data must be an NDArray, got %s" % type(data).__name__)
+    probs = data._data.astype(np.float64)
+    _check_probabilities(probs)
+    extra = () if shape is None else _shape_tuple(shape)
+    rows = probs.reshape(-1, probs.shape[-1])
+    cdf = np.cumsum(rows, axis=1)
+    cdf /= cdf[:, -1:]
+    draws = np.random.uniform(size=(rows.shape[0], int(np.prod(extra, dtype=np.int64))))
+    picks = np.stack([np.searchsorted(c, d, side="right") for c, d in zip(cdf, draws)])
+    picks = np.minimum(picks, probs.shape[-1] - 1)
+    full_shape = probs.shape[:-1] + extra
+    samples = picks.reshape(full_shape or (1,))
+    result = _fill(samples, dtype, None, out) if out is not None else \
+        NDArray(samples.astype(_dtype_type(dtype)), data.context)
+    if not get_prob:
+        return result
+    chosen = np.take_along_axis(rows, picks, axis=1).reshape(samples.shape)
+    with np.errstate(divide="ignore"):
+        log_prob = np.log(chosen).astype(data.dtype)
+    return [result, NDArray(log_prob, data.context)]
+
+
+def shuffle(data, **kwargs):
+    """A copy of `data` with its rows (first axis) in random order."""
+    if not isinstance(data, NDArray):
+        raise TypeError("shuffle: data must be an NDArray, got %s" % type(data).__name__)
+    order = np.random.permutation(data.shape[0])
+    out = kwargs.get("out")
+    result = np.ascontiguousarray(data._data[order])
+    if out is not None:
+        out[:] = result
+        return out
+    return NDArray(result, data.context)
 
 
 def next_c_seed():

@@ -249,13 +249,17 @@ class OpDef:
     geometry(params, shapes) -> dict of the numbers a kernel template needs (loop extents,
     strides, ...); templates read it as `n.node.op.geometry(n)`, so the arithmetic lives in
     Python, once.
+    reference(params, arrays, train=False) -> list of NumPy arrays, one per output (hidden ones
+    included): the operator computed in NumPy, from `arrays` (inputs then aux states, NumPy
+    arrays). It runs mx.nd.<op> eagerly and is the independent reference of the op's tests;
+    with train=True it computes training mode and, like MXNet, updates aux states in place.
     """
 
     def __init__(self, name, params=None, inputs=("data",), aux=(), outputs=("output",),
                  shape=None, template=None, hint=None, aliases=(), variable_inputs=False,
                  loss=False, visible_outputs=None, input_init=None, workspace=None,
                  uses_rng=False, no_grad_inputs=(), differentiable=True, check=None,
-                 geometry=None):
+                 geometry=None, reference=None):
         self.name = name
         self.params = dict(params or {})
         self._inputs, self._aux, self._outputs = inputs, aux, outputs
@@ -273,6 +277,7 @@ class OpDef:
         self.differentiable = differentiable
         self.check = check
         self._geometry = geometry
+        self.reference = reference
 
     def geometry(self, n):
         """The template numbers of node view `n` (see the class docstring)."""

@@ -7,7 +7,10 @@ an element-wise operator is adding its row here.
 Unary rows: (forward, backward) in x (input), y (output), g (head gradient); the floating
 parameters of the operator are constants of the same name (clip's a_min / a_max, the scalar
 operators' `scalar`). Binary rows: (forward, d/dlhs, d/drhs) in a (lhs), b (rhs), y, g.
+Each row ends with its NumPy forward: the operator's reference (mx.nd.<op>, the op tests).
 """
+import numpy as np
+
 from .base import OpDef, Param, assign, known, p_bool, p_float, p_float_or_inf, register
 from .tensor import broadcast_shape
 
@@ -22,49 +25,59 @@ class ElementwiseOp(OpDef):
 
 
 UNARY = {
-    "exp": ("exp(x)", "g * y"),
-    "log": ("log(x)", "g / x"),
-    "sqrt": ("sqrt(x)", "g / (2 * y)"),
-    "rsqrt": ("1 / sqrt(x)", "(real)-0.5 * g * y * y * y"),
-    "square": ("x * x", "2 * x * g"),
-    "abs": ("fabs(x)", "x > 0 ? g : (x < 0 ? -g : 0)"),
-    "sign": ("x > 0 ? 1 : (x < 0 ? -1 : 0)", "0"),
-    "negative": ("-x", "-g"),
-    "tanh": ("tanh(x)", "g * (1 - y * y)"),
-    "sigmoid": ("1 / (1 + exp(-x))", "g * y * (1 - y)"),
-    "softsign": ("x / (1 + fabs(x))", "g / ((1 + fabs(x)) * (1 + fabs(x)))"),
-    "relu": ("x > 0 ? x : 0", "x > 0 ? g : 0"),
-    "zeros_like": ("0", "0"),
-    "ones_like": ("1", "0"),
+    "exp": ("exp(x)", "g * y", np.exp),
+    "log": ("log(x)", "g / x", np.log),
+    "sqrt": ("sqrt(x)", "g / (2 * y)", np.sqrt),
+    "rsqrt": ("1 / sqrt(x)", "(real)-0.5 * g * y * y * y", lambda x: 1 / np.sqrt(x)),
+    "square": ("x * x", "2 * x * g", np.square),
+    "abs": ("fabs(x)", "x > 0 ? g : (x < 0 ? -g : 0)", np.abs),
+    "sign": ("x > 0 ? 1 : (x < 0 ? -1 : 0)", "0", np.sign),
+    "negative": ("-x", "-g", np.negative),
+    "tanh": ("tanh(x)", "g * (1 - y * y)", np.tanh),
+    "sigmoid": ("1 / (1 + exp(-x))", "g * y * (1 - y)", lambda x: 1 / (1 + np.exp(-x))),
+    "softsign": ("x / (1 + fabs(x))", "g / ((1 + fabs(x)) * (1 + fabs(x)))",
+                 lambda x: x / (1 + np.abs(x))),
+    "relu": ("x > 0 ? x : 0", "x > 0 ? g : 0", lambda x: np.maximum(x, 0)),
+    "zeros_like": ("0", "0", np.zeros_like),
+    "ones_like": ("1", "0", np.ones_like),
 }
 
-# name: (forward, backward, MXNet's naming hint, legacy aliases)
+# name: (forward, backward, MXNet's naming hint, legacy aliases, NumPy forward in x, scalar)
 SCALAR = {
-    "_plus_scalar": ("x + scalar", "g", "_plusscalar", ("_PlusScalar",)),
-    "_minus_scalar": ("x - scalar", "g", "_minusscalar", ("_MinusScalar",)),
-    "_rminus_scalar": ("scalar - x", "-g", "_rminusscalar", ("_RMinusScalar",)),
-    "_mul_scalar": ("x * scalar", "g * scalar", "_mulscalar", ("_MulScalar",)),
-    "_div_scalar": ("x / scalar", "g / scalar", "_divscalar", ("_DivScalar",)),
-    "_rdiv_scalar": ("scalar / x", "-g * scalar / (x * x)", "_rdivscalar", ("_RDivScalar",)),
+    "_plus_scalar": ("x + scalar", "g", "_plusscalar", ("_PlusScalar",), lambda x, s: x + s),
+    "_minus_scalar": ("x - scalar", "g", "_minusscalar", ("_MinusScalar",),
+                      lambda x, s: x - s),
+    "_rminus_scalar": ("scalar - x", "-g", "_rminusscalar", ("_RMinusScalar",),
+                       lambda x, s: s - x),
+    "_mul_scalar": ("x * scalar", "g * scalar", "_mulscalar", ("_MulScalar",),
+                    lambda x, s: x * s),
+    "_div_scalar": ("x / scalar", "g / scalar", "_divscalar", ("_DivScalar",),
+                    lambda x, s: x / s),
+    "_rdiv_scalar": ("scalar / x", "-g * scalar / (x * x)", "_rdivscalar", ("_RDivScalar",),
+                     lambda x, s: s / x),
     "_power_scalar": ("pow(x, scalar)", "g * scalar * pow(x, scalar - 1)", "_powerscalar",
-                      ("_PowerScalar",)),
+                      ("_PowerScalar",), lambda x, s: np.power(x, s)),
     "_rpower_scalar": ("pow(scalar, x)", "g * y * log(scalar)", "_rpower_scalar",
-                       ("_RPowerScalar",)),
+                       ("_RPowerScalar",), lambda x, s: np.power(s, x)),
 }
 
-CLIP = ("x < a_min ? a_min : (x > a_max ? a_max : x)", "(x < a_min || x > a_max) ? 0 : g")
+# (forward, backward, NumPy forward in x and the parameters p)
+CLIP = ("x < a_min ? a_min : (x > a_max ? a_max : x)", "(x < a_min || x > a_max) ? 0 : g",
+        lambda x, p: np.minimum(np.maximum(x, p["a_min"]), p["a_max"]))
 HARD_SIGMOID = ("alpha * x + beta <= 0 ? 0 : (alpha * x + beta >= 1 ? 1 : alpha * x + beta)",
-                "(alpha * x + beta > 0 && alpha * x + beta < 1) ? g * alpha : 0")
+                "(alpha * x + beta > 0 && alpha * x + beta < 1) ? g * alpha : 0",
+                lambda x, p: np.clip(p["alpha"] * x + p["beta"], 0, 1))
 
-# kind: (forward, d/dlhs, d/drhs), registered as elemwise_<kind> and broadcast_<kind>
+# kind: (forward, d/dlhs, d/drhs, NumPy forward), registered as elemwise_<kind> and
+# broadcast_<kind>
 BINARY = {
-    "add": ("a + b", "g", "g"),
-    "sub": ("a - b", "g", "-g"),
-    "mul": ("a * b", "g * b", "g * a"),
-    "div": ("a / b", "g / b", "-g * a / (b * b)"),
-    "power": ("pow(a, b)", "g * b * pow(a, b - 1)", "g * y * log(a)"),
-    "maximum": ("a > b ? a : b", "a >= b ? g : 0", "a < b ? g : 0"),
-    "minimum": ("a < b ? a : b", "a <= b ? g : 0", "a > b ? g : 0"),
+    "add": ("a + b", "g", "g", np.add),
+    "sub": ("a - b", "g", "-g", np.subtract),
+    "mul": ("a * b", "g * b", "g * a", np.multiply),
+    "div": ("a / b", "g / b", "-g * a / (b * b)", np.divide),
+    "power": ("pow(a, b)", "g * b * pow(a, b - 1)", "g * y * log(a)", np.power),
+    "maximum": ("a > b ? a : b", "a >= b ? g : 0", "a < b ? g : 0", np.maximum),
+    "minimum": ("a < b ? a : b", "a <= b ? g : 0", "a > b ? g : 0", np.minimum),
 }
 
 # kind: (equal-shape operator name, its hint, its aliases)
@@ -97,28 +110,40 @@ def _broadcast_shape(p, ins):
     return ins, [broadcast_shape(ins[0], ins[1])]
 
 
-def _unary(name, forward, backward, **kw):
+def _same_dtype(fn):
+    """A NumPy forward whose result keeps the input's dtype, as the C kernels do."""
+    def reference(p, arrays, train=False):
+        with np.errstate(all="ignore"):
+            out = np.asarray(fn(p, *arrays))
+        return [out.astype(arrays[0].dtype, copy=False)]
+    return reference
+
+
+def _unary(name, forward, backward, numpy_forward, **kw):
     register(ElementwiseOp(name, dict(forward=forward, backward=backward), shape=_same_shape,
-                           template="ops/unary.c.j2", **kw))
+                           template="ops/unary.c.j2", reference=_same_dtype(numpy_forward),
+                           **kw))
 
 
 def _binary(name, kind, shape, **kw):
-    forward, lhs, rhs = BINARY[kind]
+    forward, lhs, rhs, numpy_forward = BINARY[kind]
     register(ElementwiseOp(name, dict(forward=forward, lhs=lhs, rhs=rhs), inputs=("lhs", "rhs"),
-                           shape=shape, template="ops/binary.c.j2", **kw))
+                           shape=shape, template="ops/binary.c.j2",
+                           reference=_same_dtype(lambda p, a, b: numpy_forward(a, b)), **kw))
 
 
-for _name, (_fwd, _bwd) in UNARY.items():
-    _unary(_name, _fwd, _bwd)
+for _name, (_fwd, _bwd, _np) in UNARY.items():
+    _unary(_name, _fwd, _bwd, lambda p, x, _f=_np: _f(x))
 
-_unary("clip", *CLIP,
+_unary("clip", CLIP[0], CLIP[1], lambda p, x: CLIP[2](x, p),
        params={"a_min": Param(p_float_or_inf), "a_max": Param(p_float_or_inf)})
 
-_unary("hard_sigmoid", *HARD_SIGMOID,
+_unary("hard_sigmoid", HARD_SIGMOID[0], HARD_SIGMOID[1], lambda p, x: HARD_SIGMOID[2](x, p),
        params={"alpha": Param(p_float, 0.2), "beta": Param(p_float, 0.5)})
 
-for _name, (_fwd, _bwd, _hint, _aliases) in SCALAR.items():
-    _unary(_name, _fwd, _bwd, hint=_hint, aliases=_aliases,
+for _name, (_fwd, _bwd, _hint, _aliases, _np) in SCALAR.items():
+    _unary(_name, _fwd, _bwd, lambda p, x, _f=_np: _f(x, p["scalar"]), hint=_hint,
+           aliases=_aliases,
            params={"scalar": Param(p_float, 1.0), "is_int": Param(p_bool, True)})
 
 for _kind, (_name, _hint, _aliases) in ELEMWISE_NAMES.items():

@@ -2,6 +2,8 @@
 MakeLoss, BlockGrad. A loss head's backward ignores the head gradient and writes its own."""
 from math import prod
 
+import numpy as np
+
 from .base import (OpDef, Param, ShapeError, assign, known, p_bool, p_enum, p_float, register)
 
 
@@ -48,6 +50,20 @@ def _softmax_output_geometry(p, shapes):
     return dict(R=data[0], C=prod(data[1:]), S=1)
 
 
+def _softmax_output_ref(p, arrays, train=False):
+    """Forward: the softmax over C of data seen as R x C x S (the label only shapes gradients)."""
+    x = arrays[0]
+    g = _softmax_output_geometry(p, {"data": x.shape})
+    z = x.reshape(g["R"], g["C"], g["S"])
+    with np.errstate(invalid="ignore", over="ignore"):
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return [(e / e.sum(axis=1, keepdims=True)).reshape(x.shape).astype(x.dtype)]
+
+
+def _identity_ref(p, arrays, train=False):
+    return [arrays[0].copy()]
+
+
 register(OpDef(
     "SoftmaxOutput", aliases=("Softmax",),
     params={"grad_scale": Param(p_float, 1.0), "ignore_label": Param(p_float, -1.0),
@@ -57,7 +73,7 @@ register(OpDef(
             "out_grad": Param(p_bool, False), "smooth_alpha": Param(p_float, 0.0, ge=0, le=1)},
     inputs=("data", "label"), shape=_softmax_output_shape, loss=True,
     no_grad_inputs=("label",), geometry=_softmax_output_geometry,
-    template="ops/softmax_output.c.j2"))
+    template="ops/softmax_output.c.j2", reference=_softmax_output_ref))
 
 
 # ---- regression / loss heads ---------------------------------------------------------------
@@ -76,14 +92,20 @@ def _regression_shape(p, ins):
     return ins, [tuple(data)]
 
 
-for _name, _kind in (("LinearRegressionOutput", "linear"),
-                     ("LogisticRegressionOutput", "logistic"),
-                     ("MAERegressionOutput", "mae")):
+def _logistic_ref(p, arrays, train=False):
+    x = arrays[0]
+    with np.errstate(over="ignore"):
+        return [(1 / (1 + np.exp(-x))).astype(x.dtype)]
+
+
+for _name, _kind, _ref in (("LinearRegressionOutput", "linear", _identity_ref),
+                           ("LogisticRegressionOutput", "logistic", _logistic_ref),
+                           ("MAERegressionOutput", "mae", _identity_ref)):
     register(OpDef(
         _name, params={"grad_scale": Param(p_float, 1.0)}, inputs=("data", "label"),
         shape=_regression_shape, loss=True, no_grad_inputs=("label",),
         geometry=lambda p, sh, _k=_kind: dict(kind=_k),
-        template="ops/regression_output.c.j2"))
+        template="ops/regression_output.c.j2", reference=_ref))
 
 
 def _svm_shape(p, ins):
@@ -99,14 +121,14 @@ register(OpDef(
     params={"margin": Param(p_float, 1.0), "regularization_coefficient": Param(p_float, 1.0),
             "use_linear": Param(p_bool, False)},
     inputs=("data", "label"), shape=_svm_shape, loss=True, no_grad_inputs=("label",),
-    template="ops/svm_output.c.j2"))
+    template="ops/svm_output.c.j2", reference=_identity_ref))
 
 register(OpDef(
     "MakeLoss",
     params={"grad_scale": Param(p_float, 1.0), "valid_thresh": Param(p_float, 0.0),
             "normalization": Param(p_enum("null", "batch", "valid"), "null")},
-    shape=_same_shape, loss=True, template="ops/make_loss.c.j2"))
+    shape=_same_shape, loss=True, template="ops/make_loss.c.j2", reference=_identity_ref))
 
 register(OpDef(
     "BlockGrad", aliases=("stop_gradient",), shape=_same_shape, differentiable=False,
-    template="ops/identity.c.j2"))
+    template="ops/identity.c.j2", reference=_identity_ref))

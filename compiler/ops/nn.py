@@ -5,7 +5,12 @@ heads are in losses.py, element-wise operators in elementwise.py).
 Ops whose kernels need derived geometry carry a `geometry` rule (see OpDef) that the
 templates call as `n.node.op.geometry(n)`, so the arithmetic lives in Python, once.
 """
+import functools
+import itertools
+import math
 from math import prod
+
+import numpy as np
 
 from .base import (OpDef, Param, ParamError, ShapeError, assign, known, p_bool, p_dtype, p_enum,
                    p_float, p_int, p_optional, p_shape, register)
@@ -34,18 +39,43 @@ def _fc_shape(p, ins):
     return ins, [out]
 
 
+def _fc_ref(p, arrays, train=False):
+    x, w = arrays[0], arrays[1]
+    x2 = x.reshape(x.shape[0], -1) if p["flatten"] else x
+    out = x2 @ w.T
+    if not p["no_bias"]:
+        out = out + arrays[2]
+    return [np.ascontiguousarray(out, dtype=x.dtype)]
+
+
 register(OpDef(
     "FullyConnected",
     params={"num_hidden": Param(p_int, ge=1), "no_bias": Param(p_bool, False),
             "flatten": Param(p_bool, True)},
-    inputs=_fc_inputs, shape=_fc_shape, template="ops/fully_connected.c.j2"))
+    inputs=_fc_inputs, shape=_fc_shape, template="ops/fully_connected.c.j2",
+    reference=_fc_ref))
+
+
+ACTIVATIONS = {   # act_type: NumPy forward
+    "relu": lambda x: np.maximum(x, 0),
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "tanh": np.tanh,
+    "softrelu": lambda x: np.logaddexp(x, 0),
+    "softsign": lambda x: x / (1 + np.abs(x)),
+}
+
+
+def _activation_ref(p, arrays, train=False):
+    x = arrays[0]
+    with np.errstate(over="ignore"):
+        return [np.asarray(ACTIVATIONS[p["act_type"]](x), dtype=x.dtype)]
 
 
 register(OpDef(
     "Activation",
     params={"act_type": Param(p_enum("relu", "sigmoid", "tanh", "softrelu", "softsign",
                                      unsupported=("log_sigmoid", "mish")))},
-    shape=_same_shape, template="ops/activation.c.j2"))
+    shape=_same_shape, template="ops/activation.c.j2", reference=_activation_ref))
 
 
 
@@ -192,11 +222,43 @@ def _check_deconv(p):
     _check_per_dim(p, ("adj", "target_shape"), len(p["kernel"]))
 
 
+def _window(offset, step, count):
+    """The slice taking `count` positions `step` apart from `offset`."""
+    return slice(offset, offset + step * (count - 1) + 1, step)
+
+
+def _kernel_offsets(p, nd):
+    return itertools.product(*(range(k) for k in p["kernel"][:nd]))
+
+
+def _conv_ref(p, arrays, train=False):
+    """Correlation as one product per kernel offset: strided input windows times that tap."""
+    x, w = arrays[0], arrays[1]
+    nd = x.ndim - 2
+    s, d, pd = _spatial(p, nd)
+    out_sp = _conv_shape(p, [x.shape, None, None])[1][0][2:]
+    xp = np.pad(x, [(0, 0), (0, 0)] + [(q, q) for q in pd])
+    g, f = p["num_group"], p["num_filter"]
+    cg, fg = x.shape[1] // g, f // g
+    out = np.zeros((x.shape[0], f) + tuple(out_sp), dtype=np.result_type(x, w))
+    for tap in _kernel_offsets(p, nd):
+        win = (slice(None), slice(None)) + tuple(
+            _window(t * di, si, o) for t, di, si, o in zip(tap, d, s, out_sp))
+        patch = xp[win]
+        for k in range(g):
+            out[:, k * fg:(k + 1) * fg] += np.einsum(
+                "nc...,fc->nf...", patch[:, k * cg:(k + 1) * cg],
+                w[(slice(k * fg, (k + 1) * fg), slice(None)) + tap])
+    if not p["no_bias"]:
+        out += arrays[2].reshape((1, f) + (1,) * nd)
+    return [out.astype(x.dtype, copy=False)]
+
+
 register(OpDef(
     "Convolution", params=_CONV_PARAMS, check=_check_conv, inputs=_bias_inputs,
     shape=_conv_shape,
     geometry=_conv_geometry_threads, workspace=_conv_workspace,
-    template="ops/convolution.c.j2"))
+    template="ops/convolution.c.j2", reference=_conv_ref))
 
 
 # ---- Deconvolution -------------------------------------------------------------------------
@@ -260,6 +322,32 @@ def _deconv_geometry(p, shapes):
     return geo
 
 
+def _deconv_ref(p, arrays, train=False):
+    """Transposed convolution: every input position scatters its kernel-weighted values."""
+    x, w = arrays[0], arrays[1]
+    nd = x.ndim - 2
+    s, d, _ = _spatial(p, nd)
+    pads, adjs = _deconv_pads(p, x.shape)
+    g, f = p["num_group"], p["num_filter"]
+    cg, fg = x.shape[1] // g, f // g
+    in_sp = x.shape[2:]
+    full_sp = [si * (n - 1) + di * (k - 1) + 1 + a
+               for n, k, si, di, a in zip(in_sp, p["kernel"], s, d, adjs)]
+    full = np.zeros((x.shape[0], f) + tuple(full_sp), dtype=np.result_type(x, w))
+    for tap in _kernel_offsets(p, nd):
+        win = (slice(None), slice(None)) + tuple(
+            _window(t * di, si, n) for t, di, si, n in zip(tap, d, s, in_sp))
+        for k in range(g):
+            contrib = np.einsum("nc...,cf->nf...", x[:, k * cg:(k + 1) * cg],
+                                w[(slice(k * cg, (k + 1) * cg), slice(None)) + tap])
+            full[(slice(None), slice(k * fg, (k + 1) * fg)) + win[2:]] += contrib
+    out = full[(slice(None), slice(None)) + tuple(
+        slice(q, n - q) for q, n in zip(pads, full_sp))]
+    if not p["no_bias"]:
+        out = out + arrays[2].reshape((1, f) + (1,) * nd)
+    return [np.ascontiguousarray(out, dtype=x.dtype)]
+
+
 register(OpDef(
     "Deconvolution",
     params=dict(_CONV_PARAMS, adj=Param(p_shape, (), ge=0),
@@ -267,7 +355,7 @@ register(OpDef(
                 no_bias=Param(p_bool, True)),
     check=_check_deconv, inputs=_bias_inputs, shape=_deconv_shape,
     geometry=_deconv_geometry,
-    workspace=_deconv_workspace, template="ops/deconvolution.c.j2"))
+    workspace=_deconv_workspace, template="ops/deconvolution.c.j2", reference=_deconv_ref))
 
 
 # ---- Pooling -------------------------------------------------------------------------------
@@ -330,6 +418,44 @@ def _check_pool(p):
     _check_layout(p, nd)
 
 
+def _window_counts(x, k, s, q, o, include_pad):
+    """Per output position along one axis: how many positions its window averages over."""
+    start = np.arange(o) * s - q
+    end = np.minimum(start + k, x + q)
+    if include_pad:
+        return end - start
+    return np.minimum(end, x) - np.maximum(start, 0)
+
+
+def _pool_ref(p, arrays, train=False):
+    """Windows clipped to the padded input (to the input for max / sum / lp and uncounted pad)."""
+    x = arrays[0]
+    nd = x.ndim - 2
+    k, s, pd = _pool_dims(p, x.shape)
+    out_sp = _pool_shape(p, [x.shape])[1][0][2:]
+    kind = p["pool_type"]
+    fill = -np.inf if kind == "max" else 0.0
+    hi = [max(0, (o - 1) * si + ki - n - q)
+          for o, si, ki, n, q in zip(out_sp, s, k, x.shape[2:], pd)]
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0)] + [(q, h) for q, h in zip(pd, hi)],
+                constant_values=fill)
+    if kind == "lp":
+        xp = np.abs(xp) ** p["p_value"]
+    acc = np.full(x.shape[:2] + tuple(out_sp), fill)
+    for tap in itertools.product(*(range(ki) for ki in k)):
+        win = xp[(slice(None), slice(None)) + tuple(
+            _window(t, si, o) for t, si, o in zip(tap, s, out_sp))]
+        acc = np.maximum(acc, win) if kind == "max" else acc + win
+    if kind == "avg":
+        cip = p["count_include_pad"]
+        counts = [_window_counts(n, ki, si, q, o, True if cip is None else cip)
+                  for n, ki, si, q, o in zip(x.shape[2:], k, s, pd, out_sp)]
+        acc = acc / functools.reduce(np.multiply, np.ix_(*counts))
+    elif kind == "lp":
+        acc = acc ** (1.0 / p["p_value"])
+    return [acc.astype(x.dtype)]
+
+
 register(OpDef(
     "Pooling",
     params={"kernel": Param(p_shape, (), ge=1, lengths=(0, 1, 2, 3)),
@@ -341,7 +467,8 @@ register(OpDef(
             "p_value": Param(p_optional(p_int), None),
             "count_include_pad": Param(p_optional(p_bool), None),
             "layout": Param(_p_layout, None)},
-    check=_check_pool, shape=_pool_shape, geometry=_pool_geometry, template="ops/pooling.c.j2"))
+    check=_check_pool, shape=_pool_shape, geometry=_pool_geometry, template="ops/pooling.c.j2",
+    reference=_pool_ref))
 
 
 # ---- BatchNorm -----------------------------------------------------------------------------
@@ -370,6 +497,27 @@ def _bn_geometry(p, shapes):
     return dict(OUTER=prod(data[:ax]), C=data[ax], INNER=prod(data[ax + 1:]))
 
 
+def _bn_ref(p, arrays, train=False):
+    """Batch statistics in training (unless use_global_stats), moving ones otherwise; `var`
+    holds 1/sqrt(var + eps). Training updates moving_mean / moving_var in place."""
+    x, gamma, beta, moving_mean, moving_var = arrays
+    ax = _channel_axis(p, x.shape)
+    axes = tuple(i for i in range(x.ndim) if i != ax)
+    bshape = [1] * x.ndim
+    bshape[ax] = x.shape[ax]
+    if train and not p["use_global_stats"]:
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
+        m = p["momentum"]
+        moving_mean[...] = moving_mean * m + mean * (1 - m)
+        moving_var[...] = moving_var * m + var * (1 - m)
+    else:
+        mean, var = moving_mean, moving_var
+    istd = 1 / np.sqrt(var + p["eps"])
+    scale = istd if p["fix_gamma"] else gamma * istd
+    out = (x - mean.reshape(bshape)) * scale.reshape(bshape) + beta.reshape(bshape)
+    return [out.astype(x.dtype), np.array(mean, dtype=x.dtype), istd.astype(x.dtype)]
+
+
 register(OpDef(
     "BatchNorm",
     params={"eps": Param(p_float, 0.0010000000474974513, gt=0),
@@ -383,7 +531,8 @@ register(OpDef(
     outputs=("output", "mean", "var"),
     visible_outputs=lambda p: 3 if p["output_mean_var"] else 1,
     input_init={"moving_mean": '["zero", {}]', "moving_var": '["one", {}]'},
-    shape=_bn_shape, geometry=_bn_geometry, template="ops/batch_norm.c.j2"))
+    shape=_bn_shape, geometry=_bn_geometry, template="ops/batch_norm.c.j2",
+    reference=_bn_ref))
 
 
 # ---- Dropout -------------------------------------------------------------------------------
@@ -422,6 +571,20 @@ def _dropout_geometry(p, shapes):
                       for i in range(len(data))])
 
 
+def _dropout_ref(p, arrays, train=False):
+    """Active in training or mode=always: keep with 1 - p (one draw per position of the mask,
+    shared along `axes`, from NumPy's global generator), scaled by 1/(1-p)."""
+    x = arrays[0]
+    if not (train or p["mode"] == "always") or p["p"] == 0:
+        return [x.copy(), np.ones_like(x)]
+    axes = {a + x.ndim if a < 0 else a for a in p["axes"]}
+    mshape = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+    keep = 1 - p["p"]
+    mask = np.where(np.random.uniform(size=mshape) < keep, 1 / keep, 0).astype(x.dtype)
+    mask = np.broadcast_to(mask, x.shape).copy()
+    return [x * mask, mask]
+
+
 register(OpDef(
     "Dropout",
     # MXNet's range is [0, 1], but p=1 scales the kept values by 1/0: refused here
@@ -429,7 +592,8 @@ register(OpDef(
             "mode": Param(p_enum("training", "always"), "training"),
             "axes": Param(p_shape, ()), "cudnn_off": Param(p_optional(p_bool), False)},
     outputs=("output", "mask"), visible_outputs=lambda p: 1, uses_rng=True,
-    shape=_dropout_shape, geometry=_dropout_geometry, template="ops/dropout.c.j2"))
+    shape=_dropout_shape, geometry=_dropout_geometry, template="ops/dropout.c.j2",
+    reference=_dropout_ref))
 
 
 # ---- LeakyReLU -----------------------------------------------------------------------------
@@ -463,6 +627,36 @@ def _leaky_geometry(p, shapes):
     return dict(OUTER=data[0], C=data[1], INNER=prod(data[2:]))
 
 
+SELU_LAMBDA, SELU_ALPHA = 1.0507009873554805, 1.6732632423543772
+
+
+def _leaky_ref(p, arrays, train=False):
+    """rrelu draws its slopes in [lower, upper) in training, uses their mean otherwise; the
+    hidden mask output holds those slopes."""
+    x, kind = arrays[0], p["act_type"]
+    neg = x <= 0
+    if kind == "leaky":
+        out = np.where(neg, p["slope"] * x, x)
+    elif kind == "elu":
+        out = np.where(neg, p["slope"] * np.expm1(np.minimum(x, 0)), x)
+    elif kind == "selu":
+        out = SELU_LAMBDA * np.where(neg, SELU_ALPHA * np.expm1(np.minimum(x, 0)), x)
+    elif kind == "gelu":
+        erf = np.vectorize(math.erf, otypes=[np.float64])
+        out = 0.5 * x * (1 + erf(x / math.sqrt(2)))
+    elif kind == "prelu":
+        geo = _leaky_geometry(p, {"data": x.shape, "gamma": arrays[1].shape})
+        slope = arrays[1].reshape(1, geo["C"], 1)
+        x3 = x.reshape(geo["OUTER"], geo["C"], geo["INNER"])
+        out = np.where(x3 > 0, x3, slope * x3).reshape(x.shape)
+    else:
+        lo, hi = p["lower_bound"], p["upper_bound"]
+        slopes = (np.random.uniform(lo, hi, size=x.shape) if train
+                  else np.full(x.shape, (lo + hi) / 2)).astype(x.dtype)
+        return [np.where(neg, slopes * x, x).astype(x.dtype), slopes]
+    return [np.asarray(out, dtype=x.dtype)]
+
+
 register(OpDef(
     "LeakyReLU",
     params={"act_type": Param(p_enum("elu", "gelu", "leaky", "prelu", "rrelu", "selu"), "leaky"),
@@ -470,7 +664,8 @@ register(OpDef(
             "upper_bound": Param(p_float, 0.334)},
     inputs=_leaky_inputs, outputs=_leaky_outputs, visible_outputs=lambda p: 1,
     input_init={"gamma": '["Constant", {"value": 0.25}]'}, uses_rng=True,
-    shape=_leaky_shape, geometry=_leaky_geometry, template="ops/leaky_relu.c.j2"))
+    shape=_leaky_shape, geometry=_leaky_geometry, template="ops/leaky_relu.c.j2",
+    reference=_leaky_ref))
 
 
 # ---- softmax family ------------------------------------------------------------------------
@@ -503,10 +698,28 @@ def _check_softmax(p):
         raise ParamError("temperature", "must not be 0 (the inputs are divided by it)")
 
 
+def softmax_along(x, axis, temperature=1.0, log=False):
+    """(log-)softmax of x / temperature along `axis`, shifted by the maximum."""
+    z = (x - x.max(axis=axis, keepdims=True)) / temperature
+    with np.errstate(divide="ignore"):
+        lse = np.log(np.exp(z).sum(axis=axis, keepdims=True))
+    return z - lse if log else np.exp(z - lse)
+
+
+def _softmax_ref(log):
+    def reference(p, arrays, train=False):
+        x = arrays[0]
+        t = 1.0 if p["temperature"] is None else p["temperature"]
+        out = softmax_along(x, p["axis"], t, log)
+        return [out.astype(p["dtype"] or x.dtype)]
+    return reference
+
+
 for _name in ("softmax", "log_softmax"):
     register(OpDef(
         _name, params=_SOFTMAX_PARAMS, check=_check_softmax, shape=_softmax_shape,
-        geometry=_axis_geometry, template="ops/softmax.c.j2"))
+        geometry=_axis_geometry, template="ops/softmax.c.j2",
+        reference=_softmax_ref(_name == "log_softmax")))
 
 
 def _softmax_act_geometry(p, shapes):
@@ -522,9 +735,16 @@ def _softmax_act_shape(p, ins):
     return _same_shape(p, ins)
 
 
+def _grouped_softmax(p, x):
+    geo = _softmax_act_geometry(p, {"data": x.shape})
+    x3 = x.reshape(geo["OUTER"], geo["C"], geo["INNER"])
+    return softmax_along(x3, 1).reshape(x.shape).astype(x.dtype)
+
+
 register(OpDef(
     "SoftmaxActivation", params={"mode": Param(p_enum("instance", "channel"), "instance")},
-    shape=_softmax_act_shape, geometry=_softmax_act_geometry, template="ops/softmax.c.j2"))
+    shape=_softmax_act_shape, geometry=_softmax_act_geometry, template="ops/softmax.c.j2",
+    reference=lambda p, arrays, train=False: [_grouped_softmax(p, arrays[0])]))
 
 
 # ---- Embedding -----------------------------------------------------------------------------
@@ -542,7 +762,8 @@ register(OpDef(
     params={"input_dim": Param(p_int, ge=1), "output_dim": Param(p_int, ge=1),
             "dtype": Param(p_dtype, "float32"), "sparse_grad": Param(p_bool, False)},
     inputs=("data", "weight"), shape=_embedding_shape, no_grad_inputs=("data",),
-    template="ops/embedding.c.j2"))
+    template="ops/embedding.c.j2", reference=lambda p, arrays, train=False: [
+        arrays[1][np.clip(arrays[0].astype(np.int64), 0, p["input_dim"] - 1)]]))
 
 
 # ---- L2Normalization, LRN ------------------------------------------------------------------
@@ -567,12 +788,21 @@ def _l2_shape(p, ins):
     return ins, [tuple(d), norm]
 
 
+def _l2_ref(p, arrays, train=False):
+    x = arrays[0]
+    geo = _l2_geometry(p, {"data": x.shape})
+    x3 = x.reshape(geo["OUTER"], geo["C"], geo["INNER"])
+    norm = np.sqrt((x3 * x3).sum(axis=1, keepdims=True) + p["eps"])
+    out_norm = _l2_shape(p, [x.shape])[1][1]
+    return [(x3 / norm).reshape(x.shape).astype(x.dtype), norm.reshape(out_norm).astype(x.dtype)]
+
+
 register(OpDef(
     "L2Normalization",
     params={"eps": Param(p_float, 1e-10, gt=0),
             "mode": Param(p_enum("instance", "channel", "spatial"), "instance")},
     outputs=("output", "norm"), visible_outputs=lambda p: 1, shape=_l2_shape,
-    geometry=_l2_geometry, template="ops/l2_normalization.c.j2"))
+    geometry=_l2_geometry, template="ops/l2_normalization.c.j2", reference=_l2_ref))
 
 
 def _lrn_shape(p, ins):
@@ -589,13 +819,22 @@ def _check_lrn(p):
         raise ParamError("nsize", "the window must have an odd width (a centre channel)")
 
 
+def _lrn_ref(p, arrays, train=False):
+    """norm = knorm + alpha/nsize * sum of x^2 over nsize channels centred on c (clipped)."""
+    x = arrays[0]
+    sq = np.pad(x * x, [(0, 0), (p["nsize"] // 2,) * 2] + [(0, 0)] * (x.ndim - 2))
+    window = sum(sq[:, i:i + x.shape[1]] for i in range(p["nsize"]))
+    norm = p["knorm"] + p["alpha"] / p["nsize"] * window
+    return [(x * norm ** -p["beta"]).astype(x.dtype), norm.astype(x.dtype)]
+
+
 register(OpDef(
     "LRN",
     params={"alpha": Param(p_float, 1e-4), "beta": Param(p_float, 0.75),
             "knorm": Param(p_float, 2.0), "nsize": Param(p_int, ge=1)},
     check=_check_lrn, outputs=("output", "tmp_norm"), visible_outputs=lambda p: 1, shape=_lrn_shape,
     geometry=lambda p, sh: dict(N=sh["data"][0], C=sh["data"][1], INNER=prod(sh["data"][2:])),
-    template="ops/lrn.c.j2"))
+    template="ops/lrn.c.j2", reference=_lrn_ref))
 
 
 # ---- UpSampling (nearest), Pad -------------------------------------------------------------
@@ -655,6 +894,19 @@ class UpSamplingOp(OpDef):
         return _deconv_geometry(_bilinear_params(n.p, n.shape["data"][1]), n.shape)
 
 
+def _upsampling_ref(p, arrays, train=False):
+    """Nearest: each input repeated up to the first's size times scale, then concatenated or
+    summed; bilinear: the depthwise Deconvolution with the given weight."""
+    first = arrays[0]
+    if p["sample_type"] == "bilinear":
+        dp = _bilinear_params(p, first.shape[1])
+        return _deconv_ref(dp, arrays[:2])
+    oh, ow = first.shape[2] * p["scale"], first.shape[3] * p["scale"]
+    ups = [a.repeat(oh // a.shape[2], axis=2).repeat(ow // a.shape[3], axis=3) for a in arrays]
+    out = sum(ups[1:], ups[0]) if p["multi_input_mode"] == "sum" else np.concatenate(ups, 1)
+    return [np.ascontiguousarray(out, dtype=first.dtype)]
+
+
 register(UpSamplingOp(
     "UpSampling",
     params={"scale": Param(p_int, ge=1, le=1000), "num_filter": Param(p_int, 0, ge=0),
@@ -664,7 +916,7 @@ register(UpSamplingOp(
     variable_inputs=True, shape=_upsampling_shape, input_init={"weight": '["bilinear", {}]'},
     workspace=lambda p, ins, outs: _deconv_workspace(_bilinear_params(p, ins[0][1]), ins, outs)
     if p["sample_type"] == "bilinear" else 0,
-    template="ops/upsampling.c.j2"))
+    template="ops/upsampling.c.j2", reference=_upsampling_ref))
 
 
 def _pad_shape(p, ins):
@@ -684,9 +936,17 @@ def _pad_shape(p, ins):
     return ins, [out]
 
 
+def _pad_ref(p, arrays, train=False):
+    x, w = arrays[0], p["pad_width"]
+    widths = [(w[2 * i], w[2 * i + 1]) for i in range(x.ndim)]
+    if p["mode"] == "constant":
+        return [np.pad(x, widths, constant_values=p["constant_value"])]
+    return [np.pad(x, widths, mode=p["mode"])]
+
+
 register(OpDef(
     "Pad", aliases=("pad",),
     params={"mode": Param(p_enum("constant", "edge", "reflect")),
             "pad_width": Param(p_shape, ge=0, lengths=(8, 10)),
             "constant_value": Param(p_float, 0.0)},
-    shape=_pad_shape, template="ops/pad.c.j2"))
+    shape=_pad_shape, template="ops/pad.c.j2", reference=_pad_ref))

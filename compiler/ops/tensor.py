@@ -2,6 +2,8 @@
 indexing helpers (reference sections 1.6, 11.4, 11.5)."""
 from math import prod
 
+import numpy as np
+
 from .base import (OpDef, Param, ShapeError, known, p_bool, p_dtype, p_enum, p_float, p_int,
                    p_optional, p_shape, register)
 
@@ -28,7 +30,13 @@ def _flatten_shape(p, ins):
     return ins, [(d[0], prod(d[1:]))]
 
 
-register(OpDef("Flatten", aliases=("flatten",), shape=_flatten_shape, template="ops/copy.c.j2"))
+def _reshaped(fn):
+    """Reference of an operator that only changes the shape: `fn(p, shape)` gives the target."""
+    return lambda p, arrays, train=False: [arrays[0].reshape(fn(p, arrays[0].shape))]
+
+
+register(OpDef("Flatten", aliases=("flatten",), shape=_flatten_shape, template="ops/copy.c.j2",
+               reference=_reshaped(lambda p, d: _flatten_shape(p, [d])[1][0])))
 
 
 def reshape_target(dshape, shape, reverse=False):
@@ -107,7 +115,8 @@ register(OpDef(
     "Reshape", aliases=("reshape",),
     params={"shape": Param(p_shape, (), ge=-4), "reverse": Param(p_bool, False),
             "target_shape": Param(p_shape, (), ge=0), "keep_highest": Param(p_bool, False)},
-    shape=_reshape_shape, template="ops/copy.c.j2"))
+    shape=_reshape_shape, template="ops/copy.c.j2",
+    reference=_reshaped(lambda p, d: _reshape_shape(p, [d])[1][0])))
 
 
 def _expand_dims_shape(p, ins):
@@ -119,10 +128,12 @@ def _expand_dims_shape(p, ins):
 
 
 register(OpDef("expand_dims", params={"axis": Param(p_int)}, shape=_expand_dims_shape,
-               template="ops/copy.c.j2"))
+               template="ops/copy.c.j2",
+               reference=_reshaped(lambda p, d: _expand_dims_shape(p, [d])[1][0])))
 
 register(OpDef("Cast", aliases=("cast",), params={"dtype": Param(p_dtype)},
-               shape=_same_shape, template="ops/copy.c.j2"))
+               shape=_same_shape, template="ops/copy.c.j2",
+               reference=lambda p, arrays, train=False: [arrays[0].astype(p["dtype"])]))
 
 
 def _transpose_shape(p, ins):
@@ -137,8 +148,12 @@ def _transpose_shape(p, ins):
     return ins, [tuple(d[a] for a in axes)]
 
 
+def _transpose_ref(p, arrays, train=False):
+    return [np.ascontiguousarray(np.transpose(arrays[0], p["axes"] or None))]
+
+
 register(OpDef("transpose", params={"axes": Param(p_shape, ())}, shape=_transpose_shape,
-               template="ops/transpose.c.j2"))
+               template="ops/transpose.c.j2", reference=_transpose_ref))
 
 
 def _concat_shape(p, ins):
@@ -160,7 +175,8 @@ def _concat_shape(p, ins):
 
 register(OpDef("Concat", aliases=("concat",),
                params={"num_args": Param(p_int, ge=1), "dim": Param(p_int, 1)},
-               variable_inputs=True, shape=_concat_shape, template="ops/concat.c.j2"))
+               variable_inputs=True, shape=_concat_shape, template="ops/concat.c.j2",
+               reference=lambda p, arrays, train=False: [np.concatenate(arrays, axis=p["dim"])]))
 
 
 def _split_outputs(p):
@@ -186,10 +202,18 @@ def _split_shape(p, ins):
     return ins, [tuple(part) if part else (1,)] * n
 
 
+def _split_ref(p, x):
+    parts = np.split(x, p["num_outputs"], axis=p["axis"])
+    if p["squeeze_axis"]:
+        parts = [np.squeeze(part, axis=p["axis"]) for part in parts]
+    return [np.ascontiguousarray(part).reshape(part.shape or (1,)) for part in parts]
+
+
 register(OpDef("SliceChannel", aliases=("split",),
                params={"num_outputs": Param(p_int, ge=1), "axis": Param(p_int, 1),
                        "squeeze_axis": Param(p_bool, False)},
-               outputs=_split_outputs, shape=_split_shape, template="ops/split.c.j2"))
+               outputs=_split_outputs, shape=_split_shape, template="ops/split.c.j2",
+               reference=lambda p, arrays, train=False: _split_ref(p, arrays[0])))
 
 
 def slice_bounds(p, dim):
@@ -215,10 +239,17 @@ def _slice_axis_shape(p, ins):
     return ins, [tuple(out)]
 
 
+def _slice_axis_ref(p, x):
+    axis = _axis(p["axis"], x.ndim)
+    begin, end = slice_bounds(p, x.shape[axis])
+    return np.ascontiguousarray(np.take(x, np.arange(begin, end), axis=axis))
+
+
 register(OpDef("slice_axis",
                params={"axis": Param(p_int), "begin": Param(p_int),
                        "end": Param(p_optional(p_int), None)},
-               shape=_slice_axis_shape, template="ops/slice_axis.c.j2"))
+               shape=_slice_axis_shape, template="ops/slice_axis.c.j2",
+               reference=lambda p, arrays, train=False: [_slice_axis_ref(p, arrays[0])]))
 
 
 def _one_hot_shape(p, ins):
@@ -228,11 +259,19 @@ def _one_hot_shape(p, ins):
     return ins, [tuple(d) + (p["depth"],)]
 
 
+def _one_hot_ref(p, indices):
+    """Rows of off_value with on_value at each index; indices outside [0, depth) stay off."""
+    idx = indices.astype(np.int64)
+    hot = idx[..., None] == np.arange(p["depth"])
+    return np.where(hot, p["on_value"], p["off_value"]).astype(p["dtype"])
+
+
 register(OpDef("one_hot", inputs=("indices",),
                params={"depth": Param(p_int, ge=1), "on_value": Param(p_float, 1.0),
                        "off_value": Param(p_float, 0.0), "dtype": Param(p_dtype, "float32")},
                shape=_one_hot_shape, no_grad_inputs=("indices",),
-               template="ops/one_hot.c.j2"))
+               template="ops/one_hot.c.j2", reference=lambda p, arrays, train=False:
+               [_one_hot_ref(p, arrays[0])]))
 
 
 # ---- broadcasting (the element-wise operators themselves are in elementwise.py) ---------
@@ -277,10 +316,18 @@ def _reduce_shape(p, ins):
 
 _REDUCE_PARAMS = {"axis": Param(p_shape, ()), "keepdims": Param(p_bool, False),
                   "exclude": Param(p_bool, False)}
-for _name, _aliases in (("sum", ("sum_axis",)), ("mean", ()), ("max", ("max_axis",)),
-                        ("min", ("min_axis",))):
+def _reducer(fn):
+    def reference(p, arrays, train=False):
+        x = arrays[0]
+        out = fn(x, axis=tuple(reduced_axes(p, x.ndim)), keepdims=p["keepdims"])
+        return [np.asarray(out, dtype=x.dtype).reshape(_reduce_shape(p, [x.shape])[1][0])]
+    return reference
+
+
+for _name, _aliases, _np in (("sum", ("sum_axis",), np.sum), ("mean", (), np.mean),
+                             ("max", ("max_axis",), np.max), ("min", ("min_axis",), np.min)):
     register(OpDef(_name, params=_REDUCE_PARAMS, aliases=_aliases, shape=_reduce_shape,
-                   template="ops/reduce.c.j2"))
+                   template="ops/reduce.c.j2", reference=_reducer(_np)))
 
 
 # ---- matrix products ---------------------------------------------------------------------------
@@ -314,8 +361,17 @@ def _dot_shape(p, ins):
 
 _DOT_PARAMS = {"transpose_a": Param(p_bool, False), "transpose_b": Param(p_bool, False),
                "forward_stype": Param(p_optional(p_enum("default", "row_sparse", "csr")), None)}
+def _dot_ref(p, arrays, train=False):
+    """dot as the 2-D product of the flattened operands (dot_dims), reshaped."""
+    lhs, rhs = arrays
+    (m, k, n), out = dot_dims(p, lhs.shape, rhs.shape)
+    a = lhs.reshape(k, m).T if p["transpose_a"] else lhs.reshape(m, k)
+    b = rhs.reshape(n, k).T if p["transpose_b"] else rhs.reshape(k, n)
+    return [np.ascontiguousarray(a @ b).reshape(out)]
+
+
 register(OpDef("dot", inputs=("lhs", "rhs"), params=_DOT_PARAMS, shape=_dot_shape,
-               template="ops/dot.c.j2"))
+               template="ops/dot.c.j2", reference=_dot_ref))
 
 
 def batch_dot_dims(p, lhs, rhs):
@@ -336,5 +392,12 @@ def _batch_dot_shape(p, ins):
     return ins, [batch_dot_dims(p, ins[0], ins[1])[1]]
 
 
+def _batch_dot_ref(p, arrays, train=False):
+    lhs, rhs = arrays
+    a = lhs.transpose(0, 2, 1) if p["transpose_a"] else lhs
+    b = rhs.transpose(0, 2, 1) if p["transpose_b"] else rhs
+    return [np.ascontiguousarray(np.matmul(a, b))]
+
+
 register(OpDef("batch_dot", inputs=("lhs", "rhs"), params=_DOT_PARAMS, shape=_batch_dot_shape,
-               template="ops/dot.c.j2"))
+               template="ops/dot.c.j2", reference=_batch_dot_ref))
