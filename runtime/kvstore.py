@@ -208,7 +208,7 @@ class KVStore(KVStoreBase):
             if v.shape != stored.shape:
                 raise MXNetError("kvstore.push: key %r holds shape %s, got a value of shape %s"
                                  % (key, stored.shape, v.shape))
-        merged = np.array(values[0].asnumpy(), dtype=stored.asnumpy().dtype)
+        merged = np.array(values[0].asnumpy(), dtype=stored.dtype)
         for v in values[1:]:
             merged += v.asnumpy()
         return NDArray(merged, stored.context)
@@ -234,7 +234,7 @@ class KVStore(KVStoreBase):
                 if o.shape != stored.shape:
                     raise MXNetError("kvstore.pull: key %r holds shape %s, the output array "
                                      "has shape %s" % (k, stored.shape, o.shape))
-                o[:] = stored.asnumpy().astype(o.asnumpy().dtype, copy=False)
+                o[:] = stored
 
     def pushpull(self, key, value, out=None, priority=0):
         """push(key, value), then pull into `out` (into `value` when out is None)."""
