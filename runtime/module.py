@@ -284,6 +284,95 @@ class BaseModule:
     def symbol(self):
         return self._symbol
 
+    # -- parameters, in terms of get_params / init_params --------------------------------------
+    def set_params(self, arg_params, aux_params, allow_missing=False, force_init=True,
+                   allow_extra=False):
+        self.init_params(initializer=None, arg_params=arg_params, aux_params=aux_params,
+                         allow_missing=allow_missing, force_init=force_init,
+                         allow_extra=allow_extra)
+
+    def save_params(self, fname):
+        """Write the parameters as MXNet's `.params` file (arg:NAME / aux:NAME arrays)."""
+        arg_params, aux_params = self.get_params()
+        save_dict = {("arg:%s" % k): v for k, v in arg_params.items()}
+        save_dict.update({("aux:%s" % k): v for k, v in aux_params.items()})
+        nd.save(fname, save_dict)
+
+    def load_params(self, fname):
+        """Set the parameters from a `.params` file written by save_params (mxc or MXNet)."""
+        from .model import split_params
+        arg, aux = split_params(nd.load(fname), fname, strict=True)
+        self.set_params(arg, aux)
+
+    # -- the intermediate API every module defines ---------------------------------------------
+    def _abstract(self, what):
+        return NotImplementedError("%s does not define %s" % (type(self).__name__, what))
+
+    @property
+    def data_names(self):
+        raise self._abstract("data_names")
+
+    @property
+    def output_names(self):
+        raise self._abstract("output_names")
+
+    @property
+    def data_shapes(self):
+        raise self._abstract("data_shapes")
+
+    @property
+    def label_shapes(self):
+        raise self._abstract("label_shapes")
+
+    @property
+    def output_shapes(self):
+        raise self._abstract("output_shapes")
+
+    def get_params(self):
+        raise self._abstract("get_params()")
+
+    def init_params(self, initializer=None, arg_params=None, aux_params=None,
+                    allow_missing=False, force_init=False, allow_extra=False):
+        raise self._abstract("init_params()")
+
+    def bind(self, data_shapes, label_shapes=None, for_training=True, inputs_need_grad=False,
+             force_rebind=False, shared_module=None, grad_req="write"):
+        raise self._abstract("bind()")
+
+    def init_optimizer(self, kvstore="local", optimizer="sgd",
+                       optimizer_params=(("learning_rate", 0.01),), force_init=False):
+        raise self._abstract("init_optimizer()")
+
+    def forward(self, data_batch, is_train=None):
+        raise self._abstract("forward()")
+
+    def backward(self, out_grads=None):
+        raise self._abstract("backward()")
+
+    def update(self):
+        raise self._abstract("update()")
+
+    def get_outputs(self, merge_multi_context=True):
+        raise self._abstract("get_outputs()")
+
+    def get_input_grads(self, merge_multi_context=True):
+        raise self._abstract("get_input_grads()")
+
+    def update_metric(self, eval_metric, labels, pre_sliced=False):
+        raise self._abstract("update_metric()")
+
+    def install_monitor(self, mon):
+        raise self._abstract("install_monitor()")
+
+    def get_states(self, merge_multi_context=True):
+        if merge_multi_context:
+            raise MXNetError("merge_multi_context=True is not supported for states")
+        return []
+
+    def set_states(self, states=None, value=None):
+        if states is not None or value is not None:
+            raise MXNetError("%s has no states" % type(self).__name__)
+
 
 class Module(BaseModule):
     """A symbol bound to compiled C: MXNet's Module API."""
@@ -599,17 +688,6 @@ class Module(BaseModule):
         arg = {n: nd.NDArray(ex.arg_arrays[n].copy()) for n in self._param_names}
         aux = {n: nd.NDArray(ex.aux_arrays[n].copy()) for n in self._aux_names}
         return arg, aux
-
-    def save_params(self, fname):
-        arg_params, aux_params = self.get_params()
-        save_dict = {("arg:%s" % k): v for k, v in arg_params.items()}
-        save_dict.update({("aux:%s" % k): v for k, v in aux_params.items()})
-        nd.save(fname, save_dict)
-
-    def load_params(self, fname):
-        from .model import split_params
-        arg, aux = split_params(nd.load(fname), fname, strict=True)
-        self.set_params(arg, aux)
 
     # -- optimizer ----------------------------------------------------------------------------
     def init_optimizer(self, kvstore="local", optimizer="sgd",
@@ -1028,3 +1106,26 @@ def _kernel_kind(optimizer, optimizer_params):
     except Exception:           # noqa: BLE001  (a bad optimizer is init_optimizer's error)
         return None
     return kernel[0] if kernel else None
+
+
+# The rest of MXNet's module family, defined on top of Module in modules of their own and
+# loaded on first use (mx.mod.BucketingModule, mx.module.executor_group, ...).
+_FAMILY = {"BucketingModule": "bucketing_module", "SequentialModule": "sequential_module",
+           "PythonModule": "python_module", "PythonLossModule": "python_module",
+           "DataParallelExecutorGroup": "executor_group", "bucketing_module": None,
+           "sequential_module": None, "python_module": None, "executor_group": None,
+           "base_module": None, "module": None}
+
+
+def __getattr__(name):
+    if name not in _FAMILY:
+        raise AttributeError("module 'mxc.module' has no attribute %r" % name)
+    import importlib
+    if name in ("base_module", "module"):
+        return importlib.import_module(__name__)      # MXNet's mxnet.module.module etc.
+    source = importlib.import_module("." + (_FAMILY[name] or name), __package__)
+    return source if _FAMILY[name] is None else getattr(source, name)
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_FAMILY))
