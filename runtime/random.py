@@ -141,6 +141,9 @@ def _check_probabilities(probs):
                          "axis, got shape %s" % (probs.shape,))
     if (probs < 0).any() or not np.all(np.isfinite(probs)):
         raise MXNetError("mx.random.multinomial: probabilities must be finite and >= 0")
+    if (probs.sum(axis=-1) <= 0).any():
+        raise MXNetError("mx.random.multinomial: every distribution needs probabilities "
+                         "with a positive sum")
 
 
 def multinomial(data, shape=None, get_prob=False, out=None, dtype="int32", **kwargs):

@@ -186,3 +186,186 @@ def test_nd_ops_match_the_compiled_kernels():
             np.testing.assert_allclose(got.asnumpy(), want, rtol=1e-10, atol=1e-12,
                                        err_msg="%s (case %d)" % (case[0], i))
     assert next(compiled, None) is None
+
+
+# ---- eager: nothing is compiled ------------------------------------------------------------
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("an imperative call tried to compile")
+
+
+def test_sweep_of_random_shapes_never_compiles(tmp_path, monkeypatch):
+    """50 new shapes through softmax, FullyConnected and Convolution: no build, empty cache."""
+    from mxc.compiler import target
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MXC_CACHE_DIR", str(cache))
+    monkeypatch.setattr(build, "build", _refuse)
+    monkeypatch.setattr(build, "run_compiler", _refuse)
+    monkeypatch.setattr(target.CTarget, "compile", _refuse)
+    rng = np.random.RandomState(0)
+    for _ in range(50):
+        n, c, h, w = (int(v) for v in rng.randint(1, 7, 4))
+        x = rng.uniform(-3, 3, (n, c, h + 2, w + 2))
+        got = nd.softmax(nd.array(x), axis=1, temperature=1.5).asnumpy()
+        e = np.exp(x / 1.5 - (x / 1.5).max(axis=1, keepdims=True))
+        np.testing.assert_allclose(got, e / e.sum(axis=1, keepdims=True), rtol=1e-5)
+        weight = rng.uniform(-1, 1, (3, c * (h + 2) * (w + 2)))
+        fc = nd.FullyConnected(nd.array(x), nd.array(weight), nd.zeros(3), num_hidden=3)
+        np.testing.assert_allclose(fc.asnumpy(), x.reshape(n, -1) @ weight.T, rtol=1e-4,
+                                   atol=1e-5)
+        conv = nd.Convolution(nd.array(x), nd.ones((2, c, 3, 3)), kernel=(3, 3), num_filter=2,
+                              no_bias=True)
+        assert conv.shape == (n, 2, h, w)
+        np.testing.assert_allclose(conv.asnumpy()[:, 0, 0, 0],
+                                   x[:, :, :3, :3].astype(np.float32).sum(axis=(1, 2, 3)),
+                                   rtol=1e-4, atol=1e-4)
+    assert not cache.exists() or not any(cache.iterdir())
+
+
+# ---- calling conventions and errors --------------------------------------------------------
+
+def test_positional_parameters_keywords_out_and_lists():
+    x = nd.array([[-2.0, 0.5, 3.0]])
+    np.testing.assert_array_equal(nd.clip(x, -1, 1).asnumpy(), [[-1, 0.5, 1]])
+    np.testing.assert_array_equal(nd.clip(data=x, a_min=0, a_max=2).asnumpy(), [[0, 0.5, 2]])
+    np.testing.assert_array_equal(x.clip(0, 1).asnumpy(), [[0, 0.5, 1]])
+    out = nd.zeros((1, 3))
+    assert nd.sqrt(nd.abs(x), out=out) is out
+    np.testing.assert_allclose(out.asnumpy(), np.sqrt([[2, 0.5, 3]]), rtol=1e-6)
+    parts = nd.split(nd.array(np.arange(12).reshape(2, 6)), num_outputs=3)
+    assert isinstance(parts, list) and [p.shape for p in parts] == [(2, 2)] * 3
+    np.testing.assert_array_equal(parts[2].asnumpy(), [[4, 5], [10, 11]])
+    both = nd.concat(nd.ones((2, 1)), nd.zeros((2, 2)), dim=1)
+    np.testing.assert_array_equal(both.asnumpy(), [[1, 0, 0], [1, 0, 0]])
+    np.testing.assert_array_equal(nd.Concat(*[nd.ones((1, 2))] * 3, dim=0).asnumpy(),
+                                  np.ones((3, 2)))
+    bn = nd.BatchNorm(nd.ones((2, 3)), nd.ones(3), nd.zeros(3), nd.zeros(3), nd.ones(3),
+                      output_mean_var=True)
+    assert isinstance(bn, list) and len(bn) == 3
+    assert nd.sum(nd.ones((2, 3)), axis=1).shape == (2,)
+    assert nd.dot(nd.ones((2, 3)), nd.ones((3, 4))).asnumpy().tolist() == [[3.0] * 4] * 2
+    assert "FullyConnected" in dir(nd) and nd.Activation.__name__ == "Activation"
+
+
+def test_batchnorm_runs_inference_with_moving_stats_and_leaves_them():
+    """Imperative calls outside autograd run in inference mode, as MXNet's do."""
+    rng = np.random.RandomState(1)
+    x = rng.uniform(-2, 2, (4, 3, 5))
+    gamma, beta = rng.uniform(0.5, 1.5, 3), rng.uniform(-1, 1, 3)
+    mm, mv = nd.array(rng.uniform(-1, 1, 3)), nd.array(rng.uniform(0.5, 2, 3))
+    before = mm.asnumpy(), mv.asnumpy()
+    y = nd.BatchNorm(nd.array(x), nd.array(gamma), nd.array(beta), mm, mv, fix_gamma=False,
+                     eps=1e-3)
+    b = lambda v: np.asarray(v)[None, :, None]  # noqa: E731
+    want = (x - b(before[0])) / np.sqrt(b(before[1]) + 1e-3) * b(gamma) + b(beta)
+    np.testing.assert_allclose(y.asnumpy(), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(mm.asnumpy(), before[0])
+    np.testing.assert_array_equal(mv.asnumpy(), before[1])
+
+
+def test_batchnorm_reference_training_updates_moving_stats_in_place():
+    rng = np.random.RandomState(2)
+    x = rng.uniform(-2, 2, (6, 3))
+    mm, mv = np.zeros(3), np.ones(3)
+    op = ops.get("BatchNorm")
+    p = op.parse_params({"fix_gamma": "False", "momentum": "0.75", "axis": "1"})
+    out, mean, istd = op.reference(p, [x, np.full(3, 2.0), np.zeros(3), mm, mv], train=True)
+    np.testing.assert_allclose(out, 2 * (x - x.mean(0)) / np.sqrt(x.var(0) + p["eps"]))
+    np.testing.assert_allclose(mm, 0.25 * x.mean(0))
+    np.testing.assert_allclose(mv, 0.75 + 0.25 * x.var(0))
+    np.testing.assert_allclose(istd, 1 / np.sqrt(x.var(0) + p["eps"]))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: nd.FullyConnected(nd.ones((2, 3)), nd.ones((4, 5)), nd.ones(4), num_hidden=4),
+     "FullyConnected.*'weight' has shape \\(4, 5\\), expected \\(4, 3\\)"),
+    (lambda: nd.FullyConnected(nd.ones((2, 3)), num_hidden=4), "missing input 'weight'"),
+    (lambda: nd.FullyConnected(nd.ones((2, 3)), nd.ones((4, 3)), nd.ones(4)),
+     "required parameter 'num_hidden'"),
+    (lambda: nd.Activation(nd.ones(2), act_type="swish"), "act_type"),
+    (lambda: nd.relu(nd.ones(2), slope=2), "unknown parameter 'slope'"),
+    (lambda: nd.broadcast_add(nd.ones((2, 3)), nd.ones((4,))), "broadcast"),
+    (lambda: nd.Convolution(nd.ones((1, 2, 2, 2)), nd.ones((1, 2, 3, 3)), kernel=(3, 3),
+                            num_filter=1, no_bias=True), "does not fit"),
+    (lambda: nd.clip(nd.ones(2), 0, 1, 5), "positional parameters"),
+    (lambda: nd.exp(nd.ones(2), nd.ones(2)), "takes 1 arrays"),
+])
+def test_bad_calls_raise_mxnet_errors_naming_the_fault(call, match):
+    with pytest.raises(MXNetError, match=match):
+        call()
+
+
+def test_pooling_and_convolution_against_numpy_written_here():
+    x = np.arange(2 * 16, dtype=np.float64).reshape(1, 2, 4, 4)
+    got = nd.Pooling(nd.array(x), kernel=(2, 2), stride=(2, 2), pool_type="max").asnumpy()
+    np.testing.assert_array_equal(got, x.reshape(1, 2, 2, 2, 2, 2).max(axis=(3, 5)))
+    got = nd.Pooling(nd.array(x), kernel=(2, 2), stride=(2, 2), pool_type="avg").asnumpy()
+    np.testing.assert_allclose(got, x.reshape(1, 2, 2, 2, 2, 2).mean(axis=(3, 5)))
+    w = np.zeros((1, 2, 1, 1))
+    w[0, 1] = 2
+    got = nd.Convolution(nd.array(x), nd.array(w), nd.array([0.5]), kernel=(1, 1),
+                         num_filter=1).asnumpy()
+    np.testing.assert_allclose(got, 2 * x[:, 1:] + 0.5)
+
+
+# ---- mx.nd.linalg --------------------------------------------------------------------------
+
+def _spd(rng, batch, n):
+    a = rng.uniform(-1, 1, batch + (n, n))
+    return a @ np.swapaxes(a, -1, -2) + n * np.eye(n)
+
+
+def test_linalg_products_against_numpy():
+    rng = np.random.RandomState(5)
+    a, b, c = rng.uniform(-1, 1, (2, 3, 4)), rng.uniform(-1, 1, (2, 5, 4)), rng.uniform(-1, 1,
+                                                                                         (2, 3, 5))
+    A, B, C = (nd.array(v, dtype=np.float64) for v in (a, b, c))
+    np.testing.assert_allclose(nd.linalg.gemm2(A, B, transpose_b=True, alpha=2.0).asnumpy(),
+                               2 * a @ np.swapaxes(b, 1, 2))
+    np.testing.assert_allclose(
+        nd.linalg.gemm(A, B, C, transpose_b=True, alpha=0.5, beta=-1.0).asnumpy(),
+        0.5 * a @ np.swapaxes(b, 1, 2) - c)
+    np.testing.assert_allclose(nd.linalg.syrk(A, alpha=3.0).asnumpy(),
+                               3 * a @ np.swapaxes(a, 1, 2))
+    rows_first = np.moveaxis(a, 1, 0)                    # rows on axis 0
+    got = nd.linalg.gemm2(nd.array(rows_first, dtype=np.float64),
+                          nd.array(np.moveaxis(np.swapaxes(b, 1, 2), 1, 0), dtype=np.float64),
+                          axis=0).asnumpy()
+    np.testing.assert_allclose(got, np.moveaxis(a @ np.swapaxes(b, 1, 2), 1, 0))
+    with pytest.raises(MXNetError, match="do not multiply"):
+        nd.linalg.gemm2(A, B)
+
+
+def test_linalg_factorisations_against_numpy():
+    rng = np.random.RandomState(6)
+    s = _spd(rng, (2,), 4)
+    S = nd.array(s, dtype=np.float64)
+    low = nd.linalg.potrf(S)
+    L = low.asnumpy()
+    np.testing.assert_allclose(L @ np.swapaxes(L, 1, 2), s, rtol=1e-10)
+    assert np.allclose(np.triu(L, 1), 0)
+    np.testing.assert_allclose(nd.linalg.potri(low).asnumpy(), np.linalg.inv(s), rtol=1e-8)
+    np.testing.assert_allclose(nd.linalg.sumlogdiag(low).asnumpy(),
+                               0.5 * np.linalg.slogdet(s)[1], rtol=1e-10)
+    b = rng.uniform(-1, 1, (2, 4, 3))
+    x = nd.linalg.trsm(low, nd.array(b, dtype=np.float64), alpha=2.0).asnumpy()
+    np.testing.assert_allclose(L @ x, 2 * b, rtol=1e-9, atol=1e-12)
+    br = rng.uniform(-1, 1, (2, 3, 4))
+    x = nd.linalg.trsm(low, nd.array(br, dtype=np.float64), rightside=True,
+                       transpose=True).asnumpy()
+    np.testing.assert_allclose(x @ np.swapaxes(L, 1, 2), br, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(nd.linalg.trmm(low, nd.array(b, dtype=np.float64)).asnumpy(),
+                               L @ b)
+    np.testing.assert_allclose(nd.linalg.inverse(S).asnumpy(), np.linalg.inv(s), rtol=1e-9)
+    np.testing.assert_allclose(nd.linalg.det(S).asnumpy(), np.linalg.det(s), rtol=1e-9)
+    sign, logdet = nd.linalg.slogdet(S)
+    np.testing.assert_allclose(sign.asnumpy(), 1)
+    np.testing.assert_allclose(logdet.asnumpy(), np.linalg.slogdet(s)[1], rtol=1e-10)
+    diag = nd.linalg.extractdiag(S).asnumpy()
+    np.testing.assert_array_equal(diag, np.diagonal(s, axis1=1, axis2=2))
+    np.testing.assert_array_equal(nd.linalg.makediag(nd.array(diag, dtype=np.float64), offset=1)
+                                  .asnumpy()[0], np.diag(diag[0], 1))
+    with pytest.raises(MXNetError, match="not positive definite"):
+        nd.linalg.potrf(nd.array(-np.eye(3)))
+    with pytest.raises(MXNetError, match="square"):
+        nd.linalg.inverse(nd.ones((2, 3)))

@@ -170,6 +170,99 @@ def test_comparisons_return_numeric_arrays():
     assert (a >= b).dtype is np.float32
 
 
+def test_scalar_operators_on_both_sides_modulo_and_abs():
+    a_np = np.array([[1.5, -2.0], [3.0, 4.5]], np.float32)
+    a = nd.array(a_np)
+    cases = [(a % 2, a_np % 2), (7 % nd.array([2, 3, 4]), 7 % np.array([2, 3, 4], np.float32)),
+             (a % nd.array([[2, 3]]), a_np % np.array([[2, 3]], np.float32)),
+             (2 ** a, 2 ** a_np), (a ** nd.full((2, 2), 2), a_np ** 2), (abs(a), np.abs(a_np)),
+             (1 - a, 1 - a_np), (3 / a, 3 / a_np), (0.5 + a, 0.5 + a_np)]
+    for got, want in cases:
+        assert got.dtype is np.float32
+        np.testing.assert_allclose(got.asnumpy(), want, rtol=1e-6)
+    b = nd.array([1, 5, 2])
+    assert (2 < b).asnumpy().tolist() == [0, 1, 0]       # reflected: b > 2
+    assert (2 >= b).asnumpy().tolist() == [1, 0, 1]
+    assert (nd.array([1, 2]) == None) is False  # noqa: E711
+    with pytest.raises(TypeError):
+        b < "x"  # noqa: B015
+    c = nd.array([5.0, 7.0])
+    c %= 3
+    c **= 2
+    assert c.asnumpy().tolist() == [4, 1]
+
+
+def test_in_place_ops_write_through_views():
+    arr = nd.zeros((4, 3))
+    rows = arr[1:3]
+    rows += 2
+    rows *= nd.array([1, 2, 3])
+    rows -= 1
+    rows /= 2
+    want = np.zeros((4, 3), np.float32)
+    want[1:3] = (2 * np.array([1, 2, 3]) - 1) / 2
+    np.testing.assert_allclose(arr.asnumpy(), want)
+
+
+def test_slicing_integer_indexing_and_assignment():
+    base = np.arange(24, dtype=np.float32).reshape(4, 6)
+    arr = nd.array(base)
+    np.testing.assert_array_equal(arr[1:3].asnumpy(), base[1:3])
+    np.testing.assert_array_equal(arr[-1].asnumpy(), base[-1])
+    np.testing.assert_array_equal(arr[2, 3].asnumpy(), [base[2, 3]])
+    np.testing.assert_array_equal(arr[::2].asnumpy(), base[::2])
+    np.testing.assert_array_equal(arr[:, 1:5:2].asnumpy(), base[:, 1:5:2])
+    np.testing.assert_array_equal(arr[nd.array([3, 0])].asnumpy(), base[[3, 0]])
+    assert nd.array([4, 5, 6])[1].shape == (1,)          # 1-D integer index keeps shape (1,)
+    arr[1:3] = 0.5
+    base[1:3] = 0.5
+    arr[0] = nd.array(np.arange(6) * 10)
+    base[0] = np.arange(6) * 10
+    arr[::3, ::2] = nd.array([[-1, -2, -3], [-4, -5, -6]])
+    base[::3, ::2] = [[-1, -2, -3], [-4, -5, -6]]
+    arr[nd.array([2])] = 9
+    base[[2]] = 9
+    np.testing.assert_array_equal(arr.asnumpy(), base)
+    arr[:] = 0
+    assert arr.asnumpy().sum() == 0
+    with pytest.raises(ValueError, match="cannot assign"):
+        arr[1:3] = nd.ones((3, 6))
+    with pytest.raises(IndexError):
+        nd.array([1, 2])[5]
+
+
+def test_stack_and_elementwise_functions():
+    a, b = nd.array([[1, 2]]), nd.array([[3, 0]])
+    np.testing.assert_array_equal(nd.stack(a, b).asnumpy(), np.stack([[[1, 2]], [[3, 0]]]))
+    np.testing.assert_array_equal(nd.stack(a, b, axis=-1).asnumpy(),
+                                  np.stack([[[1, 2]], [[3, 0]]], axis=-1))
+    with pytest.raises(MXNetError, match="array 1 has shape"):
+        nd.stack(a, nd.ones((2, 2)))
+    assert nd.maximum(a, b).asnumpy().tolist() == [[3, 2]]
+    assert nd.minimum(a, 1.5).asnumpy().tolist() == [[1, 1.5]]
+    assert nd.maximum(2, b).asnumpy().tolist() == [[3, 2]]
+    assert nd.power(2, a).asnumpy().tolist() == [[2, 4]]
+    assert nd.subtract(5, a).asnumpy().tolist() == [[4, 3]]
+    assert nd.add(a, b).asnumpy().tolist() == nd.multiply(nd.divide(a + b, 2), 2).asnumpy().tolist()
+    assert nd.modulo(b, 2).asnumpy().tolist() == [[1, 0]]
+    assert nd.equal(a, b).asnumpy().tolist() == [[0, 0]]
+    assert nd.lesser(1.5, a).asnumpy().tolist() == [[0, 1]]
+    assert nd.greater_equal(a, nd.array([[1, 3]])).asnumpy().tolist() == [[1, 0]]
+    assert nd.not_equal(a, 2).asnumpy().tolist() == [[1, 0]]
+
+
+def test_operator_methods_and_conversions():
+    x = nd.array([[-1.0, 4.0], [9.0, 0.25]])
+    np.testing.assert_allclose(x.abs().sqrt().asnumpy(), np.sqrt(np.abs(x.asnumpy())))
+    assert x.transpose().shape == (2, 2) and x.flatten().shape == (2, 2)
+    assert x.expand_dims(axis=0).shape == (1, 2, 2)
+    assert x.astype("int32").dtype is np.int32 and x.astype(np.float64).dtype is np.float64
+    assert x.astype(np.float32, copy=False) is x
+    assert x.as_in_context(mx.cpu()) is x
+    with pytest.raises(AttributeError):
+        x.no_such_operator()
+
+
 def test_creation_functions():
     assert nd.zeros((2, 2)).asnumpy().sum() == 0
     assert nd.ones(3).asnumpy().tolist() == [1, 1, 1]

@@ -47,3 +47,80 @@ def test_next_c_seed():
 def test_seed_rejects_non_integer():
     with pytest.raises(ValueError, match="seed_state"):
         mx.random.seed("abc")
+
+
+def _draw_twice(fn, **kwargs):
+    mx.random.seed(11)
+    first = fn(**kwargs).asnumpy()
+    mx.random.seed(11)
+    np.testing.assert_array_equal(fn(**kwargs).asnumpy(), first)
+    return first
+
+
+@pytest.mark.parametrize("name, kwargs, mean, var", [
+    ("uniform", dict(low=-1.0, high=3.0), 1.0, 16 / 12),
+    ("normal", dict(loc=2.0, scale=0.5), 2.0, 0.25),
+    ("gamma", dict(alpha=3.0, beta=2.0), 6.0, 12.0),
+    ("exponential", dict(scale=0.5), 0.5, 0.25),
+    ("poisson", dict(lam=4.0), 4.0, 4.0),
+    ("negative_binomial", dict(k=3, p=0.4), 3 * 0.6 / 0.4, 3 * 0.6 / 0.16),
+    ("generalized_negative_binomial", dict(mu=2.0, alpha=0.5), 2.0, 2.0 + 0.5 * 4.0),
+])
+def test_samplers_have_mxnet_parameters_and_the_right_moments(name, kwargs, mean, var):
+    for namespace in (mx.random, mx.nd.random):
+        draws = _draw_twice(getattr(namespace, name), shape=(200, 100), **kwargs)
+        assert draws.shape == (200, 100) and draws.dtype == np.float32
+        assert abs(draws.mean() - mean) < 5 * np.sqrt(var / draws.size)
+        assert abs(draws.var() - var) < 0.06 * var
+
+
+def test_samplers_with_ndarray_parameters_draw_per_element():
+    mx.random.seed(3)
+    low, high = mx.nd.array([0, 10]), mx.nd.array([1, 20])
+    draws = mx.nd.random.uniform(low, high, shape=(500,)).asnumpy()
+    assert draws.shape == (2, 500)
+    assert draws[0].min() >= 0 and draws[0].max() < 1 and draws[1].min() >= 10
+    lam = mx.nd.array([[1.0], [50.0]])
+    assert mx.nd.random.poisson(lam).shape == (2, 1)
+    with pytest.raises(mx.base.MXNetError, match="all scalars or all NDArrays"):
+        mx.nd.random.normal(mx.nd.zeros(2), 1.0)
+
+
+def test_sampler_dtype_ctx_out_and_randn():
+    assert mx.nd.random.normal(shape=(2, 3), dtype="float64").dtype is np.float64
+    assert mx.random.uniform(shape=(2,), ctx=mx.cpu(0)).context == mx.cpu(0)
+    out = mx.nd.zeros((4, 5), dtype="float64")
+    assert mx.nd.random.gamma(2.0, 1.0, out=out) is out and out.asnumpy().min() > 0
+    mx.random.seed(2)
+    r = mx.nd.random.randn(3, 4, loc=1.0, scale=0.0)
+    assert r.shape == (3, 4) and (r.asnumpy() == 1).all()
+    with pytest.raises(mx.base.MXNetError, match="greater than low"):
+        mx.random.randint(5, 5, shape=(2,))
+
+
+def test_multinomial_follows_the_probabilities_and_gives_log_probs():
+    mx.random.seed(4)
+    probs = mx.nd.array([[0.1, 0.0, 0.9], [0.5, 0.5, 0.0]])
+    samples, logp = mx.nd.random.multinomial(probs, shape=(4000,), get_prob=True)
+    s = samples.asnumpy()
+    assert s.shape == (2, 4000) and samples.dtype is np.int32
+    assert abs((s[0] == 2).mean() - 0.9) < 0.02 and not (s[0] == 1).any()
+    assert set(np.unique(s[1])) == {0, 1}
+    np.testing.assert_allclose(logp.asnumpy(), np.log(probs.asnumpy()[[[0], [1]], s]), rtol=1e-6)
+    single = mx.nd.random.multinomial(mx.nd.array([0.0, 1.0]))
+    assert single.asnumpy().tolist() == [1]
+    with pytest.raises(mx.base.MXNetError, match="probabilities"):
+        mx.nd.random.multinomial(mx.nd.array([0.5, -0.1]))
+
+
+def test_shuffle_permutes_rows_reproducibly():
+    data = mx.nd.array(np.arange(20).reshape(10, 2))
+    mx.random.seed(9)
+    a = mx.random.shuffle(data).asnumpy()
+    mx.random.seed(9)
+    b = mx.nd.random.shuffle(data).asnumpy()
+    np.testing.assert_array_equal(a, b)
+    assert sorted(a[:, 0].tolist()) == list(range(0, 20, 2)) and (a[:, 1] == a[:, 0] + 1).all()
+    assert not (a == data.asnumpy()).all()
+    np.random.seed(9)
+    np.testing.assert_array_equal(a, data.asnumpy()[np.random.permutation(10)])
