@@ -358,3 +358,50 @@ def test_get_input_grads_of_a_module_and_the_base_class_contract():
     assert mod.output_names == ["softmax_output"] and mod.symbol is fused
     with pytest.raises(NotImplementedError, match="forward"):
         mx.module.BaseModule().forward(None)
+
+
+# ---- the import paths MXNet scripts use, and DataParallelExecutorGroup ------------------------
+def test_mxnet_import_paths():
+    from mxc.module.base_module import BaseModule
+    from mxc.module.bucketing_module import BucketingModule
+    from mxc.module.executor_group import DataParallelExecutorGroup
+    from mxc.module.module import Module
+    from mxc.module.python_module import PythonLossModule
+    from mxc.module.sequential_module import SequentialModule
+    assert mx.mod.Module is mx.module.Module is Module
+    assert mx.module.BaseModule is BaseModule and issubclass(Module, BaseModule)
+    for cls in (BucketingModule, SequentialModule, PythonLossModule):
+        assert issubclass(cls, BaseModule) and getattr(mx.mod, cls.__name__) is cls
+    assert mx.mod.DataParallelExecutorGroup is DataParallelExecutorGroup
+
+
+def test_executor_group_arrays_are_the_compiled_parameters():
+    from mxc.module.executor_group import DataParallelExecutorGroup
+    _net1, _net2, fused = _mlp_parts()
+    x, y = _batch(6)
+    names = ["fc1_weight", "fc1_bias", "fc2_weight", "fc2_bias"]
+    group = DataParallelExecutorGroup(fused, [mx.cpu()], None, [("data", x.shape)],
+                                      [("softmax_label", y.shape)], names, True, False)
+    mod = _trained_module()
+    arg, aux = mod.get_params()
+    group.set_params(arg, aux)
+    batch = mx.io.DataBatch([mx.nd.array(x)], [mx.nd.array(y)])
+    group.forward(batch, is_train=False)
+    mod.forward(batch, is_train=False)
+    np.testing.assert_allclose(group.get_outputs()[0].asnumpy(),
+                               mod.get_outputs()[0].asnumpy(), rtol=1e-6)
+    assert group.batch_size == 5 and group.get_output_shapes() == mod.output_shapes
+    # param_arrays[i][0] is a view of parameter i inside the compiled executor
+    group.param_arrays[names.index("fc2_bias")][0][:] = 0
+    group.forward(batch, is_train=True)
+    group.backward()
+    got_arg, got_aux = {}, {}
+    group.get_params(got_arg, got_aux)
+    np.testing.assert_array_equal(got_arg["fc2_bias"].asnumpy(), 0)
+    probs = group.get_outputs()[0].asnumpy()
+    dlogits = probs - np.eye(CLASSES, dtype=np.float32)[y.astype(int)]
+    np.testing.assert_allclose(group.grad_arrays[names.index("fc2_bias")][0].asnumpy(),
+                               dlogits.sum(0), rtol=1e-5, atol=1e-6)
+    with pytest.raises(MXNetError, match="2 contexts"):
+        DataParallelExecutorGroup(fused, [mx.cpu(0), mx.cpu(1)], None, [("data", x.shape)],
+                                  None, names, False, False)

@@ -8,7 +8,7 @@ to the module's own data_names.
 import copy
 import logging
 
-from .base import MXNetError
+from ..base import MXNetError
 from .module import BaseModule
 
 

@@ -10,7 +10,7 @@ memory copy; the compiled code never sees two copies at once).
 import logging
 import warnings
 
-from .base import MXNetError
+from ..base import MXNetError
 from .module import BaseModule, Module
 
 
@@ -47,7 +47,7 @@ class BucketingModule(BaseModule):
     def _call_sym_gen(self, bucket_key):
         """sym_gen(bucket_key) with fresh automatic names (MXNet's rule), so a bucket's graph
         is the same every time it is generated and its compiled library a cache hit."""
-        from .name import NameManager
+        from ..name import NameManager
         with NameManager():
             result = self._sym_gen(bucket_key)
         if not (isinstance(result, tuple) and len(result) == 3):
@@ -296,7 +296,7 @@ class BucketingModule(BaseModule):
             raise MXNetError("BucketingModule.load: sym_gen is required")
         if default_bucket_key is None:
             raise MXNetError("BucketingModule.load: default_bucket_key is required")
-        from .model import load_params
+        from ..model import load_params
         mod = BucketingModule(sym_gen, default_bucket_key=default_bucket_key, **kwargs)
         mod._arg_params, mod._aux_params = load_params(prefix, epoch)
         mod.params_initialized = True

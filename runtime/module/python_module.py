@@ -7,8 +7,8 @@ in backward, gives the input gradient `grad_func(scores, labels)`.
 """
 import logging
 
-from . import ndarray as nd
-from .base import MXNetError
+from .. import ndarray as nd
+from ..base import MXNetError
 from .module import BaseModule
 
 

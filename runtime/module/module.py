@@ -1,4 +1,4 @@
-"""mx.mod: Module, MXNet's intermediate and high-level training API, on compiled C.
+"""mx.module.module: Module, MXNet's intermediate and high-level training API, on compiled C.
 
 Every forward, backward and optimizer step runs in the library the compiler generated for the
 bound graph and shapes. `fit` on an NDArrayIter runs whole epochs in one C call (callbacks
@@ -11,13 +11,13 @@ import warnings
 
 import numpy as np
 
-from . import metric as _metric
-from . import ndarray as nd
-from .base import MXNetError
-from .context import Context, cpu
-from .executor import Executor
-from .io import DataBatch, DataDesc, check_real_data
-from .model import BatchEndParam
+from .. import metric as _metric
+from .. import ndarray as nd
+from ..base import MXNetError
+from ..context import Context, cpu
+from ..executor import Executor
+from ..io import DataBatch, DataDesc, check_real_data
+from ..model import BatchEndParam
 
 _NOT_WD_SUFFIXES = ("_weight", "_bias", "_gamma", "_beta")
 
@@ -124,7 +124,7 @@ class BaseModule:
                 eval_data = nd.array(eval_data)
             self.forward(DataBatch([eval_data]))
             return self.get_outputs()[0].copy()
-        from .io import DataIter
+        from ..io import DataIter
         if not isinstance(eval_data, DataIter):
             raise ValueError("eval_data must be of type NDArray or DataIter")
         _check_iterator("predict", "eval_data", eval_data)
@@ -171,7 +171,7 @@ class BaseModule:
         _check_iterator("fit", "train_data", train_data)
         if eval_data is not None:
             _check_iterator("fit", "eval_data", eval_data)
-        from .initializer import Uniform
+        from ..initializer import Uniform
         if initializer is None:
             initializer = Uniform(0.01)
         self._kernel_hint = _kernel_kind(optimizer, optimizer_params)
@@ -300,7 +300,7 @@ class BaseModule:
 
     def load_params(self, fname):
         """Set the parameters from a `.params` file written by save_params (mxc or MXNet)."""
-        from .model import split_params
+        from ..model import split_params
         arg, aux = split_params(nd.load(fname), fname, strict=True)
         self.set_params(arg, aux)
 
@@ -476,7 +476,7 @@ class Module(BaseModule):
             raise ValueError("inputs_need_grad=True requires for_training=True")
         for ctx in self._context:
             if ctx.device_type == "gpu":
-                from .executor_cuda import check_available
+                from ..executor_cuda import check_available
                 check_available(ctx)
         if len(self._context) > 1:
             raise MXNetError("data parallelism over %d contexts is not supported yet; bind on "
@@ -613,9 +613,9 @@ class Module(BaseModule):
             return
         self._check_ready("init_params")
         if initializer is None and arg_params is None and aux_params is None:
-            from .initializer import Uniform
+            from ..initializer import Uniform
             initializer = Uniform(0.01)
-        from .initializer import InitDesc
+        from ..initializer import InitDesc
         attrs = self._symbol.attr_dict()
 
         def fill(name, arr, cache):
@@ -696,10 +696,10 @@ class Module(BaseModule):
         if self.optimizer_initialized and not force_init:
             self.logger.warning("optimizer already initialized, ignoring...")
             return
-        from . import optimizer as opt
+        from .. import optimizer as opt
         batch_size = self._data_shapes[0].shape[
             max(DataDesc.get_batch_axis(self._data_shapes[0].layout), 0)]
-        from .model import _create_kvstore
+        from ..model import _create_kvstore
         # one context: the compiled step updates whether or not MXNet would on the store
         kv, _update_on_kvstore = _create_kvstore(kvstore, len(self._context), {
             n: self._exec.arg_arrays[n] for n in self._param_names})
@@ -732,8 +732,8 @@ class Module(BaseModule):
             self._preload_opt_states = None
 
     def _setup_updater(self):
-        from . import optimizer as opt
-        from .compiler import optimizers as kernels
+        from .. import optimizer as opt
+        from ..compiler import optimizers as kernels
         kernel = self._optimizer._c_kernel()
         if kernel is not None and not self._exec.use_optimizer(kernel[0]):
             kernel = None
@@ -790,7 +790,7 @@ class Module(BaseModule):
                 if self._grad_req.get(n, "null") != "null"]
 
     def _hyper_rows(self, nbatch):
-        from .compiler import optimizers as kernels
+        from ..compiler import optimizers as kernels
         nparam = len(self._exec.plan.params)
         hyper = np.zeros((nbatch, nparam, kernels.MAX_HYPER), dtype=np.float64)
         pos = {a.name: k for k, a in enumerate(self._exec.plan.params)}
@@ -813,7 +813,7 @@ class Module(BaseModule):
     def _constant_hyper(self, hyper):
         """True when the first two batches got identical kernel floats and nothing (a learning
         rate schedule, a step count in the kernel's layout) can change them later."""
-        from .compiler import optimizers as kernels
+        from ..compiler import optimizers as kernels
         opt = self._optimizer
         return (opt.lr_scheduler is None and "t" not in kernels.hyper_layout(self._opt_kernel[0])
                 and np.array_equal(hyper[0], hyper[1]))
@@ -828,7 +828,7 @@ class Module(BaseModule):
             self._updater(i, nd.NDArray(ex.grad_arrays[name]), nd.NDArray(ex.arg_arrays[name]))
 
     def _optimizer_states(self):
-        from . import states_format
+        from .. import states_format
         if self._opt_kernel is None:
             return states_format.dumps(self._updater.states)
         slices = self._exec.state_slices(self._opt_kernel[1])
@@ -844,7 +844,7 @@ class Module(BaseModule):
     def save_optimizer_states(self, fname):
         if not self.optimizer_initialized:
             raise MXNetError("Module.save_optimizer_states: call init_optimizer() first")
-        from .compiler.fileio import atomic_write
+        from ..compiler.fileio import atomic_write
         atomic_write(fname, self._optimizer_states())
 
     def load_optimizer_states(self, fname):
@@ -853,7 +853,7 @@ class Module(BaseModule):
         try:
             with open(fname, "rb") as f:
                 blob = f.read()
-            from . import states_format
+            from .. import states_format
             states = states_format.loads(blob, fname)
         except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError,
                 ImportError) as err:
@@ -1031,7 +1031,7 @@ class Module(BaseModule):
         self._check_ready("export", params=True)
         if target in ("cuda", "gpu"):
             return self._export_cuda(path, kind, name)
-        from .compiler import export as _export
+        from ..compiler import export as _export
         arg, aux = self.get_params()
         shapes = {d.name: tuple(d.shape) for d in self._data_shapes}
         if kind == "trainer":
@@ -1046,8 +1046,8 @@ class Module(BaseModule):
 
     def _trainer_spec(self, optimizer, optimizer_params):
         """The trainer spec of `optimizer` (see Module.export)."""
-        from . import optimizer as opt_mod
-        from .trainer_export import optimizer_spec
+        from .. import optimizer as opt_mod
+        from ..trainer_export import optimizer_spec
         if optimizer is None and self.optimizer_initialized:
             optimizer = self._optimizer
         if not isinstance(optimizer, opt_mod.Optimizer):
@@ -1061,7 +1061,7 @@ class Module(BaseModule):
 
     def _export_cuda(self, path, kind, name):
         """target='cuda': <name>.cu, <name>.h and a Makefile for nvcc (no GPU or nvcc needed)."""
-        from .compiler.cuda import export_cuda
+        from ..compiler.cuda import export_cuda
         if kind not in ("inference", "trainer"):
             raise MXNetError("export kind must be 'inference' or 'trainer', got %r" % (kind,))
         shapes = {d.name: tuple(d.shape) for d in self._data_shapes}
@@ -1073,7 +1073,7 @@ class Module(BaseModule):
 
     def save_checkpoint(self, prefix, epoch, save_optimizer_states=False,
                         remove_amp_cast=True):
-        from .model import save_checkpoint
+        from ..model import save_checkpoint
         arg, aux = self.get_params()
         save_checkpoint(prefix, epoch, self._symbol, arg, aux, remove_amp_cast=remove_amp_cast)
         if save_optimizer_states:
@@ -1083,7 +1083,7 @@ class Module(BaseModule):
 
     @staticmethod
     def load(prefix, epoch, load_optimizer_states=False, **kwargs):
-        from .model import load_checkpoint
+        from ..model import load_checkpoint
         sym, args, auxs = load_checkpoint(prefix, epoch)
         mod = Module(symbol=sym, **kwargs)
         mod._arg_params, mod._aux_params = args, auxs
@@ -1096,7 +1096,7 @@ class Module(BaseModule):
 def _kernel_kind(optimizer, optimizer_params):
     """The compiled kernel kind that init_optimizer(optimizer, optimizer_params) will use, or
     None when it cannot be told without running it (init_optimizer then reports any error)."""
-    from . import optimizer as opt
+    from .. import optimizer as opt
     try:
         if isinstance(optimizer, str):
             with warnings.catch_warnings():
@@ -1106,26 +1106,3 @@ def _kernel_kind(optimizer, optimizer_params):
     except Exception:           # noqa: BLE001  (a bad optimizer is init_optimizer's error)
         return None
     return kernel[0] if kernel else None
-
-
-# The rest of MXNet's module family, defined on top of Module in modules of their own and
-# loaded on first use (mx.mod.BucketingModule, mx.module.executor_group, ...).
-_FAMILY = {"BucketingModule": "bucketing_module", "SequentialModule": "sequential_module",
-           "PythonModule": "python_module", "PythonLossModule": "python_module",
-           "DataParallelExecutorGroup": "executor_group", "bucketing_module": None,
-           "sequential_module": None, "python_module": None, "executor_group": None,
-           "base_module": None, "module": None}
-
-
-def __getattr__(name):
-    if name not in _FAMILY:
-        raise AttributeError("module 'mxc.module' has no attribute %r" % name)
-    import importlib
-    if name in ("base_module", "module"):
-        return importlib.import_module(__name__)      # MXNet's mxnet.module.module etc.
-    source = importlib.import_module("." + (_FAMILY[name] or name), __package__)
-    return source if _FAMILY[name] is None else getattr(source, name)
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_FAMILY))
