@@ -138,7 +138,12 @@ def function(fname):
 
     def call(*args, **kwargs):
         return invoke(fname, args, kwargs)
-    call.__name__ = fname
+    call.__name__ = call.__qualname__ = fname
     call.__doc__ = ("MXNet operator %s, computed eagerly in NumPy (see the MXNet 1.x "
                     "documentation)." % _ops.FUNCTIONS[fname].name)
     return call
+
+
+def __getattr__(name):
+    """mx.nd.op.<Operator>: the same functions as mx.nd.<Operator>."""
+    return function(name)

@@ -34,9 +34,10 @@ def _cases():
     """(symbol, NumPy forward) for each new row, with inputs where each is smooth."""
     x = mx.sym.Variable("x")
     return [
-        (mx.sym.sign(x, name="sign"), np.sign),
-        (mx.sym.rsqrt(mx.sym.abs(x) + 0.5, name="rsqrt"), lambda v: 1 / np.sqrt(np.abs(v) + 0.5)),
-        (mx.sym.softsign(x, name="softsign"), lambda v: v / (1 + np.abs(v))),
+        (mx.sym.sign(x, name="sign"), elementwise.UNARY["sign"][2]),
+        (mx.sym.rsqrt(mx.sym.abs(x) + 0.5, name="rsqrt"),
+         lambda v: elementwise.UNARY["rsqrt"][2](np.abs(v) + 0.5)),
+        (mx.sym.softsign(x, name="softsign"), elementwise.UNARY["softsign"][2]),
         (mx.sym.hard_sigmoid(x, name="hard_sigmoid"), _hard_sigmoid),
         (mx.sym.hard_sigmoid(x, alpha=0.5, beta=0.25, name="hard_sigmoid_ab"),
          lambda v: _hard_sigmoid(v, 0.5, 0.25)),

@@ -5,6 +5,8 @@ import pytest
 
 import mxc as mx
 from mxc.base import MXNetError
+from mxc.compiler import ops
+from mxc.compiler.ops.nn import softmax_along
 from mxc.executor import Executor
 from mxc.test_utils import central_difference
 
@@ -136,6 +138,9 @@ def test_convolution_2d(case):
     want = ref_conv(vals["data"], vals["conv_weight"], vals.get("conv_bias"), c["stride"],
                     c["pad"], c["dilate"], c["num_group"])
     np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-10, atol=1e-10)
+    op = ops.get("Convolution")
+    registry = op.reference(op.parse_params(c), [vals[k] for k in sym.list_arguments()])[0]
+    np.testing.assert_allclose(ex.outputs[0], registry, rtol=1e-10, atol=1e-10)
     check_grad(ex, vals, list(vals))
 
 
@@ -213,6 +218,10 @@ def test_pooling_2d(kind, conv, include_pad, kernel, stride, pad):
     ex.forward(False)
     want = ref_pool(x, kernel, stride, pad, kind, conv == "full", include_pad)
     np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-12)
+    op = ops.get("Pooling")
+    p = op.parse_params(dict(kernel=kernel, stride=stride, pad=pad, pool_type=kind,
+                             pooling_convention=conv, count_include_pad=include_pad))
+    np.testing.assert_allclose(ex.outputs[0], op.reference(p, [x])[0], rtol=1e-12)
     check_grad(ex, {"data": x}, ["data"], eps=1e-5)
 
 
@@ -389,8 +398,7 @@ def test_rrelu_training_slopes_and_inference():
 
 
 def _np_softmax(x, axis, t=1.0):
-    e = np.exp((x - x.max(axis=axis, keepdims=True)) / t)
-    return e / e.sum(axis=axis, keepdims=True)
+    return softmax_along(x, axis, t)   # the registry's NumPy softmax
 
 
 def test_softmax_log_softmax_and_softmax_activation():

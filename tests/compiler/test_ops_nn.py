@@ -4,22 +4,17 @@ import numpy as np
 import pytest
 
 import mxc as mx
+from mxc.compiler import ops
+from mxc.compiler.ops.nn import ACTIVATIONS as ACTS   # the registry's NumPy forwards
 from mxc.executor import Executor
 from mxc.test_utils import central_difference
 
-ACTS = {
-    "relu": lambda x: np.maximum(x, 0),
-    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
-    "tanh": np.tanh,
-    "softrelu": lambda x: np.log1p(np.exp(x)),
-    "softsign": lambda x: x / (1 + np.abs(x)),
-}
-
 
 def _fc(x, w, b, flatten=True):
-    x2 = x.reshape(x.shape[0], -1) if flatten else x
-    y = x2 @ w.T
-    return y + b if b is not None else y
+    """FullyConnected by the registry's NumPy reference."""
+    op = ops.get("FullyConnected")
+    p = op.parse_params({"num_hidden": w.shape[0], "no_bias": b is None, "flatten": flatten})
+    return op.reference(p, [x, w] + ([] if b is None else [b]))[0]
 
 
 EPS = 1e-6      # half-width of the central differences on float64 builds
