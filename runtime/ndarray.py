@@ -618,6 +618,17 @@ def waitall():
 _NAMESPACES = {"random": "random", "linalg": "linalg", "op": "nd_ops"}
 
 
+def _sampler(name):
+    """MXNet's flat sampler names: mx.nd.random_uniform, mx.nd.sample_normal, ..."""
+    for prefix in ("random_", "_random_", "sample_", "_sample_"):
+        if name.startswith(prefix):
+            from . import random
+            base = name[len(prefix):]
+            if base in random.__all__ and base not in ("seed", "next_c_seed"):
+                return getattr(random, base)
+    return None
+
+
 def __getattr__(name):
     """mx.nd.<Operator> for every registered operator and alias; mx.nd.random, mx.nd.linalg."""
     import importlib
@@ -625,6 +636,9 @@ def __getattr__(name):
         module = importlib.import_module("." + _NAMESPACES[name], __package__)
         globals()[name] = module
         return module
+    sampler = _sampler(name)
+    if sampler is not None:
+        return sampler
     from .compiler import ops
     if name in ops.FUNCTIONS:
         from .nd_ops import function

@@ -124,3 +124,13 @@ def test_shuffle_permutes_rows_reproducibly():
     assert not (a == data.asnumpy()).all()
     np.random.seed(9)
     np.testing.assert_array_equal(a, data.asnumpy()[np.random.permutation(10)])
+
+
+def test_flat_sampler_names_of_mx_nd():
+    mx.random.seed(6)
+    a = mx.nd.random_uniform(-1, 1, shape=(3,)).asnumpy()
+    mx.random.seed(6)
+    np.testing.assert_array_equal(mx.nd.random.uniform(-1, 1, shape=(3,)).asnumpy(), a)
+    assert mx.nd.sample_normal(mx.nd.zeros(2), mx.nd.ones(2), shape=(4,)).shape == (2, 4)
+    with pytest.raises(AttributeError):
+        mx.nd.random_seed  # noqa: B018
