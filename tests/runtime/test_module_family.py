@@ -101,10 +101,11 @@ def test_bucketing_fit_matches_shared_parameter_reference():
     mod = mx.mod.BucketingModule(rnn_sym_gen, default_bucket_key=5)
     mod.fit(BucketIter(keys, 5), num_epoch=2, optimizer="sgd",
             optimizer_params={"learning_rate": 0.1, "momentum": 0.9, "wd": 1e-3},
-            arg_params={k: mx.nd.array(v) for k, v in params.items()}, eval_metric="acc")
+            arg_params={k: mx.nd.array(v) for k, v in params.items()}, eval_metric="acc",
+            eval_data=BucketIter([4, 5], 5, seed=2))         # a bucket only scoring sees
     got, _ = mod.get_params()
     want = reference_training(BucketIter(keys, 5), params, 0.1, 0.9, 1e-3, 2)
-    assert sorted(mod._buckets) == [3, 5]
+    assert sorted(mod._buckets) == [3, 4, 5]
     for name in want:
         assert not np.allclose(want[name], params[name]), name     # training moved it
         np.testing.assert_allclose(got[name].asnumpy(), want[name], rtol=1e-4, atol=1e-5,
@@ -405,3 +406,52 @@ def test_executor_group_arrays_are_the_compiled_parameters():
     with pytest.raises(MXNetError, match="2 contexts"):
         DataParallelExecutorGroup(fused, [mx.cpu(0), mx.cpu(1)], None, [("data", x.shape)],
                                   None, names, False, False)
+
+
+def _two_module_chain(loss):
+    data = mx.sym.Variable("data")
+    act = mx.sym.Activation(mx.sym.FullyConnected(data, num_hidden=6, name="fc1"),
+                            act_type="relu", name="relu1")
+    fc2 = mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=CLASSES, name="fc2")
+    seq = mx.mod.SequentialModule()
+    seq.add(mx.mod.Module(act, label_names=[]))
+    if loss == "softmax":
+        seq.add(mx.mod.Module(mx.sym.SoftmaxOutput(fc2, name="softmax")), take_labels=True,
+                auto_wiring=True)
+    else:
+        seq.add(mx.mod.Module(fc2, label_names=None), auto_wiring=True)
+        seq.add(mx.mod.PythonLossModule(grad_func=mc_hinge_grad), take_labels=True,
+                auto_wiring=True)
+    return seq
+
+
+def _blobs(n=60, seed=11):
+    rng = np.random.RandomState(seed)
+    y = rng.randint(0, CLASSES, n)
+    x = (rng.randn(n, 4) + 2.5 * np.eye(CLASSES, 4)[y]).astype(np.float32)
+    return x, y.astype(np.float32)
+
+
+def test_sequential_fit_equals_fused_module_fit_and_python_loss_learns():
+    x, y = _blobs()
+    _net1, _net2, fused = _mlp_parts()
+    opt = {"learning_rate": 0.1, "momentum": 0.9}
+    init = {k: v for k, v in _trained_module().get_params()[0].items()}
+    one = mx.mod.Module(fused)
+    one.fit(mx.io.NDArrayIter(x, y, batch_size=10), num_epoch=3, optimizer_params=opt,
+            arg_params=init)
+    seq = _two_module_chain("softmax")
+    seq.fit(mx.io.NDArrayIter(x, y, batch_size=10), num_epoch=3, optimizer_params=opt,
+            arg_params=init, eval_data=mx.io.NDArrayIter(x, y, batch_size=10))
+    for name, value in one.get_params()[0].items():
+        np.testing.assert_allclose(seq.get_params()[0][name].asnumpy(), value.asnumpy(),
+                                   rtol=1e-4, atol=1e-5, err_msg=name)
+    want = one.score(mx.io.NDArrayIter(x, y, batch_size=10), "acc")
+    assert seq.score(mx.io.NDArrayIter(x, y, batch_size=10), "acc") == want
+    hinge = _two_module_chain("hinge")
+    hinge.fit(mx.io.NDArrayIter(x, y, batch_size=10), num_epoch=4, optimizer_params=opt,
+              arg_params=init, allow_missing=True, initializer=mx.init.Xavier())
+    ((_, acc),) = hinge.score(mx.io.NDArrayIter(x, y, batch_size=10), "acc")
+    assert acc > 0.9
+    scores = hinge.predict(mx.io.NDArrayIter(x, y, batch_size=10)).asnumpy()
+    assert scores.shape == (60, CLASSES) and np.mean(scores.argmax(1) == y) == acc
