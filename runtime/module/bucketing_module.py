@@ -311,6 +311,7 @@ def _share_optimizer(src, dst):
                          "order for an optimizer without a compiled kernel (%s vs. %s)"
                          % (src._param_names, dst._param_names))
     dst._optimizer = src._optimizer
+    dst._kvstore, dst._update_on_kvstore = src._kvstore, src._update_on_kvstore
     if src._opt_kernel is None:
         dst._updater, dst._opt_kernel, dst._opt_state = src._updater, None, None
         dst.optimizer_initialized = True
