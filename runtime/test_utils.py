@@ -1,11 +1,22 @@
-"""mx.test_utils: helpers for tests and examples (file download, ...)."""
+"""mx.test_utils: helpers for tests and examples (array checks, gradient and consistency
+checks, random-generator checks, environment variables, local MNIST, file download)."""
+import contextlib
 import errno
+import functools
+import gzip
 import logging
+import math
 import os
+import shutil
+import struct
+import sys
 import tempfile
+import time
 import urllib.request
 
 import numpy as np
+
+from .io import DataIter
 
 __all__ = ["download"]
 
@@ -90,11 +101,12 @@ def _np(value):
 
 
 def _tols(a, b, rtol, atol):
-    kind = np.result_type(a.dtype, b.dtype).name
+    """Given tolerances, else the looser default of the two arrays' dtypes (as MXNet)."""
+    kinds = (a.dtype.name, b.dtype.name)
     if rtol is None:
-        rtol = _DEFAULT_RTOL.get(kind, 1e-5)
+        rtol = max(_DEFAULT_RTOL.get(k, 1e-5) for k in kinds)
     if atol is None:
-        atol = _DEFAULT_ATOL.get(kind, 1e-20)
+        atol = max(_DEFAULT_ATOL.get(k, 1e-20) for k in kinds)
     return rtol, atol
 
 
@@ -330,3 +342,716 @@ def check_symbolic_backward(sym, location, out_grads, expected, rtol=1e-5, atol=
         assert_almost_equal(got, want, rtol, atol, ("EXPECTED_%s" % k, "BACKWARD_%s" % k),
                             equal_nan)
     return {k: v.copy() for k, v in ex.grad_arrays.items()}
+
+
+# ---- contexts, dtypes and random inputs -------------------------------------------------------
+
+__all__ += ["default_context", "set_default_context", "default_dtype", "random_arrays",
+            "random_uniform_arrays", "random_sample", "rand_ndarray", "rand_shape_2d",
+            "rand_shape_3d", "rand_shape_nd", "np_reduce", "same", "same_array",
+            "assert_allclose", "assert_exception", "retry", "discard_stderr", "environment",
+            "set_env_var", "list_gpus"]
+
+
+def default_context():
+    """The context tests run on: the calling thread's current context."""
+    from .context import current_context
+    return current_context()
+
+
+def set_default_context(ctx):
+    """Make `ctx` the calling thread's default context."""
+    from .context import Context
+    Context._default.value = ctx
+
+
+def default_dtype():
+    """The dtype of generated test data."""
+    return np.float32
+
+
+def random_arrays(*shapes):
+    """Standard-normal arrays of default_dtype(), one per shape (the array itself for one)."""
+    arrays = [np.asarray(np.random.randn(*shape), dtype=default_dtype()) for shape in shapes]
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def random_uniform_arrays(*shapes, low=0.0, high=1.0, dtype=None):
+    """Uniform [low, high) arrays, one per shape."""
+    dtype = default_dtype() if dtype is None else dtype
+    return [np.random.uniform(low, high, size=shape).astype(dtype) for shape in shapes]
+
+
+def random_sample(population, k):
+    """k distinct elements of `population` in random order."""
+    assert 0 <= k <= len(population)
+    chosen = list(population)
+    np.random.shuffle(chosen)
+    return chosen[:k]
+
+
+def rand_ndarray(shape, stype="default", density=None, dtype=None, modifier_func=None,
+                 shuffle_csr_indices=False, distribution=None, ctx=None):
+    """A standard-normal NDArray of `shape` (dense storage only)."""
+    if stype != "default":
+        from .base import MXNetError
+        raise MXNetError("rand_ndarray: storage type %r is not supported; mxc arrays are "
+                         "dense (stype='default')" % (stype,))
+    from .ndarray import array
+    return array(random_arrays(tuple(shape)), ctx=ctx or default_context(), dtype=dtype)
+
+
+def _rand_shape(bounds, allow_zero_size):
+    """A tuple of Python ints, side i drawn uniformly from [1, bounds[i]] (0 allowed or not)."""
+    low = 0 if allow_zero_size else 1
+    return tuple(int(np.random.randint(low, bound + 1)) for bound in bounds)
+
+
+def rand_shape_2d(dim0=10, dim1=10, allow_zero_size=False):
+    """A random 2-d shape with sides in [1, dim] ([0, dim] when allow_zero_size)."""
+    return _rand_shape((dim0, dim1), allow_zero_size)
+
+
+def rand_shape_3d(dim0=10, dim1=10, dim2=10, allow_zero_size=False):
+    """A random 3-d shape with sides in [1, dim] ([0, dim] when allow_zero_size)."""
+    return _rand_shape((dim0, dim1, dim2), allow_zero_size)
+
+
+def rand_shape_nd(num_dim, dim=10, allow_zero_size=False):
+    """A random `num_dim`-d shape with sides in [1, dim] ([0, dim] when allow_zero_size)."""
+    return _rand_shape((dim,) * num_dim, allow_zero_size)
+
+
+def np_reduce(dat, axis, keepdims, numpy_reduce_func):
+    """Reduce `dat` with `numpy_reduce_func` over one axis at a time (axis: None, int, list)."""
+    if axis is None:
+        axes = list(range(dat.ndim))
+    elif isinstance(axis, int):
+        axes = [axis]
+    else:
+        axes = list(axis)
+    axes = [a % dat.ndim if dat.ndim else a for a in axes]
+    result = dat
+    for a in sorted(axes, reverse=True):
+        result = numpy_reduce_func(result, axis=a)
+    if keepdims:
+        result = np.reshape(result, [1 if i in axes else n for i, n in enumerate(dat.shape)])
+    return result
+
+
+def same(a, b):
+    """True when a and b have the same shape and exactly equal elements."""
+    return bool(np.array_equal(_np(a), _np(b)))
+
+
+def same_array(array1, array2):
+    """True when two NDArrays share memory: a change through one shows through the other."""
+    array1[:] += 1
+    moved_together = same(array1, array2)
+    array1[:] -= 1
+    return moved_together and same(array1, array2)
+
+
+def assert_allclose(a, b, rtol=1e-07, atol=0, equal_nan=True):
+    """assert_almost_equal with NumPy's assert_allclose defaults."""
+    assert_almost_equal(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan)
+
+
+def assert_exception(f, exception_type, *args, **kwargs):
+    """Assert that f(*args, **kwargs) raises `exception_type`."""
+    try:
+        f(*args, **kwargs)
+    except exception_type:
+        return
+    raise AssertionError("%s did not raise %s" % (getattr(f, "__name__", f),
+                                                  exception_type.__name__))
+
+
+def retry(n):
+    """Decorator: rerun a stochastic test up to n times until it passes no AssertionError."""
+    assert n > 0
+
+    def decorate(test):
+        @functools.wraps(test)
+        def wrapper(*args, **kwargs):
+            for attempt in range(n):
+                try:
+                    return test(*args, **kwargs)
+                except AssertionError:
+                    if attempt == n - 1:
+                        raise
+        return wrapper
+    return decorate
+
+
+@contextlib.contextmanager
+def discard_stderr():
+    """Silence file descriptor 2 (C code's output too) inside the block."""
+    try:
+        fileno = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):   # stderr replaced by a non-file object
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fileno)
+    try:
+        with open(os.devnull, "w") as sink:
+            os.dup2(sink.fileno(), fileno)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, fileno)
+    finally:
+        os.close(saved)
+
+
+def _set_environ(values):
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@contextlib.contextmanager
+def environment(*args):
+    """Set environment variables for a block (or, as a decorator, a function) and restore them.
+
+    environment(name, value) or environment({name: value, ...}); a value of None unsets the
+    variable. Previous values (or absence) come back afterwards, also on exceptions.
+    """
+    if len(args) == 1 and isinstance(args[0], dict):
+        wanted = dict(args[0])
+    elif len(args) == 2:
+        wanted = {args[0]: args[1]}
+    else:
+        raise TypeError("environment() takes a dict or a name and a value, got %d arguments"
+                        % len(args))
+    snapshot = {name: os.environ.get(name) for name in wanted}
+    _set_environ(wanted)
+    try:
+        yield
+    finally:
+        _set_environ(snapshot)
+
+
+def set_env_var(key, val, default_val=""):
+    """Set environment variable `key` to `val`; return its previous value (or default_val)."""
+    previous = os.environ.get(key, default_val)
+    os.environ[key] = val
+    return previous
+
+
+def list_gpus():
+    """range(n) over the n visible GPUs."""
+    from .util import get_gpu_count
+    return range(get_gpu_count())
+
+
+# ---- checking random generators (chi-square, without SciPy) -----------------------------------
+
+__all__ += ["gen_buckets_probs_with_ppf", "mean_check", "var_check", "chi_square_check",
+            "verify_generator", "chi_square_sf"]
+
+
+def _lower_gamma_series(a, x):
+    """P(a, x) by its power series (converges fast for x < a + 1)."""
+    term = total = 1.0 / a
+    n = a
+    for _ in range(10000):
+        n += 1.0
+        term *= x / n
+        total += term
+        if abs(term) < abs(total) * 1e-15:
+            break
+    return total * math.exp(-x + a * math.log(x) - math.lgamma(a))
+
+
+def _upper_gamma_fraction(a, x):
+    """Q(a, x) by its continued fraction, Lentz's method (for x >= a + 1)."""
+    tiny = 1e-300
+    b = x + 1.0 - a
+    c = 1.0 / tiny
+    d = 1.0 / b
+    h = d
+    for i in range(1, 10000):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            break
+    return h * math.exp(-x + a * math.log(x) - math.lgamma(a))
+
+
+def regularized_upper_gamma(a, x):
+    """Q(a, x) = Gamma(a, x) / Gamma(a), the regularised upper incomplete gamma function."""
+    if a <= 0:
+        raise ValueError("regularized_upper_gamma: a must be positive, got %r" % (a,))
+    if x <= 0:
+        return 1.0
+    if x < a + 1.0:
+        return max(0.0, 1.0 - _lower_gamma_series(a, x))
+    return _upper_gamma_fraction(a, x)
+
+
+def chi_square_sf(statistic, dof):
+    """P(X >= statistic) for X chi-square distributed with `dof` degrees of freedom."""
+    return regularized_upper_gamma(dof / 2.0, statistic / 2.0)
+
+
+def gen_buckets_probs_with_ppf(ppf, nbuckets):
+    """`nbuckets` equiprobable buckets (ppf(i/n), ppf((i+1)/n)) and their probabilities."""
+    assert nbuckets > 0
+    buckets = [(ppf(i / float(nbuckets)), ppf((i + 1) / float(nbuckets)))
+               for i in range(nbuckets)]
+    return buckets, [1.0 / nbuckets] * nbuckets
+
+
+def mean_check(generator, mu, sigma, nsamples=1000000):
+    """True when the sample mean lies within mu +- 3 sigma / sqrt(nsamples)."""
+    mean = float(np.mean(_np(generator(nsamples))))
+    bound = 3 * sigma / np.sqrt(nsamples)
+    return mu - bound < mean < mu + bound
+
+
+def var_check(generator, sigma, nsamples=1000000):
+    """True when the sample variance lies within sigma^2 +- 3 sqrt(2 sigma^4 / (n - 1))."""
+    var = float(np.var(_np(generator(nsamples)), ddof=1))
+    bound = 3 * np.sqrt(2 * sigma ** 4 / (nsamples - 1))
+    return sigma ** 2 - bound < var < sigma ** 2 + bound
+
+
+def _bucket_counts(samples, buckets):
+    """Samples per bucket: (low, high) ranges for continuous, values for discrete buckets."""
+    samples = _np(samples).ravel()
+    if not isinstance(buckets[0], (list, tuple)):
+        return np.array([np.count_nonzero(samples == b) for b in buckets], dtype=np.int64)
+    edges = np.empty(2 * len(buckets), dtype=np.float64)
+    for i, (low, high) in enumerate(buckets):
+        if low > high or (i + 1 < len(buckets) and high > buckets[i + 1][0]):
+            raise ValueError("chi_square_check: buckets must be ascending and disjoint, "
+                             "bucket %d is %r" % (i, (low, high)))
+        edges[2 * i], edges[2 * i + 1] = low, high
+    ids = np.searchsorted(edges, samples, side="right") // 2
+    return np.bincount(ids, minlength=len(buckets) + 1)[:len(buckets)].astype(np.int64)
+
+
+def chi_square_check(generator, buckets, probs, nsamples=1000000):
+    """Pearson's chi-square test of generator(nsamples) against bucket probabilities.
+
+    Returns (p value, observed counts, expected counts).
+    """
+    assert isinstance(buckets, list)
+    assert len(probs) == len(buckets)
+    expected = (nsamples * np.asarray(probs, dtype=np.float64)).astype(np.int64)
+    if np.any(expected <= 0):
+        raise ValueError("chi_square_check: every bucket needs a positive expected count; "
+                         "got %s for %d samples" % (expected.tolist(), nsamples))
+    observed = _bucket_counts(generator(nsamples), buckets)
+    statistic = float(np.sum((observed - expected) ** 2 / expected.astype(np.float64)))
+    return chi_square_sf(statistic, len(buckets) - 1), observed, expected
+
+
+def verify_generator(generator, buckets, probs, nsamples=1000000, nrepeat=5, success_rate=0.2,
+                     alpha=0.05):
+    """Run chi_square_check nrepeat times; fail unless p > alpha in success_rate of them."""
+    results = [chi_square_check(generator, buckets, probs, nsamples) for _ in range(nrepeat)]
+    pvalues = [r[0] for r in results]
+    if sum(p > alpha for p in pvalues) < nrepeat * success_rate:
+        raise AssertionError(
+            "Generator test fails, Chi-square p=%s, obs_freq=%s, expected_freq=%s.\n"
+            "buckets=%s, probs=%s" % (pvalues, [r[1].tolist() for r in results],
+                                      [r[2].tolist() for r in results], buckets, probs))
+    return pvalues
+
+
+# ---- optimizers, consistency across contexts, speed -------------------------------------------
+
+__all__ += ["compare_ndarray_tuple", "compare_optimizer", "check_consistency", "check_speed"]
+
+
+def compare_ndarray_tuple(t1, t2, rtol=None, atol=None):
+    """assert_almost_equal over two (possibly nested) tuples of arrays; None matches anything."""
+    if t1 is None or t2 is None:
+        return
+    if isinstance(t1, (tuple, list)):
+        for s1, s2 in zip(t1, t2):
+            compare_ndarray_tuple(s1, s2, rtol, atol)
+    else:
+        assert_almost_equal(t1, t2, rtol=rtol, atol=atol)
+
+
+def _dense_only(what, stype):
+    if stype != "default":
+        from .base import MXNetError
+        raise MXNetError("compare_optimizer: %s storage type %r is not supported; mxc arrays "
+                         "are dense (stype='default')" % (what, stype))
+
+
+def compare_optimizer(opt1, opt2, shape, dtype, w_stype="default", g_stype="default",
+                      rtol=1e-4, atol=1e-5, compare_states=True, ntensors=1):
+    """One update of opt1 and opt2 from the same random weight and gradient: same result.
+
+    `shape` is one shape (ntensors must be 1) or a list of shapes, each updated in turn.
+    """
+    from .random import uniform
+    _dense_only("weight", w_stype)
+    _dense_only("gradient", g_stype)
+    shapes = shape if isinstance(shape, list) else [shape]
+    if not isinstance(shape, list):
+        assert ntensors == 1
+    ctx = default_context()
+    for index, one_shape in enumerate(shapes):
+        w2 = uniform(shape=one_shape, ctx=ctx, dtype=dtype)
+        g2 = uniform(shape=one_shape, ctx=ctx, dtype=dtype)
+        w1, g1 = w2.copyto(ctx), g2.copyto(ctx)
+        state1 = opt1.create_state_multi_precision(index, w1)
+        state2 = opt2.create_state_multi_precision(index, w2)
+        if compare_states:
+            compare_ndarray_tuple(state1, state2)
+        opt1.update_multi_precision(index, w1, g1, state1)
+        opt2.update_multi_precision(index, w2, g2, state2)
+        if compare_states:
+            compare_ndarray_tuple(state1, state2, rtol=rtol, atol=atol)
+        assert_almost_equal(w1, w2, rtol=rtol, atol=atol)
+
+
+class _BoundGraph:
+    """A symbol bound with every argument as an input: arg_dict, grad_dict, aux_dict,
+    outputs, forward(is_train), backward(out_grads), as an executor exposes them."""
+
+    def __init__(self, sym, grad_req, shapes, dtype):
+        args = sym.list_arguments()
+        arg_shapes, _, _ = sym.infer_shape(**shapes)
+        if arg_shapes is None:
+            raise ValueError("check_consistency: the shapes %s do not determine every "
+                             "argument of the symbol (%s)" % (shapes, args))
+        if isinstance(grad_req, str):
+            grad_req = {k: grad_req for k in args}
+        self._ex = _bind_shapes(sym, dict(zip(args, arg_shapes)),
+                                {k: ("write" if v == "add" else v) for k, v in grad_req.items()},
+                                dtype)
+        self._add = {k for k, v in grad_req.items() if v == "add"}
+        self.arg_dict = self._ex.arg_arrays
+        self.aux_dict = self._ex.aux_arrays
+        self.grad_dict = {k: np.zeros_like(self.arg_dict[k]) if k in self._ex.grad_arrays
+                          else None for k in args}
+        self.grad_arrays = [self.grad_dict[k] for k in args]
+        self.outputs = self._ex.outputs
+        self.output_dict = dict(zip(self._ex.output_names, self._ex.outputs))
+
+    def forward(self, is_train=False):
+        self._ex.forward(is_train=is_train)
+        return self.outputs
+
+    def backward(self, out_grads=None):
+        if out_grads is not None:
+            for hg, g in zip(self._ex.head_grads, _as_list_of(out_grads)):
+                if hg is not None:
+                    hg[...] = _np(g)
+        self._ex.backward()
+        for k, grad in self.grad_dict.items():
+            if grad is None:
+                continue
+            if k in self._add:
+                grad += self._ex.grad_arrays[k]
+            else:
+                grad[...] = self._ex.grad_arrays[k]
+
+
+def _as_list_of(values):
+    return list(values) if isinstance(values, (list, tuple)) else [values]
+
+
+def _bind_shapes(sym, shapes, grad_req, dtype):
+    from .executor import Executor
+    return Executor(sym, shapes, data_names=list(shapes), label_names=[], grad_req=grad_req,
+                    dtype=_dtype_name(dtype), metric_io=False)
+
+
+def _graph_dtype(type_dict):
+    """The one dtype of a binding's type_dict (the compiled graph has one real type)."""
+    kinds = {np.dtype(t).name for t in (type_dict or {}).values()}
+    if len(kinds) > 1:
+        raise ValueError("check_consistency: one dtype per binding, got type_dict %s"
+                         % type_dict)
+    return kinds.pop() if kinds else "float32"
+
+
+def _simple_bind(sym, grad_req, spec):
+    """sym.simple_bind(grad_req, **spec), or an equivalent binding of the compiled graph."""
+    if hasattr(sym, "simple_bind"):
+        return sym.simple_bind(grad_req=grad_req, **spec)
+    spec = dict(spec)
+    spec.pop("ctx", None)
+    dtype = _graph_dtype(spec.pop("type_dict", None))
+    spec.pop("stype_dict", None)
+    return _BoundGraph(sym, grad_req, spec, dtype)
+
+
+def _assign(arr, value):
+    arr[:] = np.asarray(_np(value), dtype=_np(arr).dtype) if np.ndim(value) else value
+
+
+def _lower_precision(dt1, dt2):
+    return dt1 if dt2 is None or np.dtype(dt1).itemsize < np.dtype(dt2).itemsize else dt2
+
+
+def _compare_or_report(arr, want, rtol, atol, equal_nan, raise_on_err, label):
+    try:
+        assert_almost_equal(arr, want, rtol=rtol, atol=atol, names=(label, "ground truth"),
+                            equal_nan=equal_nan)
+    except AssertionError as err:
+        if raise_on_err:
+            raise
+        logging.getLogger("mxc.test_utils").error("%s: %s", label, err)
+
+
+def check_consistency(sym, ctx_list, scale=1.0, grad_req="write", arg_params=None,
+                      aux_params=None, rtol=None, atol=None, raise_on_err=True,
+                      ground_truth=None, equal_nan=False, use_uniform=False,
+                      rand_type=np.float64):
+    """Bind `sym` (or one symbol per entry) once per ctx_list entry, feed all the same random
+    inputs, and check forward outputs and gradients against the most precise binding.
+
+    Each ctx_list entry is a dict of {'ctx': ctx, argument: shape, ..., 'type_dict': {...}}.
+    Returns the ground truth {output or argument name: array}.
+    """
+    assert len(ctx_list) > 1
+    syms = [sym] * len(ctx_list) if not isinstance(sym, (list, tuple)) else list(sym)
+    assert len(syms) == len(ctx_list)
+    output_names, arg_names = syms[0].list_outputs(), syms[0].list_arguments()
+    for s in syms:
+        assert s.list_arguments() == arg_names and s.list_outputs() == output_names
+    exes = [_simple_bind(s, grad_req, spec) for s, spec in zip(syms, ctx_list)]
+    arg_params = {} if arg_params is None else arg_params
+    aux_params = {} if aux_params is None else aux_params
+    for name in sorted(exes[0].arg_dict):
+        if name not in arg_params:
+            shape = _np(exes[0].arg_dict[name]).shape
+            arg_params[name] = (np.random.uniform(-0.92 * scale, 0.92 * scale, size=shape)
+                                if use_uniform else
+                                np.random.normal(size=shape, scale=scale)).astype(rand_type)
+    for name in exes[0].aux_dict:
+        aux_params.setdefault(name, 0)
+    for exe in exes:
+        for name, arr in exe.arg_dict.items():
+            _assign(arr, arg_params[name])
+        for name, arr in exe.aux_dict.items():
+            _assign(arr, aux_params[name])
+    dtypes = [np.dtype(_np(exe.outputs[0]).dtype) for exe in exes]
+    gt_idx = int(np.argmax([d.itemsize for d in dtypes]))
+    for exe in exes:
+        exe.forward(is_train=False)
+    gt = ground_truth
+    if gt is None:
+        gt = {k: _np(v).copy() for k, v in zip(output_names, exes[gt_idx].outputs)}
+    for i, exe in enumerate(exes):
+        if i != gt_idx:
+            for name, arr in zip(output_names, exe.outputs):
+                _compare_or_report(arr, gt[name], rtol, atol, equal_nan, raise_on_err,
+                                   "forward of binding %d, output %s" % (i, name))
+    if grad_req == "null":
+        return gt
+    for exe in exes:
+        exe.forward(is_train=True)
+    head_dtypes = [_np(o).dtype for o in exes[0].outputs]
+    for exe in exes:
+        head_dtypes = [_lower_precision(_np(o).dtype, dt) for o, dt in
+                       zip(exe.outputs, head_dtypes)]
+    heads = [_np(o).astype(dt) for o, dt in zip(exes[0].outputs, head_dtypes)]
+    for exe in exes:
+        exe.backward(_heads_for(exe, heads))
+    if ground_truth is None:
+        gt.update({k: _np(v).copy() for k, v in zip(output_names, exes[gt_idx].outputs)})
+        gt.update({k: None if exes[gt_idx].grad_dict.get(k) is None
+                   else _np(exes[gt_idx].grad_dict[k]).copy() for k in arg_names})
+    for i, exe in enumerate(exes):
+        if i == gt_idx:
+            continue
+        values = list(zip(output_names, exe.outputs)) + \
+            [(k, exe.grad_dict.get(k)) for k in arg_names]
+        for name, arr in values:
+            if gt.get(name) is None:
+                assert arr is None, "binding %d has a gradient for %s, the ground truth not" \
+                    % (i, name)
+                continue
+            _compare_or_report(arr, gt[name], rtol, atol, equal_nan, raise_on_err,
+                               "training pass of binding %d at %s" % (i, name))
+    return gt
+
+
+def _heads_for(exe, heads):
+    """Head gradients in the form exe.backward takes (NDArrays for a real executor)."""
+    if isinstance(exe, _BoundGraph):
+        return heads
+    from .ndarray import array
+    return [array(h, dtype=_np(o).dtype) for h, o in zip(heads, exe.outputs)]
+
+
+def check_speed(sym, location=None, ctx=None, N=20, grad_req=None, typ="whole", **kwargs):
+    """Seconds per forward+backward (typ='whole') or per forward (typ='forward') of `sym`.
+
+    `location` gives input values ({name: array}); without it, shapes come from kwargs and
+    the inputs are standard normal.
+    """
+    if typ not in ("whole", "forward"):
+        raise ValueError('typ can only be "whole" or "forward".')
+    spec = dict(kwargs)
+    if location is not None:
+        assert isinstance(location, dict), 'Expect dict, get "location"=%s' % str(location)
+        spec.update({k: np.shape(_np(v)) for k, v in location.items()})
+    spec["ctx"] = ctx or default_context()
+    exe = _simple_bind(sym, grad_req or "write", spec)
+    if location is None:
+        location = {k: np.random.normal(size=_np(a).shape) for k, a in exe.arg_dict.items()}
+    for name, value in location.items():
+        _assign(exe.arg_dict[name], value)
+    train = typ == "whole"
+
+    def step():
+        exe.forward(is_train=train)
+        if train:
+            exe.backward(_heads_for(exe, [_np(o) for o in exe.outputs]))
+
+    step()                      # warm up
+    tic = time.time()
+    for _ in range(N):
+        step()
+    return (time.time() - tic) / N
+
+
+# ---- MNIST from local files, DummyIter ----------------------------------------------------------
+
+__all__ += ["get_mnist", "get_mnist_ubyte", "get_mnist_iterator", "mnist_search_dirs",
+            "DummyIter"]
+
+_MNIST_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def mnist_search_dirs():
+    """Folders searched for the MNIST IDX files, in order: ./data, $MXNET_HOME/datasets/mnist
+    (~/.mxnet when unset), $MXC_SHARED/data/mnist, and shared/data/mnist beside the project."""
+    from .base import data_dir
+    dirs = ["data", os.path.join(data_dir(), "datasets", "mnist")]
+    if os.environ.get("MXC_SHARED"):
+        dirs.append(os.path.join(os.environ["MXC_SHARED"], "data", "mnist"))
+    project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    dirs.append(os.path.join(project, "..", "shared", "data", "mnist"))
+    return dirs
+
+
+def _find_mnist_file(stem):
+    """Path of `stem` or `stem`.gz in the first search folder that has it."""
+    dirs = mnist_search_dirs()
+    for folder in dirs:
+        for name in (stem, stem + ".gz"):
+            path = os.path.join(folder, name)
+            if os.path.isfile(path):
+                return path
+    raise FileNotFoundError("MNIST file %s(.gz) not found; looked in %s (mxc never downloads "
+                            "it: place the four MNIST IDX files in one of these folders)"
+                            % (stem, ", ".join(os.path.abspath(d) for d in dirs)))
+
+
+def _read_idx_file(path, ndim):
+    """(dims, uint8 data) of an IDX file (plain or gzip) with `ndim` dimensions."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    from .base import MXNetError
+    if len(raw) < 4 + 4 * ndim or raw[:4] != bytes((0, 0, 8, ndim)):
+        raise MXNetError("%s is not an IDX file of %d-d unsigned bytes" % (path, ndim))
+    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
+    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise MXNetError("%s: header says %s (%d bytes) but the file holds %d bytes of data"
+                         % (path, dims, int(np.prod(dims)), body.size))
+    return dims, body.reshape(dims)
+
+
+def _mnist_split(image_stem, label_stem):
+    _, labels = _read_idx_file(_find_mnist_file(label_stem), 1)
+    _, images = _read_idx_file(_find_mnist_file(image_stem), 3)
+    if images.shape[0] != labels.shape[0]:
+        from .base import MXNetError
+        raise MXNetError("MNIST: %d images but %d labels" % (images.shape[0], labels.shape[0]))
+    images = images.reshape(images.shape[0], 1, images.shape[1], images.shape[2])
+    return labels.astype(np.int8), images.astype(np.float32) / 255
+
+
+def get_mnist():
+    """MNIST as arrays: {'train_data', 'train_label', 'test_data', 'test_label'}; images are
+    (N, 1, 28, 28) float32 in [0, 1], labels int8. Read from mnist_search_dirs()."""
+    train_label, train_data = _mnist_split(_MNIST_STEMS[0], _MNIST_STEMS[1])
+    test_label, test_data = _mnist_split(_MNIST_STEMS[2], _MNIST_STEMS[3])
+    return {"train_data": train_data, "train_label": train_label,
+            "test_data": test_data, "test_label": test_label}
+
+
+def _write_plain(source, target):
+    """Copy `source` (gzip or plain) to `target` uncompressed, atomically."""
+    opener = gzip.open if source.endswith(".gz") else open
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, opener(source, "rb") as src:
+            shutil.copyfileobj(src, out)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def get_mnist_ubyte():
+    """Make ./data hold the four uncompressed MNIST IDX files (taken from the first search
+    folder that has each); returns 'data'."""
+    os.makedirs("data", exist_ok=True)
+    for stem in _MNIST_STEMS:
+        target = os.path.join("data", stem)
+        if not os.path.isfile(target):
+            _write_plain(_find_mnist_file(stem), target)
+    return "data"
+
+
+def get_mnist_iterator(batch_size, input_shape, num_parts=1, part_index=0):
+    """(train, val) MNISTIter over ./data (see get_mnist_ubyte); flat unless 3-d input_shape."""
+    from .io import MNISTIter
+    folder = get_mnist_ubyte()
+    flat = len(input_shape) != 3
+
+    def iterator(prefix, shuffle):
+        return MNISTIter(image=os.path.join(folder, prefix + "-images-idx3-ubyte"),
+                         label=os.path.join(folder, prefix + "-labels-idx1-ubyte"),
+                         input_shape=input_shape, batch_size=batch_size, shuffle=shuffle,
+                         flat=flat, num_parts=num_parts, part_index=part_index)
+    return iterator("train", True), iterator("t10k", False)
+
+
+class DummyIter(DataIter):
+    """Returns the first batch of `real_iter` forever (for speed tests)."""
+
+    def __init__(self, real_iter):
+        super().__init__(real_iter.batch_size)
+        self.real_iter = real_iter
+        self.provide_data = real_iter.provide_data
+        self.provide_label = real_iter.provide_label
+        self.batch_size = real_iter.batch_size
+        self.the_batch = next(real_iter)
+
+    def __iter__(self):
+        return self
+
+    def next(self):
+        """The first batch of the real iterator; never raises StopIteration."""
+        return self.the_batch
+
+    __next__ = next
