@@ -12,3 +12,14 @@ def __getattr__(name):
 def __dir__():
     from .compiler import ops
     return sorted(set(globals()) | set(ops.FUNCTIONS))
+
+
+def _attach_executor_api():
+    """Symbol.bind / Symbol.simple_bind (the graph class lives in the compiler, which knows
+    nothing of executors; the runtime adds them when mx.sym is imported)."""
+    from . import symbol_executor
+    Symbol.bind = symbol_executor.bind
+    Symbol.simple_bind = symbol_executor.simple_bind
+
+
+_attach_executor_api()
