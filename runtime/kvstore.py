@@ -24,7 +24,7 @@ _log = logging.getLogger("mxc.kvstore")
 
 _LAUNCH_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE",
                      "DMLC_NUM_WORKER")
-_COMPRESSION_TYPES = ("none", "1bit", "2bit")
+_COMPRESSION_TYPES = ("1bit", "2bit")
 _KNOWN_TYPES = ("local", "device", "nccl", "dist_sync", "dist_device_sync")
 
 
@@ -319,9 +319,9 @@ def _compression_settings(params):
         raise MXNetError("compression_params must be a dict such as {'type': '2bit', "
                          "'threshold': 0.5}, got %s" % type(params).__name__)
     unknown = sorted(set(params) - {"type", "threshold"})
-    if unknown:
-        raise MXNetError("compression_params: unknown key(s) %s (known: type, threshold)"
-                         % unknown)
+    if unknown:                         # MXNet ignores them too; say so
+        _log.warning("compression_params: ignoring unknown key(s) %s (known: type, "
+                     "threshold)", unknown)
     kind = params.get("type")
     if kind not in _COMPRESSION_TYPES:
         raise MXNetError("compression_params: type must be one of %s, got %r"

@@ -240,8 +240,18 @@ def test_bad_types_and_compression_settings():
         kv.set_gradient_compression({"type": "3bit"})
     with pytest.raises(MXNetError, match="threshold must be positive"):
         kv.set_gradient_compression({"type": "2bit", "threshold": -1})
-    with pytest.raises(MXNetError, match="unknown key"):
-        kv.set_gradient_compression({"type": "2bit", "thresh": 1})
+    with pytest.raises(MXNetError, match="type must be one of"):
+        kv.set_gradient_compression({"type": "none"})
+    with pytest.raises(MXNetError, match="must be a dict"):
+        kv.set_gradient_compression("2bit")
+
+
+def test_compression_defaults_and_unknown_keys(caplog):
+    kv = mx.kv.create("dist_sync")
+    with caplog.at_level(logging.WARNING, logger="mxc.kvstore"):
+        kv.set_gradient_compression({"type": "1bit", "thresh": 1})
+    assert kv.gradient_compression == {"type": "1bit", "threshold": 0.5}
+    assert any("thresh" in r.getMessage() for r in caplog.records)
 
 
 def test_a_multi_process_launch_is_refused(monkeypatch):
