@@ -10,6 +10,10 @@ Every array the user sees is one of two kinds:
   another executor, the memory a reshape reuses): the executor keeps that very NDArray, copies
   it into the arena before each call and copies results (gradients, auxiliary states,
   outputs) back into it after each call.
+
+The library computes every argument's gradient, so one compile serves a graph and its shapes
+whatever grad_req asks: 'write' hands the gradient out as it is, 'add' adds it to an array
+kept apart from the arena, 'null' hands out none.
 """
 import numpy as np
 
@@ -190,7 +194,11 @@ class Executor:
         self._pair_with(self._exec)
 
     def _compile(self, fuse):
-        return CompiledExecutor(self._symbol, self._shapes, grad_req=self._grad_req,
+        """The library computes every argument's gradient whatever grad_req says, so one
+        library serves every binding of a graph and shapes; 'add' and 'null' are applied when
+        the gradients are handed out."""
+        every = {n: "write" for n in self._arg_names}
+        return CompiledExecutor(self._symbol, self._shapes, grad_req=every,
                                 for_training=True, dtype=self._dtype, fuse=fuse,
                                 device_id=_device_id(self._ctx), optimizer_kinds=[])
 
@@ -209,9 +217,12 @@ class Executor:
         self.arg_arrays = [pick(args.get(n), ex.arg_arrays[n], "argument '%s'" % n)
                            for n in self._arg_names]
         def grad(n):
-            if n in ex.grad_arrays:
-                return pick(grads.get(n), ex.grad_arrays[n], "gradient of '%s'" % n)
-            return grads.get(n)     # grad_req 'null': the caller's array (never written)
+            req, view = self._grad_req[n], ex.grad_arrays[n]
+            if req == "null":
+                return grads.get(n)     # the caller's array, if any, is never written
+            if req == "add" and n not in grads:     # accumulates apart from the arena
+                return NDArray(np.zeros(view.shape, view.dtype), self._ctx)
+            return pick(grads.get(n), view, "gradient of '%s'" % n)
         self.grad_arrays = [grad(n) for n in self._arg_names]
         self.aux_arrays = [pick(aux.get(n), ex.aux_arrays[n], "auxiliary state '%s'" % n)
                            for n in self._aux_names]
@@ -259,8 +270,6 @@ class Executor:
         ex = self._exec
         self._copy_in(self._arg_pairs, "argument")
         self._copy_in(self._aux_pairs, "auxiliary state")
-        self._copy_in([(n, a, v) for n, a, v in self._grad_pairs
-                       if self._grad_req.get(n) == "add"], "gradient")
         _touch_for_upload(ex)
 
     def _after_call(self):
@@ -269,8 +278,15 @@ class Executor:
         ex.outputs, ex.arg_arrays, ex.grad_arrays, ex.aux_arrays  # noqa: B018 (synchronise)
         self._copy_out(self._out_pairs)
         self._copy_out(self._aux_pairs)
-        self._copy_out([(n, a, v) for n, a, v in self._grad_pairs
-                        if self._grad_req.get(n) != "null"])
+
+    def _hand_out_gradients(self):
+        """The fresh gradients into the caller's arrays: written, or added for 'add'."""
+        for name, arr, view in self._grad_pairs:
+            req = self._grad_req[name]
+            if req == "write":
+                np.asarray(arr)[...] = view.reshape(arr.shape)
+            elif req == "add":
+                np.asarray(arr)[...] += view.reshape(arr.shape)
 
     # -- running ---------------------------------------------------------------------------
     def forward(self, is_train=False, **kwargs):
@@ -306,6 +322,7 @@ class Executor:
         self._before_call()
         self._exec.backward()
         self._after_call()
+        self._hand_out_gradients()
 
     def _out_grads_list(self, out_grads):
         if out_grads is None:

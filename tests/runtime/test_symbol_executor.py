@@ -160,6 +160,9 @@ def test_grad_req_add_accumulates_and_null_has_no_gradient():
     close(gw, 2 * og.T @ x)
     nulls = linear().simple_bind(mx.cpu(), grad_req="null", data=(BATCH, IN))
     assert nulls.grad_arrays == [None, None, None]
+    # one library serves every grad_req of a graph and its shapes
+    keys = {e._exec.built.key for e in (exe, nulls, linear().bind(mx.cpu(), args))}
+    assert len(keys) == 1
 
 
 def test_forward_kwargs_copy_into_the_argument_arrays():
