@@ -14,11 +14,30 @@ import tempfile
 import time
 import urllib.request
 
+import bz2  # noqa: F401  (bz2 ... OrderedDict: see _STAR_EXPORTS)
+import json  # noqa: F401
+import numbers  # noqa: F401
+import platform  # noqa: F401
+import traceback  # noqa: F401
+import zipfile  # noqa: F401
+from collections import OrderedDict  # noqa: F401
+from contextlib import contextmanager  # noqa: F401
+
 import numpy as np
+import numpy.random as rnd  # noqa: F401
+import numpy.testing as npt  # noqa: F401
 
 from .io import DataIter
 
-__all__ = ["download"]
+mx = sys.modules[__package__]
+
+# MXNet's test_utils has no __all__, so scripts doing `from mxnet.test_utils import *` also
+# receive the modules it imports (sys, os, time, np, mx, ...) and rely on them.
+_STAR_EXPORTS = ["bz2", "contextmanager", "errno", "gzip", "json", "logging", "mx", "np",
+                 "npt", "numbers", "OrderedDict", "os", "platform", "rnd", "struct", "sys",
+                 "time", "traceback", "zipfile"]
+
+__all__ = _STAR_EXPORTS + ["download"]
 
 
 def _fetch_to(url, fname, chunk_size=1024):
