@@ -945,36 +945,47 @@ def check_speed(sym, location=None, ctx=None, N=20, grad_req=None, typ="whole", 
 
 # ---- MNIST from local files, DummyIter ----------------------------------------------------------
 
-__all__ += ["get_mnist", "get_mnist_ubyte", "get_mnist_iterator", "mnist_search_dirs",
-            "DummyIter"]
+__all__ += ["get_mnist", "get_mnist_ubyte", "get_mnist_iterator", "get_cifar10",
+            "mnist_search_dirs", "dataset_search_dirs", "DummyIter"]
 
 _MNIST_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-def mnist_search_dirs():
-    """Folders searched for the MNIST IDX files, in order: ./data, $MXNET_HOME/datasets/mnist
-    (~/.mxnet when unset), $MXC_SHARED/data/mnist, and shared/data/mnist beside the project."""
+def dataset_search_dirs(local, name):
+    """Folders searched for dataset `name`, in order: `local` (relative to the working
+    directory, where MXNet's helpers unpack), $MXNET_HOME/datasets/NAME (~/.mxnet when unset),
+    $MXC_SHARED/data/NAME, and shared/data/NAME beside the project."""
     from .base import data_dir
-    dirs = ["data", os.path.join(data_dir(), "datasets", "mnist")]
+    dirs = [local, os.path.join(data_dir(), "datasets", name)]
     if os.environ.get("MXC_SHARED"):
-        dirs.append(os.path.join(os.environ["MXC_SHARED"], "data", "mnist"))
+        dirs.append(os.path.join(os.environ["MXC_SHARED"], "data", name))
     project = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    dirs.append(os.path.join(project, "..", "shared", "data", "mnist"))
+    dirs.append(os.path.join(project, "..", "shared", "data", name))
     return dirs
+
+
+def mnist_search_dirs():
+    """Folders searched for the MNIST IDX files (see dataset_search_dirs)."""
+    return dataset_search_dirs("data", "mnist")
+
+
+def _find_dataset_file(dirs, names, what):
+    """The first of `names` found in the first folder of `dirs` that has one."""
+    for folder in dirs:
+        for name in names:
+            path = os.path.join(folder, name)
+            if os.path.isfile(path):
+                return path
+    raise FileNotFoundError("%s file %s not found; looked in %s (mxc never downloads it: "
+                            "place the files in one of these folders)"
+                            % (what, " or ".join(names),
+                               ", ".join(os.path.abspath(d) for d in dirs)))
 
 
 def _find_mnist_file(stem):
     """Path of `stem` or `stem`.gz in the first search folder that has it."""
-    dirs = mnist_search_dirs()
-    for folder in dirs:
-        for name in (stem, stem + ".gz"):
-            path = os.path.join(folder, name)
-            if os.path.isfile(path):
-                return path
-    raise FileNotFoundError("MNIST file %s(.gz) not found; looked in %s (mxc never downloads "
-                            "it: place the four MNIST IDX files in one of these folders)"
-                            % (stem, ", ".join(os.path.abspath(d) for d in dirs)))
+    return _find_dataset_file(mnist_search_dirs(), (stem, stem + ".gz"), "MNIST")
 
 
 def _read_idx_file(path, ndim):
@@ -1035,6 +1046,19 @@ def get_mnist_ubyte():
         if not os.path.isfile(target):
             _write_plain(_find_mnist_file(stem), target)
     return "data"
+
+
+def get_cifar10():
+    """Make ./data/cifar hold CIFAR-10's train/test .rec and .lst files (taken from the first
+    of dataset_search_dirs('data/cifar', 'cifar10') that has each); returns 'data/cifar'."""
+    folder = os.path.join("data", "cifar")
+    os.makedirs(folder, exist_ok=True)
+    dirs = dataset_search_dirs(folder, "cifar10")
+    for name in ("train.rec", "test.rec", "train.lst", "test.lst"):
+        target = os.path.join(folder, name)
+        if not os.path.isfile(target):
+            _write_plain(_find_dataset_file(dirs, (name,), "CIFAR-10"), target)
+    return folder
 
 
 def get_mnist_iterator(batch_size, input_shape, num_parts=1, part_index=0):

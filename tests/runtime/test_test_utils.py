@@ -262,6 +262,24 @@ def test_mnist_search_order_and_missing_file(tmp_path, monkeypatch):
     assert "never downloads" in str(err.value)
 
 
+def test_get_cifar10_copies_found_files_and_names_missing_one(tmp_path, monkeypatch):
+    store = tmp_path / "home" / "datasets" / "cifar10"
+    store.mkdir(parents=True)
+    for name in ("train.rec", "test.rec", "train.lst"):
+        (store / name).write_bytes(name.encode() * 3)
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("MXC_SHARED", str(tmp_path / "noshared"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tu, "dataset_search_dirs",
+                        lambda local, name: [local, str(store)])
+    with pytest.raises(FileNotFoundError, match="test.lst"):
+        tu.get_cifar10()
+    (store / "test.lst").write_bytes(b"0\t3\ta.png\n")
+    assert tu.get_cifar10() == os.path.join("data", "cifar")
+    assert (tmp_path / "data" / "cifar" / "train.rec").read_bytes() == b"train.rec" * 3
+    assert (tmp_path / "data" / "cifar" / "test.lst").read_bytes() == b"0\t3\ta.png\n"
+
+
 def test_base_names():
     from mxc.base import (NotImplementedForSymbol, _as_list, integer_types, mx_real_t,
                           numeric_types, py_str, string_types)
