@@ -9,6 +9,8 @@ parameters of the operator are constants of the same name (clip's a_min / a_max,
 operators' `scalar`). Binary rows: (forward, d/dlhs, d/drhs) in a (lhs), b (rhs), y, g.
 Each row ends with its NumPy forward: the operator's reference (mx.nd.<op>, the op tests).
 """
+import math
+
 import numpy as np
 
 from .base import OpDef, Param, assign, known, p_bool, p_float, p_float_or_inf, register
@@ -41,6 +43,62 @@ UNARY = {
     "zeros_like": ("0", "0", np.zeros_like),
     "ones_like": ("1", "0", np.ones_like),
 }
+
+
+# degrees per radian and its inverse, 2 / sqrt(pi), ln 2, ln 10 (C has no portable M_PI)
+_DEG, _RAD, _ERF_SCALE = "(real)57.29577951308232", "(real)0.017453292519943295", \
+    "(real)1.1283791670955126"
+_LN2, _LN10 = "(real)0.6931471805599453", "(real)2.302585092994046"
+
+# the trigonometric and hyperbolic family (MXNet's elemwise_unary_op_trig.cc)
+TRIGONOMETRIC = {
+    "sin": ("sin(x)", "g * cos(x)", np.sin),
+    "cos": ("cos(x)", "-g * sin(x)", np.cos),
+    "tan": ("tan(x)", "g * (1 + y * y)", np.tan),
+    "arcsin": ("asin(x)", "g / sqrt(1 - x * x)", np.arcsin),
+    "arccos": ("acos(x)", "-g / sqrt(1 - x * x)", np.arccos),
+    "arctan": ("atan(x)", "g / (1 + x * x)", np.arctan),
+    "degrees": ("x * " + _DEG, "g * " + _DEG, np.degrees),
+    "radians": ("x * " + _RAD, "g * " + _RAD, np.radians),
+    "sinh": ("sinh(x)", "g * cosh(x)", np.sinh),
+    "cosh": ("cosh(x)", "g * sinh(x)", np.cosh),
+    "arcsinh": ("asinh(x)", "g / sqrt(x * x + 1)", np.arcsinh),
+    "arccosh": ("acosh(x)", "g / sqrt(x * x - 1)", np.arccosh),
+    "arctanh": ("atanh(x)", "g / (1 - x * x)", np.arctanh),
+}
+
+
+def _round_half_away(x):
+    """C's round: halves away from zero (NumPy's round takes halves to even)."""
+    return np.sign(x) * np.floor(np.abs(x) + 0.5)
+
+
+# rounding: piecewise constant, so the gradient is zero, as MXNet's MakeZeroGradNodes
+ROUNDING = {
+    "round": ("round(x)", "0", _round_half_away),
+    "rint": ("rint(x)", "0", np.rint),
+    "ceil": ("ceil(x)", "0", np.ceil),
+    "floor": ("floor(x)", "0", np.floor),
+    "trunc": ("trunc(x)", "0", np.trunc),
+    "fix": ("trunc(x)", "0", np.fix),
+}
+
+# powers, logarithms and special functions (elemwise_unary_op_pow.cc, _logexp.cc, _basic.cc)
+POWERS_AND_LOGS = {
+    "cbrt": ("cbrt(x)", "g / (3 * y * y)", np.cbrt),
+    "rcbrt": ("1 / cbrt(x)", "-g / (3 * cbrt(x) * x)", lambda x: 1 / np.cbrt(x)),
+    "reciprocal": ("1 / x", "-g / (x * x)", np.reciprocal),
+    "log1p": ("log1p(x)", "g / (1 + x)", np.log1p),
+    "expm1": ("expm1(x)", "g * exp(x)", np.expm1),
+    "log2": ("log2(x)", "g / (x * " + _LN2 + ")", np.log2),
+    "log10": ("log10(x)", "g / (x * " + _LN10 + ")", np.log10),
+    "erf": ("erf(x)", "g * " + _ERF_SCALE + " * exp(-x * x)", np.vectorize(math.erf)),
+}
+
+for _rows in (TRIGONOMETRIC, ROUNDING, POWERS_AND_LOGS):
+    for _name in _rows:
+        assert _name not in UNARY, _name
+    UNARY.update(_rows)
 
 # name: (forward, backward, MXNet's naming hint, legacy aliases, NumPy forward in x, scalar)
 SCALAR = {

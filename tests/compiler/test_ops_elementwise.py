@@ -1,5 +1,6 @@
 """Element-wise operators defined by one formula row (compiler/ops/elementwise.py): sign,
-rsqrt, softsign, hard_sigmoid. Forward against NumPy, gradients against float64 central
+rsqrt, softsign, hard_sigmoid, the trigonometric / hyperbolic / rounding / power / logarithm
+rows. Forward against NumPy, gradients against float64 central
 differences (mx.test_utils.check_numeric_gradient), and the CUDA kernels built with nvcc."""
 import os
 
@@ -112,5 +113,115 @@ def test_cuda_kernels_compile_with_nvcc(tmp_path):
     for name in ("sign", "rsqrt", "softsign", "hard_sigmoid", "hard_sigmoid_ab"):
         assert "%s_fwd_k" % name in src and "%s_bwd_k" % name in src, name
     assert "(real)-0.5 * g * y * y * y" in src           # rsqrt's backward row
+    built = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
+    assert built.compiled and os.path.isfile(os.path.join(built.path, "libmxc.so"))
+
+
+# ---- the trigonometric, hyperbolic, rounding, power and logarithm rows ----------------------
+
+# name: (low, high, kinks to keep away from): inputs where the operator is smooth
+_HALVES = tuple(k / 2 for k in range(-8, 9))
+DOMAINS = {
+    "sin": (-3, 3, ()), "cos": (-3, 3, ()), "tan": (-1.2, 1.2, ()),
+    "arcsin": (-0.9, 0.9, ()), "arccos": (-0.9, 0.9, ()), "arctan": (-4, 4, ()),
+    "degrees": (-4, 4, ()), "radians": (-4, 4, ()),
+    "sinh": (-3, 3, ()), "cosh": (-3, 3, ()), "arcsinh": (-4, 4, ()),
+    "arccosh": (1.1, 4, ()), "arctanh": (-0.9, 0.9, ()),
+    "round": (-4, 4, _HALVES), "rint": (-4, 4, _HALVES), "ceil": (-4, 4, _HALVES),
+    "floor": (-4, 4, _HALVES), "trunc": (-4, 4, _HALVES), "fix": (-4, 4, _HALVES),
+    "cbrt": (-4, 4, (0.0,)), "rcbrt": (-4, 4, (0.0,)), "reciprocal": (-4, 4, (0.0,)),
+    "log1p": (-0.5, 4, ()), "expm1": (-3, 3, ()), "log2": (0.2, 4, ()), "log10": (0.2, 4, ()),
+    "erf": (-3, 3, ()),
+}
+
+# closed-form derivatives, written from calculus (independent of the C rows)
+DERIVATIVES = {
+    "sin": np.cos, "cos": lambda v: -np.sin(v), "tan": lambda v: 1 / np.cos(v) ** 2,
+    "arcsin": lambda v: 1 / np.sqrt(1 - v ** 2), "arccos": lambda v: -1 / np.sqrt(1 - v ** 2),
+    "arctan": lambda v: 1 / (1 + v ** 2),
+    "degrees": lambda v: np.full_like(v, 180 / np.pi),
+    "radians": lambda v: np.full_like(v, np.pi / 180),
+    "sinh": np.cosh, "cosh": np.sinh, "arcsinh": lambda v: 1 / np.sqrt(v ** 2 + 1),
+    "arccosh": lambda v: 1 / np.sqrt(v ** 2 - 1), "arctanh": lambda v: 1 / (1 - v ** 2),
+    "cbrt": lambda v: np.abs(v) ** (-2 / 3) / 3,
+    "rcbrt": lambda v: -np.abs(v) ** (-4 / 3) / 3,
+    "reciprocal": lambda v: -1 / v ** 2, "log1p": lambda v: 1 / (1 + v), "expm1": np.exp,
+    "log2": lambda v: 1 / (v * np.log(2)), "log10": lambda v: 1 / (v * np.log(10)),
+    "erf": lambda v: 2 / np.sqrt(np.pi) * np.exp(-v ** 2),
+}
+DERIVATIVES.update({k: np.zeros_like for k in ("round", "rint", "ceil", "floor", "trunc", "fix")})
+
+
+def _row_inputs(names, shape=(3, 5), seed=11):
+    rs = np.random.RandomState(seed)
+    loc = {}
+    for name in names:
+        low, high, kinks = DOMAINS[name]
+        loc["x_" + name] = _away_from(rs.uniform(low, high, size=shape), kinks, 0.05)
+    return loc
+
+
+def _row_group(names):
+    return mx.sym.Group([getattr(mx.sym, name)(mx.sym.Variable("x_" + name), name=name)
+                         for name in names])
+
+
+def test_new_rows_forward_matches_numpy_in_float64_and_float32():
+    names = sorted(DOMAINS)
+    loc = _row_inputs(names)
+    want = [elementwise.UNARY[n][2](loc["x_" + n]) for n in names]
+    group = _row_group(names)
+    tu.check_symbolic_forward(group, loc, want, rtol=1e-12, atol=1e-13, dtype=np.float64)
+    tu.check_symbolic_forward(group, loc, want, rtol=1e-5, atol=1e-5, dtype=np.float32)
+
+
+def test_new_rows_gradients_match_central_differences():
+    names = sorted(DOMAINS)
+    tu.check_numeric_gradient(_row_group(names), _row_inputs(names, seed=12), numeric_eps=1e-5,
+                              rtol=1e-5, atol=1e-7)
+
+
+def test_new_rows_gradients_against_closed_form_derivatives():
+    names = sorted(DOMAINS)
+    loc = _row_inputs(names, seed=13)
+    heads = [np.random.RandomState(14 + i).normal(size=(3, 5)) for i in range(len(names))]
+    want = {"x_" + n: h * DERIVATIVES[n](loc["x_" + n]) for n, h in zip(names, heads)}
+    tu.check_symbolic_backward(_row_group(names), loc, heads, want, rtol=1e-10, atol=1e-12,
+                               dtype=np.float64)
+
+
+def test_rounding_at_halves_follows_mxnet_documentation():
+    """MXNet's examples: round takes n.5 away from zero, rint to even; fix and trunc toward
+    zero; ceil and floor as their names."""
+    x = np.array([[-2.5, -2.1, -1.9, -0.5, 0.5, 1.5, 1.9, 2.1, 2.5]])
+    expected = {
+        "round": [-3, -2, -2, -1, 1, 2, 2, 2, 3],
+        "rint": [-2, -2, -2, -0, 0, 2, 2, 2, 2],
+        "fix": [-2, -2, -1, -0, 0, 1, 1, 2, 2],
+        "trunc": [-2, -2, -1, -0, 0, 1, 1, 2, 2],
+        "ceil": [-2, -2, -1, -0, 1, 2, 2, 3, 3],
+        "floor": [-3, -3, -2, -1, 0, 1, 1, 2, 2],
+    }
+    names = sorted(expected)
+    loc = {"x_" + n: x for n in names}
+    tu.check_symbolic_forward(_row_group(names), loc,
+                              [np.array([expected[n]], dtype=float) for n in names],
+                              rtol=0, atol=0, dtype=np.float64)
+
+
+def test_trig_names_and_aliases_follow_mxnet():
+    for name in DOMAINS:
+        assert name in mx.sym.__dir__() and REGISTRY[name].hint == name
+
+
+@needs_nvcc
+def test_new_rows_cuda_kernels_compile_with_nvcc(tmp_path):
+    names = sorted(DOMAINS)
+    shapes = {"x_" + n: (3, 5) for n in names}
+    plan = make_plan(_row_group(names), shapes, list(shapes), [],
+                     grad_req={k: "write" for k in shapes})
+    src, cdef = cuda.render(plan)
+    for name in names:
+        assert "%s_fwd_k" % name in src and "%s_bwd_k" % name in src, name
     built = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
     assert built.compiled and os.path.isfile(os.path.join(built.path, "libmxc.so"))
