@@ -359,6 +359,56 @@ def Group(symbols):
     return Symbol(heads)
 
 
+# ---- operators on a symbol or a number (MXNet's symbol.pow / maximum / minimum / hypot) ------
+
+def _symbol_or_number(left, right, op, scalar_op, rscalar_op, numbers):
+    """`op` (name, hint) for two symbols, `scalar_op` for symbol and number, `rscalar_op` for
+    number and symbol (the number as `scalar`), `numbers` for two numbers."""
+    from numbers import Number
+    if isinstance(left, Symbol) and isinstance(right, Symbol):
+        return create_op(op[0], [left, right], {}, hint=op[1])
+    if isinstance(left, Symbol) and isinstance(right, Number):
+        return create_op(scalar_op[0], [left], {"scalar": right}, hint=scalar_op[1])
+    if isinstance(left, Number) and isinstance(right, Symbol):
+        return create_op(rscalar_op[0], [right], {"scalar": left}, hint=rscalar_op[1])
+    if isinstance(left, Number) and isinstance(right, Number):
+        return numbers(left, right)
+    raise TypeError("types (%s, %s) not supported" % (type(left), type(right)))
+
+
+def pow(base, exp):
+    """base ** exp element-wise; either may be a number."""
+    return _symbol_or_number(base, exp, ("_power", "_power"), ("_power_scalar", "_powerscalar"),
+                             ("_rpower_scalar", "_rpowerscalar"), lambda a, b: a ** b)
+
+
+power = pow
+
+
+def maximum(left, right):
+    """Element-wise maximum; either may be a number."""
+    return _symbol_or_number(left, right, ("_maximum", "_maximum"),
+                             ("_maximum_scalar", "_maximumscalar"),
+                             ("_maximum_scalar", "_maximumscalar"),
+                             lambda a, b: a if a > b else b)
+
+
+def minimum(left, right):
+    """Element-wise minimum; either may be a number."""
+    return _symbol_or_number(left, right, ("_minimum", "_minimum"),
+                             ("_minimum_scalar", "_minimumscalar"),
+                             ("_minimum_scalar", "_minimumscalar"),
+                             lambda a, b: a if a < b else b)
+
+
+def hypot(left, right):
+    """sqrt(left ** 2 + right ** 2) element-wise; either may be a number."""
+    import math
+    return _symbol_or_number(left, right, ("_hypot", "_hypot"),
+                             ("_hypot_scalar", "_hypotscalar"), ("_hypot_scalar", "_hypotscalar"),
+                             math.hypot)
+
+
 def _param_str(value):
     if isinstance(value, str):
         return value

@@ -150,6 +150,19 @@ ELEMWISE_NAMES = {
 }
 BROADCAST_ALIASES = {"add": ("broadcast_plus",), "sub": ("broadcast_minus",)}
 
+# maximum / minimum / hypot against a scalar (elemwise_binary_scalar_op_extended.cc); the
+# maximum's gradient goes where x >= scalar, the minimum's where x <= scalar, as MXNet's
+SCALAR.update({
+    "_maximum_scalar": ("x > scalar ? x : scalar", "x >= scalar ? g : 0", "_maximumscalar",
+                        ("_MaximumScalar",), np.maximum),
+    "_minimum_scalar": ("x < scalar ? x : scalar", "x <= scalar ? g : 0", "_minimumscalar",
+                        ("_MinimumScalar",), np.minimum),
+    "_hypot_scalar": ("hypot(x, scalar)", "g * x / y", "_hypotscalar", ("_HypotScalar",),
+                      np.hypot),
+})
+BINARY["hypot"] = ("hypot(a, b)", "g * a / y", "g * b / y", np.hypot)
+ELEMWISE_NAMES["hypot"] = ("_hypot", "_hypot", ("_Hypot",))
+
 
 def _same_shape(p, ins):
     return ins, [tuple(ins[0]) if known(ins[0]) else None]

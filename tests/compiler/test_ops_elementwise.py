@@ -225,3 +225,129 @@ def test_new_rows_cuda_kernels_compile_with_nvcc(tmp_path):
         assert "%s_fwd_k" % name in src and "%s_bwd_k" % name in src, name
     built = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
     assert built.compiled and os.path.isfile(os.path.join(built.path, "libmxc.so"))
+
+
+# ---- maximum / minimum / power / hypot: equal-shape, broadcast, scalar, mx.sym dispatch ------
+
+def _binary_inputs(seed=21):
+    """a, b of one shape, c broadcast against a; a > 0 for the powers; no ties a == b."""
+    rs = np.random.RandomState(seed)
+    a = rs.uniform(0.5, 2.0, size=(3, 4))
+    b = rs.uniform(-1.5, 1.5, size=(3, 4))
+    b = np.where(np.abs(a - b) < 0.05, b - 0.1, b)
+    c = rs.uniform(-1.5, 1.5, size=(1, 4))
+    c = np.where(np.abs(c - 1.25) < 0.05, c + 0.1, c)    # away from the scalar below
+    return {"a": a, "b": b, "c": c}
+
+
+def _binary_cases():
+    """(symbol, NumPy forward in the inputs dict) for each binary and scalar form."""
+    a, b, c = (mx.sym.Variable(k) for k in "abc")
+    return [
+        (mx.sym._maximum(a, b), lambda d: np.maximum(d["a"], d["b"])),
+        (mx.sym._minimum(a, b), lambda d: np.minimum(d["a"], d["b"])),
+        (mx.sym._power(a, b), lambda d: np.power(d["a"], d["b"])),
+        (mx.sym._hypot(a, b), lambda d: np.hypot(d["a"], d["b"])),
+        (mx.sym.broadcast_maximum(a, c), lambda d: np.maximum(d["a"], d["c"])),
+        (mx.sym.broadcast_minimum(c, a), lambda d: np.minimum(d["c"], d["a"])),
+        (mx.sym.broadcast_power(a, c), lambda d: np.power(d["a"], d["c"])),
+        (mx.sym.broadcast_hypot(c, b), lambda d: np.hypot(d["c"], d["b"])),
+        (mx.sym.maximum(c, 1.25), lambda d: np.maximum(d["c"], 1.25)),
+        (mx.sym.minimum(1.25, c), lambda d: np.minimum(d["c"], 1.25)),
+        (mx.sym.hypot(b, -2), lambda d: np.hypot(d["b"], 2.0)),
+        (mx.sym.hypot(1.5, c), lambda d: np.hypot(1.5, d["c"])),
+        (mx.sym.pow(a, 2.5), lambda d: d["a"] ** 2.5),
+        (mx.sym.power(3, b), lambda d: 3.0 ** d["b"]),
+    ]
+
+
+def test_binary_and_scalar_forms_forward_match_numpy_in_float64_and_float32():
+    loc = _binary_inputs()
+    syms, refs = zip(*_binary_cases())
+    want = [f(loc) for f in refs]
+    group = mx.sym.Group(list(syms))
+    tu.check_symbolic_forward(group, loc, want, rtol=1e-12, atol=1e-13, dtype=np.float64)
+    tu.check_symbolic_forward(group, loc, want, rtol=1e-5, atol=1e-6, dtype=np.float32)
+
+
+def test_binary_and_scalar_forms_gradients_match_central_differences():
+    syms, _ = zip(*_binary_cases())
+    tu.check_numeric_gradient(mx.sym.Group(list(syms)), _binary_inputs(seed=22),
+                              numeric_eps=1e-5, rtol=1e-5, atol=1e-7)
+
+
+def test_hypot_gradients_against_closed_form():
+    loc = _binary_inputs(seed=23)
+    a, b, c = loc["a"], loc["b"], loc["c"]
+    head = np.random.RandomState(24).normal(size=a.shape)
+    h = np.hypot(a, b)
+    tu.check_symbolic_backward(mx.sym._hypot(mx.sym.Variable("a"), mx.sym.Variable("b")),
+                               {"a": a, "b": b}, [head], {"a": head * a / h, "b": head * b / h},
+                               rtol=1e-10, atol=1e-12, dtype=np.float64)
+    hc = np.hypot(a, c)
+    tu.check_symbolic_backward(mx.sym.broadcast_hypot(mx.sym.Variable("a"),
+                                                      mx.sym.Variable("c")),
+                               {"a": a, "c": c}, [head],
+                               {"a": head * a / hc,
+                                "c": (head * c / hc).sum(axis=0, keepdims=True)},
+                               rtol=1e-10, atol=1e-12, dtype=np.float64)
+    hs = np.hypot(a, 0.75)
+    tu.check_symbolic_backward(mx.sym.hypot(mx.sym.Variable("a"), 0.75), {"a": a}, [head],
+                               {"a": head * a / hs}, rtol=1e-10, atol=1e-12, dtype=np.float64)
+
+
+def test_ties_send_the_gradient_as_mxnet():
+    """At a == b MXNet's maximum gives the gradient to the lhs (a >= b), its minimum too
+    (a <= b); the scalar forms give it to the input where x == scalar."""
+    x = np.array([[1.0, 2.0, 3.0]])
+    y = np.array([[1.0, 1.0, 4.0]])
+    head = np.array([[0.5, -2.0, 3.0]])
+    a, b = mx.sym.Variable("a"), mx.sym.Variable("b")
+    tu.check_symbolic_backward(mx.sym.maximum(a, b), {"a": x, "b": y}, [head],
+                               {"a": head * [[1, 1, 0]], "b": head * [[0, 0, 1]]},
+                               dtype=np.float64)
+    tu.check_symbolic_backward(mx.sym.minimum(a, b), {"a": x, "b": y}, [head],
+                               {"a": head * [[1, 0, 1]], "b": head * [[0, 1, 0]]},
+                               dtype=np.float64)
+    tu.check_symbolic_backward(mx.sym.maximum(a, 2), {"a": x}, [head],
+                               {"a": head * [[0, 1, 1]]}, dtype=np.float64)
+    tu.check_symbolic_backward(mx.sym.minimum(2, a), {"a": x}, [head],
+                               {"a": head * [[1, 1, 0]]}, dtype=np.float64)
+
+
+def test_symbol_dispatch_follows_mxnet_symbol_functions():
+    x, y = mx.sym.Variable("x"), mx.sym.Variable("y")
+    forms = [(mx.sym.maximum(x, y), "_maximum", None),
+             (mx.sym.maximum(x, 2), "_maximum_scalar", "2"),
+             (mx.sym.maximum(0.5, x), "_maximum_scalar", "0.5"),
+             (mx.sym.minimum(x, y), "_minimum", None),
+             (mx.sym.minimum(3, x), "_minimum_scalar", "3"),
+             (mx.sym.hypot(x, y), "_hypot", None), (mx.sym.hypot(4, x), "_hypot_scalar", "4"),
+             (mx.sym.pow(x, y), "_power", None), (mx.sym.pow(x, 2), "_power_scalar", "2"),
+             (mx.sym.power(2, x), "_rpower_scalar", "2"),
+             (mx.sym.maximum(x, np.float32(0.25)), "_maximum_scalar", "0.25")]
+    for sym, op, scalar in forms:
+        node = sym._heads[0][0]
+        assert node.op.name == op
+        assert node.attrs.get("scalar") == scalar
+        assert [c.name for c, _ in node.inputs] == (["x", "y"] if scalar is None else ["x"])
+    assert mx.sym.maximum(2, 3) == 3 and mx.sym.minimum(2, 3) == 2
+    assert mx.sym.pow(2, 3) == 8 and mx.sym.hypot(3, 4) == 5
+    with pytest.raises(TypeError):
+        mx.sym.maximum(x, "2")
+    for name, alias in (("_maximum_scalar", "_MaximumScalar"), ("_hypot", "_Hypot"),
+                        ("_minimum_scalar", "_MinimumScalar"), ("_hypot_scalar", "_HypotScalar")):
+        assert alias in REGISTRY[name].aliases and getattr(mx.sym, alias)(x).name.startswith(
+            alias.lower())
+
+
+@needs_nvcc
+def test_binary_cuda_kernels_compile_with_nvcc(tmp_path):
+    syms, _ = zip(*_binary_cases())
+    shapes = {"a": (3, 4), "b": (3, 4), "c": (1, 4)}
+    plan = make_plan(mx.sym.Group(list(syms)), shapes, list(shapes), [],
+                     grad_req={k: "write" for k in shapes})
+    src, cdef = cuda.render(plan)
+    assert "hypot(a, b)" in src and "hypot(x, scalar)" in src
+    built = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
+    assert built.compiled and os.path.isfile(os.path.join(built.path, "libmxc.so"))
