@@ -92,10 +92,54 @@ POWERS_AND_LOGS = {
     "expm1": ("expm1(x)", "g * exp(x)", np.expm1),
     "log2": ("log2(x)", "g / (x * " + _LN2 + ")", np.log2),
     "log10": ("log10(x)", "g / (x * " + _LN10 + ")", np.log10),
-    "erf": ("erf(x)", "g * " + _ERF_SCALE + " * exp(-x * x)", np.vectorize(math.erf)),
+    "erf": ("erf(x)", "g * " + _ERF_SCALE + " * exp(-x * x)",
+            np.vectorize(math.erf, otypes=[float])),
 }
 
-for _rows in (TRIGONOMETRIC, ROUNDING, POWERS_AND_LOGS):
+
+def _digamma_positive(v):
+    """C expression of digamma(v) for v > 0: the recurrence psi(v) = psi(v + 6) - sum 1/(v + k)
+    lifts the argument to >= 6, where the asymptotic series to 1/z^10 is exact to ~1e-11."""
+    z, w = "(%s + 6)" % v, "(1 / ((%s + 6) * (%s + 6)))" % (v, v)
+    series = ("(log(%s) - 0.5 / %s - %s * ((real)1 / 12 - %s * ((real)1 / 120"
+              " - %s * ((real)1 / 252 - %s * ((real)1 / 240 - %s / 132)))))"
+              % (z, z, w, w, w, w, w))
+    shifts = " - ".join("1 / (%s + %d)" % (v, k) for k in range(6))
+    return "(%s - %s)" % (series, shifts)
+
+
+# digamma(x): x <= 0 by the reflection psi(x) = psi(1 - x) - pi / tan(pi x)
+_PI = "(real)3.141592653589793"
+DIGAMMA = "(x > 0 ? %s : %s - %s / tan(%s * x))" % (_digamma_positive("x"),
+                                                    _digamma_positive("(1 - x)"), _PI, _PI)
+
+
+
+def _c_gamma(v):
+    """math.gamma with C's tgamma results where Python raises: overflow and poles."""
+    try:
+        return math.gamma(v)
+    except OverflowError:
+        return math.inf
+    except ValueError:
+        return math.copysign(math.inf, v) if v == 0 else math.nan
+
+
+def _c_lgamma(v):
+    """math.lgamma with C's lgamma result (+inf) at the poles and on overflow."""
+    try:
+        return math.lgamma(v)
+    except (ValueError, OverflowError):
+        return math.inf
+
+
+# Gamma and its logarithm (log |Gamma| for negative x, as C's lgamma); both gradients use digamma
+GAMMA = {
+    "gamma": ("tgamma(x)", "g * y * " + DIGAMMA, np.vectorize(_c_gamma, otypes=[float])),
+    "gammaln": ("lgamma(x)", "g * " + DIGAMMA, np.vectorize(_c_lgamma, otypes=[float])),
+}
+
+for _rows in (TRIGONOMETRIC, ROUNDING, POWERS_AND_LOGS, GAMMA):
     for _name in _rows:
         assert _name not in UNARY, _name
     UNARY.update(_rows)
