@@ -52,6 +52,23 @@ def _as_context(ctx):
     return ctx
 
 
+def _placement(symbol, ctx, group2ctx):
+    """{variable name: Context}: the context of its ctx_group in group2ctx, else ctx. The
+    graph runs on ctx's device; a group's context labels the arrays of its variables, so
+    it must be a device of the same type."""
+    if not group2ctx:
+        return {}
+    if not isinstance(group2ctx, dict):
+        raise ExecutorTypeError("group2ctx must be a dict of group name to Context, got %s"
+                                % type(group2ctx).__name__)
+    for group, gctx in group2ctx.items():
+        if not isinstance(gctx, Context) or gctx.device_type != ctx.device_type:
+            raise MXNetError("group2ctx['%s'] = %s: an executor bound on %s runs every group "
+                             "on one %s device" % (group, gctx, ctx, ctx.device_type))
+    return {name: group2ctx[attrs["ctx_group"]] for name, attrs in symbol.attr_dict().items()
+            if attrs.get("ctx_group") in group2ctx}
+
+
 def _device_id(ctx):
     if ctx.device_type != "gpu":
         return None
@@ -206,25 +223,26 @@ class Executor:
         """The user-facing NDArrays: the caller's where given (checked against the bound
         shapes), else views of the arena."""
         ex = self._exec
+        where = _placement(self._symbol, self._ctx, self._group2ctx)
 
-        def pick(given, view, what):
+        def pick(given, view, what, name=None):
             if given is None:
-                return NDArray(view, self._ctx)
+                return NDArray(view, where.get(name, self._ctx))
             if tuple(given.shape) != tuple(view.shape):
                 raise ExecutorArgumentError("%s: array of shape %s for a bound shape %s"
                                             % (what, given.shape, tuple(view.shape)))
             return given
-        self.arg_arrays = [pick(args.get(n), ex.arg_arrays[n], "argument '%s'" % n)
+        self.arg_arrays = [pick(args.get(n), ex.arg_arrays[n], "argument '%s'" % n, n)
                            for n in self._arg_names]
         def grad(n):
             req, view = self._grad_req[n], ex.grad_arrays[n]
             if req == "null":
                 return grads.get(n)     # the caller's array, if any, is never written
             if req == "add" and n not in grads:     # accumulates apart from the arena
-                return NDArray(np.zeros(view.shape, view.dtype), self._ctx)
-            return pick(grads.get(n), view, "gradient of '%s'" % n)
+                return NDArray(np.zeros(view.shape, view.dtype), where.get(n, self._ctx))
+            return pick(grads.get(n), view, "gradient of '%s'" % n, n)
         self.grad_arrays = [grad(n) for n in self._arg_names]
-        self.aux_arrays = [pick(aux.get(n), ex.aux_arrays[n], "auxiliary state '%s'" % n)
+        self.aux_arrays = [pick(aux.get(n), ex.aux_arrays[n], "auxiliary state '%s'" % n, n)
                            for n in self._aux_names]
         self.outputs = [pick(outputs.get(i), view, "output '%s'" % name) for i, (name, view)
                         in enumerate(zip(self._output_names, ex.outputs))]

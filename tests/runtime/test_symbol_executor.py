@@ -275,3 +275,17 @@ def test_bad_bind_arguments_are_clear_errors():
     with pytest.raises(MXNetError, match="'fc'.*weight.*\\(5, 2\\)"):
         linear().bind(mx.cpu(), args=[mx.nd.zeros((BATCH, IN)), mx.nd.zeros((HIDDEN, 2)),
                                       mx.nd.zeros(HIDDEN)])
+
+
+def test_group2ctx_places_the_arrays_of_each_group():
+    with mx.AttrScope(ctx_group="first"):
+        hidden = mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=HIDDEN, name="fc")
+    with mx.AttrScope(ctx_group="second"):
+        net = mx.sym.FullyConnected(hidden, num_hidden=CLASSES, name="out")
+    groups = {"first": mx.cpu(1), "second": mx.cpu(2)}
+    exe = net.simple_bind(mx.cpu(0), group2ctx=groups, data=(BATCH, IN))
+    for name, arr in exe.arg_dict.items():
+        assert arr.context == groups["second" if name.startswith("out") else "first"], name
+    assert exe.grad_dict["out_weight"].context == mx.cpu(2)
+    with pytest.raises(MXNetError, match="group2ctx"):
+        net.simple_bind(mx.cpu(0), group2ctx={"first": mx.gpu(0)}, data=(BATCH, IN))
