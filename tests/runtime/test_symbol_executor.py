@@ -289,3 +289,38 @@ def test_group2ctx_places_the_arrays_of_each_group():
     assert exe.grad_dict["out_weight"].context == mx.cpu(2)
     with pytest.raises(MXNetError, match="group2ctx"):
         net.simple_bind(mx.cpu(0), group2ctx={"first": mx.gpu(0)}, data=(BATCH, IN))
+
+
+def test_device_memory_sees_user_writes_and_returns_gradients(monkeypatch, tmp_path):
+    """On a GPU the arena lives on the device behind a host mirror: writes into the arrays
+    handed out must reach the device before each call, results must come back after it
+    (run on the stand-in device library of test_executor_cuda, so no GPU is needed)."""
+    from test_executor_cuda import FakeDevice
+    from mxc import symbol_executor
+    from mxc.compiler import build, target
+    from mxc.compiler.plan import make_plan
+    net = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=3,
+                                                     name="fc"), name="softmax")
+    shapes = {"data": (2, 4)}
+    fake = FakeDevice(make_plan(net, shapes, grad_req={n: "write"
+                                                       for n in net.list_arguments()}))
+    monkeypatch.setattr(target.CudaTarget, "build", lambda self, rendered, name="mxc",
+                        root=None: build.Built(fake.ffi, fake, "k" * 64, "/nowhere", False,
+                                               0.0, self))
+    monkeypatch.setenv("MXC_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("MXC_CUDA_ARCH", "90")
+    monkeypatch.setattr(symbol_executor, "_device_id", lambda ctx: ctx.device_id)
+    exe = net.simple_bind(mx.gpu(0), grad_req={"fc_weight": "write", "fc_bias": "add"},
+                          **shapes)
+    data = np.arange(8.0).reshape(2, 4)
+    exe.arg_dict["fc_bias"][:] = 0.5
+    out = exe.forward(is_train=True, data=data)[0]
+    close(out, np.full((2, 3), data.sum() + 0.5))   # the stand-in's forward
+    exe.arg_dict["data"][:] = 1                     # a plain write into a handed-out array
+    exe.forward(is_train=True)
+    close(out, np.full((2, 3), 8.5))
+    exe.backward()
+    exe.backward()
+    close(exe.grad_dict["fc_weight"], np.ones((3, 4)))
+    close(exe.grad_dict["fc_bias"], 2 * np.ones(3))   # 'add' over two backward calls
+    assert exe.grad_dict["data"] is None
