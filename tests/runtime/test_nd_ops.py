@@ -121,6 +121,15 @@ CASES += [(name, {"lhs": (3, 4), "rhs": (3, 4)}, {}, (0.5, 2), ())
                        "_minimum")]
 CASES += [("broadcast_" + kind, {"lhs": (2, 3, 1), "rhs": (1, 4)}, {}, (0.5, 2), ())
           for kind in ("add", "sub", "mul", "div", "minimum")]
+CASES += [(name, {"data": (3, 4)}, {}, (1.1, 3) if name == "arccosh" else (0.3, 0.9), ())
+          for name in ("sin", "cos", "tan", "arcsin", "arccos", "arctan", "degrees", "radians",
+                       "sinh", "cosh", "arcsinh", "arccosh", "arctanh", "round", "rint", "ceil",
+                       "floor", "trunc", "fix", "cbrt", "rcbrt", "reciprocal", "log1p", "expm1",
+                       "log2", "log10", "erf", "gamma", "gammaln")]
+CASES += [(name, {"data": (3, 4)}, dict(scalar=1.5), (0.5, 2), ())
+          for name in ("_maximum_scalar", "_minimum_scalar", "_hypot_scalar")]
+CASES += [("_hypot", {"lhs": (3, 4), "rhs": (3, 4)}, {}, (-2, 2), ()),
+          ("broadcast_hypot", {"lhs": (2, 3, 1), "rhs": (1, 4)}, {}, (-2, 2), ())]
 
 
 def _values(case, index, rng):
