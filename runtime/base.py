@@ -50,29 +50,26 @@ def _describe_call(function, alias, arg_types):
     return text
 
 
-class NotImplementedForSymbol(MXNetError):
+class _OnlyForNDArray(MXNetError):
+    """A function available for dense NDArrays only, called on something else."""
+    what = ""
+
+    def __init__(self, function, alias=None, *args):
+        super().__init__()
+        self.function = getattr(function, "__name__", function)
+        self.alias = alias
+        self.args = tuple(str(type(a)) for a in args)
+
+    def __str__(self):
+        return (_describe_call(self.function, self.alias, self.args) + self.what +
+                " and only available in NDArray.")
+
+
+class NotImplementedForSymbol(_OnlyForNDArray):
     """An NDArray-only function called on a Symbol."""
-
-    def __init__(self, function, alias=None, *args):
-        super().__init__()
-        self.function = getattr(function, "__name__", function)
-        self.alias = alias
-        self.args = tuple(str(type(a)) for a in args)
-
-    def __str__(self):
-        return (_describe_call(self.function, self.alias, self.args) +
-                " is not implemented for Symbol and only available in NDArray.")
+    what = " is not implemented for Symbol"
 
 
-class NotSupportedForSparseNDArray(MXNetError):
+class NotSupportedForSparseNDArray(_OnlyForNDArray):
     """A dense-only function called on a sparse array."""
-
-    def __init__(self, function, alias=None, *args):
-        super().__init__()
-        self.function = getattr(function, "__name__", function)
-        self.alias = alias
-        self.args = tuple(str(type(a)) for a in args)
-
-    def __str__(self):
-        return (_describe_call(self.function, self.alias, self.args) +
-                " is not supported for SparseNDArray and only available in NDArray.")
+    what = " is not supported for SparseNDArray"
