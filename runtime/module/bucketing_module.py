@@ -109,21 +109,10 @@ class BucketingModule(BaseModule):
                                       force_init=force_init, allow_extra=allow_extra)
         self.params_initialized = True
 
-    def set_params(self, arg_params, aux_params, allow_missing=False, force_init=True,
-                   allow_extra=False):
-        if not allow_missing:
-            self.init_params(initializer=None, arg_params=arg_params, aux_params=aux_params,
-                             allow_missing=allow_missing, force_init=force_init,
-                             allow_extra=allow_extra)
-            return
-        if self.params_initialized and not force_init:
-            warnings.warn("Parameters already initialized and force_init=False. "
-                          "set_params call ignored.", stacklevel=2)
-            return
+    def _write_params(self, arg_params, aux_params, allow_missing, allow_extra):
         self._check_ready("set_params")
         self._curr_module.set_params(arg_params, aux_params, allow_missing=allow_missing,
-                                     force_init=force_init, allow_extra=allow_extra)
-        self.params_initialized = True
+                                     force_init=True, allow_extra=allow_extra)
 
     def get_states(self, merge_multi_context=True):
         self._check_ready("get_states", params=True)

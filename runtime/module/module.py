@@ -287,9 +287,24 @@ class BaseModule:
     # -- parameters, in terms of get_params / init_params --------------------------------------
     def set_params(self, arg_params, aux_params, allow_missing=False, force_init=True,
                    allow_extra=False):
+        """MXNet's set_params: every parameter given (init_params does the checks), or, with
+        allow_missing, only the given ones written over the current values."""
+        if not allow_missing:
+            self.init_params(initializer=None, arg_params=arg_params, aux_params=aux_params,
+                             allow_missing=allow_missing, force_init=force_init,
+                             allow_extra=allow_extra)
+            return
+        if self.params_initialized and not force_init:
+            warnings.warn("Parameters already initialized and force_init=False. "
+                          "set_params call ignored.", stacklevel=2)
+            return
+        self._write_params(arg_params, aux_params, allow_missing=True, allow_extra=allow_extra)
+        self.params_initialized = True
+
+    def _write_params(self, arg_params, aux_params, allow_missing, allow_extra):
+        """Write the given parameters (a subclass may write them more directly)."""
         self.init_params(initializer=None, arg_params=arg_params, aux_params=aux_params,
-                         allow_missing=allow_missing, force_init=force_init,
-                         allow_extra=allow_extra)
+                         allow_missing=allow_missing, force_init=True, allow_extra=allow_extra)
 
     def save_params(self, fname):
         """Write the parameters as MXNet's `.params` file (arg:NAME / aux:NAME arrays)."""
@@ -640,23 +655,7 @@ class Module(BaseModule):
             fill(name, ex.arg_arrays[name], arg_params)
         for name in sorted(self._aux_names):
             fill(name, ex.aux_arrays[name], aux_params)
-        if not allow_extra:
-            pass  # extra names in the dicts are ignored here, as MXNet does
-        self.params_initialized = True
-
-    def set_params(self, arg_params, aux_params, allow_missing=False, force_init=True,
-                   allow_extra=False):
-        if not allow_missing:
-            self.init_params(initializer=None, arg_params=arg_params, aux_params=aux_params,
-                             allow_missing=allow_missing, force_init=force_init,
-                             allow_extra=allow_extra)
-            return
-        if self.params_initialized and not force_init:
-            warnings.warn("Parameters already initialized and force_init=False. "
-                          "set_params call ignored.", stacklevel=2)
-            return
-        self._write_params(arg_params, aux_params, allow_missing=True, allow_extra=allow_extra)
-        self.params_initialized = True
+        self.params_initialized = True     # extra names in the dicts are ignored, as MXNet
 
     def _write_params(self, arg_params, aux_params, allow_missing, allow_extra=True):
         ex = self._exec
