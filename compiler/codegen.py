@@ -29,6 +29,7 @@ def environment():
     env.filters["cfloat"] = _cfloat
     env.filters["cstr"] = c_string
     env.filters["ccomment"] = c_comment
+    env.globals["kernel_params"] = kernel_params
     return env
 
 
@@ -110,6 +111,19 @@ def _template_module(env, v):
                          % (v.op, v.label, v.node.op.template)) from None
 
 
+def kernel_params(v):
+    """The C parameters of a node's forward and backward kernels: its tensors, then the
+    workspace and generator state when it uses them (forward also takes is_train)."""
+    extra = []
+    if v.ws:
+        extra.append(("real*", "workspace"))
+    if v.uses_rng:
+        extra.append(("uint64_t*", "rng"))
+    fwd = [(t, name) for t, name, _ in v.fwd_args] + extra + [("int", "is_train")]
+    bwd = [(t, name) for t, name, _ in v.bwd_args] + extra
+    return fwd, bwd
+
+
 def _add_op_kernels(env, v, kset, helper_names):
     module = _template_module(env, v)
     v.helpers = {}
@@ -120,19 +134,13 @@ def _add_op_kernels(env, v, kset, helper_names):
                        params, macro(v))
             v.helpers[helper] = kset.add(k, v.label)
             helper_names.add(v.helpers[helper])
-    extra = []
-    if v.ws:
-        extra.append(("real*", "workspace"))
-    if v.uses_rng:
-        extra.append(("uint64_t*", "rng"))
-    fwd_params = [(t, name) for t, name, _ in v.fwd_args] + extra + [("int", "is_train")]
+    fwd_params, bwd_params = kernel_params(v)
     if v.fused_into is None:                 # a fused relu runs inside its FullyConnected
         comment = v.describe()
         if v.fused_act is not None:
             comment += "; fused with " + v.fused_act.describe()
         kset.add(Kernel(v.forward_name, comment, fwd_params, module.forward(v)), v.label)
     if v.needs_backward:
-        bwd_params = [(t, name) for t, name, _ in v.bwd_args] + extra
         kset.add(Kernel(v.name + "_backward", "gradient of " + v.describe(), bwd_params,
                         module.backward(v)), v.label)
 

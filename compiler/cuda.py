@@ -102,7 +102,7 @@ def _node_code(env, v):
     if kernel_source(env, v.node.op) == "serial":
         return _serial_code(env, v)
     module = env.get_template(cuda_template(v.node.op)).module
-    fwd_params, bwd_params = _params(v)
+    fwd_params, bwd_params = codegen.kernel_params(v)
     launchers = []
     if v.fused_into is None:
         comment = v.describe()
@@ -116,23 +116,12 @@ def _node_code(env, v):
     return trusted(module.kernels(v)), launchers, trusted(errors)
 
 
-def _params(v):
-    extra = []
-    if v.ws:
-        extra.append(("real*", "workspace"))
-    if v.uses_rng:
-        extra.append(("uint64_t*", "rng"))
-    fwd = [(t, name) for t, name, _ in v.fwd_args] + extra + [("int", "is_train")]
-    bwd = [(t, name) for t, name, _ in v.bwd_args] + extra
-    return fwd, bwd
-
-
 def _serial_code(env, v):
     """The op's C kernels compiled for the device and launched as one thread (<<<1, 1>>>)."""
     if v.fused_act is not None:
         raise MXNetError("node '%s': a fused FullyConnected needs its CUDA template" % v.label)
     module = env.get_template(v.node.op.template).module
-    fwd_params, bwd_params = _params(v)
+    fwd_params, bwd_params = codegen.kernel_params(v)
     parts = [] if v.fused_into is not None else [("forward", fwd_params, str(module.forward(v)),
                                       v.describe())]
     if v.needs_backward:
