@@ -354,24 +354,14 @@ def test_interrupted_build_leaves_no_build_folder(tmp_path, monkeypatch):
     assert _entries(tmp_path) == []
 
 
-def _hold_lock(path):
-    """A live process holding an flock on path until its stdin closes."""
-    code = ("import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n"
-            "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\nsys.stdin.read()\n")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "held"
-    return proc
-
-
-def test_stale_build_folders_are_swept_live_ones_kept(tmp_path):
+def test_stale_build_folders_are_swept_live_ones_kept(tmp_path, hold_lock):
     built = _tiny(tmp_path, flags=["-O0"])
     shard = pathlib.Path(built.path).parent
     dead, live = "1" * 64, "2" * 64
     (shard / (".build-%s-abc" % dead)).mkdir()
     (shard / (".build-%s-abc" % dead) / "mxc.c").write_text("left by a killed build")
     (shard / (".build-%s-xyz" % live)).mkdir()
-    holder = _hold_lock(shard / (".%s.lock" % live))
+    holder = hold_lock(shard / (".%s.lock" % live))
     try:
         build._LOADED.clear()                      # bind into that shard again
         again = _tiny(tmp_path, flags=["-O0"])

@@ -79,23 +79,13 @@ def test_save_killed_with_sigkill_keeps_the_previous_file(tmp_path):
     print("%d of %d kills left a temp file behind" % (killed_mid_write, TRIALS))
 
 
-def _hold_lock(path):
-    """A live process holding an flock on path until its stdin closes."""
-    code = ("import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)\n"
-            "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\nsys.stdin.read()\n")
-    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "held"
-    return proc
-
-
-def test_stale_temp_files_are_swept_live_ones_kept(tmp_path):
+def test_stale_temp_files_are_swept_live_ones_kept(tmp_path, hold_lock):
     """Dead writers' temp files go (this version's and an earlier one's mkstemp names); a live
     writer's stays, and so does a user's file that merely starts with ".tmp-"."""
     (tmp_path / ".tmp-mxc-dead1234").write_bytes(b"x" * 1000)
     (tmp_path / ".tmp-k3j4h5g6").write_bytes(b"x" * 1000)
     (tmp_path / ".tmp-notes.txt").write_text("the user's")
-    holder = _hold_lock(tmp_path / ".tmp-mxc-live5678")
+    holder = hold_lock(tmp_path / ".tmp-mxc-live5678")
     try:
         fileio.atomic_write(tmp_path / "out.bin", b"new")
         assert _temps(tmp_path) == [".tmp-mxc-live5678"]
