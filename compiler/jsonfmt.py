@@ -58,8 +58,11 @@ def _str_map(d, depth):
     return "{" + ", ".join(items) + "}"
 
 
-def dumps_graph(order, heads, version):
-    """Render nodes (topological order) and heads exactly as MXNet 1.x's tojson()."""
+def dumps_graph(order, heads, version, np_shape=False):
+    """Render nodes (topological order) and heads exactly as MXNet 1.x's tojson().
+
+    `np_shape` adds the `is_np_shape` graph attribute MXNet writes under NumPy shape semantics.
+    """
     index = {id(n): i for i, n in enumerate(order)}
     aux_ids = set()
     for n in order:
@@ -86,8 +89,17 @@ def dumps_graph(order, heads, version):
            '"arg_nodes": %s' % _int_array([i for i, n in enumerate(order) if n.op is None], 2),
            '"node_row_ptr": %s' % _int_array(row_ptr, 2),
            '"heads": %s' % _entries([(index[id(n)], i, 0) for n, i in heads], 2),
-           '"attrs": {"mxnet_version": ["int", %d]}' % version]
+           _graph_attrs(version, np_shape, 1)]
     return _multiline(top, 1, "{", "}")
+
+
+def _graph_attrs(version, np_shape, depth):
+    """The graph's own attributes: one line for the version alone, else one per line."""
+    entries = ['"mxnet_version": ["int", %d]' % version]
+    if not np_shape:
+        return '"attrs": {%s}' % entries[0]
+    return '"attrs": %s' % _multiline(['"is_np_shape": ["int", 1]'] + entries, depth + 1,
+                                      "{", "}")
 
 
 _HIDDEN = ("ctx_group", "lr_mult", "wd_mult", "force_mirroring", "mirror_stage")

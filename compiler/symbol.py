@@ -11,6 +11,7 @@ from .errors import MXNetError
 from .graph import (NameManager, Node, Prefix, aux_variables,  # noqa: F401 (mx.name)
                     check_attrs, check_name, topo_order)
 from .jsonfmt import dumps_graph
+from .semantics import is_np_shape, legacy_shape
 from .shape import infer_graph_shapes
 
 MXNET_VERSION = 10901
@@ -175,6 +176,7 @@ class Symbol:
             for name, shp in zip(self.list_arguments(), args):
                 if shp is not None:
                     known[name] = shp
+        known = {name: legacy_shape(shp, name) for name, shp in known.items()}
         shapes = infer_graph_shapes(self._heads, known)
         order = self._order()
         aux = aux_variables(order)
@@ -211,7 +213,7 @@ class Symbol:
 
     # serialization
     def tojson(self, remove_amp_cast=True):
-        return dumps_graph(self._order(), self._heads, MXNET_VERSION)
+        return dumps_graph(self._order(), self._heads, MXNET_VERSION, np_shape=is_np_shape())
 
     def save(self, fname, remove_amp_cast=True):
         from .fileio import atomic_write

@@ -369,7 +369,7 @@ __all__ += ["default_context", "set_default_context", "default_dtype", "random_a
             "random_uniform_arrays", "random_sample", "rand_ndarray", "rand_shape_2d",
             "rand_shape_3d", "rand_shape_nd", "np_reduce", "same", "same_array",
             "assert_allclose", "assert_exception", "retry", "discard_stderr", "environment",
-            "set_env_var", "list_gpus"]
+            "set_env_var", "list_gpus", "use_np"]
 
 
 def default_context():
@@ -501,6 +501,14 @@ def retry(n):
                         raise
         return wrapper
     return decorate
+
+
+def use_np(func):
+    """MXNet's `use_np`: NumPy shape semantics for `func`. Its other half, NumPy array
+    semantics, belongs to the `mx.np` interface, which mxc does not have; code that reaches
+    for `mx.np` fails there with an AttributeError."""
+    from .util import use_np_shape
+    return use_np_shape(func)
 
 
 @contextlib.contextmanager
