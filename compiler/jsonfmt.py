@@ -89,17 +89,16 @@ def dumps_graph(order, heads, version, np_shape=False):
            '"arg_nodes": %s' % _int_array([i for i, n in enumerate(order) if n.op is None], 2),
            '"node_row_ptr": %s' % _int_array(row_ptr, 2),
            '"heads": %s' % _entries([(index[id(n)], i, 0) for n, i in heads], 2),
-           _graph_attrs(version, np_shape, 1)]
+           _graph_attrs(version, np_shape)]
     return _multiline(top, 1, "{", "}")
 
 
-def _graph_attrs(version, np_shape, depth):
+def _graph_attrs(version, np_shape):
     """The graph's own attributes: one line for the version alone, else one per line."""
-    entries = ['"mxnet_version": ["int", %d]' % version]
+    version_entry = '"mxnet_version": ["int", %d]' % version
     if not np_shape:
-        return '"attrs": {%s}' % entries[0]
-    return '"attrs": %s' % _multiline(['"is_np_shape": ["int", 1]'] + entries, depth + 1,
-                                      "{", "}")
+        return '"attrs": {%s}' % version_entry
+    return '"attrs": %s' % _multiline(['"is_np_shape": ["int", 1]', version_entry], 2, "{", "}")
 
 
 _HIDDEN = ("ctx_group", "lr_mult", "wd_mult", "force_mirroring", "mirror_stage")

@@ -7,6 +7,8 @@ the switch is on carries `"is_np_shape": ["int", 1]` in its JSON attributes, as 
 """
 import threading
 
+from .errors import MXNetError
+
 _state = threading.local()
 
 
@@ -28,7 +30,6 @@ def legacy_shape(shape, name):
         return shape
     dims = tuple(shape)
     if any(d == 0 for d in dims):
-        from .errors import MXNetError
         raise MXNetError("infer_shape: argument '%s' has shape %s with a zero-size dimension; "
                          "mxc does not compile zero-size tensors" % (name, dims))
     return tuple(0 if d == -1 else d for d in dims)
