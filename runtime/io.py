@@ -13,6 +13,10 @@ from .ndarray import NDArray, array, concat
 __all__ = ["DataDesc", "DataBatch", "DataIter", "NDArrayIter", "ResizeIter",
            "PrefetchingIter", "CSVIter", "MNISTIter"]
 
+# A named logger: a message here before the user's logging.basicConfig must not configure the
+# root logger (the root-level logging.info would, and the user's own set-up would be ignored).
+_LOG = logging.getLogger(__name__)
+
 
 class DataDesc(collections.namedtuple("DataDesc", ["name", "shape"])):
     """(name, shape) of an input, with extra attributes dtype and layout."""
@@ -744,7 +748,7 @@ class MNISTIter(DataIter):
         self.provide_data = [DataDesc("data", (self.batch_size,) + self._images.shape[1:])]
         self.provide_label = [DataDesc("softmax_label", (self.batch_size,))]
         if not silent:
-            logging.info("MNISTIter: load %d images, shuffle=%d, shape=%s", images.shape[0],
+            _LOG.info("MNISTIter: load %d images, shuffle=%d, shape=%s", images.shape[0],
                          int(bool(shuffle)), self.provide_data[0].shape)
 
     def reset(self):
