@@ -297,6 +297,31 @@ class Symbol:
     def __neg__(self):
         return create_op("_mul_scalar", [self], {"scalar": "-1.0"}, hint="_mulscalar")
 
+    # comparisons give 0/1 symbols, as MXNet's (no broadcasting: use broadcast_equal, ...);
+    # a Symbol stays hashable by identity
+    __hash__ = object.__hash__
+
+    def __eq__(self, o):
+        return self._binary(o, "_equal", "_equal", "_equal_scalar", "_equal_scalar")
+
+    def __ne__(self, o):
+        return self._binary(o, "_not_equal", "_not_equal", "_not_equal_scalar",
+                            "_not_equal_scalar")
+
+    def __gt__(self, o):
+        return self._binary(o, "_greater", "_greater", "_greater_scalar", "_greater_scalar")
+
+    def __ge__(self, o):
+        return self._binary(o, "_greater_equal", "_greater_equal", "_greater_equal_scalar",
+                            "_greater_equal_scalar")
+
+    def __lt__(self, o):
+        return self._binary(o, "_lesser", "_lesser", "_lesser_scalar", "_lesser_scalar")
+
+    def __le__(self, o):
+        return self._binary(o, "_lesser_equal", "_lesser_equal", "_lesser_equal_scalar",
+                            "_lesser_equal_scalar")
+
     def __abs__(self):
         return create_op("abs", [self], {}, hint="abs")
 

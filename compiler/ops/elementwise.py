@@ -13,7 +13,8 @@ import math
 
 import numpy as np
 
-from .base import OpDef, Param, assign, known, p_bool, p_float, p_float_or_inf, register
+from .base import (OpDef, Param, ndim_known, out_list, p_bool, p_float, p_float_or_inf,
+                   register, unify)
 from .tensor import broadcast_shape
 
 
@@ -207,20 +208,57 @@ SCALAR.update({
 BINARY["hypot"] = ("hypot(a, b)", "g * a / y", "g * b / y", np.hypot)
 ELEMWISE_NAMES["hypot"] = ("_hypot", "_hypot", ("_Hypot",))
 
+# comparisons and logic (elemwise_binary_op_logic.cc, ..._scalar_op_logic.cc, ..._broadcast_op_logic.cc):
+# 1 where the relation holds, else 0; piecewise constant, so a zero gradient as MXNet's
+# MakeZeroGradNodes. kind: (C relation in a / b, NumPy relation, MXNet's legacy alias)
+LOGIC = {
+    "equal": ("{a} == {b}", np.equal, "_Equal"),
+    "not_equal": ("{a} != {b}", np.not_equal, "_Not_Equal"),
+    "greater": ("{a} > {b}", np.greater, "_Greater"),
+    "greater_equal": ("{a} >= {b}", np.greater_equal, "_Greater_Equal"),
+    "lesser": ("{a} < {b}", np.less, "_Lesser"),
+    "lesser_equal": ("{a} <= {b}", np.less_equal, "_Lesser_Equal"),
+    "logical_and": ("{a} != 0 && {b} != 0", np.logical_and, "_Logical_And"),
+    "logical_or": ("{a} != 0 || {b} != 0", np.logical_or, "_Logical_Or"),
+    "logical_xor": ("({a} != 0) != ({b} != 0)", np.logical_xor, "_Logical_Xor"),
+}
+for _kind, (_rel, _np, _alias) in LOGIC.items():
+    BINARY[_kind] = ("(%s) ? 1 : 0" % _rel.format(a="a", b="b"), "0", "0", _np)
+    ELEMWISE_NAMES[_kind] = ("_" + _kind, "_" + _kind, (_alias,))
+    _scalar_alias = "_%sScalar" % "".join(w.capitalize() for w in _kind.split("_"))
+    SCALAR["_%s_scalar" % _kind] = (
+        "(%s) ? 1 : 0" % _rel.format(a="x", b="scalar"), "0",
+        "_%s_scalar" % _kind, (_scalar_alias,), _np)
+UNARY["logical_not"] = ("x != 0 ? 0 : 1", "0", np.logical_not)
 
-def _same_shape(p, ins):
-    return ins, [tuple(ins[0]) if known(ins[0]) else None]
+# smooth_l1 (MXNet's `scalar` is sigma): 0.5 (sigma x)^2 inside |x| < 1 / sigma^2, else
+# |x| - 0.5 / sigma^2; the derivative sigma^2 x inside, sign(x) outside
+SMOOTH_L1 = ("fabs(x) < 1 / (scalar * scalar) ? (real)0.5 * scalar * scalar * x * x"
+             " : fabs(x) - (real)0.5 / (scalar * scalar)",
+             "fabs(x) < 1 / (scalar * scalar) ? g * scalar * scalar * x"
+             " : (x > 0 ? g : (x < 0 ? -g : 0))",
+             lambda x, s: np.where(np.abs(x) < 1 / (s * s), 0.5 * (s * x) ** 2,
+                                   np.abs(x) - 0.5 / (s * s)))
 
 
-def _elemwise_shape(p, ins):
-    for src, dst in ((0, 1), (1, 0)):
-        if known(ins[src]):
-            assign(ins, dst, ins[src])
-    return ins, [tuple(ins[0]) if known(ins[0]) else None]
+def _same_shape(p, ins, outs=None):
+    """Input and output are one shape, inferred either way."""
+    outs = out_list(outs, 1)
+    unify(ins, outs, [0], [0])
+    return ins, outs
 
 
-def _broadcast_shape(p, ins):
-    if not (known(ins[0]) and known(ins[1])):
+def _elemwise_shape(p, ins, outs=None):
+    """Both operands and the output are one shape, inferred from any of them."""
+    outs = out_list(outs, 1)
+    unify(ins, outs, [0, 1], [0])
+    return ins, outs
+
+
+def _broadcast_shape(p, ins, outs=None):
+    """NumPy broadcasting; a dimension unknown (0) in either operand is unknown in the output
+    (MXNet's BinaryBroadcastShapeCompact infers forward only)."""
+    if not (ndim_known(ins[0]) and ndim_known(ins[1])):
         return ins, [None]
     return ins, [broadcast_shape(ins[0], ins[1])]
 
@@ -255,6 +293,9 @@ _unary("clip", CLIP[0], CLIP[1], lambda p, x: CLIP[2](x, p),
 
 _unary("hard_sigmoid", HARD_SIGMOID[0], HARD_SIGMOID[1], lambda p, x: HARD_SIGMOID[2](x, p),
        params={"alpha": Param(p_float, 0.2), "beta": Param(p_float, 0.5)})
+
+_unary("smooth_l1", SMOOTH_L1[0], SMOOTH_L1[1], lambda p, x: SMOOTH_L1[2](x, p["scalar"]),
+       params={"scalar": Param(p_float, 1.0), "is_int": Param(p_bool, True)})
 
 for _name, (_fwd, _bwd, _hint, _aliases, _np) in SCALAR.items():
     _unary(_name, _fwd, _bwd, lambda p, x, _f=_np: _f(x, p["scalar"]), hint=_hint,

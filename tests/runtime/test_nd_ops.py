@@ -130,6 +130,16 @@ CASES += [(name, {"data": (3, 4)}, dict(scalar=1.5), (0.5, 2), ())
           for name in ("_maximum_scalar", "_minimum_scalar", "_hypot_scalar")]
 CASES += [("_hypot", {"lhs": (3, 4), "rhs": (3, 4)}, {}, (-2, 2), ()),
           ("broadcast_hypot", {"lhs": (2, 3, 1), "rhs": (1, 4)}, {}, (-2, 2), ())]
+_LOGIC = ("equal", "not_equal", "greater", "greater_equal", "lesser", "lesser_equal",
+          "logical_and", "logical_or", "logical_xor")
+CASES += [("_" + kind, {"lhs": (3, 4), "rhs": (3, 4)}, {}, (-2, 2), ("lhs", "rhs"))
+          for kind in _LOGIC]
+CASES += [("broadcast_" + kind, {"lhs": (2, 3, 1), "rhs": (1, 4)}, {}, (-2, 2), ("lhs", "rhs"))
+          for kind in _LOGIC]
+CASES += [("_%s_scalar" % kind, {"data": (3, 4)}, dict(scalar=1.0), (-2, 2), ("data",))
+          for kind in _LOGIC]
+CASES += [("logical_not", {"data": (3, 4)}, {}, (-2, 2), ("data",)),
+          ("smooth_l1", {"data": (3, 4)}, dict(scalar=1.5), (-2, 2), ())]
 
 
 def _values(case, index, rng):
