@@ -13,8 +13,8 @@ import numpy as np
 from .registry import get_alias_func, get_create_func, get_register_func, get_registry
 
 __all__ = ["InitDesc", "Initializer", "Uniform", "Normal", "Xavier", "MSRAPrelu",
-           "Orthogonal", "Zero", "One", "Constant", "Bilinear", "LSTMBias", "Load", "Mixed",
-           "register", "alias", "create"]
+           "Orthogonal", "Zero", "One", "Constant", "Bilinear", "LSTMBias", "FusedRNN", "Load",
+           "Mixed", "register", "alias", "create"]
 
 
 
@@ -398,3 +398,46 @@ class LSTMBias(Initializer):
         num_hidden = int(arr.shape[0] / 4)
         value[num_hidden:2 * num_hidden] = self.forget_bias
         _fill(arr, value)
+
+
+@register
+class FusedRNN(Initializer):
+    """The packed parameter vector of a fused RNN (mx.sym.RNN / mx.rnn.FusedRNNCell).
+
+    The vector is split into its per-layer, per-direction, per-gate weights and biases
+    (FusedRNNCell.unpack_weights), each is initialized by `init` (by the global initializer
+    when init is None) as a `..._weight` or `..._bias` array, the LSTM forget-gate biases
+    are set to `forget_bias`, and the pieces are packed back. The other arguments must match
+    the cell's."""
+
+    def __init__(self, init, num_hidden, num_layers, mode, bidirectional=False,
+                 forget_bias=1.0):
+        if isinstance(init, str):
+            init = create(init)
+        super(FusedRNN, self).__init__(init=init.dumps() if init is not None else None,
+                                       num_hidden=num_hidden, num_layers=num_layers,
+                                       mode=mode, bidirectional=bidirectional,
+                                       forget_bias=forget_bias)
+        self._init = init
+        self._num_hidden = num_hidden
+        self._num_layers = num_layers
+        self._mode = mode
+        self._bidirectional = bidirectional
+        self._forget_bias = forget_bias
+
+    def _init_weight(self, desc, arr):
+        from .rnn.rnn_cell import FusedRNNCell
+        cell = FusedRNNCell(self._num_hidden, self._num_layers, self._mode,
+                            self._bidirectional, forget_bias=self._forget_bias, prefix='')
+        pieces = cell.unpack_weights({'parameters': np.array(_as_numpy(arr), copy=True)})
+        global_init = getattr(desc, 'global_init', None)
+        for name, piece in pieces.items():
+            if self._mode == 'lstm' and name.endswith('_f_bias'):
+                _fill(piece, self._forget_bias)
+                continue
+            init = self._init if self._init is not None else global_init
+            if init is None:
+                raise ValueError("FusedRNN: no initializer for %s (give init, or use it "
+                                 "through a global initializer)" % name)
+            init(InitDesc(name, global_init=global_init), piece)
+        _fill(arr, cell.pack_weights(pieces)['parameters'])
