@@ -16,7 +16,7 @@ _SUBMODULES = {
     "visualization": "viz", "test_utils": "test_utils", "random": "random",
     "rnd": "random", "mon": "monitor", "monitor": "monitor", "name": "name",
     "attribute": "attribute", "kvstore": "kvstore", "kv": "kvstore",
-    "util": "util", "gluon": "gluon", "rnn": "rnn",
+    "util": "util", "gluon": "gluon", "profiler": "profiler", "contrib": "contrib", "rnn": "rnn",
 }
 _FROM = {
     "cpu": "context", "gpu": "context", "cpu_pinned": "context", "Context": "context",

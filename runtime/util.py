@@ -12,7 +12,7 @@ import os
 from .compiler.semantics import is_np_shape, set_np_shape
 from .context import gpu_memory_info, num_gpus
 
-__all__ = ["getenv", "setenv", "get_gpu_count", "get_gpu_memory", "is_np_shape",
+__all__ = ["makedirs", "getenv", "setenv", "get_gpu_count", "get_gpu_memory", "is_np_shape",
            "set_np_shape", "np_shape", "use_np_shape"]
 
 
@@ -48,6 +48,11 @@ def use_np_shape(func):
         with np_shape(True):
             return func(*args, **kwargs)
     return wrapper
+
+
+def makedirs(d):
+    """Create folder `d` and its parents; an existing folder is fine."""
+    os.makedirs(d, exist_ok=True)
 
 
 def getenv(name):

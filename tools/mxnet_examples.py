@@ -92,7 +92,7 @@ def prepare(work, script, args):
     """Local data for `script` in the working folder `work`; returns notes to print."""
     notes = []
     text = script.read_text(encoding="utf-8")
-    uses_mnist = "mnist" in script.name or "get_mnist" in text
+    uses_mnist = "mnist" in script.name or "get_mnist" in text or "MNISTIter" in text
     if uses_mnist:
         place_mnist(work / "data")
         notes.append("MNIST placed in data/ (plain and .gz)")

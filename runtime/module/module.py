@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import metric as _metric
 from .. import ndarray as nd
+from .. import profiler as _profiler
 from ..base import MXNetError
 from ..context import Context, cpu
 from ..executor import Executor
@@ -480,6 +481,7 @@ class Module(BaseModule):
         return [(n, tuple(o.shape)) for n, o in zip(self._output_names, self._exec.outputs)]
 
     # -- binding ------------------------------------------------------------------------------
+    @_profiler.timed("bind")
     def bind(self, data_shapes, label_shapes=None, for_training=True, inputs_need_grad=False,
              force_rebind=False, shared_module=None, grad_req="write"):
         if force_rebind:
@@ -817,6 +819,7 @@ class Module(BaseModule):
         return (opt.lr_scheduler is None and "t" not in kernels.hyper_layout(self._opt_kernel[0])
                 and np.array_equal(hyper[0], hyper[1]))
 
+    @_profiler.timed("update")
     def update(self):
         self._check_ready("update", params=True, optimizer=True)
         ex = self._exec
@@ -884,6 +887,7 @@ class Module(BaseModule):
                 self._opt_state[sl] = arr
 
     # -- computation --------------------------------------------------------------------------
+    @_profiler.timed("forward")
     def forward(self, data_batch, is_train=None):
         self._check_ready("forward", params=True)
         if is_train is None:
@@ -938,6 +942,7 @@ class Module(BaseModule):
         if self._monitor is not None:
             self._monitor.collect(self)
 
+    @_profiler.timed("backward")
     def backward(self, out_grads=None):
         self._check_ready("backward", params=True)
         if not self.for_training:
@@ -977,6 +982,7 @@ class Module(BaseModule):
                                                              if isinstance(states[k], list)
                                                              else states[k])
 
+    @_profiler.timed("update_metric")
     def update_metric(self, eval_metric, labels, pre_sliced=False):
         labels = _as_list(labels)
         label_dict = {name: lab for name, lab in zip(self._label_names, labels)}
@@ -987,8 +993,8 @@ class Module(BaseModule):
         eval_metric.update_dict(label_dict, pred_dict)
 
     def _fast_path(self, data_iter, metric=None, train=False):
-        if self._monitor is not None:
-            return None
+        if self._monitor is not None or _profiler._PROFILER.active:
+            return None     # a recording profiler times each forward / backward / update
         optimizer = None
         if train:
             if self._opt_kernel is None:
