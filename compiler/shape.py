@@ -2,6 +2,7 @@
 
 Errors name the node, its operator, the input and both shapes.
 """
+import inspect
 from math import prod
 
 from .errors import MXNetError
@@ -9,6 +10,7 @@ from .graph import topo_order
 from .ops.base import INT_MAX, Param, ShapeError, p_shape
 
 _SHAPE_HINT = Param(p_shape, ge=0)          # a variable's __shape__: 0 = unknown dimension
+_MAX_SWEEPS = 100                           # forward + backward passes (each learns or stops)
 
 
 def _norm(shape):
@@ -38,13 +40,34 @@ def _shape_hint(var):
                          % (var.name, shown, err)) from None
 
 
-def _apply_rule(n, ins):
+def _takes_outputs(rule, _cache={}):
+    """Whether a shape rule takes the known output shapes as a third argument (new form:
+    rule(p, ins, outs=None)); the old form rule(p, ins) sees inputs only."""
+    hit = _cache.get(rule)
+    if hit is None:
+        try:
+            params = list(inspect.signature(rule).parameters.values())
+        except (TypeError, ValueError):
+            params = []
+        positional = [q for q in params if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)]
+        hit = _cache[rule] = len(positional) >= 3 or any(q.kind == q.VAR_POSITIONAL
+                                                         for q in params)
+    return hit
+
+
+def _apply_rule(n, ins, outs):
     """The node's shape rule; every failure names the node, its operator and the input."""
     try:
+        if _takes_outputs(n.op.shape_rule):
+            return n.op.shape_rule(n.params, list(ins), list(outs))
         return n.op.shape_rule(n.params, list(ins))
     except ShapeError as err:
         slots = n.input_names() + n.aux_names()
         slot = slots[err.index] if err.index < len(slots) else "#%d" % err.index
+        if 0 <= err.index < len(n.inputs):      # the tensor feeding it, when not a variable
+            c, i = n.inputs[err.index]
+            if not c.is_variable:
+                slot = "%s' ('%s'" % (slot, c.output_name(i))
         if not err.inferred and err.why:        # a constraint, not two shapes that differ
             given = " %s" % (tuple(err.provided),) if err.provided else ""
             raise MXNetError("Shape error in node '%s' (%s), input '%s'%s: %s"
@@ -59,58 +82,74 @@ def _apply_rule(n, ins):
                          % (n.name, n.op.name, shapes, err)) from None
 
 
-def infer_graph_shapes(heads, known):
-    """known: {variable name: shape}. Returns {(id(node), output index): shape or None}."""
-    order = topo_order(heads)
+def _variable_shapes(order, known):
+    """Shapes of the variables: given ones, else their __shape__ hint (0 = unknown dim)."""
     shapes = {}
-    names = {n.name for n in order if n.is_variable}
     for n in order:
-        if n.is_variable:
-            if n.name in known and known[n.name] is not None:
-                shapes[(id(n), 0)] = _norm(known[n.name])
-            elif "__shape__" in n.attrs:
-                hint = _shape_hint(n)
-                shapes[(id(n), 0)] = hint if hint and all(hint) else None
-    for key in known:
-        if key not in names:
-            pass  # extra names are ignored, as MXNet does for unused shapes
-    for _sweep in range(4):
+        if not n.is_variable:
+            continue
+        if n.name in known and known[n.name] is not None and len(known[n.name]) > 0:
+            shapes[(id(n), 0)] = _norm(known[n.name])
+        elif "__shape__" in n.attrs:
+            hint = _shape_hint(n)
+            shapes[(id(n), 0)] = hint if hint else None
+    return shapes
+
+
+def _visit(n, shapes):
+    """Run one node's rule over what is known of its inputs and outputs; merge what it
+    infers. Returns whether anything new was learnt."""
+    ins = [shapes.get((id(c), i)) for c, i in n.inputs]
+    outs = [shapes.get((id(n), i)) for i in range(n.num_outputs())]
+    new_ins, new_outs = _apply_rule(n, ins, outs)
+    changed = False
+    for k, ((c, i), old, new) in enumerate(zip(n.inputs, ins, new_ins)):
+        if new is None or len(new) == 0 or new == old:
+            continue
+        merged = _merge(old, _norm(new))
+        if merged is None:
+            slots = n.input_names() + n.aux_names()
+            raise MXNetError(
+                "Shape inconsistent in node '%s' (%s), input '%s' (%s): provided %s, "
+                "inferred %s" % (n.name, n.op.name, slots[k], c.output_name(i),
+                                 old, tuple(new)))
+        if merged != old:
+            shapes[(id(c), i)] = merged
+            changed = True
+    for i, out in enumerate(new_outs or ()):
+        if out is None or len(out) == 0 or i >= len(outs):
+            continue
+        out = _norm(out)
+        old = outs[i]
+        merged = _merge(old, out)
+        if merged is None:
+            raise MXNetError("Shape inconsistent in node '%s' (%s), output '%s': %s vs %s"
+                             % (n.name, n.op.name, n.output_name(i), old, out))
+        if merged != old:
+            shapes[(id(n), i)] = merged
+            changed = True
+    return changed
+
+
+def infer_graph_shapes(heads, known, partial=False):
+    """known: {variable name: shape (0 = unknown dim)}. Returns {(id(node), output index):
+    shape}. Rules run over the graph forward, then backward (a rule taking `outs` fills inputs
+    from outputs), until nothing changes. With partial=False a shape that is not complete
+    comes back as None; with partial=True as far as it is known (0 = unknown dim)."""
+    order = topo_order(heads)
+    ops = [n for n in order if not n.is_variable]
+    shapes = _variable_shapes(order, known)
+    for _sweep in range(_MAX_SWEEPS):
         changed = False
-        for n in order:
-            if n.is_variable:
-                continue
-            ins = [shapes.get((id(c), i)) for c, i in n.inputs]
-            before = list(ins)
-            new_ins, outs = _apply_rule(n, ins)
-            for (c, i), old, new in zip(n.inputs, before, new_ins):
-                if new is None or new == old:
-                    continue
-                merged = _merge(old, _norm(new))
-                if merged is None:
-                    slots = n.input_names() + n.aux_names()
-                    k = n.inputs.index((c, i))
-                    raise MXNetError(
-                        "Shape inconsistent in node '%s' (%s), input '%s' (%s): provided %s, "
-                        "inferred %s" % (n.name, n.op.name, slots[k], c.output_name(i),
-                                         old, tuple(new)))
-                if merged != old:
-                    shapes[(id(c), i)] = merged
-                    changed = True
-            for i, out in enumerate(outs):
-                if out is None:
-                    continue
-                out = _norm(out)
-                old = shapes.get((id(n), i))
-                merged = _merge(old, out)
-                if merged is None:
-                    raise MXNetError("Shape inconsistent in node '%s' (%s), output %d: %s vs %s"
-                                     % (n.name, n.op.name, i, old, out))
-                if merged != old:
-                    shapes[(id(n), i)] = merged
-                    changed = True
+        for n in ops:
+            changed |= _visit(n, shapes)
+        for n in reversed(ops):
+            changed |= _visit(n, shapes)
         if not changed:
             break
     _refuse_huge(order, shapes)
+    if not partial:
+        shapes = {k: (s if s and all(s) else None) for k, s in shapes.items()}
     return shapes
 
 

@@ -168,6 +168,10 @@ class Symbol:
         return self._infer_shape(True, args, kwargs)
 
     def _infer_shape(self, partial, args, kwargs):
+        """MXNet's infer_shape / infer_shape_partial: (argument, output, aux) shapes in list
+        order. Partial results show an unknown dimension as 0 and an unknown shape as ()
+        (-1 and None under NumPy shape semantics); infer_shape gives (None, None, None) and a
+        warning naming the undecided arguments when any shape in the graph stays unknown."""
         if args and kwargs:
             raise ValueError("Can only specify known argument shapes either by positional "
                              "or kwargs way.")
@@ -176,25 +180,44 @@ class Symbol:
             for name, shp in zip(self.list_arguments(), args):
                 if shp is not None:
                     known[name] = shp
+        for name, shp in known.items():
+            if shp is not None and not isinstance(shp, (tuple, list)):
+                raise TypeError("Arguments need to be shapes (tuple), got %r for '%s'"
+                                % (shp, name))
         known = {name: legacy_shape(shp, name) for name, shp in known.items()}
-        shapes = infer_graph_shapes(self._heads, known)
+        shapes = infer_graph_shapes(self._heads, known, partial=True)
         order = self._order()
         aux = aux_variables(order)
         args_s = [shapes.get((id(n), 0)) for n in order if n.is_variable and id(n) not in aux]
         aux_s = [shapes.get((id(n), 0)) for n in order if n.is_variable and id(n) in aux]
         out_s = [shapes.get((id(n), i)) for n, i in self._heads]
+        np_mode = is_np_shape()
+
+        def shown(s):
+            if s is None or len(s) == 0:
+                return None if np_mode else ()
+            return tuple(-1 if np_mode and d == 0 else int(d) for d in s)
+
         if partial:
-            fix = lambda lst: [tuple(s) if s is not None else () for s in lst]  # noqa: E731
-            return fix(args_s), fix(out_s), fix(aux_s)
-        if any(s is None for s in args_s + out_s + aux_s):
+            return ([shown(s) for s in args_s], [shown(s) for s in out_s],
+                    [shown(s) for s in aux_s])
+        complete = lambda s: s is not None and len(s) > 0 and all(s)  # noqa: E731
+        if not all(complete(shapes.get((id(n), i))) for n in order
+                   for i in range(n.num_outputs())):
             import warnings
-            missing = [n for n, s in zip(self.list_arguments(), args_s) if s is None][:10]
+            unknowns = []
+            for name, s in zip(self.list_arguments(), args_s):
+                if not complete(s):
+                    if len(unknowns) >= 10:
+                        unknowns.append("...")
+                        break
+                    unknowns.append("%s: %s" % (name, shown(s)))
             warnings.warn("Cannot decide shape for the following arguments (0s in shape "
                           "means unknown dimensions). Consider providing them as input:\n\t"
-                          + "\n\t".join("%s: ()" % m for m in missing), stacklevel=2)
+                          + "\n\t".join(unknowns), stacklevel=3)
             return None, None, None
-        return ([tuple(s) for s in args_s], [tuple(s) for s in out_s],
-                [tuple(s) for s in aux_s])
+        return ([shown(s) for s in args_s], [shown(s) for s in out_s],
+                [shown(s) for s in aux_s])
 
     def infer_type(self, *args, **kwargs):
         import numpy as np
@@ -434,6 +457,26 @@ def hypot(left, right):
     return _symbol_or_number(left, right, ("_hypot", "_hypot"),
                              ("_hypot_scalar", "_hypotscalar"), ("_hypot_scalar", "_hypotscalar"),
                              math.hypot)
+
+
+# ---- constant symbols (MXNet's symbol.zeros / ones / full over _zeros / _ones / _full) -------
+
+def zeros(shape, dtype=None, **kwargs):
+    """A constant of zeros; 0 in `shape` is a dimension that shape inference fills."""
+    return _function("_zeros")(shape=shape, dtype="float32" if dtype is None else dtype,
+                               **kwargs)
+
+
+def ones(shape, dtype=None, **kwargs):
+    """A constant of ones; 0 in `shape` is a dimension that shape inference fills."""
+    return _function("_ones")(shape=shape, dtype="float32" if dtype is None else dtype,
+                              **kwargs)
+
+
+def full(shape, val, dtype=None, **kwargs):
+    """A constant filled with `val`; 0 in `shape` is a dimension that shape inference fills."""
+    return _function("_full")(shape=shape, dtype="float32" if dtype is None else dtype,
+                              value=float(val), **kwargs)
 
 
 def _param_str(value):

@@ -4,6 +4,7 @@ from . import nn  # noqa: F401  (FullyConnected, Activation, Convolution, Poolin
 from . import losses  # noqa: F401  (SoftmaxOutput, regression outputs, SVMOutput, MakeLoss)
 from . import tensor  # noqa: F401  (shape manipulation, reductions, dot)
 from . import elementwise  # noqa: F401  (one formula row per operator: unary, scalar, binary)
+from . import constant  # noqa: F401  (_zeros, _ones, _full, _copy)
 
 REGISTRY = base.REGISTRY
 FUNCTIONS = base.FUNCTIONS

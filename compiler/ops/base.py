@@ -364,6 +364,74 @@ def known(shape):
     return shape is not None and len(shape) > 0 and all(d > 0 for d in shape)
 
 
+# ---- partial shapes (MXNet's legacy convention: 0 is an unknown dimension, () or None an
+# unknown shape). A rule may take the known output shapes as a third argument, `outs`
+# (defaulting to None), and fill inputs from them: shape inference then runs it forward
+# and backward until nothing changes. -----------------------------------------------------
+
+def ndim_known(shape):
+    """The number of dimensions is known (some dimensions may still be 0 = unknown)."""
+    return shape is not None and len(shape) > 0
+
+
+def dim_prod(dims):
+    """Product of dimensions, 0 (unknown) if any is unknown."""
+    out = 1
+    for d in dims:
+        out *= int(d)
+    return out
+
+
+def merge_shape(a, b):
+    """One shape from two partial views of it ((): still unknown), or None when they
+    contradict."""
+    if not ndim_known(a):
+        return tuple(b) if ndim_known(b) else ()
+    if not ndim_known(b):
+        return tuple(a)
+    if len(a) != len(b) or any(x and y and x != y for x, y in zip(a, b)):
+        return None
+    return tuple(x or y for x, y in zip(a, b))
+
+
+def unify(ins, outs, in_slots, out_slots=()):
+    """Make inputs `in_slots` and outputs `out_slots` one shape (element-wise operators,
+    shape-preserving layers): every known dimension of one fills the others. A contradiction
+    is a ShapeError naming the first input that disagrees."""
+    merged = None
+    first = None
+    for k in in_slots:
+        m = merge_shape(merged, ins[k])
+        if m is None:
+            raise ShapeError(k, tuple(ins[k]), tuple(merged))
+        merged = m
+        if first is None and ndim_known(ins[k]):
+            first = k
+    for k in out_slots:
+        if outs is None or k >= len(outs):
+            continue
+        m = merge_shape(merged, outs[k])
+        if m is None:
+            slot = first if first is not None else (in_slots[0] if in_slots else 0)
+            raise ShapeError(slot, tuple(merged), tuple(outs[k]))
+        merged = m
+    if not ndim_known(merged):
+        return None
+    for k in in_slots:
+        ins[k] = merged
+    if outs is not None:
+        for k in out_slots:
+            if k < len(outs):
+                outs[k] = merged
+    return merged
+
+
+def out_list(outs, n):
+    """The output shapes a rule was handed (None when called the old way), as a list of n."""
+    outs = list(outs) if outs is not None else []
+    return outs + [None] * (n - len(outs))
+
+
 REGISTRY = {}
 FUNCTIONS = {}   # python function name -> OpDef (canonical names and aliases)
 

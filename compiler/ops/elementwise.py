@@ -13,7 +13,8 @@ import math
 
 import numpy as np
 
-from .base import OpDef, Param, assign, known, p_bool, p_float, p_float_or_inf, register
+from .base import (OpDef, Param, ndim_known, out_list, p_bool, p_float, p_float_or_inf,
+                   register, unify)
 from .tensor import broadcast_shape
 
 
@@ -240,19 +241,24 @@ SMOOTH_L1 = ("fabs(x) < 1 / (scalar * scalar) ? (real)0.5 * scalar * scalar * x 
                                    np.abs(x) - 0.5 / (s * s)))
 
 
-def _same_shape(p, ins):
-    return ins, [tuple(ins[0]) if known(ins[0]) else None]
+def _same_shape(p, ins, outs=None):
+    """Input and output are one shape, inferred either way."""
+    outs = out_list(outs, 1)
+    unify(ins, outs, [0], [0])
+    return ins, outs
 
 
-def _elemwise_shape(p, ins):
-    for src, dst in ((0, 1), (1, 0)):
-        if known(ins[src]):
-            assign(ins, dst, ins[src])
-    return ins, [tuple(ins[0]) if known(ins[0]) else None]
+def _elemwise_shape(p, ins, outs=None):
+    """Both operands and the output are one shape, inferred from any of them."""
+    outs = out_list(outs, 1)
+    unify(ins, outs, [0, 1], [0])
+    return ins, outs
 
 
-def _broadcast_shape(p, ins):
-    if not (known(ins[0]) and known(ins[1])):
+def _broadcast_shape(p, ins, outs=None):
+    """NumPy broadcasting; a dimension unknown (0) in either operand is unknown in the output
+    (MXNet's BinaryBroadcastShapeCompact infers forward only)."""
+    if not (ndim_known(ins[0]) and ndim_known(ins[1])):
         return ins, [None]
     return ins, [broadcast_shape(ins[0], ins[1])]
 

@@ -4,11 +4,15 @@ from math import prod
 
 import numpy as np
 
-from .base import (OpDef, Param, ShapeError, assign, known, p_bool, p_enum, p_float, register)
+from .base import (OpDef, Param, ShapeError, assign, known, out_list, p_bool, p_enum, p_float,
+                   register, unify)
 
 
-def _same_shape(p, ins):
-    return ins, [tuple(ins[0]) if known(ins[0]) else None]
+def _same_shape(p, ins, outs=None):
+    """Input and output are one shape, inferred either way."""
+    outs = out_list(outs, 1)
+    unify(ins, outs, [0], [0])
+    return ins, outs
 
 
 # ---- SoftmaxOutput -------------------------------------------------------------------------

@@ -12,12 +12,16 @@ from math import prod
 
 import numpy as np
 
-from .base import (OpDef, Param, ParamError, ShapeError, assign, known, p_bool, p_dtype, p_enum,
-                   p_float, p_int, p_optional, p_shape, register)
+from .base import (OpDef, Param, ParamError, ShapeError, assign, dim_prod, known, ndim_known,
+                   out_list, p_bool, p_dtype, p_enum, p_float, p_int, p_optional, p_shape,
+                   register, unify)
 
 
-def _same_shape(p, ins):
-    return ins, [tuple(ins[0]) if known(ins[0]) else None]
+def _same_shape(p, ins, outs=None):
+    """Input and output are one shape, inferred either way."""
+    outs = out_list(outs, 1)
+    unify(ins, outs, [0], [0])
+    return ins, outs
 
 
 # ---- FullyConnected, Activation --------------------------------------------------------
@@ -26,15 +30,23 @@ def _fc_inputs(p):
     return ["data", "weight"] if p["no_bias"] else ["data", "weight", "bias"]
 
 
-def _fc_shape(p, ins):
-    data = ins[0]
+def _fc_shape(p, ins, outs=None):
+    """weight (num_hidden, K), K the flattened (or last) input dims; the output's batch
+    (leading dims when flatten=False) fills the data's, as MXNet's FullyConnectedShape."""
     h = p["num_hidden"]
-    if not known(data):
-        return ins, [None]
-    k = prod(data[1:]) if p["flatten"] else data[-1]
-    assign(ins, 1, (h, k))
     if not p["no_bias"]:
         assign(ins, 2, (h,))
+    out = out_list(outs, 1)[0]
+    data = ins[0]
+    if not ndim_known(data):
+        return ins, [None]
+    if ndim_known(out):
+        lead = tuple(out[:1]) if p["flatten"] else tuple(out[:-1])
+        if len(lead) == (1 if p["flatten"] else len(data) - 1):
+            assign(ins, 0, lead + tuple(data[len(lead):]))
+            data = ins[0]
+    k = dim_prod(data[1:]) if p["flatten"] else data[-1]
+    assign(ins, 1, (h, k))
     out = (data[0], h) if p["flatten"] else tuple(data[:-1]) + (h,)
     return ins, [out]
 

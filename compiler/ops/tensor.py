@@ -277,12 +277,16 @@ register(OpDef("one_hot", inputs=("indices",),
 # ---- broadcasting (the element-wise operators themselves are in elementwise.py) ---------
 
 def broadcast_shape(a, b):
-    """NumPy broadcasting of two shapes (right-aligned, size-1 dims stretch)."""
+    """NumPy broadcasting of two shapes (right-aligned, size-1 dims stretch); a dimension
+    unknown (0) in either shape is unknown in the result."""
     nd = max(len(a), len(b))
     a1 = (1,) * (nd - len(a)) + tuple(a)
     b1 = (1,) * (nd - len(b)) + tuple(b)
     out = []
     for x, y in zip(a1, b1):
+        if x == 0 or y == 0:
+            out.append(0)
+            continue
         if x != y and x != 1 and y != 1:
             raise ShapeError(1, tuple(b), tuple(a), "operands cannot be broadcast together")
         out.append(max(x, y))

@@ -142,6 +142,12 @@ CASES += [("logical_not", {"data": (3, 4)}, {}, (-2, 2), ("data",)),
           ("smooth_l1", {"data": (3, 4)}, dict(scalar=1.5), (-2, 2), ())]
 
 
+CASES += [("_zeros", {}, dict(shape=(2, 3)), (-1, 1), ()),
+          ("_ones", {}, dict(shape=(4,), dtype="float64"), (-1, 1), ()),
+          ("_full", {}, dict(shape=(3, 1, 2), value=-2.5), (-1, 1), ()),
+          ("identity", {"data": (3, 4)}, {}, (-1, 1), ())]
+
+
 def _values(case, index, rng):
     name, inputs, params, (low, high), integer = case
     values = {}
