@@ -17,6 +17,7 @@ _SUBMODULES = {
     "rnd": "random", "mon": "monitor", "monitor": "monitor", "name": "name",
     "attribute": "attribute", "kvstore": "kvstore", "kv": "kvstore",
     "util": "util", "gluon": "gluon", "profiler": "profiler", "contrib": "contrib", "rnn": "rnn",
+    "operator": "operator",
 }
 _FROM = {
     "cpu": "context", "gpu": "context", "cpu_pinned": "context", "Context": "context",

@@ -20,8 +20,8 @@ import numpy as np
 from .base import MXNetError
 from .compiler.plan import DTYPES
 from .context import Context, current_context
-from .executor import Executor as CompiledExecutor
 from .ndarray import NDArray
+from .segmented_executor import executor_for
 
 __all__ = ["Executor", "bind", "simple_bind"]
 
@@ -215,9 +215,9 @@ class Executor:
         library serves every binding of a graph and shapes; 'add' and 'null' are applied when
         the gradients are handed out."""
         every = {n: "write" for n in self._arg_names}
-        return CompiledExecutor(self._symbol, self._shapes, grad_req=every,
-                                for_training=True, dtype=self._dtype, fuse=fuse,
-                                device_id=_device_id(self._ctx), optimizer_kinds=[])
+        return executor_for(self._symbol, self._shapes, grad_req=every,
+                            for_training=True, dtype=self._dtype, fuse=fuse,
+                            device_id=_device_id(self._ctx), optimizer_kinds=[])
 
     def _make_arrays(self, args, grads, aux, outputs):
         """The user-facing NDArrays: the caller's where given (checked against the bound

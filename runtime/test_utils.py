@@ -186,7 +186,7 @@ def _dtype_name(dtype):
 
 def _bind(sym, location, aux_states, grad_req, dtype):
     """A compiled executor over `location` (every argument bound as an input)."""
-    from .executor import Executor
+    from .segmented_executor import executor_for as Executor
     args = sym.list_arguments()
     missing = [a for a in args if a not in location]
     if missing:
@@ -794,7 +794,7 @@ def _as_list_of(values):
 
 
 def _bind_shapes(sym, shapes, grad_req, dtype):
-    from .executor import Executor
+    from .segmented_executor import executor_for as Executor
     return Executor(sym, shapes, data_names=list(shapes), label_names=[], grad_req=grad_req,
                     dtype=_dtype_name(dtype), metric_io=False)
 

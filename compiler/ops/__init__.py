@@ -5,6 +5,7 @@ from . import losses  # noqa: F401  (SoftmaxOutput, regression outputs, SVMOutpu
 from . import tensor  # noqa: F401  (shape manipulation, reductions, dot)
 from . import elementwise  # noqa: F401  (one formula row per operator: unary, scalar, binary)
 from . import constant  # noqa: F401  (_zeros, _ones, _full, _copy)
+from . import custom  # noqa: F401  (Custom: operators written in Python)
 
 REGISTRY = base.REGISTRY
 FUNCTIONS = base.FUNCTIONS

@@ -16,7 +16,7 @@ from .. import ndarray as nd
 from .. import profiler as _profiler
 from ..base import MXNetError
 from ..context import Context, cpu
-from ..executor import Executor
+from ..segmented_executor import executor_for
 from ..io import DataBatch, DataDesc, check_real_data
 from ..model import BatchEndParam
 
@@ -584,10 +584,10 @@ class Module(BaseModule):
         labels = [d.name for d in label_shapes or []
                   if d.name in self._symbol.list_arguments()]
         ctx = self._context[0]
-        ex = Executor(self._symbol, shapes, data_names=self._data_names, label_names=labels,
-                      grad_req=self._grad_req, for_training=self.for_training,
-                      logger=self.logger, fuse=fuse, optimizer_kinds=self._bind_kinds(),
-                      device_id=ctx.device_id if ctx.device_type == "gpu" else None)
+        ex = executor_for(self._symbol, shapes, data_names=self._data_names, label_names=labels,
+                          grad_req=self._grad_req, for_training=self.for_training,
+                          logger=self.logger, fuse=fuse, optimizer_kinds=self._bind_kinds(),
+                          device_id=ctx.device_id if ctx.device_type == "gpu" else None)
         self._executors[key] = ex
         return ex
 
