@@ -497,11 +497,25 @@ def _param_str(value):
     return str(plain(value))
 
 
+def _none_is_a_value(op, key):
+    """None given for an optional parameter whose default is a value means "no value" (topk's
+    axis=None: the flattened input), written 'None' as MXNet writes it; elsewhere None is
+    left out."""
+    prm = op.params.get(key)
+    if prm is None or prm.default is None or prm.default is _ops.base.REQUIRED:
+        return False
+    try:
+        return prm.read("None") is None
+    except (ValueError, TypeError):
+        return False
+
+
 def create_op(op_name, inputs, params, name=None, attr=None, hint=None, named_inputs=None):
     """Create an operator node; missing inputs become `<name>_<input>` variables."""
     op = _ops.get(op_name)
     attrs = AttrScope.current().get(_normalize_attr(attr))
-    attrs.update({k: _param_str(v) for k, v in params.items() if v is not None})
+    attrs.update({k: _param_str(v) for k, v in params.items()
+                  if v is not None or _none_is_a_value(op, k)})
     named_inputs = dict(named_inputs or {})
     if op.variable_inputs:
         attrs.setdefault("num_args", str(len(inputs)))

@@ -140,6 +140,20 @@ CASES += [("_%s_scalar" % kind, {"data": (3, 4)}, dict(scalar=1.0), (-2, 2), ("d
           for kind in _LOGIC]
 CASES += [("logical_not", {"data": (3, 4)}, {}, (-2, 2), ("data",)),
           ("smooth_l1", {"data": (3, 4)}, dict(scalar=1.5), (-2, 2), ())]
+CASES += [("argmax", {"data": (2, 3, 4)}, dict(axis=1), (-2, 2), ()),
+          ("argmin", {"data": (2, 3, 4)}, dict(), (-2, 2), ()),
+          ("argmax_channel", {"data": (3, 4)}, dict(), (-2, 2), ()),
+          ("topk", {"data": (2, 3, 4)}, dict(k=2, ret_typ="both", axis=1), (-2, 2), ()),
+          ("topk", {"data": (2, 3, 4)}, dict(k=2, ret_typ="mask"), (-2, 2), ()),
+          ("sort", {"data": (3, 4)}, dict(axis=0, is_ascend=False), (-2, 2), ()),
+          ("argsort", {"data": (3, 4)}, dict(), (-2, 2), ()),
+          ("prod", {"data": (2, 3, 4)}, dict(axis=(0, 2)), (0.5, 1.5), ()),
+          ("nansum", {"data": (2, 3, 4)}, dict(axis=1, keepdims=True), (-2, 2), ()),
+          ("nanprod", {"data": (2, 3, 4)}, dict(axis=2), (0.5, 1.5), ()),
+          ("norm", {"data": (2, 3, 4)}, dict(ord=1, axis=(1,)), (-2, 2), ()),
+          ("softmin", {"data": (2, 3, 4)}, dict(axis=1), (-2, 2), ()),
+          ("softmax_cross_entropy", {"data": (4, 3), "label": (4,)}, dict(), (0, 2.9),
+           ("label",))]
 
 
 CASES += [("_zeros", {}, dict(shape=(2, 3)), (-1, 1), ()),
