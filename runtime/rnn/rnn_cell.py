@@ -7,13 +7,15 @@ any other. Variable, node and output names follow MXNet's scheme (`<prefix>i2h_w
 interchangeable with MXNet's.
 """
 import functools
+import logging
 import numbers
-import warnings
 
 import numpy as np
 
 from .. import initializer, ndarray, symbol
 from ..base import MXNetError
+
+_LOG = logging.getLogger("mxc.rnn")
 
 __all__ = ["RNNParams", "BaseRNNCell", "RNNCell", "LSTMCell", "GRUCell", "FusedRNNCell",
            "SequentialRNNCell", "DropoutCell", "ModifierCell", "ZoneoutCell", "ResidualCell",
@@ -483,8 +485,8 @@ class FusedRNNCell(BaseRNNCell):
         self.reset()
         inputs, axis = _normalize_sequence(length, inputs, layout, True)
         if axis == 1:
-            warnings.warn("NTC layout detected. Consider using TNC for FusedRNNCell for "
-                          "faster speed")
+            _LOG.info("FusedRNNCell %r: NTC layout, swapping to TNC around the RNN node "
+                      "(TNC input avoids the two transposes)", self._prefix)
             inputs = symbol.swapaxes(inputs, dim1=0, dim2=1)
         elif axis != 0:
             raise MXNetError("FusedRNNCell: unsupported layout %r" % (layout,))

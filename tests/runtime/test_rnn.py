@@ -538,6 +538,28 @@ def test_fused_cell_equals_unfused(mode):
     np.testing.assert_allclose(got, np.stack(ugot, axis=1), rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.skipif(not (has_op('RNN') and has_op('zeros')), reason="needs mx.sym.RNN, zeros")
+def test_fused_cell_state_outputs_and_shapes():
+    # MXNet's RNN outputs: output, state, statecell; the packed vector's length and the zero
+    # begin states' batch come from shape inference: lstm, 2 layers, 5 inputs, 4 hidden:
+    # (5+4+2)*4*4 + (4+4+2)*4*4 = 336 values.
+    cell = mx.rnn.FusedRNNCell(4, num_layers=2, mode='lstm', get_next_state=True, prefix='f_')
+    out, states = cell.unroll(3, mx.sym.Variable('data'), layout='TNC', merge_outputs=True)
+    net = mx.sym.Group([out] + states)
+    assert net.list_outputs() == ['f_rnn_output', 'f_rnn_state_output',
+                                  'f_rnn_statecell_output']
+    assert [s.attr('__layout__') for s in states] == ['LNC', 'LNC']
+    assert net.list_arguments() == ['data', 'f_parameters']
+    args, outs, _ = net.infer_shape(data=(3, 2, 5))
+    assert args == [(3, 2, 5), (336,)] and outs == [(3, 2, 4), (2, 2, 4), (2, 2, 4)]
+    gru = mx.rnn.FusedRNNCell(4, mode='gru', bidirectional=True, prefix='g_')
+    outs, states = gru.unroll(2, [mx.sym.Variable('a'), mx.sym.Variable('b')],
+                              merge_outputs=False)
+    assert states == [] and len(outs) == 2
+    _, shapes, _ = mx.sym.Group(outs).infer_shape(a=(2, 3), b=(2, 3))
+    assert shapes == [(2, 8), (2, 8)]
+
+
 # -- data ----------------------------------------------------------------------------------------
 
 def test_encode_sentences():
