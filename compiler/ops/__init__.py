@@ -6,6 +6,7 @@ from . import tensor  # noqa: F401  (shape manipulation, reductions, dot)
 from . import elementwise  # noqa: F401  (one formula row per operator: unary, scalar, binary)
 from . import ordering  # noqa: F401  (argmax, argmin, topk, sort, argsort)
 from . import reductions  # noqa: F401  (prod, nansum, nanprod, norm, softmin, ...)
+from . import rnn  # noqa: F401  (RNN: the fused recurrent layer)
 from . import constant  # noqa: F401  (_zeros, _ones, _full, _copy)
 from . import custom  # noqa: F401  (Custom: operators written in Python)
 

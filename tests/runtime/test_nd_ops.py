@@ -140,6 +140,8 @@ CASES += [("_%s_scalar" % kind, {"data": (3, 4)}, dict(scalar=1.0), (-2, 2), ("d
           for kind in _LOGIC]
 CASES += [("logical_not", {"data": (3, 4)}, {}, (-2, 2), ("data",)),
           ("smooth_l1", {"data": (3, 4)}, dict(scalar=1.5), (-2, 2), ())]
+CASES += [("RNN", {"data": (3, 2, 4)}, dict(state_size=3, num_layers=2, mode="lstm",
+                                           bidirectional=True, state_outputs=True), (-1, 1), ())]
 CASES += [("argmax", {"data": (2, 3, 4)}, dict(axis=1), (-2, 2), ()),
           ("argmin", {"data": (2, 3, 4)}, dict(), (-2, 2), ()),
           ("argmax_channel", {"data": (3, 4)}, dict(), (-2, 2), ()),
