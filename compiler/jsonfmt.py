@@ -58,6 +58,28 @@ def _str_map(d, depth):
     return "{" + ", ".join(items) + "}"
 
 
+def _pooling_workspace(params):
+    """MXNet's oneDNN build (the pip wheel) gives max pooling of 1-3 spatial dimensions in
+    channel-first layout a second, hidden output: the workspace its backward pass reads."""
+    layout = params.get("layout")
+    return (params["pool_type"] == "max" and 1 <= len(params["kernel"]) <= 3
+            and (layout is None or layout in ("NCW", "NCHW", "NCDHW")))
+
+
+# Outputs that MXNet's graph counts but mxc never computes, by operator: how many, from the
+# parsed parameters. They exist only in `node_row_ptr`; no input or head can refer to them.
+_MXNET_ONLY_OUTPUTS = {"Pooling": lambda params: 1 if _pooling_workspace(params) else 0}
+
+
+def graph_outputs(node):
+    """How many outputs MXNet 1.9.1's graph gives the node, hidden ones included (BatchNorm's
+    mean and var, Dropout's mask, max Pooling's workspace)."""
+    if node.op is None:
+        return 1
+    extra = _MXNET_ONLY_OUTPUTS.get(node.op.name)
+    return node.num_outputs() + (extra(node.params) if extra else 0)
+
+
 def dumps_graph(order, heads, version, np_shape=False):
     """Render nodes (topological order) and heads exactly as MXNet 1.x's tojson().
 
@@ -84,7 +106,7 @@ def dumps_graph(order, heads, version, np_shape=False):
         node_texts.append(_multiline(fields, 3, "{", "}"))
     row_ptr = [0]
     for n in order:
-        row_ptr.append(row_ptr[-1] + n.num_outputs())
+        row_ptr.append(row_ptr[-1] + graph_outputs(n))
     top = ['"nodes": %s' % _multiline(node_texts, 2, "[", "]"),
            '"arg_nodes": %s' % _int_array([i for i, n in enumerate(order) if n.op is None], 2),
            '"node_row_ptr": %s' % _int_array(row_ptr, 2),

@@ -5,6 +5,8 @@ names and order); operators come from the registry in `ops`.
 """
 import json
 import threading
+import warnings
+from numbers import Integral, Number
 
 from . import ops as _ops
 from .errors import MXNetError
@@ -21,51 +23,89 @@ _DTYPE_CODES = {"float32": 0, "float64": 1, "float16": 2, "uint8": 3, "int32": 4
 
 # ---- attribute scopes -------------------------------------------------------------------------
 
-class AttrScope:
-    """Attributes given to every symbol created inside the scope (values must be strings)."""
-    _local = threading.local()
+class _ScopeClass(type):
+    """Gives AttrScope MXNet's class-level `AttrScope.current` (read and assigned; both
+    deprecated in MXNet in favour of `with AttrScope(...)`)."""
+
+    @property
+    def current(cls):
+        warnings.warn("AttrScope.current has been deprecated. It is advised to use the `with` "
+                      "statement with AttrScope.", DeprecationWarning, stacklevel=2)
+        return _current_scope()
+
+    @current.setter
+    def current(cls, scope):
+        warnings.warn("AttrScope.current has been deprecated. It is advised to use the `with` "
+                      "statement with AttrScope.", DeprecationWarning, stacklevel=2)
+        AttrScope._current.value = scope
+
+
+class AttrScope(metaclass=_ScopeClass):
+    """Attributes given to every symbol created inside the scope (values must be strings);
+    nested scopes add to (and override) the enclosing one. One current scope per thread."""
+    _current = threading.local()
 
     def __init__(self, **kwargs):
         for v in kwargs.values():
             if not isinstance(v, str):
                 raise ValueError("Attributes need to be string")
         self._attr = kwargs
-        self._old = None
+        self._old_scope = None
 
     def get(self, attr):
-        if not self._attr:
-            return dict(attr or {})
+        """The scope's attributes updated with `attr` (a new dict)."""
         out = dict(self._attr)
         out.update(attr or {})
         return out
 
     def __enter__(self):
-        self._old = AttrScope.current()
-        merged = dict(self._old._attr)
+        self._old_scope = _current_scope()
+        merged = dict(self._old_scope._attr)
         merged.update(self._attr)
         self._attr = merged
-        AttrScope._local.value = self
+        AttrScope._current.value = self
         return self
 
     def __exit__(self, *exc):
-        AttrScope._local.value = self._old
-
-    @staticmethod
-    def current():
-        if not hasattr(AttrScope._local, "value"):
-            AttrScope._local.value = AttrScope()
-        return AttrScope._local.value
+        AttrScope._current.value = self._old_scope
 
 
-_HIDDEN_KEYS = ("ctx_group", "lr_mult", "wd_mult", "force_mirroring", "mirror_stage")
+def _current_scope():
+    if getattr(AttrScope._current, "value", None) is None:
+        AttrScope._current.value = AttrScope()
+    return AttrScope._current.value
 
 
-def _normalize_attr(attr):
+def _hidden_key(key, for_op):
+    """MXNet's spelling of a system attribute: `lr_mult` is stored as `__lr_mult__` (on an
+    operator, `weight_lr_mult` is refused as MXNet refuses it)."""
+    for hidden in _ops.base.HIDDEN_KEYS:
+        if key == hidden:
+            return "__%s__" % key
+        if for_op and key.endswith("_" + hidden) and not key.startswith("__"):
+            raise MXNetError("setting variable attributes with %s is deprecated. please "
+                             "instead use\nw = Variable(%s=...)\nsym = YourSymbolName(%s=w)"
+                             % (key, hidden, key[:-len(hidden) - 1]))
+    return key
+
+
+def _normalize_attr(attr, for_op=False):
     out = {}
     for k, v in (attr or {}).items():
         if not isinstance(v, str):
             raise ValueError("Attribute values must be strings: %s=%r" % (k, v))
-        out["__%s__" % k if k in _HIDDEN_KEYS else k] = v
+        out[_hidden_key(k, for_op)] = v
+    return out
+
+
+def _with_plain_keys(attrs):
+    """An attribute dict as MXNet lists it: each `__lr_mult__`-style system key is listed a
+    second time under its plain name (`lr_mult`)."""
+    out = dict(attrs)
+    for hidden in _ops.base.HIDDEN_KEYS:
+        key = "__%s__" % hidden
+        if key in attrs:
+            out[hidden] = attrs[key]
     return out
 
 
@@ -83,7 +123,9 @@ class Symbol:
 
     @property
     def name(self):
-        return self._heads[0][0].name if len(self._heads) == 1 else None
+        """The node's name; None for a group of outputs of several nodes."""
+        node = self._single_node()
+        return None if node is None else node.name
 
     def list_arguments(self):
         order = self._order()
@@ -108,10 +150,14 @@ class Symbol:
         return Symbol(heads)
 
     def get_children(self):
-        node = self._heads[0][0]
-        if not node.inputs:
-            return None
-        return Symbol([(n, i) for n, i in node.inputs])
+        """The inputs of this symbol's node(s) as one symbol (each distinct head node's
+        inputs in order), or None for variables."""
+        entries, seen = [], set()
+        for node, _ in self._heads:
+            if id(node) not in seen:
+                seen.add(id(node))
+                entries.extend(node.inputs)
+        return Symbol(entries) if entries else None
 
     def __len__(self):
         return len(self._heads)
@@ -123,11 +169,16 @@ class Symbol:
         if isinstance(index, str):
             names = self.list_outputs()
             hits = [i for i, n in enumerate(names) if n == index]
-            if len(hits) != 1:
-                raise ValueError("There are %d outputs named %r" % (len(hits), index))
+            if len(hits) > 1:
+                raise ValueError('There are multiple outputs with name "%s"' % index)
+            if not hits:
+                raise ValueError('Cannot find output that matches name "%s"' % index)
             index = hits[0]
         if isinstance(index, slice):
             return Symbol(self._heads[index])
+        if isinstance(index, bool) or not isinstance(index, Integral):
+            raise TypeError("Symbol only support integer index to fetch i-th output")
+        index = int(index)
         if not -len(self._heads) <= index < len(self._heads):
             raise IndexError("Symbol has %d outputs" % len(self._heads))
         return Symbol([self._heads[index]])
@@ -138,27 +189,64 @@ class Symbol:
         return "<Symbol %s>" % self.name
 
     # attributes
-    def attr(self, key):
+    def _single_node(self):
+        """The node of a symbol whose outputs all come from one node, else None."""
         node = self._heads[0][0]
+        return node if all(n is node for n, _ in self._heads) else None
+
+    def attr(self, key):
+        """The attribute `key` of this symbol's node (None when absent or for a group of
+        several nodes); `lr_mult` also finds `__lr_mult__`."""
+        node = self._single_node()
+        if node is None:
+            return None
         if key == "name":
             return node.name
-        return node.attrs.get(key)
+        if key in node.attrs:
+            return node.attrs[key]
+        if key in _ops.base.HIDDEN_KEYS:
+            return node.attrs.get("__%s__" % key)
+        return None
 
     def list_attr(self, recursive=False):
+        """The attributes of this symbol's (first) node; system keys also by plain name."""
         if recursive:
-            raise DeprecationWarning("list_attr(recursive=True) is deprecated: use attr_dict()")
-        return dict(self._heads[0][0].attrs)
+            raise DeprecationWarning("Symbol.list_attr with recursive=True has been deprecated. "
+                                     "Please use attr_dict instead.")
+        return _with_plain_keys(self._heads[0][0].attrs)
 
     def attr_dict(self):
-        return {n.name: dict(n.attrs) for n in self._order() if n.attrs}
+        """{node name: its attributes} for every node of the graph that has any."""
+        out = {}
+        for n in self._order():
+            if n.attrs:
+                out.setdefault(n.name, {}).update(_with_plain_keys(n.attrs))
+        return out
 
     def _set_attr(self, **kwargs):
+        """Set attributes of this symbol's node (`name` renames it); values must be strings."""
+        node = self._single_node()
+        if node is None:
+            raise MXNetError("Symbol._set_attr only works for non-grouped symbols")
         for k, v in kwargs.items():
             if not isinstance(v, str):
                 raise ValueError("Set Attr only accepts string values")
-            node = self._heads[0][0]
-            node.attrs.update(check_attrs({k: v}, node.name))
-        self._heads[0][0]._params = None
+        old_attrs, old_name = dict(node.attrs), node.name
+        for k, v in kwargs.items():
+            if k == "name":
+                node.name = v
+            else:
+                node.attrs.update(check_attrs({_hidden_key(k, False): v}, node.name))
+        node._params = None
+        if node.op is not None:
+            try:
+                node.params
+            except MXNetError:
+                node.attrs.clear()
+                node.attrs.update(old_attrs)
+                node.name = old_name
+                node._params = None
+                raise
 
     # shapes and types
     def infer_shape(self, *args, **kwargs):
@@ -280,11 +368,12 @@ class Symbol:
         if isinstance(other, Symbol):
             a, b = (other, self) if reverse else (self, other)
             return create_op(op, [a, b], {}, hint=hint)
-        if isinstance(other, (int, float)):
-            return create_op(scalar_op, [self], {"scalar": str(float(other))
-                                                 if isinstance(other, float) else str(other)},
-                             hint=scalar_hint)
+        if isinstance(other, Number):       # Python and NumPy numbers, written as str() does
+            return create_op(scalar_op, [self], {"scalar": _param_str(other)}, hint=scalar_hint)
         return NotImplemented
+
+    # NumPy numbers and arrays on the left leave the operation to the Symbol's reflected form
+    __array_ufunc__ = None
 
     def __add__(self, o):
         return self._binary(o, "elemwise_add", "_plus", "_plus_scalar", "_plusscalar")
@@ -370,16 +459,18 @@ class Symbol:
 
 def Variable(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None, init=None,
              stype=None, **kwargs):
-    """A named graph input (op "null"); keywords become `__key__` attributes."""
+    """A named graph input (op "null"); keywords become `__key__` attributes, and the
+    attribute scope's and `attr`'s system keys (lr_mult, ctx_group, ...) are stored as
+    `__key__` as MXNet stores them."""
     if not isinstance(name, str):
         raise TypeError("Expect a string for variable `name`")
-    attrs = AttrScope.current().get(_normalize_attr(attr))
+    attrs = dict(_current_scope().get(attr))
     if shape is not None:
-        attrs["__shape__"] = str(tuple(shape))
+        attrs["__shape__"] = _param_str(shape)
     if lr_mult is not None:
-        attrs["__lr_mult__"] = str(lr_mult)
+        attrs["__lr_mult__"] = _param_str(lr_mult)
     if wd_mult is not None:
-        attrs["__wd_mult__"] = str(wd_mult)
+        attrs["__wd_mult__"] = _param_str(wd_mult)
     if dtype is not None:
         import numpy as np
         attrs["__dtype__"] = str(_DTYPE_CODES[np.dtype(dtype).name])
@@ -389,11 +480,11 @@ def Variable(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None
         attrs["__storage_type__"] = str({"default": 0, "row_sparse": 1, "csr": 2}[stype])
     for k, v in kwargs.items():
         if k.startswith("__") and k.endswith("__"):
-            attrs[k] = str(v)
+            attrs[k] = _param_str(v)
         else:
             raise ValueError("Attribute name=%s is not supported. Additional attributes must "
                              "start and end with double underscores, e.g, __yourattr__" % k)
-    return Symbol([(Node(None, name, attrs), 0)])
+    return Symbol([(Node(None, name, _normalize_attr(attrs)), 0)])
 
 
 var = Variable
@@ -414,7 +505,7 @@ def Group(symbols):
 def _symbol_or_number(left, right, op, scalar_op, rscalar_op, numbers):
     """`op` (name, hint) for two symbols, `scalar_op` for symbol and number, `rscalar_op` for
     number and symbol (the number as `scalar`), `numbers` for two numbers."""
-    from numbers import Number
+    from numbers import Integral, Number
     if isinstance(left, Symbol) and isinstance(right, Symbol):
         return create_op(op[0], [left, right], {}, hint=op[1])
     if isinstance(left, Symbol) and isinstance(right, Number):
@@ -513,9 +604,10 @@ def _none_is_a_value(op, key):
 def create_op(op_name, inputs, params, name=None, attr=None, hint=None, named_inputs=None):
     """Create an operator node; missing inputs become `<name>_<input>` variables."""
     op = _ops.get(op_name)
-    attrs = AttrScope.current().get(_normalize_attr(attr))
-    attrs.update({k: _param_str(v) for k, v in params.items()
-                  if v is not None or _none_is_a_value(op, k)})
+    attrs = {k: _param_str(v) for k, v in params.items()
+             if v is not None or _none_is_a_value(op, k)}
+    attrs.update(_current_scope().get(attr))     # as MXNet: the scope's and attr's win
+    attrs = _normalize_attr(attrs, for_op=True)
     named_inputs = dict(named_inputs or {})
     if op.variable_inputs:
         attrs.setdefault("num_args", str(len(inputs)))

@@ -20,6 +20,27 @@ def _attach_executor_api():
     from . import symbol_executor
     Symbol.bind = symbol_executor.bind
     Symbol.simple_bind = symbol_executor.simple_bind
+    Symbol.eval = _eval
+    for method, op in (("__bool__", "bool"), ("__iadd__", "+="), ("__isub__", "-="),
+                       ("__imul__", "*="), ("__itruediv__", "/=")):
+        setattr(Symbol, method, _ndarray_only(method, op))
+
+
+def _eval(self, ctx=None, **kwargs):
+    """Bind the symbol to the arrays in kwargs (every argument by name) on ctx (default: the
+    current context), run it forward and return the outputs, a list of NDArrays."""
+    from .context import current_context
+    return self.bind(current_context() if ctx is None else ctx, kwargs).forward()
+
+
+def _ndarray_only(method, op):
+    """A Symbol method that MXNet offers on NDArrays only: it raises NotImplementedForSymbol."""
+    from .base import NotImplementedForSymbol
+
+    def refuse(self, *args):
+        raise NotImplementedForSymbol(getattr(self, method), op, *args)
+    refuse.__name__ = method
+    return refuse
 
 
 _attach_executor_api()
