@@ -374,19 +374,65 @@ def test_zoneout_inference_is_the_base_cell():
     tu.check_symbolic_forward(mx.sym.Group(outputs), location, want, rtol=1e-5, atol=1e-6)
 
 
+def np_conv3x3(x, w, b):
+    """Cross-correlation, 3x3 kernel, stride 1, padding 1, NCHW."""
+    n, _, hgt, wid = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    out = np.zeros((n, w.shape[0], hgt, wid))
+    for i in range(3):
+        for j in range(3):
+            out += np.einsum('nchw,oc->nohw', xp[:, :, i:i + hgt, j:j + wid], w[:, :, i, j])
+    return out + b[None, :, None, None]
+
+
+def test_conv_lstm_matches_numpy():
+    rs = np.random.RandomState(14)
+    N, C, Hh, Ww, F = 1, 2, 4, 3, 2
+    cell = mx.rnn.ConvLSTMCell(input_shape=(N, C, Hh, Ww), num_hidden=F, prefix='cl_')
+    assert cell.state_info == [{'shape': (0, F, Hh, Ww), '__layout__': 'NCHW'}] * 2
+    begin = state_vars('s_', 2)
+    outputs, _ = cell.unroll(2, [mx.sym.Variable('x0'), mx.sym.Variable('x1')],
+                             begin_state=begin)
+    group = mx.sym.Group(outputs)
+    assert group.list_outputs() == ['cl_t0_out_output', 'cl_t1_out_output']
+    p = {'cl_i2h_weight': rs.uniform(-.3, .3, (4 * F, C, 3, 3)),
+         'cl_i2h_bias': rs.uniform(-.3, .3, (4 * F,)),
+         'cl_h2h_weight': rs.uniform(-.3, .3, (4 * F, F, 3, 3)),
+         'cl_h2h_bias': rs.uniform(-.3, .3, (4 * F,))}
+    xs = [rs.uniform(-1, 1, (N, C, Hh, Ww)) for _ in range(2)]
+    h, c = rs.uniform(-1, 1, (N, F, Hh, Ww)), rs.uniform(-1, 1, (N, F, Hh, Ww))
+    location = dict(p, x0=xs[0], x1=xs[1], s_h0=h, s_h1=c)
+
+    def leaky(v):                           # the default activation: LeakyReLU, slope 0.2
+        return np.where(v > 0, v, 0.2 * v)
+    want = []
+    for x in xs:
+        gates = np_conv3x3(x, p['cl_i2h_weight'], p['cl_i2h_bias']) + \
+            np_conv3x3(h, p['cl_h2h_weight'], p['cl_h2h_bias'])
+        i, f, g, o = np.split(gates, 4, axis=1)
+        c = _sigmoid(f) * c + _sigmoid(i) * leaky(g)
+        h = _sigmoid(o) * leaky(c)
+        want.append(h)
+    tu.check_symbolic_forward(group, location, want, rtol=1e-5, atol=1e-6)
+
+
 # -- gradients -----------------------------------------------------------------------------------
 
-def test_lstm_gradient_vs_central_differences():
+@pytest.mark.parametrize('mode', ['lstm', 'gru'])
+def test_gradient_vs_central_differences(mode):
+    # every weight, the input sequence and the begin states, through the merged output
+    # and the last state
     rs = np.random.RandomState(7)
     T, N, I, H = 2, 2, 3, 2
-    cell = mx.rnn.LSTMCell(H, prefix='lstm_')
-    begin = state_vars('s_', 2)
+    cell = make_cell(mode, H, 'c_')
+    nstates = len(cell.state_info)
+    begin = state_vars('s_', nstates)
     out, states = cell.unroll(T, mx.sym.Variable('data'), begin_state=begin,
                               merge_outputs=True)
-    net = mx.sym.Group([out, states[1]])
-    location = random_cell_params(rs, 'lstm', 'lstm_', I, H)
-    location.update(data=rs.uniform(-1, 1, (N, T, I)), s_h0=rs.uniform(-1, 1, (N, H)),
-                    s_h1=rs.uniform(-1, 1, (N, H)))
+    net = mx.sym.Group([out, states[-1]])
+    location = random_cell_params(rs, mode, 'c_', I, H)
+    location.update(data=rs.uniform(-1, 1, (N, T, I)))
+    location.update({v.name: rs.uniform(-1, 1, (N, H)) for v in begin})
     tu.check_numeric_gradient(net, location, numeric_eps=1e-5, rtol=1e-5, atol=1e-8,
                               dtype=np.float64)
 
@@ -558,6 +604,29 @@ def test_fused_cell_state_outputs_and_shapes():
     assert states == [] and len(outs) == 2
     _, shapes, _ = mx.sym.Group(outs).infer_shape(a=(2, 3), b=(2, 3))
     assert shapes == [(2, 8), (2, 8)]
+
+
+@pytest.mark.skipif(not (has_op('RNN') and has_op('zeros')), reason="needs mx.sym.RNN, zeros")
+def test_fused_parameters_initialized_by_module():
+    # Module.init_params reaches FusedRNN through the variable's __init__ attribute; the
+    # global Xavier fills the unpacked weights (uniform, bound sqrt(3 / mean fan)), biases
+    # are 0, and both forget-gate biases (i2h and h2h) are forget_bias, as in MXNet.
+    cell = mx.rnn.FusedRNNCell(3, num_layers=2, mode='lstm', forget_bias=2.0, prefix='f_')
+    out, _ = cell.unroll(4, mx.sym.Variable('data'), layout='TNC', merge_outputs=True)
+    mod = mx.mod.Module(mx.sym.MakeLoss(mx.sym.sum(out)), label_names=None)
+    mod.bind(data_shapes=[('data', (4, 2, 5))])
+    mod.init_params(mx.init.Xavier())
+    pieces = cell.unpack_weights(mod.get_params()[0])
+    assert len(pieces) == 2 * 2 * 4 * 2
+    for name, value in pieces.items():
+        value = value.asnumpy()
+        if name.endswith('_f_bias'):
+            np.testing.assert_array_equal(value, np.full(3, 2.0))
+        elif name.endswith('bias'):
+            np.testing.assert_array_equal(value, np.zeros(3))
+        else:
+            bound = math.sqrt(3.0 / ((value.shape[0] + value.shape[1]) / 2.0))
+            assert np.abs(value).max() <= bound and value.std() > 0.1 * bound
 
 
 # -- data ----------------------------------------------------------------------------------------
