@@ -208,8 +208,8 @@ SCALAR.update({
 BINARY["hypot"] = ("hypot(a, b)", "g * a / y", "g * b / y", np.hypot)
 ELEMWISE_NAMES["hypot"] = ("_hypot", "_hypot", ("_Hypot",))
 
-# comparisons and logic (elemwise_binary_op_logic.cc, ..._scalar_op_logic.cc, ..._broadcast_op_logic.cc):
-# 1 where the relation holds, else 0; piecewise constant, so a zero gradient as MXNet's
+# comparisons and logic (elemwise_binary_op_logic.cc, elemwise_binary_scalar_op_logic.cc,
+# elemwise_binary_broadcast_op_logic.cc): 1 where the relation holds, else 0; piecewise constant, so a zero gradient as MXNet's
 # MakeZeroGradNodes. kind: (C relation in a / b, NumPy relation, MXNet's legacy alias)
 LOGIC = {
     "equal": ("{a} == {b}", np.equal, "_Equal"),
