@@ -383,3 +383,96 @@ def test_operator_errors_name_the_node():
     ex = sym.simple_bind(mx.cpu(), data=(2, 2))
     with pytest.raises(MXNetError, match="test_broken.*'oops'.*forward.*boom"):
         ex.forward()
+
+
+def test_mnist_mlp_with_custom_softmax_loss():
+    """MXNet's custom-softmax example, bounded: an MLP on 6000 MNIST digits, its loss a NumPy
+    custom operator, trained by Module.fit with a batch-end callback, scored on 2000 test
+    digits, and compared with the same MLP and SoftmaxOutput."""
+    try:
+        mnist = mx.test_utils.get_mnist()
+    except MXNetError as err:
+        pytest.skip("MNIST not available: %s" % err)
+    x = mnist["train_data"][:6000].reshape(6000, 784)
+    y = mnist["train_label"][:6000]
+    acc = {}
+    for custom in (True, False):
+        mx.random.seed(11)
+        train = mx.io.NDArrayIter(x, y, 100, shuffle=True, label_name="softmax_label")
+        val = mx.io.NDArrayIter(mnist["test_data"][:2000].reshape(2000, 784),
+                                mnist["test_label"][:2000], 100, label_name="softmax_label")
+        data = mx.sym.Variable("data")
+        h = mx.sym.Activation(mx.sym.FullyConnected(data, name="fc1", num_hidden=128),
+                              act_type="relu")
+        h = mx.sym.Activation(mx.sym.FullyConnected(h, name="fc2", num_hidden=64),
+                              act_type="relu")
+        h = mx.sym.FullyConnected(h, name="fc3", num_hidden=10)
+        mlp = mx.sym.Custom(data=h, name="softmax", op_type="test_softmax") if custom \
+            else mx.sym.SoftmaxOutput(h, name="softmax")
+        mod = mx.mod.Module(mlp, context=mx.cpu())
+        batches = []
+        mod.fit(train, eval_data=val, optimizer="sgd", num_epoch=3,
+                initializer=mx.init.Xavier(magnitude=2.24),
+                optimizer_params={"learning_rate": 0.1, "momentum": 0.9, "wd": 0.00001},
+                batch_end_callback=lambda p: batches.append(p.nbatch))
+        assert len(batches) == 3 * 60
+        acc[custom] = dict(mod.score(val, "acc"))["accuracy"]
+    assert acc[True] > 0.85 and abs(acc[True] - acc[False]) <= 0.01, acc
+
+
+def test_compiled_updates_per_segment_equal_python_updates():
+    # parameters in two segments (fc1 before the custom operator, fc2 after): the compiled
+    # Adam step runs per segment on its part of the optimizer state
+    sym = mx.sym.SoftmaxOutput(mid_graph(True), name="softmax")
+    x, y = quadrants(12, 12)
+    y = y % 3
+    params = {}
+    for compiled in (True, False):
+        mx.random.seed(5)
+        it = mx.io.NDArrayIter(x, y, 6, label_name="softmax_label")
+        mod = mx.mod.Module(sym)
+        mod.bind(it.provide_data, it.provide_label)
+        if not compiled:            # the executor offers no kernel: updates run in Python
+            mod._exec.use_optimizer = lambda kind: False
+        mod.init_params(mx.init.Xavier())
+        mod.init_optimizer(optimizer="adam", optimizer_params={"learning_rate": 0.05})
+        assert (mod._opt_kernel is not None) == compiled
+        for _ in range(3):
+            it.reset()
+            for batch in it:
+                mod.forward_backward(batch)
+                mod.update()
+        params[compiled] = mod.get_params()[0]
+    a, b = params[True], params[False]
+    assert sorted(a) == ["fc1_bias", "fc1_weight", "fc2_bias", "fc2_weight"]
+    for k in a:
+        np.testing.assert_allclose(a[k].asnumpy(), b[k].asnumpy(), rtol=1e-4, atol=1e-6,
+                                   err_msg=k)
+
+
+def test_checkpoint_load_predict_and_monitor(tmp_path):
+    x, y = quadrants(40, 13)
+    it = mx.io.NDArrayIter(x, y, 10, label_name="softmax_label")
+    mx.random.seed(1)
+    mod = mx.mod.Module(classifier(True, hidden=8))
+    mod.fit(it, num_epoch=2, optimizer="sgd", optimizer_params={"learning_rate": 0.3})
+    want = mod.predict(it).asnumpy()
+    prefix = str(tmp_path / "custom")
+    mod.save_checkpoint(prefix, 2)
+    loaded = mx.mod.Module.load(prefix, 2)
+    loaded.bind(it.provide_data, it.provide_label, for_training=False)
+    np.testing.assert_allclose(loaded.predict(it).asnumpy(), want, rtol=1e-6)
+    seen = {}
+    mon = mx.mon.Monitor(1, stat_func=lambda a: a.copy(), pattern=".*")
+    loaded.install_monitor(mon)
+    mon.tic()
+    loaded.forward(mx.io.DataBatch([mx.nd.array(x[:10])], [mx.nd.array(y[:10])]),
+                   is_train=False)
+    for _, name, value in mon.toc():
+        seen[name] = value
+    assert {"act1_output", "fc2_output", "softmax_output", "fc1_weight"} <= set(seen)
+    internals = loaded._exec.internals
+    np.testing.assert_allclose(internals["softmax_output"], want[:10], rtol=1e-6)
+    z = internals["fc2_output"]
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(e / e.sum(axis=1, keepdims=True), want[:10], rtol=1e-5)
