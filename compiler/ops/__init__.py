@@ -8,6 +8,8 @@ from . import ordering  # noqa: F401  (argmax, argmin, topk, sort, argsort)
 from . import reductions  # noqa: F401  (prod, nansum, nanprod, norm, softmin, ...)
 from . import norms  # noqa: F401  (LayerNorm, InstanceNorm, GroupNorm)
 from . import rnn  # noqa: F401  (RNN: the fused recurrent layer)
+from . import shape_ops  # noqa: F401  (gathers: swapaxes, tile, slice, flip, ...; stack, add_n, where)
+from . import indexing  # noqa: F401  (take, pick, gather_nd, scatter_nd, Sequence*, shape_array)
 from . import constant  # noqa: F401  (_zeros, _ones, _full, _copy)
 from . import custom  # noqa: F401  (Custom: operators written in Python)
 
