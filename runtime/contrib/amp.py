@@ -4,6 +4,8 @@ mxc compiles float32 graphs. Importing this module works (scripts and MXNet's te
 unconditionally); every call that would turn mixed precision on raises an MXNetError that
 says so, instead of training in float32 while the script believes otherwise.
 """
+import sys
+
 from ..base import MXNetError
 
 __all__ = ["init", "init_trainer", "scale_loss", "unscale", "convert_symbol", "convert_model",
@@ -74,3 +76,7 @@ list_conditional_fp32_ops = _lists("list_conditional_fp32_ops")
 list_widest_type_cast = _lists("list_widest_type_cast")
 list_loss_output_functions = _lists("list_loss_output_functions")
 list_lp16_use_fp32_params = _lists("list_lp16_use_fp32_params")
+
+# MXNet's amp is a package whose functions live in its module amp (`from mxnet.contrib.amp
+# import amp`); here both names are this module.
+amp = sys.modules[__name__]

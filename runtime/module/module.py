@@ -19,6 +19,7 @@ from ..context import Context, cpu
 from ..segmented_executor import executor_for
 from ..io import DataBatch, DataDesc, check_real_data
 from ..model import BatchEndParam
+from . import data_parallel as _dp
 
 _NOT_WD_SUFFIXES = ("_weight", "_bias", "_gamma", "_beta")
 
@@ -491,13 +492,12 @@ class Module(BaseModule):
             return
         if not for_training and inputs_need_grad:
             raise ValueError("inputs_need_grad=True requires for_training=True")
+        _dp.check_contexts(self._context)
         for ctx in self._context:
             if ctx.device_type == "gpu":
                 from ..executor_cuda import check_available
                 check_available(ctx)
-        if len(self._context) > 1:
-            raise MXNetError("data parallelism over %d contexts is not supported yet; bind on "
-                             "a single context" % len(self._context))
+        _dp.check_graph(self._symbol, self._context, for_training)
         data_shapes = _descs(data_shapes)
         label_shapes = _descs(label_shapes) if label_shapes is not None else None
         names = sorted(d.name for d in data_shapes)
@@ -518,6 +518,11 @@ class Module(BaseModule):
         self.inputs_need_grad = inputs_need_grad
         self._grad_req = self._make_grad_req(grad_req)
         self._data_shapes, self._label_shapes = data_shapes, label_shapes
+        if len(self._context) > 1 and data_shapes:
+            logging.getLogger("mxc.module").info(
+                "data parallelism over %s: one executor over the whole batch, slices %s",
+                ", ".join(str(c) for c in self._context),
+                [(s.start, s.stop) for s in self._context_slices()])
         pending = None
         if self._exec is not None:
             pending = self._exec
@@ -536,6 +541,12 @@ class Module(BaseModule):
             self.params_initialized = True
             if shared_module.optimizer_initialized:
                 self.borrow_optimizer(shared_module)
+
+    def _context_slices(self):
+        """Per-context slices of the bound batch (MXNet's split by work_load_list)."""
+        desc = self._data_shapes[0]
+        axis = max(DataDesc.get_batch_axis(getattr(desc, "layout", None)), 0)
+        return _dp.split_batch(desc.shape[axis], self._work_load_list)
 
     def _reset_bind(self):
         if self.binded and self.params_initialized:
@@ -901,7 +912,8 @@ class Module(BaseModule):
         if len(data) != len(self._data_names):
             raise MXNetError("the batch has %d data arrays, the module expects %d (%s)"
                              % (len(data), len(self._data_names), self._data_names))
-        labels = _as_list(data_batch.label) if data_batch.label is not None else []
+        label = getattr(data_batch, "label", None)      # a batch may carry data only
+        labels = _as_list(label) if label is not None else []
         for name, arr in list(zip(self._data_names, data)) + \
                 list(zip([d.name for d in self._label_shapes or []], labels)):
             check_real_data("Module.forward: input '%s'" % name, arr)
@@ -960,27 +972,37 @@ class Module(BaseModule):
     def get_outputs(self, merge_multi_context=True):
         self._check_ready("get_outputs", params=True)
         outs = [nd.NDArray(o) for o in self._exec.outputs]
-        return outs if merge_multi_context else [[o] for o in outs]
+        if merge_multi_context or len(self._context) == 1:
+            return outs if merge_multi_context else [[o] for o in outs]
+        slices = self._context_slices()
+        return [_dp.split(o, _dp.batch_axis(self._symbol, n), slices)
+                for n, o in zip(self._output_names, outs)]
 
     def get_input_grads(self, merge_multi_context=True):
         self._check_ready("get_input_grads", params=True)
         if not self.inputs_need_grad:
             raise MXNetError("Module.get_input_grads: bind with inputs_need_grad=True first")
         grads = [nd.NDArray(self._exec.grad_arrays[n]) for n in self._data_names]
-        return grads if merge_multi_context else [[g] for g in grads]
+        if merge_multi_context or len(self._context) == 1:
+            return grads if merge_multi_context else [[g] for g in grads]
+        slices = self._context_slices()
+        axes = {d.name: max(DataDesc.get_batch_axis(getattr(d, "layout", None)), 0)
+                for d in self._data_shapes}
+        return [_dp.split(g, axes.get(n, 0), slices) for n, g in zip(self._data_names, grads)]
 
     def get_states(self, merge_multi_context=True):
         assert not merge_multi_context, "merge_multi_context=True is not supported for states"
-        return [[nd.NDArray(self._exec.arg_arrays[n])] for n in self._state_names]
+        states = [nd.NDArray(self._exec.arg_arrays[n]) for n in self._state_names]
+        if len(self._context) == 1:
+            return [[s] for s in states]
+        return [_dp.split(s, 0, self._context_slices()) for s in states]
 
     def set_states(self, states=None, value=None):
         for k, name in enumerate(self._state_names):
             if value is not None:
                 self._exec.arg_arrays[name][...] = value
             else:
-                self._exec.arg_arrays[name][...] = _as_numpy(states[k][0]
-                                                             if isinstance(states[k], list)
-                                                             else states[k])
+                self._exec.arg_arrays[name][...] = _as_numpy(_dp.merge(states[k]))
 
     @_profiler.timed("update_metric")
     def update_metric(self, eval_metric, labels, pre_sliced=False):

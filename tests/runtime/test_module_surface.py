@@ -136,7 +136,9 @@ def test_profiler_refuses_what_it_cannot_do(stopped_profiler):
 
 def test_contrib_amp_imports_and_refuses_mixed_precision():
     from mxc.contrib import amp
-    assert mx.contrib.amp is amp
+    assert mx.contrib.amp is amp and amp.amp is amp
+    from mxc.contrib.amp import amp as inner
+    assert inner is amp
     for call in (lambda: amp.init(), lambda: amp.init_trainer(None),
                  lambda: amp.convert_model(None, {}, {})):
         with pytest.raises(mx.MXNetError, match="mixed precision"):
@@ -296,3 +298,102 @@ def test_epoch_and_speedometer_lines_follow_the_scripts_logging_setup(tmp_path):
                and "samples/sec" in line for line in lines), proc.stdout
     assert any(line.startswith("LOG Epoch[0] Train-accuracy=") for line in lines)
     assert any(line.startswith("LOG Epoch[0] Time cost=") for line in lines)
+
+
+# ----------------------------------------------------------------------------- several contexts
+
+def test_split_batch_follows_the_work_load_list():
+    from mxc.module.data_parallel import split_batch
+    assert split_batch(8, [1, 3]) == [slice(0, 2), slice(2, 8)]
+    assert split_batch(7, [1, 1]) == [slice(0, 4), slice(4, 7)]    # round(3.5) is 4
+    assert split_batch(10, [1, 1, 1]) == [slice(0, 3), slice(3, 6), slice(6, 10)]
+    with pytest.raises(ValueError, match="empty"):
+        split_batch(1, [1, 1])
+
+
+def test_several_cpu_contexts_sum_slice_gradients_and_slice_outputs():
+    rng = np.random.RandomState(3)
+    x = rng.randn(8, 5).astype(np.float32)
+    w = rng.randn(4, 5).astype(np.float32)
+    b = rng.randn(4).astype(np.float32)
+    head = rng.randn(8, 4).astype(np.float32)
+    net = mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=4, name="fc")
+    mod = mx.mod.Module(net, label_names=None, context=[mx.cpu(0), mx.cpu(1)],
+                        work_load_list=[1, 3])
+    mod.bind(data_shapes=[("data", (8, 5))], inputs_need_grad=True)
+    mod.init_params()
+    mod.set_params({"fc_weight": mx.nd.array(w), "fc_bias": mx.nd.array(b)}, {})
+    mod.init_optimizer(optimizer_params={"learning_rate": 1.0})
+    mod.forward(mx.io.DataBatch([mx.nd.array(x)], None), is_train=True)
+    mod.backward([mx.nd.array(head)])
+    parts = mod.get_outputs(merge_multi_context=False)[0]
+    assert [p.shape for p in parts] == [(2, 4), (6, 4)]
+    for part, rows in zip(parts, (slice(0, 2), slice(2, 8))):
+        np.testing.assert_allclose(part.asnumpy(), x[rows] @ w.T + b, rtol=1e-5, atol=1e-5)
+    grads = mod.get_input_grads(merge_multi_context=False)[0]
+    np.testing.assert_allclose(np.concatenate([g.asnumpy() for g in grads]), head @ w,
+                               rtol=1e-5, atol=1e-5)
+    mod.update()
+    # the per-context weight gradients summed, rescaled by 1 / batch size (MXNet's default)
+    grad_w = sum(head[rows].T @ x[rows] for rows in (slice(0, 2), slice(2, 8)))
+    np.testing.assert_allclose(mod.get_params()[0]["fc_weight"].asnumpy(), w - grad_w / 8,
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mod.get_params()[0]["fc_bias"].asnumpy(),
+                               b - head.sum(axis=0) / 8, rtol=1e-5, atol=1e-5)
+
+
+def test_several_contexts_split_along_the_layout_batch_axis_and_merge_states():
+    data = mx.sym.Variable("data")
+    net = mx.sym.Activation(data=data, act_type="relu", __layout__="TNC")
+    mod = mx.mod.Module(net, ("data",), None, context=[mx.cpu(0), mx.cpu(1)])
+    mod.bind(data_shapes=[mx.io.DataDesc("data", (3, 8, 7), layout="TNC")])
+    mod.init_params()
+    mod.forward(mx.io.DataBatch(data=[mx.nd.ones((3, 8, 7))], label=None))
+    assert [p.shape for p in mod.get_outputs(merge_multi_context=False)[0]] == [(3, 4, 7)] * 2
+
+    h = mx.sym.Variable("h")
+    step = mx.sym.tanh(mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=3,
+                                             name="fc") + h)
+    mod = mx.mod.Module(step, label_names=None, state_names=["h"],
+                        context=[mx.cpu(0), mx.cpu(1)])
+    mod.bind(data_shapes=[("data", (4, 2))], for_training=False)
+    mod.init_params(mx.init.One())
+    batch = mx.io.DataBatch(data=[mx.nd.ones((4, 2))], label=[])
+    mod.set_states(value=0.5)
+    mod.forward(batch)
+    first = mod.get_outputs(merge_multi_context=False)
+    np.testing.assert_allclose(first[0][1].asnumpy(), np.tanh(np.full((2, 3), 2.5)), rtol=1e-6)
+    mod.set_states(states=first)                      # per-context parts, merged back
+    assert [s.shape for s in mod.get_states(merge_multi_context=False)[0]] == [(2, 3)] * 2
+    mod.forward(batch)
+    np.testing.assert_allclose(mod.get_outputs()[0].asnumpy(),
+                               np.tanh(2.0 + np.tanh(np.full((4, 3), 2.5))), rtol=1e-6)
+
+
+def test_several_contexts_refuse_what_the_split_would_change():
+    data = mx.sym.Variable("data")
+    bn = mx.sym.BatchNorm(mx.sym.FullyConnected(data, num_hidden=3, name="fc"), name="bn")
+    mod = mx.mod.Module(mx.sym.SoftmaxOutput(bn, name="softmax"),
+                        context=[mx.cpu(0), mx.cpu(1)])
+    with pytest.raises(mx.MXNetError, match="BatchNorm 'bn'"):
+        mod.bind(data_shapes=[("data", (4, 2))], label_shapes=[("softmax_label", (4,))])
+    mod.bind(data_shapes=[("data", (4, 2))], label_shapes=[("softmax_label", (4,))],
+             for_training=False)                       # moving statistics: no dependence
+    norm = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(data, num_hidden=3, name="fc"),
+                                name="softmax", normalization="batch")
+    with pytest.raises(mx.MXNetError, match="normalization='batch'"):
+        mx.mod.Module(norm, context=[mx.cpu(0), mx.cpu(1)]).bind(
+            data_shapes=[("data", (4, 2))], label_shapes=[("softmax_label", (4,))])
+    with pytest.raises(mx.MXNetError, match="CPU contexts only"):
+        mx.mod.Module(norm, context=[mx.gpu(0), mx.gpu(1)]).bind(
+            data_shapes=[("data", (4, 2))], label_shapes=[("softmax_label", (4,))])
+
+
+def test_forward_accepts_a_batch_with_data_only():
+    import collections
+    Batch = collections.namedtuple("Batch", ["data"])
+    mod = mx.mod.Module(mx.sym.Variable("data") * 2, label_names=None)
+    mod.bind(data_shapes=[("data", (1, 4))])
+    mod.init_params()
+    mod.forward(Batch([mx.nd.ones((1, 4))]))
+    np.testing.assert_array_equal(mod.get_outputs()[0].asnumpy(), np.full((1, 4), 2.0))
