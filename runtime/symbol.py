@@ -2,6 +2,7 @@
 from .compiler import symbol as _impl
 from .compiler.symbol import (Group, Symbol, Variable, load, load_json, fromjson,  # noqa: F401
                               var)
+from . import symbol_random as random  # noqa: F401  (mx.sym.random)
 
 
 def __getattr__(name):

@@ -7,6 +7,7 @@ from . import elementwise  # noqa: F401  (one formula row per operator: unary, s
 from . import ordering  # noqa: F401  (argmax, argmin, topk, sort, argsort)
 from . import reductions  # noqa: F401  (prod, nansum, nanprod, norm, softmin, ...)
 from . import norms  # noqa: F401  (LayerNorm, InstanceNorm, GroupNorm)
+from . import random  # noqa: F401  (_random_uniform, _random_normal, ...)
 from . import rnn  # noqa: F401  (RNN: the fused recurrent layer)
 from . import shape_ops  # noqa: F401  (gathers: swapaxes, tile, slice, flip, ...; stack, add_n, where)
 from . import indexing  # noqa: F401  (take, pick, gather_nd, scatter_nd, Sequence*, shape_array)

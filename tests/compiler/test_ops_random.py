@@ -1,0 +1,171 @@
+"""Sampling symbols (mx.sym.random.uniform / normal / randn / exponential / randint and the
+_random_* operators) compiled as kernels on the arena's generator: moments and distribution
+shapes against closed forms, reproducibility under mx.random.seed, fresh draws per forward,
+shapes (given, or inferred from the consumer), gradients through a graph that samples, MXNet's
+parameter checks, and the CUDA kernels built with nvcc."""
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+import mxc as mx
+from mxc.base import MXNetError
+from mxc.compiler import build_cuda, cuda
+from mxc.compiler.plan import make_plan
+from mxc.compiler.target import CudaTarget, Rendered
+
+needs_nvcc = pytest.mark.skipif(build_cuda.nvcc_path() is None,
+                                reason="nvcc is missing: CUDA compile tests skipped")
+
+N = 20000          # draws per distribution: sample means within 5 standard errors
+
+
+def _draws(seed=7):
+    syms = [mx.sym.random.uniform(-1, 3, shape=(100, 200)),
+            mx.sym.random.normal(2.0, 0.5, shape=(101, 199)),        # odd count: a lone draw
+            mx.sym.random.exponential(2.0, shape=(N,)),
+            mx.sym.random.randint(2, 7, shape=(N,)),
+            mx.sym.random.randn(50, 400, loc=-1.0, scale=3.0)]
+    mx.random.seed(seed)
+    exe = mx.sym.Group(syms).simple_bind(mx.cpu())
+    return exe, [o.asnumpy().astype(np.float64) for o in exe.forward()]
+
+
+def _within(sample, mean, var, k=5.0):
+    se = math.sqrt(var / sample.size)
+    assert abs(sample.mean() - mean) < k * se, (sample.mean(), mean, se)
+
+
+def test_moments_match_the_distributions():
+    _, (u, n, e, r, z) = _draws()
+    assert u.shape == (100, 200) and n.shape == (101, 199) and z.shape == (50, 400)
+    assert u.min() >= -1 and u.max() < 3
+    _within(u, 1.0, 16 / 12)
+    _within((u - 1) ** 2, 16 / 12, 4 ** 4 / 80 - (16 / 12) ** 2)     # E (u - m)^2, its variance
+    _within(n, 2.0, 0.25)
+    _within((n - 2) ** 2, 0.25, 2 * 0.25 ** 2)
+    _within(z, -1.0, 9.0)
+    _within(e, 2.0, 4.0)
+    assert e.min() >= 0
+    assert set(np.unique(r)) == {2.0, 3.0, 4.0, 5.0, 6.0}
+    _within(r, 4.0, (5 ** 2 - 1) / 12)
+
+
+def _chi_square_ok(counts, probs):
+    """Pearson's statistic under 3 x its degrees of freedom (far in the tail for df >= 9)."""
+    expected = counts.sum() * np.asarray(probs)
+    stat = ((counts - expected) ** 2 / expected).sum()
+    return stat < 3 * (len(counts) - 1), stat
+
+
+def test_histograms_follow_the_cdfs():
+    _, (u, n, e, r, _) = _draws(seed=11)
+    edges = np.linspace(-1, 3, 11)
+    ok, stat = _chi_square_ok(np.histogram(u, edges)[0], [0.1] * 10)
+    assert ok, stat
+    cdf = [0.5 * (1 + math.erf((t - 2.0) / (0.5 * math.sqrt(2)))) for t in
+           np.linspace(0.5, 3.5, 11)]
+    inner = np.histogram(n, np.linspace(0.5, 3.5, 11))[0]
+    ok, stat = _chi_square_ok(inner, np.diff(cdf) / (cdf[-1] - cdf[0]))
+    assert ok, stat
+    ecdf = [1 - math.exp(-t / 2.0) for t in np.linspace(0, 6, 11)]
+    ok, stat = _chi_square_ok(np.histogram(e, np.linspace(0, 6, 11))[0],
+                              np.diff(ecdf) / ecdf[-1])
+    assert ok, stat
+    ok, stat = _chi_square_ok(np.bincount(r.astype(int))[2:], [0.2] * 5)
+    assert ok, stat
+
+
+def test_seed_reproduces_and_each_forward_draws_anew():
+    exe, first = _draws(seed=5)
+    second = [o.asnumpy().astype(np.float64) for o in exe.forward()]
+    assert all(np.mean(a != b) > 0.9 for a, b in zip(first[:3], second[:3]))
+    _, again = _draws(seed=5)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
+    _, other = _draws(seed=6)
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_float64_build_draws_the_same_distribution():
+    x = mx.sym.Variable("x")
+    sym = x + mx.sym.random.normal(shape=(200, 100))
+    mx.random.seed(1)
+    exe = sym.simple_bind(mx.cpu(), x=(200, 100), type_dict={"x": np.float64})
+    out = exe.forward(x=np.zeros((200, 100)))[0].asnumpy()
+    _within(out, 0.0, 1.0)
+    _within(out ** 2, 1.0, 2.0)
+
+
+def test_shape_inferred_from_the_consumer_and_gradient_through_a_sample():
+    x = mx.sym.Variable("x")
+    noise = mx.sym.random.uniform(0.5, 1.5, name="noise")           # shape from x
+    sym = x * noise
+    assert sym.infer_shape(x=(3, 4))[1] == [(3, 4)]
+    mx.random.seed(2)
+    exe = sym.simple_bind(mx.cpu(), x=(3, 4))
+    xv = np.random.RandomState(3).normal(size=(3, 4))
+    y = exe.forward(is_train=True, x=xv)[0].asnumpy()
+    head = np.random.RandomState(4).normal(size=(3, 4))
+    exe.backward(mx.nd.array(head))
+    drawn = y / xv                                                   # the noise itself
+    assert np.all((drawn > 0.5 - 1e-4) & (drawn < 1.5 + 1e-4))
+    np.testing.assert_allclose(exe.grad_dict["x"].asnumpy(), head * drawn, rtol=1e-4,
+                               atol=1e-5)
+
+
+def test_operator_names_aliases_and_json():
+    with mx.name.NameManager():
+        s = mx.sym.random.uniform(0, 2, shape=(2, 3))
+        assert s.name == "_random_uniform0"
+        node = [n for n in json.loads(s.tojson())["nodes"] if n["op"] != "null"][0]
+        assert node["op"] == "_random_uniform"
+        assert node["attrs"]["shape"] == "(2, 3)" and node["attrs"]["high"] == "2"
+    assert mx.sym.load_json(s.tojson()).infer_shape()[1] == [(2, 3)]
+    for alias, name in (("uniform", "_random_uniform"), ("random_normal", "_random_normal"),
+                        ("normal", "_random_normal"), ("randint", "_random_randint")):
+        assert getattr(mx.sym, alias)(shape=(1,), **({"low": 0, "high": 2}
+                                                     if name == "_random_randint" else {})) \
+            .tojson().count('"op": "%s"' % name) == 1
+
+
+def test_parameter_errors():
+    with pytest.raises(MXNetError, match="high"):
+        mx.sym.random.uniform(2, 1, shape=(2,))
+    with pytest.raises(MXNetError, match="scale"):
+        mx.sym.random.normal(0, -1, shape=(2,))
+    with pytest.raises(MXNetError, match="high"):
+        mx.sym.random.randint(3, 3, shape=(2,))
+    with pytest.raises(MXNetError, match="Symbol"):
+        mx.sym.random.normal(mx.sym.Variable("mu"), 1, shape=(2,))
+    with pytest.raises(MXNetError, match="not supported"):
+        mx.sym.random.poisson(1.0, shape=(2,))
+    with pytest.raises(MXNetError, match="cannot infer the shape.*_random_uniform"):
+        mx.sym.Group([mx.sym.random.uniform()]).simple_bind(mx.cpu())
+
+
+def test_imperative_forms_draw_from_numpy_seeded_by_mx_random():
+    mx.random.seed(9)
+    a = mx.nd._random_normal(shape=(3, 4), loc=1.0).asnumpy()
+    b = mx.nd.uniform(low=2, high=3, shape=(5,)).asnumpy()
+    mx.random.seed(9)
+    assert np.array_equal(a, mx.nd._random_normal(shape=(3, 4), loc=1.0).asnumpy())
+    assert np.array_equal(b, mx.nd.uniform(low=2, high=3, shape=(5,)).asnumpy())
+    assert a.dtype == np.float32 and np.all((b >= 2) & (b < 3))
+
+
+@needs_nvcc
+def test_cuda_kernels_compile_with_nvcc(tmp_path):
+    x = mx.sym.Variable("x")
+    syms = [x * mx.sym.random.uniform(shape=(4, 5), name="u"),
+            mx.sym.random.normal(shape=(3, 3), name="n"),
+            mx.sym.random.exponential(shape=(2,), name="e"),
+            mx.sym.random.randint(0, 4, shape=(6,), name="r")]
+    plan = make_plan(mx.sym.Group(syms), {"x": (4, 5)}, ["x"], [], grad_req={"x": "write"})
+    src, cdef = cuda.render(plan)
+    for name in ("u", "n", "e", "r"):
+        assert "%s_fwd_k" % name in src, name
+    assert src.count("mxc_rng_advance(rng);") >= 4
+    built = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
+    assert built.compiled and os.path.isfile(os.path.join(built.path, "libmxc.so"))
