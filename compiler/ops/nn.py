@@ -674,7 +674,7 @@ register(OpDef(
     params={"act_type": Param(p_enum("elu", "gelu", "leaky", "prelu", "rrelu", "selu"), "leaky"),
             "slope": Param(p_float, 0.25), "lower_bound": Param(p_float, 0.125),
             "upper_bound": Param(p_float, 0.334)},
-    inputs=_leaky_inputs, outputs=_leaky_outputs, visible_outputs=lambda p: 1,
+    inputs=_leaky_inputs, outputs=_leaky_outputs,
     input_init={"gamma": '["Constant", {"value": 0.25}]'}, uses_rng=True,
     shape=_leaky_shape, geometry=_leaky_geometry, template="ops/leaky_relu.c.j2",
     reference=_leaky_ref))

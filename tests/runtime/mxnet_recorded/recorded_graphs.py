@@ -1,0 +1,103 @@
+"""Graphs and attribute queries whose results real MXNet 1.9.1 recorded in this folder.
+
+Each builder takes the module (`mxnet`, or `mxc` as mx) and returns a symbol; `record.py`
+ran them under MXNet 1.9.1 (pip wheel, NumPy 1.23) and wrote `graphs/NAME.json` (tojson())
+and `attributes.json`; the tests run the same builders under mxc and compare byte for byte.
+"""
+import numpy as np
+
+
+def _names(mx):
+    return mx.name.NameManager()
+
+
+def pooling_variants(mx):
+    """Which Pooling nodes carry oneDNN's hidden workspace output."""
+    d = mx.sym.Variable("data")
+    outs = [mx.sym.Pooling(d, kernel=(2, 2), pool_type="max", name="max2d"),
+            mx.sym.Pooling(d, kernel=(2, 2), stride=(2, 2), pool_type="avg", name="avg2d"),
+            mx.sym.Pooling(d, kernel=(2, 2), pool_type="sum", name="sum2d"),
+            mx.sym.Pooling(d, kernel=(2, 2), pool_type="lp", p_value=2, name="lp2d"),
+            mx.sym.Pooling(d, kernel=(3,), pool_type="max", name="max1d"),
+            mx.sym.Pooling(d, kernel=(2, 2, 2), pool_type="max", name="max3d"),
+            mx.sym.Pooling(d, global_pool=True, pool_type="max", name="gmax"),
+            mx.sym.Pooling(d, kernel=(1, 1), global_pool=True, pool_type="max",
+                           name="gmax_kernel"),
+            mx.sym.Pooling(d, kernel=(2, 2), pool_type="max", layout="NCHW", name="max_nchw")]
+    return mx.sym.Group(outs)
+
+
+def hidden_outputs(mx):
+    """Layers with hidden outputs, used by later layers."""
+    d = mx.sym.Variable("data")
+    h = mx.sym.BatchNorm(d, name="bn", output_mean_var=True)
+    h = mx.sym.Dropout(h[0], p=0.25, name="drop")
+    h = mx.sym.LRN(h, nsize=3, name="lrn")
+    h = mx.sym.LeakyReLU(h, act_type="rrelu", name="rrelu")
+    h = mx.sym.Pooling(h[0], kernel=(2, 2), pool_type="max", name="pool")
+    return mx.sym.Group([h, mx.sym.L2Normalization(h, name="l2")])
+
+
+def internals_group(mx):
+    """A group of internal outputs, a multi-output op and its items."""
+    d = mx.sym.Variable("data")
+    fc = mx.sym.FullyConnected(d, num_hidden=6, name="fc")
+    parts = mx.sym.SliceChannel(fc, num_outputs=3, name="split")
+    act = mx.sym.Activation(parts[1], act_type="tanh", name="act")
+    out = mx.sym.SoftmaxOutput(act, name="softmax")
+    internals = out.get_internals()
+    return mx.sym.Group([internals["fc_output"], parts[2], internals["act_output"], out])
+
+
+def scalar_arithmetic(mx):
+    """Python operators with numbers on both sides, automatic names."""
+    with _names(mx):
+        a = mx.sym.Variable("a")
+        b = mx.sym.Variable("b")
+        c = 2 - a
+        c = c ** 2 + 2 ** b
+        c = -c / 4
+        c = 1.5 / abs(c) - a * b
+        c = c * np.float32(3) + np.int64(2)
+        return c
+
+
+def attribute_scopes(mx):
+    """System attributes on variables, operators and scopes; NumPy numbers as values."""
+    with _names(mx):
+        data = mx.sym.Variable("data", shape=(np.int64(8), 4), dtype="float16",
+                               lr_mult=np.float32(0.5), attr={"mood": "calm"})
+        with mx.AttrScope(ctx_group="dev1", __group__="a"):
+            w = mx.sym.Variable("w", wd_mult=0, init=mx.init.Constant(0.5))
+            fc = mx.sym.FullyConnected(data, weight=w, num_hidden=np.int64(3), lr_mult=2,
+                                       attr={"force_mirroring": "True"})
+            with mx.AttrScope(ctx_group="dev2"):
+                conv = mx.sym.Convolution(mx.sym.Reshape(fc, shape=(0, 1, 3, 1)),
+                                          kernel=(np.int64(1), np.int64(1)),
+                                          num_filter=np.int64(2), stride=[np.int64(1), 1],
+                                          pad=(0, 0))
+        out = mx.sym.LinearRegressionOutput(mx.sym.Flatten(conv), name="lro")
+        out._set_attr(__note__="x", name="out")
+        return out
+
+
+GRAPHS = {f.__name__: f for f in (pooling_variants, hidden_outputs, internals_group,
+                                  scalar_arithmetic, attribute_scopes)}
+
+
+def attribute_queries(mx):
+    """{query: result} of attr / list_attr / attr_dict / list_* on the graphs above."""
+    out = {}
+    for name, build in GRAPHS.items():
+        sym = build(mx)
+        out[name] = {"list_arguments": sym.list_arguments(),
+                     "list_outputs": sym.list_outputs(),
+                     "list_auxiliary_states": sym.list_auxiliary_states(),
+                     "internals": sym.get_internals().list_outputs(),
+                     "attr_dict": sym.attr_dict(),
+                     "list_attr": sym.list_attr(),
+                     "children": (sym.get_children().list_outputs()
+                                  if sym.get_children() is not None else None),
+                     "attr": {k: sym.attr(k) for k in ("name", "lr_mult", "__note__",
+                                                       "ctx_group", "missing")}}
+    return out
