@@ -173,12 +173,24 @@ def _run_imperative(prop, arrays, train):
     outs, _auxs = shapes_of(prop, [a.shape for a in args])
     dtype = args[0].dtype if args else np.float32
     ctx = current_context()
-    op = create(prop, ctx, [a.shape for a in arrays], dtype)
+    try:
+        op = create(prop, ctx, [a.shape for a in arrays], dtype)
+    except MXNetError:
+        raise
+    except Exception as err:            # noqa: BLE001  (the user's create_operator)
+        raise MXNetError("Custom operator %s: create_operator failed: %s: %s"
+                         % (type(prop).__name__, type(err).__name__, err)) from err
     in_data = [NDArray(a, ctx) for a in args]
     aux = [NDArray(a, ctx) for a in arrays[n_arg:]]
     out_data = [NDArray(np.zeros(s, dtype=dtype), ctx) for s in outs]
-    op.forward(is_train=bool(train), req=["write"] * len(out_data), in_data=in_data,
-               out_data=out_data, aux=aux)
+    try:
+        op.forward(is_train=bool(train), req=["write"] * len(out_data), in_data=in_data,
+                   out_data=out_data, aux=aux)
+    except MXNetError:
+        raise
+    except Exception as err:            # noqa: BLE001  (the user's operator)
+        raise MXNetError("Custom operator %s: forward failed: %s: %s"
+                         % (type(prop).__name__, type(err).__name__, err)) from err
     return [o._data for o in out_data]
 
 

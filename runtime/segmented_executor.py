@@ -331,19 +331,19 @@ class SegmentedExecutor:
         """Argument, gradient and aux arrays (the owning segment's views, else arrays of their
         own), the values of Custom outputs, and the head outputs and head gradients."""
         self._value = {}
-        self.arg_arrays, self.grad_arrays, self.aux_arrays = {}, {}, {}
+        self._args, self._grads, self._aux = {}, {}, {}
         for n in self._variables:
             shape = self._shapes[(id(n), 0)]
             k = self._owner.get(id(n))
             ex = self._steps[k].ex if k is not None else None
             if id(n) in self._aux_ids:
                 arr = ex.aux_arrays[n.name] if ex is not None else self._zeros(shape)
-                self.aux_arrays[n.name] = arr
+                self._aux[n.name] = arr
             else:
                 arr = ex.arg_arrays[n.name] if ex is not None else self._zeros(shape)
-                self.arg_arrays[n.name] = arr
+                self._args[n.name] = arr
                 if self._reqs[id(n)] != "null":
-                    self.grad_arrays[n.name] = ex.grad_arrays[n.name] if ex is not None \
+                    self._grads[n.name] = ex.grad_arrays[n.name] if ex is not None \
                         else self._zeros(shape)
             self._value[(id(n), 0)] = arr
         for step in self._steps:
@@ -358,8 +358,21 @@ class SegmentedExecutor:
                     self._value[(id(node), i)] = arr
         self._head_keys = [(id(n), i) for n, i in heads]
         self.output_names = [n.output_name(i) for n, i in heads]
-        self.outputs = [self._value[key] for key in self._head_keys]
-        self.head_grads = [self._head_grad(n, i) for n, i in heads]
+        self._outputs = [self._value[key] for key in self._head_keys]
+        self._head_grads = [self._head_grad(n, i) for n, i in heads]
+
+    # -- views (on a device, a look-up brings the segments' host mirrors up to date) ----------
+    def _synced(self, views):
+        if self.device_id is not None:
+            for s in self._segments:
+                self._after_call(s.ex)
+        return views
+
+    arg_arrays = property(lambda self: self._synced(self._args), doc="Argument arrays.")
+    grad_arrays = property(lambda self: self._synced(self._grads), doc="Gradient arrays.")
+    aux_arrays = property(lambda self: self._synced(self._aux), doc="Aux state arrays.")
+    outputs = property(lambda self: self._synced(self._outputs), doc="Head outputs.")
+    head_grads = property(lambda self: self._head_grads, doc="Head gradients (None: none).")
 
     def _head_grad(self, node, i):
         """An array of ones for an output that takes a head gradient, else None (a loss, a
@@ -407,11 +420,26 @@ class SegmentedExecutor:
         from .ndarray import NDArray
         return NDArray(arr, cpu() if self.device_id is None else gpu(self.device_id))
 
+    @staticmethod
+    def _before_call(ex):
+        """Every host view may have been written: a device memory uploads them (on the host
+        these look-ups cost nothing)."""
+        for views in (ex.arg_arrays, ex.grad_arrays, ex.aux_arrays):
+            list(views.values())
+        ex.head_grads  # noqa: B018 (the look-up marks the head gradients)
+
+    @staticmethod
+    def _after_call(ex):
+        """Bring the host views (the arrays this executor hands on) up to date."""
+        ex.outputs, ex.arg_arrays, ex.grad_arrays, ex.aux_arrays  # noqa: B018
+
     def forward(self, is_train):
         for step in self._steps:
             if isinstance(step, _Segment):
                 self._copy_inputs(step)
+                self._before_call(step.ex)
                 step.ex.forward(is_train)
+                self._after_call(step.ex)
                 for name, key, is_aux in step.inputs:
                     if is_aux:              # an aux state the segment may have updated
                         self._value[key][...] = step.ex.aux_arrays[name]
@@ -453,7 +481,7 @@ class SegmentedExecutor:
             else:
                 grads[key] = np.array(arr, dtype=self.dtype, copy=True)
 
-        for key, hg in zip(self._head_keys, self.head_grads):
+        for key, hg in zip(self._head_keys, self._head_grads):
             if hg is not None:
                 gather(key, hg)
         for step in reversed(self._steps):
@@ -462,10 +490,10 @@ class SegmentedExecutor:
             elif any(r != "null" for r in step.reqs):
                 self._custom_backward(step, grads, gather)
         for n in self._variables:
-            if n.name not in self.grad_arrays:
+            if n.name not in self._grads:
                 continue
             extra = grads.get((id(n), 0))
-            dst = self.grad_arrays[n.name]
+            dst = self._grads[n.name]
             if id(n) in self._owner or self._reqs[id(n)] == "add":
                 if extra is not None:
                     dst += extra
@@ -478,7 +506,9 @@ class SegmentedExecutor:
             hg = ex.head_grads[j]
             if hg is not None:
                 hg[...] = grads.get(key, 0)
+        self._before_call(ex)
         ex.backward()
+        self._after_call(ex)
         for name, key, is_aux in seg.inputs:
             if not is_aux and name in ex.grad_arrays:
                 gather(key, ex.grad_arrays[name])
@@ -549,8 +579,8 @@ class SegmentedExecutor:
             if isinstance(step, _CustomStep):
                 for i, arr in enumerate(step.outs[:step.node.num_visible()]):
                     out[step.node.output_name(i)] = arr
-        out.update(self.arg_arrays)
-        out.update(self.aux_arrays)
+        out.update(self._args)
+        out.update(self._aux)
         return out
 
     def close(self):
