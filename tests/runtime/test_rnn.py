@@ -416,6 +416,32 @@ def test_conv_lstm_matches_numpy():
     tu.check_symbolic_forward(group, location, want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.skipif(not has_op('where'), reason="needs mx.sym.where")
+def test_zoneout_training_keeps_new_or_previous_values():
+    # In training each output unit is the base cell's new output or the zoned-out output of
+    # the step before (zeros before the first step), about half of each with p = 0.5;
+    # states are not zoned here, so the base recurrence itself is unchanged.
+    rs = np.random.RandomState(15)
+    N, I, H = 4, 3, 40
+    cell = mx.rnn.ZoneoutCell(mx.rnn.RNNCell(H, prefix='rnn_'), zoneout_outputs=0.5)
+    outputs, _ = cell.unroll(2, [mx.sym.Variable('x0'), mx.sym.Variable('x1')],
+                             begin_state=state_vars('s_', 1))
+    params = random_cell_params(rs, 'rnn_tanh', 'rnn_', I, H)
+    xs = [rs.uniform(-1, 1, (N, I)) for _ in range(2)]
+    h0 = rs.uniform(-1, 1, (N, H))
+    new, _ = np_unroll(np_step('rnn_tanh', 'rnn_', params), xs, [h0])
+    ex = mx.sym.Group(outputs).simple_bind(mx.cpu(), grad_req='null', x0=(N, I), x1=(N, I),
+                                           s_h0=(N, H))
+    for name, value in dict(params, x0=xs[0], x1=xs[1], s_h0=h0).items():
+        ex.arg_dict[name][:] = value
+    out0, out1 = [o.asnumpy() for o in ex.forward(is_train=True)]
+    took0 = np.isclose(out0, new[0], rtol=1e-5, atol=1e-6)
+    assert np.all(took0 | (out0 == 0))
+    took1 = np.isclose(out1, new[1], rtol=1e-5, atol=1e-6)
+    assert np.all(took1 | (out1 == out0))
+    assert 0.3 < took0.mean() < 0.7 and 0.3 < took1.mean() < 0.7
+
+
 # -- gradients -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('mode', ['lstm', 'gru'])
