@@ -132,6 +132,13 @@ def _misc_zoo():
     return mx.sym.Group(heads)
 
 
+def _rnn_zoo():
+    """The fused RNN: a bidirectional lstm with dropout under a gru with state outputs."""
+    x = mx.sym.RNN(mx.sym.Variable("data"), state_size=3, num_layers=2, mode="lstm",
+                   bidirectional=True, p=0.2, name="lstm")
+    return mx.sym.RNN(x, state_size=2, num_layers=1, mode="gru", state_outputs=True, name="gru")
+
+
 GRAPHS = {
     "misc": (_misc_zoo, {"data": (4, 6), "idx": (4, 3)}, ("lin_label", "logi_label",
                                                            "mae_label", "svm_label")),
@@ -139,6 +146,7 @@ GRAPHS = {
     "layers": (_layers, {"data": (2, 1, 4, 4)}, ("softmax_label",)),
     "tensor": (_tensor_zoo, {"data": (4, 6)}, ()),
     "layer_zoo": (_layer_zoo, {"data": (2, 4, 7, 7)}, ("softmax_label",)),
+    "rnn": (_rnn_zoo, {"data": (3, 2, 4)}, ()),
 }
 
 

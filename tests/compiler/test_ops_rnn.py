@@ -248,6 +248,36 @@ def test_nd_rnn_runs_the_reference_eagerly():
     np.testing.assert_allclose(out[0].asnumpy()[-1], out[1].asnumpy()[0], rtol=1e-6)
 
 
+@pytest.mark.filterwarnings("ignore:Parameters already initialized")
+def test_module_fits_a_sequence_regression():
+    """Module.fit with an LSTM over batch-major data (transposed to TNC): the packed parameters
+    are updated by the compiled optimizer and the error falls well below its start."""
+    rng = np.random.RandomState(0)
+    steps, hidden = 6, 8
+    X = rng.uniform(-1, 1, (128, steps, 2)).astype(np.float32)
+    Y = X[:, :, 0].sum(1, keepdims=True) * 0.5 - X[:, :, 1].max(1, keepdims=True)
+    seq = mx.sym.transpose(mx.sym.Variable("data"), axes=(1, 0, 2))
+    out = mx.sym.RNN(seq, mx.sym.Variable("rnn_parameters", init=mx.init.Uniform(0.3)),
+                     mx.sym.Variable("rnn_state", init=mx.init.Zero()),
+                     mx.sym.Variable("rnn_state_cell", init=mx.init.Zero()),
+                     state_size=hidden, num_layers=1, mode="lstm", name="rnn")
+    last = mx.sym.Reshape(mx.sym.slice_axis(out, axis=0, begin=steps - 1, end=steps),
+                          shape=(-1, hidden))
+    net = mx.sym.LinearRegressionOutput(mx.sym.FullyConnected(last, num_hidden=1, name="fc"),
+                                        name="lro")
+    it = mx.io.NDArrayIter(X, Y, 16, shuffle=True, label_name="lro_label")
+    mod = mx.mod.Module(net, label_names=["lro_label"],
+                        fixed_param_names=["rnn_state", "rnn_state_cell"])
+    mod.bind(it.provide_data, it.provide_label)
+    mod.init_params(mx.init.Uniform(0.3))
+    start = dict(mod.score(it, "mse"))["mse"]
+    it.reset()
+    mod.fit(it, num_epoch=30, optimizer="adam", optimizer_params={"learning_rate": 0.02},
+            eval_metric="mse")
+    assert dict(mod.score(it, "mse"))["mse"] < start / 10
+    assert np.all(mod.get_params()[0]["rnn_state"].asnumpy() == 0)
+
+
 @needs_nvcc
 def test_cuda_kernels_compile_with_nvcc(tmp_path):
     """Every mode, dropout, clipping, two directions and state outputs in one CUDA build."""
