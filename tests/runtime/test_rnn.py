@@ -97,10 +97,6 @@ def state_vars(prefix, count):
     return [mx.sym.Variable('%sh%d' % (prefix, k)) for k in range(count)]
 
 
-def has_op(name):
-    return hasattr(mx.sym, name)
-
-
 # -- names ---------------------------------------------------------------------------------------
 
 def test_lstm_names_as_mxnet():
@@ -170,7 +166,6 @@ def test_begin_state_names_and_variables():
         'gru_l1_h2h_weight', 'gru_l1_h2h_bias']
 
 
-@pytest.mark.skipif(not has_op('zeros'), reason="needs mx.sym.zeros")
 def test_zeros_begin_state_infers_batch():
     cell = mx.rnn.LSTMCell(5, prefix='lstm_')
     out, _ = cell.unroll(3, mx.sym.Variable('data'), merge_outputs=True)
@@ -333,7 +328,6 @@ def test_bidirectional_residual_match_numpy():
     tu.check_symbolic_forward(mx.sym.Group(outputs), location, want, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.skipif(not has_op('reverse'), reason="needs mx.sym.reverse")
 def test_bidirectional_merged_matches_numpy():
     rs = np.random.RandomState(5)
     T, N, I, H = 3, 2, 3, 2
@@ -356,7 +350,6 @@ def test_bidirectional_merged_matches_numpy():
     tu.check_symbolic_forward(out, location, [want], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.skipif(not has_op('where'), reason="needs mx.sym.where")
 def test_zoneout_inference_is_the_base_cell():
     # Out of training the zoneout masks keep every new value: the base cell's recurrence.
     rs = np.random.RandomState(6)
@@ -416,7 +409,6 @@ def test_conv_lstm_matches_numpy():
     tu.check_symbolic_forward(group, location, want, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.skipif(not has_op('where'), reason="needs mx.sym.where")
 def test_zoneout_training_keeps_new_or_previous_values():
     # In training each output unit is the base cell's new output or the zoned-out output of
     # the step before (zeros before the first step), about half of each with p = 0.5;
@@ -574,7 +566,6 @@ def test_lstm_bias_initializer_via_attribute():
                                                        np.zeros(8)])
 
 
-@pytest.mark.skipif(not has_op('RNN'), reason="needs mx.sym.RNN")
 @pytest.mark.parametrize('mode', ['lstm', 'gru'])
 def test_fused_cell_equals_unfused(mode):
     # The fused op on the packed vector and the unfused plain cells on the unpacked weights
@@ -610,7 +601,6 @@ def test_fused_cell_equals_unfused(mode):
     np.testing.assert_allclose(got, np.stack(ugot, axis=1), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.skipif(not (has_op('RNN') and has_op('zeros')), reason="needs mx.sym.RNN, zeros")
 def test_fused_cell_state_outputs_and_shapes():
     # MXNet's RNN outputs: output, state, statecell; the packed vector's length and the zero
     # begin states' batch come from shape inference: lstm, 2 layers, 5 inputs, 4 hidden:
@@ -632,7 +622,6 @@ def test_fused_cell_state_outputs_and_shapes():
     assert shapes == [(2, 8), (2, 8)]
 
 
-@pytest.mark.skipif(not (has_op('RNN') and has_op('zeros')), reason="needs mx.sym.RNN, zeros")
 def test_fused_parameters_initialized_by_module():
     # Module.init_params reaches FusedRNN through the variable's __init__ attribute; the
     # global Xavier fills the unpacked weights (uniform, bound sqrt(3 / mean fan)), biases
@@ -737,6 +726,28 @@ def test_rnn_checkpoint_round_trip(tmp_path):
         ['cb-0002.params', 'cb-0004.params']
 
 
+def test_fused_checkpoint_loads_into_unfused_cells(tmp_path):
+    # Saved from a fused cell, the file holds per-gate weights; loading it for the unfused
+    # stack packs them into each plain cell's stacked i2h / h2h weights, and back.
+    fused = mx.rnn.FusedRNNCell(3, num_layers=2, mode='gru', bidirectional=True, prefix='f_')
+    vec = np.random.RandomState(16).normal(size=fused._packed_size(2))
+    sym, _ = fused.unroll(2, mx.sym.Variable('data'), layout='TNC', merge_outputs=True)
+    mx.rnn.save_rnn_checkpoint(fused, str(tmp_path / 'f'), 1, sym,
+                               {'f_parameters': mx.nd.array(vec)}, {})
+    assert len(mx.nd.load(str(tmp_path / 'f-0001.params'))) == 2 * 2 * 2 * 3 * 2
+    stack = fused.unfuse()
+    _, args, _ = mx.rnn.load_rnn_checkpoint(stack, str(tmp_path / 'f'), 1)
+    assert sorted(args) == sorted('f_%s%d_%s_%s' % (d, l, g, k) for d in 'lr'
+                                  for l in range(2) for g in ('i2h', 'h2h')
+                                  for k in ('weight', 'bias'))
+    assert args['f_l0_i2h_weight'].shape == (9, 2) and args['f_r1_i2h_weight'].shape == (9, 6)
+    # the first 6 values of the vector are l0's reset-gate i2h weight (3 x 2)
+    np.testing.assert_allclose(args['f_l0_i2h_weight'].asnumpy()[:3],
+                               vec[:6].reshape(3, 2).astype(np.float32))
+    _, back, _ = mx.rnn.load_rnn_checkpoint(fused, str(tmp_path / 'f'), 1)
+    np.testing.assert_array_equal(back['f_parameters'].asnumpy(), vec.astype(np.float32))
+
+
 # -- training ------------------------------------------------------------------------------------
 
 VOCAB = 5          # token 0 is the invalid label; the text cycles 1 2 3 4 1 2 ...
@@ -770,7 +781,6 @@ def lm_sym_gen(stack, hidden, embed):
     return sym_gen
 
 
-@pytest.mark.skipif(not has_op('zeros'), reason="needs mx.sym.zeros")
 def test_lstm_language_model_learns_with_bucketing_module():
     # The next token is a function of the current one, so a model that reads the context
     # reaches perplexity near 1, far below the context-free bound (about 4).
@@ -797,7 +807,6 @@ def test_lstm_language_model_learns_with_bucketing_module():
                                   'pred_weight']
 
 
-@pytest.mark.skipif(not has_op('zeros'), reason="needs mx.sym.zeros")
 def test_lstm_language_model_fit_takes_the_whole_epoch_path(monkeypatch):
     # Module.fit on an NDArrayIter with a compiled optimizer and accuracy runs whole epochs
     # in C; the unrolled LSTM is an ordinary graph for it.
