@@ -423,9 +423,9 @@ class Module(BaseModule):
                                                              "\n\t".join(candidates)))
         for name in label_names:
             if name not in arg_names:
-                logging.warning("You created Module with Module(..., label_names=%s) but "
-                                "input with name '%s' is not found in symbol.list_arguments()."
-                                , label_names, name)
+                warnings.warn("You created Module with Module(..., label_names=%s) but "
+                              "input with name '%s' is not found in symbol.list_arguments()."
+                              % (label_names, name), stacklevel=2)
         for name in state_names + fixed_param_names:
             if name not in arg_names:
                 raise ValueError("'%s' is not an argument of the symbol (arguments: %s)"
@@ -512,8 +512,9 @@ class Module(BaseModule):
                 raise ValueError("label_shapes name(s) %s are not arguments of the symbol "
                                  "(label_names %s)" % (unknown, self._label_names))
             if sorted(lnames) != sorted(self._label_names):
-                logging.warning("Data provided by label_shapes don't match names specified by "
-                                "label_names (%s vs. %s)", lnames, self._label_names)
+                warnings.warn("Data provided by label_shapes don't match names specified by "
+                              "label_names (%s vs. %s)" % (lnames, self._label_names),
+                              stacklevel=2)
         self.for_training = for_training
         self.inputs_need_grad = inputs_need_grad
         self._grad_req = self._make_grad_req(grad_req)

@@ -281,6 +281,9 @@ SCRIPT = textwrap.dedent("""
         f.write(struct.pack(">II", 2049, 64) + labels.tobytes())
     # MNISTIter reports itself before the script sets up logging, as MXNet's examples do
     train = mx.io.MNISTIter(image="img.gz", label="lbl.gz", batch_size=16, flat=True)
+    # and so does a Module whose symbol has no label (MXNet warns with warnings.warn)
+    fc = mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=2, name="fc0")
+    mx.mod.Module(fc, label_names=["softmax_label"])
     logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format="LOG %(message)s")
     net = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=2,
                                                      name="fc"), name="softmax")
@@ -298,6 +301,7 @@ def test_epoch_and_speedometer_lines_follow_the_scripts_logging_setup(tmp_path):
                and "samples/sec" in line for line in lines), proc.stdout
     assert any(line.startswith("LOG Epoch[0] Train-accuracy=") for line in lines)
     assert any(line.startswith("LOG Epoch[0] Time cost=") for line in lines)
+    assert "not found in symbol.list_arguments()" in proc.stderr
 
 
 # ----------------------------------------------------------------------------- several contexts
