@@ -139,7 +139,8 @@ class Node:
     def output_name(self, i):
         if self.op is None:
             return self.name
-        return "%s_%s" % (self.name, self.op.output_names(self.params)[i])
+        out = self.op.output_names(self.params)[i]
+        return "%s_%s" % (self.name, out) if self.name else out     # an atomic symbol's
 
 
 def topo_order(heads):

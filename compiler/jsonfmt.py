@@ -260,6 +260,9 @@ def _complete_inputs(node, inputs, attrs, version, Node):
     n_expected = len(node.input_names()) + len(node.aux_names())
     if op.variable_inputs:
         n_expected = len(inputs)
+    if not inputs:                      # an atomic symbol (an operator not yet composed)
+        node.inputs = inputs
+        return
     if len(inputs) < n_expected:       # old files omit aux inputs: re-create them
         for slot in (node.input_names() + node.aux_names())[len(inputs):]:
             vattrs = dict(attrs)

@@ -343,8 +343,26 @@ class Symbol:
         return load_json(self.tojson())
 
     # composition
+    def _gen_atomic_symbol(self):
+        """The operator of this symbol's node alone: same attributes, no inputs, no name (as
+        MXNet's); calling it composes a new node."""
+        node = self._single_node()
+        if node is None:
+            raise MXNetError("Generating atomic symbol from other symbol is not supported.")
+        if node.op is None:
+            raise MXNetError("Generating atomic symbol from variable is not supported.")
+        atom = Node(node.op, "", dict(node.attrs))
+        return Symbol([(atom, i) for i in range(atom.num_visible())])
+
     def __call__(self, *args, **kwargs):
         name = kwargs.pop("name", None)
+        node = self._single_node()
+        if node is not None and node.op is not None and not node.inputs:
+            # an atomic symbol: compose its operator with these inputs
+            params = {k: v for k, v in node.attrs.items() if k in node.op.params}
+            attr = {k: v for k, v in node.attrs.items() if k not in params}
+            return create_op(node.op.name, list(args), params, name=name, attr=attr,
+                             named_inputs=kwargs)
         copy = load_json(self.tojson())
         order = copy._order()
         free = [n for n in order if n.is_variable]

@@ -129,20 +129,37 @@ def _tols(a, b, rtol, atol):
     return rtol, atol
 
 
-def almost_equal(a, b, rtol=None, atol=None, equal_nan=False):
-    """True when |a - b| <= atol + rtol * |b| everywhere."""
+def _same_shapes(a, b, use_broadcast, names=("a", "b")):
+    """a and b, broadcast against each other when use_broadcast (as MXNet compares them);
+    AssertionError naming both shapes when they do not fit."""
+    if a.shape != b.shape:
+        try:
+            if not use_broadcast:
+                raise ValueError
+            a, b = np.broadcast_arrays(a, b)
+        except ValueError:
+            raise AssertionError("shape mismatch: %s %s vs %s %s"
+                                 % (names[0], a.shape, names[1], b.shape)) from None
+    return a, b
+
+
+def almost_equal(a, b, rtol=None, atol=None, equal_nan=False, use_broadcast=True):
+    """True when |a - b| <= atol + rtol * |b| everywhere (a and b broadcast unless
+    use_broadcast is False, when their shapes must be equal)."""
     a, b = _np(a), _np(b)
     rtol, atol = _tols(a, b, rtol, atol)
+    a, b = _same_shapes(a, b, use_broadcast)
     return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
-def assert_almost_equal(a, b, rtol=None, atol=None, names=("a", "b"), equal_nan=False):
-    """Raise AssertionError naming the worst element when a and b differ beyond tolerance."""
+def assert_almost_equal(a, b, rtol=None, atol=None, names=("a", "b"), equal_nan=False,
+                        use_broadcast=True, mismatches=(10, 10)):
+    """Raise AssertionError naming the worst element when a and b differ beyond tolerance.
+    a and b are broadcast against each other unless use_broadcast is False (as MXNet's);
+    `mismatches` is accepted for MXNet's signature (the message names the worst element)."""
     a, b = _np(a), _np(b)
     rtol, atol = _tols(a, b, rtol, atol)
-    if a.shape != b.shape:
-        raise AssertionError("shape mismatch: %s %s vs %s %s"
-                             % (names[0], a.shape, names[1], b.shape))
+    a, b = _same_shapes(a, b, use_broadcast, names)
     if np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan):
         return
     a64, b64 = a.astype(np.float64), b.astype(np.float64)

@@ -197,3 +197,18 @@ def test_children_items_and_copies():
         assert clone.tojson() == group.tojson()
         clone._heads[0][0].name = "renamed"        # a copy shares no node with the original
         assert group.list_outputs()[0] == "_plus1_output"
+
+
+def test_atomic_symbols_are_refused_for_variables_and_groups_and_compose_like_operators():
+    d = mx.sym.Variable("data")
+    with pytest.raises(MXNetError, match="from variable"):
+        d._gen_atomic_symbol()
+    fc = mx.sym.FullyConnected(d, num_hidden=3, name="fc", lr_mult=2)
+    with pytest.raises(MXNetError, match="from other symbol"):
+        mx.sym.Group([fc, d])._gen_atomic_symbol()
+    atom = fc._gen_atomic_symbol()
+    assert (atom.name, atom.list_arguments(), atom.list_outputs()) == ("", [], ["output"])
+    again = atom(d, name="fc2")
+    assert again.tojson() == mx.sym.FullyConnected(d, num_hidden=3, name="fc2",
+                                                   lr_mult=2).tojson()
+    assert mx.sym.load_json(atom.tojson()).list_arguments() == []

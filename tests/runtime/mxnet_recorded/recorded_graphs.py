@@ -81,8 +81,25 @@ def attribute_scopes(mx):
         return out
 
 
+def atomic_symbol(mx):
+    """An operator taken out of its graph: no inputs, no name."""
+    d = mx.sym.Variable("data")
+    fc = mx.sym.FullyConnected(d, num_hidden=3, name="fc", attr={"__x__": "1"})
+    return fc._gen_atomic_symbol()
+
+
+def atomic_recomposed(mx):
+    """An atomic symbol called on new inputs."""
+    d = mx.sym.Variable("data")
+    fc = mx.sym.FullyConnected(d, num_hidden=3, name="fc", attr={"__x__": "1"})
+    split = mx.sym.SliceChannel(d, num_outputs=2, name="s")._gen_atomic_symbol()
+    return mx.sym.Group([fc._gen_atomic_symbol()(data=d, name="fc2"),
+                         split(fc, name="s2")[1]])
+
+
 GRAPHS = {f.__name__: f for f in (pooling_variants, hidden_outputs, internals_group,
-                                  scalar_arithmetic, attribute_scopes)}
+                                  scalar_arithmetic, attribute_scopes, atomic_symbol,
+                                  atomic_recomposed)}
 
 
 def attribute_queries(mx):
