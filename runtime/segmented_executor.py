@@ -530,7 +530,12 @@ class SegmentedExecutor:
 
     # -- optimizer --------------------------------------------------------------------------
     def use_optimizer(self, kind):
-        """True when every segment holding parameters has (or loads) the kernel `kind`."""
+        """True when every parameter lives in a segment and every segment holding parameters
+        has (or loads) the kernel `kind`; a parameter only Custom nodes read is updated in
+        Python (and so, with it, all)."""
+        if any(self._role(n) == "param" and id(n) not in self._owner
+               for n in self._variables):
+            return False
         return all(s.ex.use_optimizer(kind) for s in self._segments if s.ex.plan.params)
 
     def state_slices(self, n_states):

@@ -477,3 +477,60 @@ def test_checkpoint_load_predict_and_monitor(tmp_path):
     z = internals["fc2_output"]
     e = np.exp(z - z.max(axis=1, keepdims=True))
     np.testing.assert_allclose(e / e.sum(axis=1, keepdims=True), want[:20], rtol=1e-5)
+
+
+class ChannelScale(mx.operator.CustomOp):
+    """out[:, j] = data[:, j] * weight[j]: a custom operator with a learnable input."""
+
+    def forward(self, is_train, req, in_data, out_data, aux):
+        self.assign(out_data[0], req[0], in_data[0] * in_data[1].reshape((1, -1)))
+
+    def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
+        g, x, w = out_grad[0].asnumpy(), in_data[0].asnumpy(), in_data[1].asnumpy()
+        self.assign(in_grad[0], req[0], mx.nd.array(g * w[None, :], dtype=x.dtype))
+        self.assign(in_grad[1], req[1], mx.nd.array((g * x).sum(axis=0), dtype=x.dtype))
+
+
+@mx.operator.register("test_channel_scale")
+class ChannelScaleProp(mx.operator.CustomOpProp):
+    def list_arguments(self):
+        return ["data", "weight"]
+
+    def infer_shape(self, in_shape):
+        return [in_shape[0], (in_shape[0][1],)], [in_shape[0]], []
+
+    def create_operator(self, ctx, shapes, dtypes):
+        return ChannelScale()
+
+
+def channel_scaled_net():
+    h = mx.sym.FullyConnected(mx.sym.Variable("data"), name="fc1", num_hidden=4)
+    h = mx.sym.Custom(h, op_type="test_channel_scale", name="cs")
+    return mx.sym.FullyConnected(h, name="fc2", num_hidden=3)
+
+
+def test_parameter_read_only_by_custom_op():
+    sym = channel_scaled_net()
+    assert sym.list_arguments() == ["data", "fc1_weight", "fc1_bias", "cs_weight",
+                                    "fc2_weight", "fc2_bias"]
+    rng = np.random.RandomState(14)
+    loc = {"data": rng.randn(3, 5), "fc1_weight": rng.randn(4, 5) * 0.5,
+           "fc1_bias": rng.randn(4) * 0.1, "cs_weight": rng.randn(4),
+           "fc2_weight": rng.randn(3, 4) * 0.5, "fc2_bias": rng.randn(3) * 0.1}
+    check_numeric_gradient(sym, loc, numeric_eps=1e-5, rtol=1e-5, atol=1e-7)
+    # in a Module its update runs in Python (with every other parameter's): one SGD step
+    net = mx.sym.SoftmaxOutput(sym, name="softmax")
+    mod = mx.mod.Module(net)
+    mod.bind([("data", (3, 5))], [("softmax_label", (3,))])
+    mod.init_params(arg_params={k: mx.nd.array(v) for k, v in loc.items() if k != "data"})
+    mod.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": 0.5})
+    assert mod._opt_kernel is None
+    mod.forward_backward(mx.io.DataBatch([mx.nd.array(loc["data"])],
+                                         [mx.nd.array([0, 2, 1])]))
+    grads = {k: mod._exec.grad_arrays[k].copy() for k in mod._param_names}
+    assert np.abs(grads["cs_weight"]).max() > 1e-3
+    mod.update()
+    after = mod.get_params()[0]
+    for k, g in grads.items():
+        np.testing.assert_allclose(after[k].asnumpy(), loc[k] - 0.5 / 3 * g, rtol=1e-5,
+                                   atol=1e-6, err_msg=k)
