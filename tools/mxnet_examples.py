@@ -16,7 +16,9 @@ Scripts that import `numba` get a stand-in when numba is not installed: `numba.j
 the function unchanged (the same results, without the compilation). Benchmark runs of
 train_cifar10.py (`--benchmark 1`, synthetic data) read no data file, but the script checks
 for its two .rec files before parsing its arguments; the tool creates them empty and says so.
-The scripts were written for NumPy 1.x: in their process `np.fromstring(bytes, dtype)` keeps
+`--gpu-as-cpu` makes mx.gpu(i) stand for mx.cpu(i) in the scripts' processes, so that the
+examples written for several GPUs (module/sequential_module.py, module/python_loss.py) run
+on CPU contexts here; the tool says so beside each script. The scripts were written for NumPy 1.x: in their process `np.fromstring(bytes, dtype)` keeps
 its old binary meaning, which NumPy 2 removed.
 """
 import argparse
@@ -44,6 +46,8 @@ DEFAULT_SCRIPTS = [
     "image-classification/train_cifar10.py --benchmark 1 --network resnet --num-layers 20 "
     "--num-epochs 1 --num-examples 2560 --disp-batches 5",
 ]
+
+GPU_AS_CPU_ENV = "MXC_EXAMPLES_GPU_AS_CPU"
 
 MNIST_STEMS = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
@@ -121,7 +125,7 @@ def child_environment(shim_dir):
     return env
 
 
-def run_script(checkout, spec, timeout, keep):
+def run_script(checkout, spec, timeout, keep, gpu_as_cpu=False):
     """Run one example; returns (ok, seconds, metric lines, output tail)."""
     words = shlex.split(spec)
     relative, args = words[0], words[1:]
@@ -140,11 +144,15 @@ def run_script(checkout, spec, timeout, keep):
     except ImportError:
         (shim_dir / "numba.py").write_text(NUMBA_STAND_IN, encoding="utf-8")
     notes = prepare(work, work / source.name, args)
+    env = child_environment(shim_dir)
+    if gpu_as_cpu:
+        env[GPU_AS_CPU_ENV] = "1"
+        notes.append("mx.gpu(i) runs as mx.cpu(i) (--gpu-as-cpu)")
     command = [sys.executable, str(pathlib.Path(__file__).resolve()), "--run-one",
                source.name] + args
     started = time.time()
     try:
-        proc = subprocess.run(command, cwd=work, env=child_environment(shim_dir),
+        proc = subprocess.run(command, cwd=work, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               timeout=timeout, text=True)
         output, code = proc.stdout, proc.returncode
@@ -176,10 +184,21 @@ def restore_numpy_fromstring():
     np.fromstring = compatible_fromstring
 
 
+def gpu_as_cpu():
+    """mx.gpu(i) (and mx.context.gpu(i)) give mx.cpu(i) from now on in this process."""
+    from mxc import context
+
+    def gpu(device_id=0):
+        return context.cpu(device_id)
+    context.gpu = gpu
+
+
 def run_one(script, args):
     """Child mode: `import mxnet` loads mxc, then the script runs as __main__."""
     import mxnet_shim  # noqa: F401  (installs the mxnet -> mxc finder)
     restore_numpy_fromstring()
+    if os.environ.get(GPU_AS_CPU_ENV) == "1":
+        gpu_as_cpu()
     sys.argv = [script] + list(args)
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
     runpy.run_path(script, run_name="__main__")
@@ -198,11 +217,13 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per script")
     parser.add_argument("--lines", type=int, default=8, help="metric lines shown per script")
     parser.add_argument("--keep", action="store_true", help="keep the working folders")
+    parser.add_argument("--gpu-as-cpu", action="store_true",
+                        help="mx.gpu(i) stands for mx.cpu(i) in the scripts")
     opts = parser.parse_args(argv)
     failures = 0
     for spec in opts.scripts or DEFAULT_SCRIPTS:
         ok, seconds, notes, metrics, lines = run_script(opts.checkout, spec, opts.timeout,
-                                                        opts.keep)
+                                                        opts.keep, opts.gpu_as_cpu)
         print("== %s: %s in %.1f s" % (spec, "ok" if ok else "FAILED", seconds))
         for note in notes:
             print("   (%s)" % note)
