@@ -534,3 +534,16 @@ def test_parameter_read_only_by_custom_op():
     for k, g in grads.items():
         np.testing.assert_allclose(after[k].asnumpy(), loc[k] - 0.5 / 3 * g, rtol=1e-5,
                                    atol=1e-6, err_msg=k)
+
+
+def test_bad_infer_shape_names_the_node():
+    @mx.operator.register("test_bad_shapes")
+    class BadShapesProp(mx.operator.CustomOpProp):
+        def infer_shape(self, in_shape):
+            return in_shape, [in_shape[0], in_shape[0]], []     # one output is declared
+
+    sym = mx.sym.Custom(mx.sym.Variable("data"), op_type="test_bad_shapes", name="bad")
+    with pytest.raises(MXNetError, match="'bad' \\(Custom\\).*2 output"):
+        sym.infer_shape(data=(2, 3))
+    with pytest.raises(MXNetError, match="'bad'"):
+        sym.simple_bind(mx.cpu(), data=(2, 3))
