@@ -275,10 +275,12 @@ class Constant(Initializer):
         _fill(arr, _as_numpy(self.value))
 
     def dumps(self):
+        """As MXNet's: an array value is kept in the constructor arguments as a list from
+        now on, so that `_kwargs` itself is what the JSON holds."""
         value = self._kwargs['value']
         if hasattr(value, 'asnumpy') or isinstance(value, np.ndarray):
-            value = _as_numpy(value).tolist()
-        return json.dumps([self.__class__.__name__.lower(), {'value': value}])
+            self._kwargs['value'] = _as_numpy(value).tolist()
+        return json.dumps([self.__class__.__name__.lower(), self._kwargs])
 
 
 @register

@@ -192,27 +192,32 @@ class NDArray:
         """Block until pending reads/writes finish (computation is synchronous here)."""
 
     # ---- reductions used by callers that stay in NDArray land
-    def sum(self, axis=None, keepdims=False):
+    # the reductions take `out` as MXNet's operators do, so NumPy's np.sum / np.argmax / ...
+    # of an NDArray (which call these methods with out=None) give NDArrays as in MXNet
+    def sum(self, axis=None, keepdims=False, out=None):
         """Sum over `axis` (all axes by default)."""
-        return NDArray(np.asarray(self._data.sum(axis=axis, keepdims=keepdims),
-                                  dtype=self.dtype), self._ctx)
+        return _into(out, NDArray(np.asarray(self._data.sum(axis=axis, keepdims=keepdims),
+                                             dtype=self.dtype), self._ctx))
 
-    def mean(self, axis=None, keepdims=False):
+    def mean(self, axis=None, keepdims=False, out=None):
         """Mean over `axis` (all axes by default)."""
-        return NDArray(np.asarray(self._data.mean(axis=axis, keepdims=keepdims),
-                                  dtype=self.dtype), self._ctx)
+        return _into(out, NDArray(np.asarray(self._data.mean(axis=axis, keepdims=keepdims),
+                                             dtype=self.dtype), self._ctx))
 
-    def max(self, axis=None, keepdims=False):
+    def max(self, axis=None, keepdims=False, out=None):
         """Maximum over `axis`."""
-        return NDArray(np.asarray(self._data.max(axis=axis, keepdims=keepdims)), self._ctx)
+        return _into(out, NDArray(np.asarray(self._data.max(axis=axis, keepdims=keepdims)),
+                                  self._ctx))
 
-    def min(self, axis=None, keepdims=False):
+    def min(self, axis=None, keepdims=False, out=None):
         """Minimum over `axis`."""
-        return NDArray(np.asarray(self._data.min(axis=axis, keepdims=keepdims)), self._ctx)
+        return _into(out, NDArray(np.asarray(self._data.min(axis=axis, keepdims=keepdims)),
+                                  self._ctx))
 
-    def argmax(self, axis=None):
+    def argmax(self, axis=None, keepdims=False, out=None):
         """Indices of maxima along `axis`, as float32 like MXNet."""
-        return NDArray(np.asarray(self._data.argmax(axis=axis), dtype=np.float32), self._ctx)
+        return _into(out, NDArray(np.asarray(self._data.argmax(axis=axis, keepdims=keepdims),
+                                             dtype=np.float32), self._ctx))
 
     def norm(self):
         """L2 norm of all elements, shape (1,)."""
@@ -402,6 +407,17 @@ class NDArray:
             return invoke(name, (self,) + args, kwargs)
         method.__name__ = name
         return method
+
+
+def _into(out, result):
+    """`result`, or `out` (an NDArray of the same shape) holding it."""
+    if out is None:
+        return result
+    if not isinstance(out, NDArray) or out.shape != result.shape:
+        raise MXNetError("out must be an NDArray of shape %s, got %r"
+                         % (result.shape, getattr(out, "shape", out)))
+    out[:] = result.asnumpy()
+    return out
 
 
 def _divide(lhs, rhs):

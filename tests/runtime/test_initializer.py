@@ -182,3 +182,13 @@ def test_numpy_target_and_verbosity(caplog):
         init(InitDesc('m_weight'), arr)
     assert (arr == 1).all()
     assert 'Initialized m_weight as weight: 1.0' in caplog.text
+
+
+def test_constant_dumps_keeps_its_arguments_as_json_values():
+    for value in (mx.nd.ones((2, 3)), np.full((3,), 0.5)):
+        init = mx.init.Constant(value)
+        text = init.dumps()
+        assert text == json.dumps(["constant", init._kwargs])      # _kwargs is plain JSON
+        assert json.loads(text)[1]["value"] == np.asarray(
+            value.asnumpy() if hasattr(value, "asnumpy") else value).tolist()
+    assert mx.init.Constant(1).dumps() == '["constant", {"value": 1}]'

@@ -509,3 +509,17 @@ def test_array_refuses_complex_object_and_string_data():
         mx.nd.array([1.0], dtype=np.complex64)
     assert mx.nd.array(np.array([True, False])).asnumpy().tolist() == [1.0, 0.0]
     assert mx.nd.array(np.arange(3, dtype=np.int64), dtype="int32").dtype == np.int32
+
+
+def test_numpy_reductions_of_an_ndarray_give_ndarrays_as_mxnet():
+    x = np.array([[0.3, 0.7], [0.0, 1.0], [0.8, 0.2]], dtype=np.float32)
+    a = mx.nd.array(x)
+    for fn in (np.sum, np.max, np.min, np.argmax):
+        got = fn(a, axis=1)
+        assert isinstance(got, mx.nd.NDArray)
+        np.testing.assert_allclose(got.asnumpy(), fn(x, axis=1))
+    out = mx.nd.zeros((2,))
+    assert a.argmax(axis=0, out=out) is out
+    np.testing.assert_array_equal(out.asnumpy(), [2, 1])
+    with pytest.raises(mx.base.MXNetError, match="out must be"):
+        a.sum(axis=0, out=mx.nd.zeros((3,)))
