@@ -164,7 +164,7 @@ def create(prop, ctx, in_shapes, dtype):
     return op
 
 
-def _run_imperative(prop, arrays, train):
+def _run_imperative(prop, arrays, train, op_type="?"):
     """mx.nd.Custom: the operator's forward on NumPy arrays (arguments then aux)."""
     from .context import current_context
     from .ndarray import NDArray
@@ -178,8 +178,8 @@ def _run_imperative(prop, arrays, train):
     except MXNetError:
         raise
     except Exception as err:            # noqa: BLE001  (the user's create_operator)
-        raise MXNetError("Custom operator %s: create_operator failed: %s: %s"
-                         % (type(prop).__name__, type(err).__name__, err)) from err
+        raise MXNetError("Custom operator '%s': create_operator failed: %s: %s"
+                         % (op_type, type(err).__name__, err)) from err
     in_data = [NDArray(a, ctx) for a in args]
     aux = [NDArray(a, ctx) for a in arrays[n_arg:]]
     out_data = [NDArray(np.zeros(s, dtype=dtype), ctx) for s in outs]
@@ -189,8 +189,8 @@ def _run_imperative(prop, arrays, train):
     except MXNetError:
         raise
     except Exception as err:            # noqa: BLE001  (the user's operator)
-        raise MXNetError("Custom operator %s: forward failed: %s: %s"
-                         % (type(prop).__name__, type(err).__name__, err)) from err
+        raise MXNetError("Custom operator '%s': forward failed: %s: %s"
+                         % (op_type, type(err).__name__, err)) from err
     return [o._data for o in out_data]
 
 

@@ -14,7 +14,7 @@ from .base import (MAX_TEXT, OpDef, REQUIRED, Param, ShapeError, _ignored_key, _
 
 PROPS = {}          # op_type -> factory(**kwargs as strings) -> property object
 _CACHE = {}         # (op_type, kwargs) -> property object
-RUNNER = [None]     # runner(prop, arrays, train) -> list of NumPy outputs (mx.nd.Custom)
+RUNNER = [None]     # runner(prop, arrays, train, op_type) -> NumPy outputs (mx.nd.Custom)
 
 
 def register_prop(op_type, factory):
@@ -147,7 +147,7 @@ def _reference(params, arrays, train=False):
     if RUNNER[0] is None:
         raise MXNetError("Custom operator '%s': import mxc.operator to run custom operators"
                          % params["op_type"])
-    return RUNNER[0](prop_of(params), arrays, train)
+    return RUNNER[0](prop_of(params), arrays, train, params["op_type"])
 
 
 CUSTOM = register(CustomOpDef(

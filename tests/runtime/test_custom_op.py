@@ -383,6 +383,8 @@ def test_operator_errors_name_the_node():
     ex = sym.simple_bind(mx.cpu(), data=(2, 2))
     with pytest.raises(MXNetError, match="test_broken.*'oops'.*forward.*boom"):
         ex.forward()
+    with pytest.raises(MXNetError, match="'test_broken'.*forward.*boom"):
+        mx.nd.Custom(mx.nd.zeros((2, 2)), op_type="test_broken")
 
 
 def test_mnist_mlp_with_custom_softmax_loss():
