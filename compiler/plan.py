@@ -518,11 +518,12 @@ def zero_unwritten_gradients(plan, views):
 
 def zero_missing_output_grads(plan, views, grad_of):
     """Outputs of nodes that run backward but whose gradient nobody provides (an unused output,
-    not a loss) get a zero-filled gradient buffer."""
+    not a loss) get a zero-filled gradient buffer. Hidden outputs (masks, saved statistics, an
+    RNN's reserve) have no gradient: their kernels get NULL."""
     for v in views:
         if not v.needs_backward or v.is_loss:
             continue
-        for i, slot in enumerate(v.slots_out):
+        for i, slot in enumerate(v.slots_out[:v.node.num_visible()]):
             key = (id(v.node), i)
             if key not in grad_of:
                 t = grad_of[key] = plan.alloc("%s_%s_grad_zero" % (v.name, slot), v.shape[slot])

@@ -183,6 +183,8 @@ def test_dropout_between_layers_trains_only():
     assert not np.allclose(train.outputs[0], ref)
     geo = ops.rnn.layout(p, (4, 3, 2))
     reserve = dict((slot, expr) for _, slot, expr in train.plan.nodes[0].fwd_args)["reserve"]
+    bwd = dict((slot, expr) for _, slot, expr in train.plan.nodes[0].bwd_args)
+    assert bwd["reserve_grad"] == "NULL"          # the hidden record has no gradient buffer
     start = int(reserve.split("+")[1]) + geo["layers"][1]["mask"]
     mask = train.arena[start:start + 4 * 3 * H]
     assert set(np.unique(mask)) <= {0.0, 2.0} and 0 < (mask == 0).sum() < mask.size
