@@ -540,7 +540,18 @@ class PrefetchingIter(_CurrentBatchIter):
 # --------------------------------------------------------------------------- file iterators
 
 
-class _BatchLoader(DataIter):
+class _NativeIter(DataIter):
+    """MXNet's iterators implemented in C++ (MXDataIter: CSVIter, MNISTIter, ...) hand out
+    one array from getdata() / getlabel(), not a list; their batches hold lists."""
+
+    def next(self):
+        if self.iter_next():
+            return DataBatch(data=[self.getdata()], label=[self.getlabel()],
+                             pad=self.getpad(), index=self.getindex())
+        raise StopIteration
+
+
+class _BatchLoader(_NativeIter):
     """Batches over in-memory rows with the C++ BatchLoader's round_batch rules.
 
     round_batch=True: the last partial batch is completed from the start of the data
@@ -610,10 +621,10 @@ class _BatchLoader(DataIter):
         return True
 
     def getdata(self):
-        return [self._current[0]]
+        return self._current[0]
 
     def getlabel(self):
-        return [self._current[1]]
+        return self._current[1]
 
     def getpad(self):
         return self._current[2]
@@ -713,7 +724,7 @@ def _read_idx(fname, magic, what):
     return dims, np.frombuffer(raw, np.uint8, need, header)
 
 
-class MNISTIter(DataIter):
+class MNISTIter(_NativeIter):
     """Batches of MNIST IDX files (gzip or plain); the partial last batch is dropped."""
 
     def __init__(self, image="./train-images-idx3-ubyte", label="./train-labels-idx1-ubyte",
@@ -763,10 +774,10 @@ class MNISTIter(DataIter):
         return True
 
     def getdata(self):
-        return [self._current[0]]
+        return self._current[0]
 
     def getlabel(self):
-        return [self._current[1]]
+        return self._current[1]
 
     def getpad(self):
         return 0

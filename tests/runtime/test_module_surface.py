@@ -401,3 +401,21 @@ def test_forward_accepts_a_batch_with_data_only():
     mod.init_params()
     mod.forward(Batch([mx.nd.ones((1, 4))]))
     np.testing.assert_array_equal(mod.get_outputs()[0].asnumpy(), np.full((1, 4), 2.0))
+
+
+def test_native_iterators_hand_out_one_array_from_getdata(tmp_path):
+    rows = np.arange(30, dtype=np.float32).reshape(10, 3)
+    labels = np.arange(10, dtype=np.float32)
+    np.savetxt(tmp_path / "d.csv", rows, delimiter=",")
+    np.savetxt(tmp_path / "l.csv", labels, delimiter=",")
+    it = mx.io.CSVIter(data_csv=str(tmp_path / "d.csv"), data_shape=(3,),
+                       label_csv=str(tmp_path / "l.csv"), batch_size=4)
+    assert it.iter_next()
+    assert isinstance(it.getdata(), mx.nd.NDArray)          # MXNet's C++ iterators: one array
+    np.testing.assert_array_equal(it.getdata().asnumpy(), rows[:4])
+    np.testing.assert_array_equal(it.getlabel().asnumpy(), labels[:4])
+    it.reset()
+    batches = list(it)
+    assert [b.pad for b in batches] == [0, 0, 2]
+    np.testing.assert_array_equal(batches[1].data[0].asnumpy(), rows[4:8])
+    np.testing.assert_array_equal(batches[2].label[0].asnumpy(), labels[[8, 9, 0, 1]])
