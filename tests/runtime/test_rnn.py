@@ -178,6 +178,23 @@ def test_zeros_begin_state_infers_batch():
     assert out_shapes == [(4, 3, 5)]
 
 
+def test_shared_params():
+    # RNNParams shares weights: two cells, one set of variables, their own node names.
+    shared = mx.rnn.RNNParams('enc_')
+    a = mx.rnn.LSTMCell(4, prefix='a_', params=shared)
+    b = mx.rnn.LSTMCell(4, prefix='b_', params=shared)
+    out_a, _ = a.unroll(1, [mx.sym.Variable('x')], begin_state=state_vars('sa_', 2))
+    out_b, _ = b.unroll(1, [mx.sym.Variable('y')], begin_state=state_vars('sb_', 2))
+    net = mx.sym.Group(out_a + out_b)
+    assert net.list_outputs() == ['a_t0_out_output', 'b_t0_out_output']
+    assert [n for n in net.list_arguments() if n.startswith('enc_')] == \
+        ['enc_i2h_weight', 'enc_i2h_bias', 'enc_h2h_weight', 'enc_h2h_bias']
+    assert a.params is b.params
+    stack = mx.rnn.SequentialRNNCell(params=mx.rnn.RNNParams('s_'))
+    with pytest.raises(MXNetError, match="not both"):
+        stack.add(mx.rnn.GRUCell(3, params=shared))
+
+
 def test_stack_bidirectional_unfuse_names():
     # FusedRNNCell(prefix='test_', 2 layers, bidirectional, dropout).unfuse() in MXNet 1.9:
     # cells test_l<k>_ / test_r<k>_, outputs test_bi_l<k>_t<step>, dropout between layers.
