@@ -568,6 +568,22 @@ def hypot(left, right):
                              math.hypot)
 
 
+class _Internal:
+    """mx.sym._internal: MXNet's namespace of the operators whose names begin with '_'
+    (_plus, _zeros, _copy, _identity_with_attr_like_rhs, ...)."""
+
+    def __getattr__(self, name):
+        if name.startswith("_") and not name.startswith("__") and name in _ops.FUNCTIONS:
+            return _function(name)
+        raise AttributeError("mx.sym._internal has no operator %r" % name)
+
+    def __dir__(self):
+        return sorted(n for n in _ops.FUNCTIONS if n.startswith("_") and not n.startswith("__"))
+
+
+_internal = _Internal()
+
+
 # ---- constant symbols (MXNet's symbol.zeros / ones / full over _zeros / _ones / _full) -------
 
 def zeros(shape, dtype=None, **kwargs):

@@ -22,6 +22,7 @@ _SUBMODULES = {
 _FROM = {
     "cpu": "context", "gpu": "context", "cpu_pinned": "context", "Context": "context",
     "current_context": "context", "MXNetError": "base", "AttrScope": "attribute",
+    "is_np_shape": "util", "set_np_shape": "util", "np_shape": "util", "use_np_shape": "util",
 }
 
 

@@ -73,3 +73,16 @@ def _identity_shape(p, ins, outs=None):
 register(OpDef("_copy", aliases=("identity",), shape=_identity_shape,
                template="ops/copy.c.j2",
                reference=lambda p, arrays, train=False: [arrays[0].copy()]))
+
+
+def _like_rhs_shape(p, ins, outs=None):
+    """lhs, rhs and the output are one shape: the rhs only lends its shape (MXNet's
+    _identity_with_attr_like_rhs, which lets inference flow back into the lhs)."""
+    outs = out_list(outs, 1)
+    unify(ins, outs, [0, 1], [0])
+    return ins, outs
+
+
+register(OpDef("_identity_with_attr_like_rhs", inputs=("lhs", "rhs"), shape=_like_rhs_shape,
+               no_grad_inputs=("rhs",), template="ops/copy_lhs.c.j2",
+               reference=lambda p, arrays, train=False: [arrays[0].copy()]))

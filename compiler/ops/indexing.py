@@ -11,8 +11,8 @@ from math import prod
 import numpy as np
 
 from ..errors import MXNetError
-from .base import (OpDef, Param, ShapeError, assign, known, p_bool, p_enum, p_float, p_int,
-                   p_optional, p_shape, register)
+from .base import (OpDef, Param, ShapeError, assign, known, ndim_known, p_bool, p_enum, p_float,
+                   p_int, p_optional, p_shape, register)
 from .shape_ops import _axis, strides
 
 
@@ -77,13 +77,13 @@ def _pick_axis(p, ndim):
 
 def _pick_shape(p, ins):
     d, idx = ins
-    if not known(d):
+    if not ndim_known(d):                   # unknown (0) dimensions stay unknown, as MXNet's
         return ins, [None]
     ax = _pick_axis(p, len(d))
     kept = tuple(1 if k == ax else s for k, s in enumerate(d))
     dropped = tuple(s for k, s in enumerate(d) if k != ax) or (1,)
     ins = list(ins)
-    if known(idx) and len(idx) == len(d) and len(d) > 1:
+    if ndim_known(idx) and len(idx) == len(d) and len(d) > 1:
         assign(ins, 1, kept)
     else:
         assign(ins, 1, dropped)

@@ -4,8 +4,8 @@ from math import prod
 
 import numpy as np
 
-from .base import (OpDef, Param, ShapeError, assign, known, out_list, p_bool, p_enum, p_float,
-                   register, unify)
+from .base import (OpDef, Param, ShapeError, assign, known, ndim_known, out_list, p_bool,
+                   p_enum, p_float, register, unify)
 
 
 def _same_shape(p, ins, outs=None):
@@ -17,10 +17,16 @@ def _same_shape(p, ins, outs=None):
 
 # ---- SoftmaxOutput -------------------------------------------------------------------------
 
-def _softmax_output_shape(p, ins):
+def _softmax_output_shape(p, ins, outs=None):
+    """The output is data's shape (either way); the label is data without its last axis (the
+    class axis, or (N, spatial...) for multi_output), unless it has data's own shape."""
+    unify(ins, out_list(outs, 1), [0], [0])
     data, label = ins[0], ins[1]
     if not known(data):
-        return ins, [None]
+        if ndim_known(data) and not ndim_known(label) and not p["multi_output"] \
+                and len(data) > 1:
+            ins[1] = tuple(data[:-1])
+        return ins, [data if ndim_known(data) else None]
     if label is not None and len(label) > 0 and tuple(label) == tuple(data):
         return ins, [data]                       # probability / one-hot labels
     if p["multi_output"]:
@@ -82,10 +88,12 @@ register(OpDef(
 
 # ---- regression / loss heads ---------------------------------------------------------------
 
-def _regression_shape(p, ins):
+def _regression_shape(p, ins, outs=None):
+    """The output is data's shape (either way); the label has data's size and batch."""
+    unify(ins, out_list(outs, 1), [0], [0])
     data, label = ins[0], ins[1]
     if not known(data):
-        return ins, [None]
+        return ins, [data if ndim_known(data) else None]
     if label is not None and len(label) > 0 and all(d > 0 for d in label):
         if label[0] != data[0] or prod(label) != prod(data):
             raise ShapeError(1, tuple(label), tuple(data))
@@ -112,10 +120,11 @@ for _name, _kind, _ref in (("LinearRegressionOutput", "linear", _identity_ref),
         template="ops/regression_output.c.j2", reference=_ref))
 
 
-def _svm_shape(p, ins):
+def _svm_shape(p, ins, outs=None):
+    unify(ins, out_list(outs, 1), [0], [0])
     data = ins[0]
     if not known(data):
-        return ins, [None]
+        return ins, [data if ndim_known(data) else None]
     assign(ins, 1, (data[0],))
     return ins, [tuple(data)]
 

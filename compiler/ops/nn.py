@@ -124,12 +124,23 @@ def _check_rank(p, data, op):
 
 # ---- Convolution ---------------------------------------------------------------------------
 
-def _conv_shape(p, ins):
+def _conv_shape(p, ins, outs=None):
+    """Output (N, num_filter, spatial...); unknown (0) dimensions stay unknown. As MXNet's
+    ConvolutionShape, a known output fills the batch, and each spatial size whose stride is 1
+    (the input size follows from the output's)."""
     nd = _check_rank(p, ins[0], "Convolution")
     data = ins[0]
-    if not known(data):
+    if not ndim_known(data):
         return ins, [None]
     s, d, pd = _spatial(p, nd)
+    out = out_list(outs, 1)[0]
+    if ndim_known(out) and len(out) == len(data):
+        back = [out[0], data[1]]
+        for x, o, k, si, di, pi in zip(data[2:], out[2:], p["kernel"], s, d, pd):
+            x_back = o + di * (k - 1) - 2 * pi if o and si == 1 else 0
+            back.append(x_back if x_back > 0 else x)
+        assign(ins, 0, back)
+        data = ins[0]
     c, f, g = data[1], p["num_filter"], p["num_group"]
     if c % g or f % g:
         raise ShapeError(0, data, (), "num_group=%d must divide channels %d and num_filter %d"
@@ -137,14 +148,14 @@ def _conv_shape(p, ins):
     assign(ins, 1, (f, c // g) + tuple(p["kernel"]))
     if not p["no_bias"]:
         assign(ins, 2, (f,))
-    out = []
+    shape = []
     for x, k, si, di, pi in zip(data[2:], p["kernel"], s, d, pd):
-        o = (x + 2 * pi - di * (k - 1) - 1) // si + 1
-        if o <= 0:
+        o = (x + 2 * pi - di * (k - 1) - 1) // si + 1 if x else 0
+        if x and o <= 0:
             raise ShapeError(0, data, (), "kernel %s (dilate %s) does not fit the padded input"
                              % (p["kernel"], d))
-        out.append(o)
-    return ins, [(data[0], f) + tuple(out)]
+        shape.append(o)
+    return ins, [(data[0], f) + tuple(shape)]
 
 
 def _as3d(vals, fill):
@@ -493,14 +504,22 @@ def _channel_axis(p, data):
     return ax
 
 
-def _bn_shape(p, ins):
+def _bn_shape(p, ins, outs=None):
+    """data and output are one shape; gamma, beta, the moving statistics and the mean / var
+    outputs are (C,), C the channel dimension of data, which any of them may give."""
+    outs = out_list(outs, 3)
+    unify(ins, outs, [0], [0])
     data = ins[0]
-    if not known(data):
+    if not ndim_known(data):
         return ins, [None, None, None]
-    c = data[_channel_axis(p, data)]
-    for i in (1, 2, 3, 4):
+    ax = _channel_axis(p, data)
+    vectors = [(ins[i] if i < len(ins) else None) for i in (1, 2, 3, 4)] + outs[1:3]
+    c = data[ax] or next((v[0] for v in vectors if ndim_known(v) and len(v) == 1 and v[0]), 0)
+    for i in range(1, len(ins)):
         assign(ins, i, (c,))
-    return ins, [tuple(data), (c,), (c,)]
+    if c and not data[ax]:
+        assign(ins, 0, tuple(c if j == ax else v for j, v in enumerate(data)))
+    return ins, [tuple(ins[0]), (c,), (c,)]
 
 
 def _bn_geometry(p, shapes):
@@ -549,19 +568,16 @@ register(OpDef(
 
 # ---- Dropout -------------------------------------------------------------------------------
 
-def _same_two(p, ins):
-    d = ins[0]
-    return ins, ([tuple(d), tuple(d)] if known(d) else [None, None])
-
-
-def _dropout_shape(p, ins):
-    d = ins[0]
-    if known(d):
+def _dropout_shape(p, ins, outs=None):
+    """data, output and mask are one shape, inferred from any of them."""
+    outs = out_list(outs, 2)
+    d = unify(ins, outs, [0], [0, 1])
+    if ndim_known(d):
         for a in p["axes"]:
             if not -len(d) <= a < len(d):
                 raise ShapeError(0, tuple(d), (), "Dropout axes entry %d is out of range for "
                                  "%d dimensions" % (a, len(d)))
-    return _same_two(p, ins)
+    return ins, outs
 
 
 def _dropout_geometry(p, shapes):
@@ -691,13 +707,13 @@ def _axis_geometry(p, shapes):
                 T=1.0 if p.get("temperature") is None else p["temperature"])
 
 
-def _softmax_shape(p, ins):
+def _softmax_shape(p, ins, outs=None):
     if p["use_length"]:
         raise ShapeError(0, ins[0], (), "use_length=True is not supported")
     d = ins[0]
-    if known(d) and not -len(d) <= p["axis"] < len(d):
+    if ndim_known(d) and not -len(d) <= p["axis"] < len(d):
         raise ShapeError(0, d, (), "axis %d is out of range for data %s" % (p["axis"], d))
-    return _same_shape(p, ins)
+    return _same_shape(p, ins, outs)
 
 
 _SOFTMAX_PARAMS = {"axis": Param(p_int, -1),
@@ -741,10 +757,10 @@ def _softmax_act_geometry(p, shapes):
     return dict(OUTER=data[0], C=prod(data[1:]), INNER=1, T=1.0)
 
 
-def _softmax_act_shape(p, ins):
-    if p["mode"] == "channel" and known(ins[0]) and len(ins[0]) < 3:
+def _softmax_act_shape(p, ins, outs=None):
+    if p["mode"] == "channel" and ndim_known(ins[0]) and len(ins[0]) < 3:
         raise ShapeError(0, ins[0], (), "SoftmaxActivation mode=channel needs 3-D or more")
-    return _same_shape(p, ins)
+    return _same_shape(p, ins, outs)
 
 
 def _grouped_softmax(p, x):
@@ -761,10 +777,15 @@ register(OpDef(
 
 # ---- Embedding -----------------------------------------------------------------------------
 
-def _embedding_shape(p, ins):
+def _embedding_shape(p, ins, outs=None):
+    """weight (input_dim, output_dim); output = data's shape + (output_dim,), the data's
+    unknown dimensions unknown in it, and filled back from a known output."""
     assign(ins, 1, (p["input_dim"], p["output_dim"]))
+    out = out_list(outs, 1)[0]
+    if ndim_known(out) and len(out) > 1:
+        assign(ins, 0, tuple(out[:-1]))
     data = ins[0]
-    if not known(data):
+    if not ndim_known(data):
         return ins, [None]
     return ins, [tuple(data) + (p["output_dim"],)]
 

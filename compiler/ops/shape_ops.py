@@ -575,6 +575,8 @@ register(OpDef("add_n", aliases=("ElementWiseSum",), variable_inputs=True,
 
 def _where_shape(p, ins):
     cond, x, y = ins
+    if not known(cond):                      # MXNet's WhereOpShape waits for the condition
+        return ins, [None]
     d = _same_inputs([x, y], "where")
     if d is None:
         return ins, [None]

@@ -4,12 +4,16 @@ from math import prod
 
 import numpy as np
 
-from .base import (OpDef, Param, ShapeError, known, p_bool, p_dtype, p_enum, p_float, p_int,
-                   p_optional, p_shape, register)
+from .base import (OpDef, Param, ShapeError, assign, dim_prod, known, merge_shape, ndim_known,
+                   out_list, p_bool, p_dtype, p_enum, p_float, p_int, p_optional, p_shape,
+                   register, unify)
 
 
-def _same_shape(p, ins):
-    return ins, [tuple(ins[0]) if known(ins[0]) else None]
+def _same_shape(p, ins, outs=None):
+    """Input and output are one shape, inferred either way."""
+    outs = out_list(outs, 1)
+    unify(ins, outs, [0], [0])
+    return ins, outs
 
 
 def _axis(axis, ndim, what="axis", extra=0):
@@ -23,11 +27,16 @@ def _axis(axis, ndim, what="axis", extra=0):
 
 # ---- shape manipulation ------------------------------------------------------------------------
 
-def _flatten_shape(p, ins):
+def _flatten_shape(p, ins, outs=None):
+    """(N, product of the rest); the output's N fills the data's."""
+    out = out_list(outs, 1)[0]
     d = ins[0]
-    if not known(d):
+    if not ndim_known(d):
         return ins, [None]
-    return ins, [(d[0], prod(d[1:]))]
+    if ndim_known(out) and len(out) == 2:
+        assign(ins, 0, (out[0],) + tuple(d[1:]))
+        d = ins[0]
+    return ins, [(d[0], dim_prod(d[1:]))]
 
 
 def _reshaped(fn):
@@ -99,16 +108,69 @@ def reshape_target(dshape, shape, reverse=False):
     return tuple(out)
 
 
-def _reshape_shape(p, ins):
-    d = ins[0]
-    if not known(d):
-        return ins, [None]
+def _reshape_codes(p, d):
     shape = p["shape"]
     if not shape and p["target_shape"]:       # deprecated form: 0 = infer
         shape = tuple(-1 if v == 0 else v for v in p["target_shape"])
         if p["keep_highest"]:
             shape = (d[0],) + shape
-    return ins, [reshape_target(d, shape, p["reverse"])]
+    return shape
+
+
+def _reshape_partial(d, shape, reverse):
+    """The target of MXNet's codes over data with unknown (0) dimensions: a dimension is
+    unknown where it depends on one (-1 then stays unknown too)."""
+    d, shape = list(d), list(shape)
+    if reverse:
+        d, shape = d[::-1], shape[::-1]
+    out, src, i = [], 0, 0
+    while i < len(shape):
+        code = shape[i]
+        if code in (0, -3, -4) and src + (2 if code == -3 else 1) > len(d):
+            raise ShapeError(0, tuple(d), tuple(shape), "Reshape: code %d at position %d "
+                             "refers past the %d input dimensions" % (code, i, len(d)))
+        if code == 0:
+            out.append(d[src])
+            src += 1
+        elif code == -1:
+            out.append(0)
+            src += 1
+        elif code == -2:
+            out.extend(d[src:])
+            src = len(d)
+        elif code == -3:
+            out.append(d[src] * d[src + 1])
+            src += 2
+        elif code == -4:
+            if i + 2 >= len(shape):
+                raise ShapeError(0, tuple(d), tuple(shape), "Reshape: -4 needs two values")
+            d1, d2 = shape[i + 1], shape[i + 2]
+            out.extend([0 if d1 < 0 else d1, 0 if d2 < 0 else d2])
+            src += 1
+            i += 2
+        else:
+            out.append(code)
+            src += 1
+        i += 1
+    return tuple(out[::-1] if reverse else out)
+
+
+def _reshape_shape(p, ins, outs=None):
+    """MXNet's Reshape codes; with an unknown input dimension the output is partial, and a
+    fully known output fills a single unknown input dimension (ReverseReshapeInferShape)."""
+    out = out_list(outs, 1)[0]
+    d = ins[0]
+    if not ndim_known(d):
+        return ins, [None]
+    if not known(d):
+        if known(out) and sum(1 for v in d if v == 0) == 1:
+            rest = dim_prod(v for v in d if v)
+            if rest and prod(out) % rest == 0:
+                assign(ins, 0, tuple(v or prod(out) // rest for v in d))
+                d = ins[0]
+    if not known(d):
+        return ins, [_reshape_partial(d, _reshape_codes(p, d), p["reverse"])]
+    return ins, [reshape_target(d, _reshape_codes(p, d), p["reverse"])]
 
 
 register(OpDef(
@@ -119,11 +181,19 @@ register(OpDef(
     reference=_reshaped(lambda p, d: _reshape_shape(p, [d])[1][0])))
 
 
-def _expand_dims_shape(p, ins):
+def _expand_dims_shape(p, ins, outs=None):
+    """A 1 inserted at `axis`; the other dimensions of a known output fill the input's."""
+    out = out_list(outs, 1)[0]
     d = ins[0]
-    if not known(d):
-        return ins, [None]
+    if not ndim_known(d):
+        if not ndim_known(out):
+            return ins, [None]
+        a = _axis(p["axis"], len(out) - 1, extra=1)
+        return [tuple(out[:a]) + tuple(out[a + 1:])] + list(ins[1:]), [out]
     a = _axis(p["axis"], len(d), extra=1)
+    if ndim_known(out) and len(out) == len(d) + 1:
+        assign(ins, 0, tuple(out[:a]) + tuple(out[a + 1:]))
+        d = ins[0]
     return ins, [tuple(d[:a]) + (1,) + tuple(d[a:])]
 
 
@@ -136,15 +206,26 @@ register(OpDef("Cast", aliases=("cast",), params={"dtype": Param(p_dtype)},
                reference=lambda p, arrays, train=False: [arrays[0].astype(p["dtype"])]))
 
 
-def _transpose_shape(p, ins):
+def _transpose_shape(p, ins, outs=None):
+    """The permuted dimensions, inferred either way (MXNet's TransposeShape)."""
+    out = out_list(outs, 1)[0]
     d = ins[0]
-    if not known(d):
+    if not ndim_known(d) and not ndim_known(out):
         return ins, [None]
-    axes = p["axes"] or tuple(range(len(d) - 1, -1, -1))
-    axes = [_axis(a, len(d), "axes entry") for a in axes]
-    if sorted(axes) != list(range(len(d))):
-        raise ShapeError(0, tuple(d), tuple(axes), "transpose: axes must permute %d axes"
-                         % len(d))
+    nd = len(d) if ndim_known(d) else len(out)
+    if ndim_known(d) and ndim_known(out) and len(out) != nd:
+        raise ShapeError(0, tuple(d), tuple(out), "transpose: input and output ranks differ")
+    axes = p["axes"] or tuple(range(nd - 1, -1, -1))
+    axes = [_axis(a, nd, "axes entry") for a in axes]
+    if sorted(axes) != list(range(nd)):
+        raise ShapeError(0, tuple(d or ()), tuple(axes), "transpose: axes must permute %d axes"
+                         % nd)
+    if ndim_known(out):
+        back = [0] * nd
+        for i, a in enumerate(axes):
+            back[a] = out[i]
+        assign(ins, 0, back)
+        d = ins[0]
     return ins, [tuple(d[a] for a in axes)]
 
 
@@ -156,21 +237,45 @@ register(OpDef("transpose", params={"axes": Param(p_shape, ())}, shape=_transpos
                template="ops/transpose.c.j2", reference=_transpose_ref))
 
 
-def _concat_shape(p, ins):
-    n = len(ins)
-    if not all(known(s) for s in ins):
+def _concat_shape(p, ins, outs=None):
+    """Every dimension but `dim` is shared by the inputs and the output (inferred in every
+    direction, MXNet's ConcatShape); the output's `dim` is the sum of the inputs' once they
+    are known, and a known sum fills a single unknown input `dim`."""
+    out = out_list(outs, 1)[0]
+    ranks = {len(s) for s in list(ins) + [out] if ndim_known(s)}
+    if not ranks:
         return ins, [None]
-    nd = len(ins[0])
+    if len(ranks) > 1:
+        first = next(k for k, s in enumerate(ins) if ndim_known(s))
+        bad = next((k for k, s in enumerate(ins) if ndim_known(s)
+                    and len(s) != len(ins[first])), first)
+        raise ShapeError(bad, tuple(ins[bad]), tuple(ins[first] if bad != first else out),
+                         "Concat: inputs and output must have the same number of dimensions")
+    nd = ranks.pop()
     dim = _axis(p["dim"], nd, "dim")
-    total = 0
-    for k, s in enumerate(ins):
-        if len(s) != nd or any(a != b for j, (a, b) in enumerate(zip(s, ins[0])) if j != dim):
-            raise ShapeError(k, tuple(s), tuple(ins[0]),
-                             "Concat: all dims except %d must match" % dim)
-        total += s[dim]
-    out = list(ins[0])
-    out[dim] = total
-    return ins[:n], [tuple(out)]
+    common = ()
+    for k, s in enumerate(list(ins) + [out]):
+        if ndim_known(s):
+            masked = tuple(0 if j == dim else v for j, v in enumerate(s))
+            merged = merge_shape(common, masked)
+            if merged is None:
+                k = min(k, len(ins) - 1)
+                raise ShapeError(k, tuple(s), tuple(common),
+                                 "Concat: all dims except %d must match" % dim)
+            common = merged
+    sizes = [s[dim] if ndim_known(s) else 0 for s in ins]
+    for k in range(len(ins)):
+        assign(ins, k, tuple(sizes[k] if j == dim else v for j, v in enumerate(common)))
+    total = sum(sizes) if all(sizes) else 0
+    if ndim_known(out) and out[dim] and not total and sizes.count(0) == 1:
+        k = sizes.index(0)
+        rest = out[dim] - sum(sizes)
+        if rest <= 0:
+            raise ShapeError(k, tuple(ins[k]), tuple(out), "Concat: the output's dim %d is "
+                             "too small for the other inputs" % dim)
+        assign(ins, k, tuple(rest if j == dim else v for j, v in enumerate(ins[k])))
+        total = out[dim]
+    return ins, [tuple(total if j == dim else v for j, v in enumerate(common))]
 
 
 register(OpDef("Concat", aliases=("concat",),
@@ -183,23 +288,42 @@ def _split_outputs(p):
     return ["output%d" % i for i in range(p["num_outputs"])]
 
 
-def _split_shape(p, ins):
+def _split_shape(p, ins, outs=None):
+    """Equal parts along `axis`; the parts share one shape, and a known part fills the
+    data's other dimensions (and `axis`: num_outputs parts), as MXNet's SliceChannel."""
     d = ins[0]
     n = p["num_outputs"]
-    if not known(d):
+    outs = out_list(outs, n)
+    if not ndim_known(d):
         return ins, [None] * n
     a = _axis(p["axis"], len(d))
     if d[a] % n:
         raise ShapeError(0, tuple(d), (), "SliceChannel: axis %d of size %d is not divisible "
                          "by num_outputs=%d" % (a, d[a], n))
+    squeeze = p["squeeze_axis"]
+    if squeeze and d[a] and d[a] != n:
+        raise ShapeError(0, tuple(d), (), "SliceChannel: squeeze_axis needs parts of "
+                         "size 1 along axis %d" % a)
     part = list(d)
     part[a] = d[a] // n
-    if p["squeeze_axis"]:
-        if part[a] != 1:
-            raise ShapeError(0, tuple(d), (), "SliceChannel: squeeze_axis needs parts of "
-                             "size 1 along axis %d" % a)
+    if squeeze and len(d) > 1:
         del part[a]
-    return ins, [tuple(part) if part else (1,)] * n
+    part = tuple(part) if part else (1,)
+    parts = [part] + list(outs)
+    try:
+        unify(parts, None, list(range(n + 1)))
+    except ShapeError as err:
+        raise ShapeError(0, tuple(d), (), "SliceChannel: output %d has shape %s, the parts of "
+                         "this input are %s" % (err.index - 1, err.provided, err.inferred)) \
+            from None
+    part = parts[0]
+    if squeeze and len(d) > 1:
+        back = tuple(part[:a]) + (n,) + tuple(part[a:])
+    else:
+        back = tuple(v * n if j == a else v for j, v in enumerate(part))
+    if len(back) == len(d):
+        assign(ins, 0, back)
+    return ins, [part] * n
 
 
 def _split_ref(p, x):
@@ -358,9 +482,20 @@ def dot_dims(p, lhs, rhs):
 
 
 def _dot_shape(p, ins):
-    if not (known(ins[0]) and known(ins[1])):
+    """dot's output; dimensions unknown (0) in an operand stay unknown in the output, as in
+    MXNet's DotShape (the inner sizes are compared once both are known)."""
+    lhs, rhs = ins
+    if not (ndim_known(lhs) and ndim_known(rhs)):
         return ins, [None]
-    return ins, [dot_dims(p, ins[0], ins[1])[1]]
+    if known(lhs) and known(rhs):
+        return ins, [dot_dims(p, lhs, rhs)[1]]
+    ta, tb = p["transpose_a"], p["transpose_b"]
+    k, out_l = (lhs[0], tuple(lhs[1:])) if ta else (lhs[-1], tuple(lhs[:-1]))
+    k2, out_r = (rhs[-1], tuple(rhs[:-1])) if tb else (rhs[0], tuple(rhs[1:]))
+    if k and k2 and k != k2:
+        raise ShapeError(1, tuple(rhs), tuple(lhs), "dot: inner dimensions %d and %d differ"
+                         % (k, k2))
+    return ins, [(out_l + out_r) or (1,)]
 
 
 _DOT_PARAMS = {"transpose_a": Param(p_bool, False), "transpose_b": Param(p_bool, False),
@@ -391,9 +526,27 @@ def batch_dot_dims(p, lhs, rhs):
 
 
 def _batch_dot_shape(p, ins):
-    if not (known(ins[0]) and known(ins[1])):
+    """batch_dot's output; with unknown dimensions it is inferred (partially) only when the
+    lhs's last and the rhs's second dimension are known, as in MXNet's BatchDotShape."""
+    lhs, rhs = ins
+    if not (ndim_known(lhs) and ndim_known(rhs)):
         return ins, [None]
-    return ins, [batch_dot_dims(p, ins[0], ins[1])[1]]
+    if known(lhs) and known(rhs):
+        return ins, [batch_dot_dims(p, lhs, rhs)[1]]
+    if len(lhs) != 3 or len(rhs) != 3:
+        raise ShapeError(1, tuple(rhs), tuple(lhs), "batch_dot: needs 3-D operands")
+    if not (lhs[2] and rhs[1]):
+        return ins, [None]
+    batch = merge_shape((lhs[0],), (rhs[0],))
+    if batch is None:
+        raise ShapeError(1, tuple(rhs), tuple(lhs), "batch_dot: needs 3-D operands with the "
+                         "same batch size")
+    m, k = (lhs[2], lhs[1]) if p["transpose_a"] else (lhs[1], lhs[2])
+    k2, n = (rhs[2], rhs[1]) if p["transpose_b"] else (rhs[1], rhs[2])
+    if k and k2 and k != k2:
+        raise ShapeError(1, tuple(rhs), tuple(lhs), "batch_dot: inner dimensions %d and %d "
+                         "differ" % (k, k2))
+    return ins, [(batch[0], m, n)]
 
 
 def _batch_dot_ref(p, arrays, train=False):

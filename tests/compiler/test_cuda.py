@@ -139,7 +139,15 @@ def _rnn_zoo():
     return mx.sym.RNN(x, state_size=2, num_layers=1, mode="gru", state_outputs=True, name="gru")
 
 
+def _constant_zoo():
+    """Constants (one with an unknown dimension filled from its consumer) and identities."""
+    x = mx.sym.Variable("data")                                        # (2, 3)
+    h = mx.sym.identity(x) * mx.sym.full((2, 3), 0.5) + mx.sym.zeros((0, 3))
+    return mx.sym._internal._identity_with_attr_like_rhs(h, x) + mx.sym.ones((2, 3))
+
+
 GRAPHS = {
+    "constant": (_constant_zoo, {"data": (2, 3)}, ()),
     "misc": (_misc_zoo, {"data": (4, 6), "idx": (4, 3)}, ("lin_label", "logi_label",
                                                            "mae_label", "svm_label")),
     "zoo": (_zoo, {"data": (7, 4)}, ()),

@@ -50,6 +50,26 @@ def test_constant_has_no_arguments_and_names_as_mxnet():
     assert (args, outs, aux) == ([], [(2, 5)], [])
 
 
+def _like_rhs_graph():
+    a, b = mx.sym.Variable("a"), mx.sym.Variable("b")
+    return mx.sym._internal._identity_with_attr_like_rhs(mx.sym.exp(a), b, name="like") * b
+
+
+def test_identity_with_attr_like_rhs_copies_lhs_and_gives_rhs_no_gradient_of_its_own():
+    rs = np.random.RandomState(4)
+    av, bv = rs.uniform(-1, 1, (3, 2)), rs.uniform(-1, 1, (3, 2))
+    sym = _like_rhs_graph()
+    assert sym.infer_shape(b=(3, 2))[0] == [(3, 2), (3, 2)]
+    tu.check_symbolic_forward(sym, {"a": av, "b": bv}, [np.exp(av) * bv], rtol=1e-12,
+                              atol=1e-12, dtype=np.float64)
+    tu.check_numeric_gradient(sym, {"a": av, "b": bv}, numeric_eps=1e-5, rtol=1e-6, atol=1e-8)
+    g = rs.uniform(-1, 1, (3, 2))
+    # d/db reaches b through the product only: the identity adds nothing for its rhs
+    tu.check_symbolic_backward(sym, {"a": av, "b": bv}, [g],
+                               {"a": np.exp(av) * bv * g, "b": np.exp(av) * g},
+                               rtol=1e-12, atol=1e-12, dtype=np.float64)
+
+
 # ---- unknown dimensions, filled from the consumers ----------------------------------------
 
 def _lstm_step(data, h, c, hidden, prefix):
@@ -174,5 +194,16 @@ def test_cuda_kernels_compile_with_nvcc(tmp_path):
     plan = make_plan(_constants_graph(), {"x": (2, 3)}, ["x"], [], grad_req={"x": "write"})
     src, cdef = cuda.render(plan)
     assert "f_fwd_k" in src and "(real)1.5" in src and "(real)-4.0" in src
+    built = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
+    assert built.compiled and os.path.isfile(os.path.join(built.path, "libmxc.so"))
+
+
+@needs_nvcc
+def test_cuda_identity_like_rhs_compiles_with_nvcc(tmp_path):
+    plan = make_plan(_like_rhs_graph(), {"a": (2, 3), "b": (2, 3)}, ["a", "b"], [],
+                     grad_req={"a": "write", "b": "write"})
+    src, cdef = cuda.render(plan)
+    assert "cudaMemcpyAsync(output, lhs, sizeof(real) * 6" in src
+    assert "cudaMemcpyAsync(lhs_grad, output_grad, sizeof(real) * 6" in src
     built = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
     assert built.compiled and os.path.isfile(os.path.join(built.path, "libmxc.so"))
