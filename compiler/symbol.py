@@ -708,12 +708,16 @@ def _function(fname):
     return make
 
 
+_MADE = {}     # operator functions made so far (kept out of globals(): mx.sym.slice, abs,
+              # max, ... must not hide Python's builtins inside this module)
+
+
 def __getattr__(name):
     """mx.sym.<Operator>(...) for every registered operator and alias."""
     if name in _ops.FUNCTIONS:
-        fn = _function(name)
-        globals()[name] = fn
-        return fn
+        if name not in _MADE:
+            _MADE[name] = _function(name)
+        return _MADE[name]
     raise AttributeError("module 'mxc.symbol' has no operator or attribute %r" % name)
 
 

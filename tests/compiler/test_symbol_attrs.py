@@ -212,3 +212,12 @@ def test_atomic_symbols_are_refused_for_variables_and_groups_and_compose_like_op
     assert again.tojson() == mx.sym.FullyConnected(d, num_hidden=3, name="fc2",
                                                    lr_mult=2).tojson()
     assert mx.sym.load_json(atom.tojson()).list_arguments() == []
+
+
+def test_operator_functions_do_not_hide_python_builtins():
+    a = mx.sym.Variable("a")
+    assert mx.sym.slice is mx.sym.slice and mx.sym.abs is mx.sym.abs
+    mx.sym.max, mx.sym.min, mx.sym.round  # noqa: B018 (made once, cached)
+    group = mx.sym.Group([a, a * 2, abs(a)])
+    assert group[0:2].list_outputs() == ["a", group.list_outputs()[1]]
+    assert abs(a).list_outputs()[0].startswith("abs")
