@@ -5,6 +5,8 @@ float64 central differences, the packed parameter length, refusals, dropout betw
 and the CUDA build with nvcc."""
 import math
 import os
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -278,6 +280,30 @@ def test_module_fits_a_sequence_regression():
             eval_metric="mse")
     assert dict(mod.score(it, "mse"))["mse"] < start / 10
     assert np.all(mod.get_params()[0]["rnn_state"].asnumpy() == 0)
+
+
+@pytest.mark.skipif(not (shutil.which("make") and shutil.which("cc")),
+                    reason="make or cc is missing: the exported library is not built")
+def test_exported_trainer_builds_warning_free_and_self_checks(tmp_path):
+    """The standalone export of a two-layer bidirectional LSTM (forward and BPTT kernels) builds
+    with -Wall -Wextra -Werror -pedantic and its self-check reproduces the module's outputs."""
+    seq = mx.sym.Variable("data")
+    out = mx.sym.RNN(seq, mx.sym.Variable("rnn_parameters", init=mx.init.Uniform(0.3)),
+                     mx.sym.Variable("rnn_state", init=mx.init.Zero()),
+                     mx.sym.Variable("rnn_state_cell", init=mx.init.Zero()),
+                     state_size=3, num_layers=2, mode="lstm", bidirectional=True, name="rnn")
+    net = mx.sym.LinearRegressionOutput(mx.sym.FullyConnected(out, num_hidden=1, name="fc"),
+                                        name="lro")
+    mod = mx.mod.Module(net, label_names=["lro_label"])
+    mod.bind([("data", (4, 2, 3))], [("lro_label", (4, 1))])
+    mod.init_params(mx.init.Uniform(0.3))
+    mod.init_optimizer(optimizer="adam")
+    mod.export(str(tmp_path / "rnnt"), kind="trainer")
+    res = subprocess.run(["make", "-s", "-C", str(tmp_path / "rnnt"), "check"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "-Werror" in (tmp_path / "rnnt" / "Makefile").read_text()
+    assert "ok (0 mismatches" in res.stdout
 
 
 @needs_nvcc
