@@ -823,7 +823,7 @@ class BidirectionalCell(BaseRNNCell):
         return outputs, [l_states, r_states]
 
 
-# -- convolutional cells ----------------------------------------------------------------------------
+# -- convolutional cells --------------------------------------------------------------------------
 
 class BaseConvRNNCell(BaseRNNCell):
     """Base of the convolutional cells: i2h and h2h are convolutions; the state has the

@@ -1,7 +1,6 @@
 """mx.rnn: cells against NumPy recurrences, names as MXNet 1.9 generates them, gradients vs
 central differences, weight packing, the bucketing sentence iterator, RNN checkpoints and a
 small language model trained with BucketingModule and Module.fit."""
-import logging
 import math
 import os
 import random
