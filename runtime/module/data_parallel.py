@@ -103,3 +103,31 @@ def merge(parts, axis=0):
     from ..ndarray import NDArray
     return NDArray(np.concatenate([p.asnumpy() if hasattr(p, "asnumpy") else np.asarray(p)
                                    for p in parts], axis=axis))
+
+
+def group_contexts(symbol, contexts, group2ctxs):
+    """{variable name: Context} from Module's group2ctxs (a dict of ctx_group -> Context, or
+    one such dict per context; a value may also list one Context per context). The graph
+    runs on the first context's device; a group's context labels its variables' arrays."""
+    if not group2ctxs:
+        return {}
+    if isinstance(group2ctxs, (list, tuple)):
+        if len(group2ctxs) != len(contexts):
+            raise ValueError("group2ctxs has %d entries for %d contexts"
+                             % (len(group2ctxs), len(contexts)))
+        first = group2ctxs[0]
+    else:
+        first = group2ctxs
+    if not isinstance(first, dict):
+        raise TypeError("group2ctxs must be a dict of ctx_group -> Context (or a list of them, "
+                        "one per context), got %s" % type(first).__name__)
+    chosen = {}
+    for group, ctx in first.items():
+        if isinstance(ctx, (list, tuple)):
+            if len(ctx) != len(contexts):
+                raise ValueError("group2ctxs['%s'] lists %d contexts for %d contexts"
+                                 % (group, len(ctx), len(contexts)))
+            ctx = ctx[0]
+        chosen[group] = ctx
+    from ..symbol_executor import _placement
+    return _placement(symbol, contexts[0], chosen)

@@ -55,6 +55,26 @@ class DataParallelExecutorGroup:
             self.set_params(arg, aux, allow_extra=True)
         self._refresh()
 
+    @classmethod
+    def _of_module(cls, module):
+        """The group of an already bound Module (its `_exec_group`), sharing its executor."""
+        group = cls.__new__(cls)
+        group.symbol = module.symbol
+        group.contexts = list(module._context)
+        group.workload = list(module._work_load_list)
+        group.param_names = list(module._param_names)
+        group.arg_names = module.symbol.list_arguments()
+        group.aux_names = module.symbol.list_auxiliary_states()
+        group.for_training = module.for_training
+        group.inputs_need_grad = module.inputs_need_grad
+        group.logger = module.logger
+        group.fixed_param_names = list(module._fixed_param_names)
+        group.state_names = list(module._state_names)
+        group.grad_req = module._grad_req
+        group._module = module
+        group._refresh()
+        return group
+
     def _refresh(self):
         """MXNet's per-context array lists, as views of the current executor."""
         ex = self._module._exec

@@ -452,6 +452,8 @@ class Module(BaseModule):
         self._monitor = None
         self._forwarded = False                          # a forward ran since the bind
         self._executors = {}                             # shapes -> Executor (reshape cache)
+        self._group2ctxs = group2ctxs
+        self._var_contexts = {}                          # variable -> its ctx_group's context
 
     # -- properties ---------------------------------------------------------------------------
     @property
@@ -498,6 +500,7 @@ class Module(BaseModule):
                 from ..executor_cuda import check_available
                 check_available(ctx)
         _dp.check_graph(self._symbol, self._context, for_training)
+        self._var_contexts = _dp.group_contexts(self._symbol, self._context, self._group2ctxs)
         data_shapes = _descs(data_shapes)
         label_shapes = _descs(label_shapes) if label_shapes is not None else None
         names = sorted(d.name for d in data_shapes)
@@ -548,6 +551,14 @@ class Module(BaseModule):
         desc = self._data_shapes[0]
         axis = max(DataDesc.get_batch_axis(getattr(desc, "layout", None)), 0)
         return _dp.split_batch(desc.shape[axis], self._work_load_list)
+
+    @property
+    def _exec_group(self):
+        """MXNet's executor group of the bound module: per-context array lists that are views
+        of the one compiled executor (see DataParallelExecutorGroup)."""
+        self._check_ready("_exec_group")
+        from .executor_group import DataParallelExecutorGroup
+        return DataParallelExecutorGroup._of_module(self)
 
     def _reset_bind(self):
         if self.binded and self.params_initialized:
@@ -983,7 +994,8 @@ class Module(BaseModule):
         self._check_ready("get_input_grads", params=True)
         if not self.inputs_need_grad:
             raise MXNetError("Module.get_input_grads: bind with inputs_need_grad=True first")
-        grads = [nd.NDArray(self._exec.grad_arrays[n]) for n in self._data_names]
+        grads = [nd.NDArray(self._exec.grad_arrays[n], ctx=self._var_contexts.get(n))
+                 for n in self._data_names]
         if merge_multi_context or len(self._context) == 1:
             return grads if merge_multi_context else [[g] for g in grads]
         slices = self._context_slices()

@@ -419,3 +419,35 @@ def test_native_iterators_hand_out_one_array_from_getdata(tmp_path):
     assert [b.pad for b in batches] == [0, 0, 2]
     np.testing.assert_array_equal(batches[1].data[0].asnumpy(), rows[4:8])
     np.testing.assert_array_equal(batches[2].label[0].asnumpy(), labels[[8, 9, 0, 1]])
+
+
+def test_group2ctxs_label_input_gradients_and_exec_group_views():
+    with mx.AttrScope(ctx_group="dev1"):
+        a = mx.sym.Variable("a") * 2
+    with mx.AttrScope(ctx_group="dev2"):
+        b = mx.sym.Variable("b")
+    mod = mx.mod.Module(a + b, context=[mx.cpu(0)], data_names=["a", "b"], label_names=None,
+                        group2ctxs={"dev1": mx.cpu(1), "dev2": [mx.cpu(2)]})
+    mod.bind(data_shapes=[("a", (2, 3)), ("b", (2, 3))], inputs_need_grad=True)
+    mod.init_params()
+    mod.forward(mx.io.DataBatch([mx.nd.ones((2, 3)), mx.nd.ones((2, 3))]), is_train=True)
+    mod.backward([mx.nd.ones((2, 3))])
+    grad_a, grad_b = mod.get_input_grads()
+    assert (grad_a.context, grad_b.context) == (mx.cpu(1), mx.cpu(2))
+    np.testing.assert_array_equal(grad_a.asnumpy(), np.full((2, 3), 2.0))
+    np.testing.assert_array_equal(grad_b.asnumpy(), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="2 entries for 1 contexts"):
+        mx.mod.Module(a + b, data_names=["a", "b"], label_names=None,
+                      group2ctxs=[{"dev1": mx.cpu(1)}] * 2).bind(
+            data_shapes=[("a", (2, 3)), ("b", (2, 3))])
+
+    net = mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=4, name="fc")
+    mod = mx.mod.Module(net, label_names=None)
+    mod.bind(data_shapes=[("data", (5, 3))])
+    mod.init_params()
+    mod.init_optimizer()
+    group = mod._exec_group
+    assert group.param_names == ["fc_weight", "fc_bias"] and group.batch_size == 5
+    assert mod._optimizer.idx2name == dict(enumerate(group.param_names))
+    group.param_arrays[1][0][:] = 7.0              # a view: writes reach the module
+    np.testing.assert_array_equal(mod.get_params()[0]["fc_bias"].asnumpy(), np.full(4, 7.0))
