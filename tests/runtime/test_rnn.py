@@ -236,6 +236,15 @@ def test_residual_and_dropout_names():
         mx.rnn.DropoutCell('0.5')
 
 
+def test_rnn_unroll_is_a_deprecated_unroll():
+    cell = mx.rnn.GRUCell(3, prefix='g_')
+    with pytest.warns(UserWarning, match="deprecated"):
+        out, states = mx.rnn.rnn_unroll(cell, 2, mx.sym.Variable('data'),
+                                        begin_state=[mx.sym.Variable('h')])
+    assert mx.sym.Group(out).list_outputs() == ['g_t0_out_output', 'g_t1_out_output']
+    assert [s.name for s in states] == ['g_t1_out']
+
+
 def test_bad_input_is_a_clear_error():
     cell = mx.rnn.RNNCell(3, prefix='rnn_')
     with pytest.raises(MXNetError, match="length is 3 but 2"):
