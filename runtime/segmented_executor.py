@@ -410,7 +410,7 @@ class SegmentedExecutor:
         deps = step.prop.declare_backward_dependency(
             list(range(n_out)), list(range(n_out, n_out + n_in)),
             list(range(n_out + n_in, 2 * n_out + n_in)))
-        step.deps = set(int(d) for d in deps)
+        step.deps = set(int(d) for d in deps)      # ids: out_grad, then in_data, out_data
         step.reqs = ["write" if self.for_training and key in self._needs else "null"
                      for key in step.in_keys]
 
@@ -515,9 +515,11 @@ class SegmentedExecutor:
 
     def _custom_backward(self, step, grads, gather):
         node = step.node
-        out_grad = [self._nd(grads[key] if key in grads else self._zeros(arr.shape))
-                    for key, arr in zip([(id(node), i) for i in range(len(step.outs))],
-                                        step.outs)]
+        out_grad = []               # the gradients it declared it reads (else zeros)
+        for i, arr in enumerate(step.outs):
+            key = (id(node), i)
+            given = key in grads and i in step.deps
+            out_grad.append(self._nd(grads[key] if given else self._zeros(arr.shape)))
         in_data = [self._nd(self._value[key]) for key in step.in_keys]
         out_data = [self._nd(arr) for arr in step.outs]
         in_grad = [self._nd(self._zeros(self._shapes[key])) for key in step.in_keys]

@@ -141,6 +141,7 @@ def module_grads(sym, params, batch):
     mod.init_params(arg_params=params)
     mod.forward(batch, is_train=True)
     mod.backward()
+    assert mod._exec.head_grads == [None]       # a loss output takes no head gradient
     grads = {n: mod._exec.grad_arrays[n].copy() for n in params}
     return mod.get_outputs()[0].asnumpy(), grads
 
@@ -276,6 +277,32 @@ def test_aux_states_update_in_training_only():
                                rtol=1e-4)
     mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
     np.testing.assert_allclose(mod.get_params()[1]["rm_moving_mean"].asnumpy(), mean1, rtol=1e-5)
+
+
+class TopGradPlusOne(mx.operator.CustomOp):
+    def forward(self, is_train, req, in_data, out_data, aux):
+        self.assign(out_data[0], req[0], in_data[0])
+
+    def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
+        self.assign(in_grad[0], req[0], out_grad[0] + 1)
+
+
+@mx.operator.register("test_no_top_grad")
+class NoTopGradProp(mx.operator.CustomOpProp):
+    def __init__(self):
+        super().__init__(need_top_grad=False)
+
+    def create_operator(self, ctx, shapes, dtypes):
+        return TopGradPlusOne()
+
+
+def test_need_top_grad_false_gets_no_out_grad():
+    # declare_backward_dependency leaves out_grad out: backward sees zeros, not the 5s
+    sym = mx.sym.Custom(mx.sym.Variable("data"), op_type="test_no_top_grad") * 2
+    ex = sym.simple_bind(mx.cpu(), data=(2, 3))
+    ex.forward(is_train=True, data=mx.nd.ones((2, 3)))
+    ex.backward(mx.nd.ones((2, 3)) * 2.5)
+    np.testing.assert_array_equal(ex.grad_dict["data"].asnumpy(), np.ones((2, 3)))
 
 
 def test_grad_req_add_accumulates():
