@@ -80,17 +80,31 @@ def graph_outputs(node):
     return node.num_outputs() + (extra(node.params) if extra else 0)
 
 
+def input_versions(order):
+    """{id(node): [version of each input]}: as nnvm counts them, an auxiliary state's version
+    is how many operators have mutated that variable so far (in order), and every other
+    input's is 0."""
+    mutations, out = {}, {}
+    for n in order:
+        if n.op is None:
+            continue
+        n_in = len(n.inputs) - len(n.aux_names())
+        versions = []
+        for k, (c, _) in enumerate(n.inputs):
+            if k >= n_in and c.op is None:
+                mutations[id(c)] = mutations.get(id(c), 0) + 1
+            versions.append(mutations.get(id(c), 0) if c.op is None else 0)
+        out[id(n)] = versions
+    return out
+
+
 def dumps_graph(order, heads, version, np_shape=False):
     """Render nodes (topological order) and heads exactly as MXNet 1.x's tojson().
 
     `np_shape` adds the `is_np_shape` graph attribute MXNet writes under NumPy shape semantics.
     """
     index = {id(n): i for i, n in enumerate(order)}
-    aux_ids = set()
-    for n in order:
-        if n.op is not None:
-            n_in = len(n.inputs) - len(n.aux_names())
-            aux_ids.update(id(c) for c, _ in n.inputs[n_in:])
+    versions = input_versions(order)
     node_texts = []
     for n in order:
         fields = ['"op": %s' % _q("null" if n.op is None else n.op.name),
@@ -99,9 +113,8 @@ def dumps_graph(order, heads, version, np_shape=False):
             fields.append('"attrs": %s' % _str_map(n.attrs, 4))
         entries = []
         if n.op is not None:
-            n_in = len(n.inputs) - len(n.aux_names())
-            for k, (c, i) in enumerate(n.inputs):
-                entries.append((index[id(c)], i, 1 if k >= n_in else 0))
+            entries = [(index[id(c)], i, v)
+                       for (c, i), v in zip(n.inputs, versions[id(n)])]
         fields.append('"inputs": %s' % _entries(entries, 4))
         node_texts.append(_multiline(fields, 3, "{", "}"))
     row_ptr = [0]

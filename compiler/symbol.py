@@ -12,7 +12,7 @@ from . import ops as _ops
 from .errors import MXNetError
 from .graph import (NameManager, Node, Prefix, aux_variables,  # noqa: F401 (mx.name)
                     check_attrs, check_name, topo_order)
-from .jsonfmt import dumps_graph
+from .jsonfmt import dumps_graph, input_versions
 from .semantics import is_np_shape, legacy_shape
 from .shape import infer_graph_shapes
 
@@ -330,11 +330,38 @@ class Symbol:
         from .fileio import atomic_write
         atomic_write(fname, self.tojson().encode("utf-8"))
 
+    def debug_str(self):
+        """The graph in MXNet's words: the outputs, then each node in order (variables by
+        name; operators with their inputs, the version of each variable input (how many
+        operators have mutated it by then) and their sorted attributes)."""
+        node = self._single_node()
+        if node is not None and node.op is not None and not node.inputs:
+            return "AtomicFunctor  Op:%s\n" % node.op.name
+        lines = ["Symbol Outputs:"]
+        lines += ["\toutput[%d]=%s(%d)" % (k, n.name, i) for k, (n, i) in enumerate(self._heads)]
+        order = self._order()
+        versions = input_versions(order)
+        for node in order:
+            if node.op is None:
+                lines.append("Variable:%s" % node.name)
+                continue
+            lines += ["--------------------", "Op:%s, Name=%s" % (node.op.name, node.name),
+                      "Inputs:"]
+            for k, (child, i) in enumerate(node.inputs):
+                text = "\targ[%d]=%s(%d)" % (k, child.name, i)
+                if child.op is None:
+                    text += " version=%d" % versions[id(node)][k]
+                lines.append(text)
+            if node.attrs:
+                lines.append("Attrs:")
+                lines += ["\t%s=%s" % (k, node.attrs[k]) for k in sorted(node.attrs)]
+        return "\n".join(lines) + "\n"
+
     def __getstate__(self):
-        return {"json": self.tojson()}
+        return {"handle": self.tojson()}       # MXNet's pickled form
 
     def __setstate__(self, state):
-        self._heads = load_json(state["json"])._heads
+        self._heads = load_json(state["handle"] if "handle" in state else state["json"])._heads
 
     def __copy__(self):
         return load_json(self.tojson())
@@ -679,9 +706,40 @@ def create_op(op_name, inputs, params, name=None, attr=None, hint=None, named_in
                 raise MXNetError("operator %s (node '%s'): input '%s' is a group of %d outputs;"
                                  " compose with a single output" % (op.name, node_name, slot,
                                                                     len(sym._heads)))
+            given_node = sym._heads[0][0]
+            if given_node.op is None and slot in op.input_init \
+                    and "__init__" not in given_node.attrs:
+                # as MXNet's FSetInputVarAttrOnCompose: a variable given as a BatchNorm
+                # moving_mean, a PReLU gamma, ... takes that input's initializer
+                given_node.attrs["__init__"] = op.input_init[slot]
             entries.append(sym._heads[0])
     node.inputs = entries
     return Symbol([(node, i) for i in range(node.num_visible())])
+
+
+def _positional(op, fname, args, params):
+    """(inputs, params) from positional arguments as MXNet's generated functions read them:
+    the leading symbols are inputs, the numbers after them the operator's parameters in
+    their declared order (Dropout(data, 0.5) is p=0.5)."""
+    n_inputs = 0
+    while n_inputs < len(args) and (args[n_inputs] is None
+                                    or isinstance(args[n_inputs], Symbol)):
+        n_inputs += 1
+    rest = args[n_inputs:]
+    if any(isinstance(a, Symbol) for a in rest):
+        raise TypeError("%s: symbol inputs must come before the parameters" % fname)
+    if len(rest) > len(op.params):
+        raise TypeError("%s takes at most %d parameters (%s), got %d positionally"
+                        % (fname, len(op.params), ", ".join(op.params), len(rest)))
+    params = dict(params)
+    for key, value in zip(op.params, rest):
+        if key in params:
+            raise TypeError("%s got multiple values for parameter '%s'" % (fname, key))
+        params[key] = value
+    inputs = list(args[:n_inputs])
+    while inputs and inputs[-1] is None:          # inputs left out (bias with no_bias=True)
+        inputs.pop()
+    return inputs, params
 
 
 def _function(fname):
@@ -700,7 +758,7 @@ def _function(fname):
             if "data" in sym_kwargs:
                 inputs.append(sym_kwargs.pop("data"))
         else:
-            inputs = list(args)
+            inputs, params = _positional(op, fname, args, params)
         return create_op(op.name, inputs, params, name=name, attr=attr, hint=fname.lower(),
                          named_inputs=sym_kwargs)
     make.__name__ = fname
@@ -719,6 +777,14 @@ def __getattr__(name):
             _MADE[name] = _function(name)
         return _MADE[name]
     raise AttributeError("module 'mxc.symbol' has no operator or attribute %r" % name)
+
+
+def split_v2(ary, indices_or_sections, axis=0, squeeze_axis=False, name=None, attr=None):
+    """MXNet's split_v2: _split_v2 at the given split points (a leading 0 added) or into
+    `indices_or_sections` near-equal sections."""
+    from .ops.shape_ops import split_v2_params
+    params = dict(split_v2_params(indices_or_sections), axis=axis, squeeze_axis=squeeze_axis)
+    return create_op("_split_v2", [ary], params, name=name, attr=attr)
 
 
 # ---- loading ----------------------------------------------------------------------------------

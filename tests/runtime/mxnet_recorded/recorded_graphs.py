@@ -81,6 +81,26 @@ def attribute_scopes(mx):
         return out
 
 
+def shared_aux_states(mx):
+    """An auxiliary state mutated by two layers (its version counts in debug_str)."""
+    d = mx.sym.Variable("data")
+    mean = mx.sym.Variable("shared_mean")
+    h = mx.sym.BatchNorm(d, moving_mean=mean, name="bn1")
+    h = mx.sym.BatchNorm(h, moving_mean=mean, name="bn2", output_mean_var=True)
+    return mx.sym.Group([h[0], h[2]])
+
+
+def positional_parameters(mx):
+    """Numbers given positionally after the inputs are the operator's parameters in order."""
+    with _names(mx):
+        d = mx.sym.Variable("data")
+        h = mx.sym.Dropout(d, 0.25)
+        h = mx.sym.clip(h, 0, 1.5)
+        h = mx.sym.slice_axis(h, 1, 0, 2)
+        h = h.reshape((0, -1))
+        return mx.sym.FullyConnected(h, None, None, 4, True)
+
+
 def atomic_symbol(mx):
     """An operator taken out of its graph: no inputs, no name."""
     d = mx.sym.Variable("data")
@@ -98,8 +118,8 @@ def atomic_recomposed(mx):
 
 
 GRAPHS = {f.__name__: f for f in (pooling_variants, hidden_outputs, internals_group,
-                                  scalar_arithmetic, attribute_scopes, atomic_symbol,
-                                  atomic_recomposed)}
+                                  scalar_arithmetic, attribute_scopes, shared_aux_states,
+                                  positional_parameters, atomic_symbol, atomic_recomposed)}
 
 
 def attribute_queries(mx):
@@ -112,6 +132,7 @@ def attribute_queries(mx):
                      "list_auxiliary_states": sym.list_auxiliary_states(),
                      "internals": sym.get_internals().list_outputs(),
                      "attr_dict": sym.attr_dict(),
+                     "debug_str": sym.debug_str().split("\n"),
                      "list_attr": sym.list_attr(),
                      "children": (sym.get_children().list_outputs()
                                   if sym.get_children() is not None else None),
