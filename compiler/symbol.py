@@ -308,19 +308,42 @@ class Symbol:
                 [shown(s) for s in aux_s])
 
     def infer_type(self, *args, **kwargs):
+        """MXNet's infer_type: (argument, output, aux) types (NumPy types) from the types of
+        some arguments, positionally or by name; (None, None, None) and a warning naming the
+        undecided arguments when some type in the graph stays unknown."""
+        return self._infer_type(False, args, kwargs)
+
+    def infer_type_partial(self, *args, **kwargs):
+        """infer_type, with None for each type that stays unknown."""
+        return self._infer_type(True, args, kwargs)
+
+    def _infer_type(self, partial, args, kwargs):
         import numpy as np
+        from .typeinfer import dtype_name, infer_graph_types
+        if args and kwargs:
+            raise ValueError("Can only specify known argument types either by positional "
+                             "or kwargs way.")
         given = dict(kwargs)
         if args:
-            given.update({n: t for n, t in zip(self.list_arguments(), args) if t is not None})
-        dts = {np.dtype(v).name for v in given.values()}
-        dt = np.dtype(dts.pop()) if len(dts) == 1 else np.dtype(np.float32)
-        if len(dts) > 0:
-            raise MXNetError("infer_type: mixed dtypes are not supported (%s)" % given)
-        t = dt.type
-        return ([t] * len(self.list_arguments()), [t] * len(self._heads),
-                [t] * len(self.list_auxiliary_states()))
-
-    infer_type_partial = infer_type
+            given = {n: t for n, t in zip(self.list_arguments(), args) if t is not None}
+        known = {name: dtype_name(t, "argument '%s'" % name) for name, t in given.items()}
+        types = infer_graph_types(self._heads, known)
+        order = self._order()
+        aux = aux_variables(order)
+        args_t = [types.get((id(n), 0)) for n in order if n.is_variable and id(n) not in aux]
+        aux_t = [types.get((id(n), 0)) for n in order if n.is_variable and id(n) in aux]
+        out_t = [types.get((id(n), i)) for n, i in self._heads]
+        shown = lambda lst: [None if t is None else np.dtype(t).type for t in lst]  # noqa
+        if not partial and not all(types.get((id(n), i)) is not None for n in order
+                                   for i in range(n.num_outputs())):
+            import warnings
+            unknowns = [n for n, t in zip(self.list_arguments(), args_t) if t is None]
+            unknowns = ["%s: None" % n for n in unknowns[:10]] + \
+                (["..."] if len(unknowns) > 10 else [])
+            warnings.warn("Cannot decide type for the following arguments. Consider providing "
+                          "them as input:\n\t" + "\n\t".join(unknowns), stacklevel=3)
+            return None, None, None
+        return shown(args_t), shown(out_t), shown(aux_t)
 
     # serialization
     def tojson(self, remove_amp_cast=True):

@@ -242,6 +242,8 @@ class OpDef:
     inputs / aux / outputs are lists of names or callables of the parsed params.
     shape(params, in_shapes) -> (in_shapes, out_shapes): in_shapes covers inputs then aux, with
     None for unknown; the rule fills what it can and raises ShapeError on a contradiction.
+    A rule written shape(params, in_shapes, out_shapes=None) also sees what is known of its
+    outputs and may fill inputs from them (shapes may hold 0 = unknown dimension).
     template: file under templates/ defining Jinja macros `forward(n)` and `backward(n)`.
     visible_outputs(params) -> how many outputs are visible (the rest are hidden, e.g. masks).
     check(params): rules between parameters (a stride as long as the kernel, ...); raises
@@ -253,13 +255,16 @@ class OpDef:
     included): the operator computed in NumPy, from `arrays` (inputs then aux states, NumPy
     arrays). It runs mx.nd.<op> eagerly and is the independent reference of the op's tests;
     with train=True it computes training mode and, like MXNet, updates aux states in place.
+    dtype_rule(params, in_types, out_types) -> (in_types, out_types): dtype names or None for
+    unknown (inputs then aux); without one, every input and output shares one dtype, indices
+    (no_grad_inputs other than a loss head's label) excepted (see compiler/typeinfer.py).
     """
 
     def __init__(self, name, params=None, inputs=("data",), aux=(), outputs=("output",),
                  shape=None, template=None, hint=None, aliases=(), variable_inputs=False,
                  loss=False, visible_outputs=None, input_init=None, workspace=None,
                  uses_rng=False, no_grad_inputs=(), differentiable=True, check=None,
-                 geometry=None, reference=None):
+                 geometry=None, reference=None, dtype_rule=None):
         self.name = name
         self.params = dict(params or {})
         self._inputs, self._aux, self._outputs = inputs, aux, outputs
@@ -278,6 +283,7 @@ class OpDef:
         self.check = check
         self._geometry = geometry
         self.reference = reference
+        self.dtype_rule = dtype_rule
 
     def geometry(self, n):
         """The template numbers of node view `n` (see the class docstring)."""

@@ -55,7 +55,8 @@ class ConstantOp(OpDef):
 
     def __init__(self, name, fill, **kw):
         super().__init__(name, inputs=(), shape=_constant_shape, template="ops/fill.c.j2",
-                         differentiable=False, reference=_filled(fill), **kw)
+                         differentiable=False, reference=_filled(fill),
+                         dtype_rule=lambda p, ins, outs: (ins, [p["dtype"]]), **kw)
         self.fill = fill
 
 

@@ -549,6 +549,16 @@ def _bn_ref(p, arrays, train=False):
     return [out.astype(x.dtype), np.array(mean, dtype=x.dtype), istd.astype(x.dtype)]
 
 
+def _bn_dtype(p, ins, outs):
+    """data and output share a dtype; gamma, beta, the moving statistics and the mean / var
+    outputs are float32 for float16 data, else data's type (MXNet's BatchNormType)."""
+    d = ins[0] or outs[0]
+    if d is None:
+        return ins, outs
+    acc = "float32" if d == "float16" else d
+    return [d] + [acc] * (len(ins) - 1), [d] + [acc] * (len(outs) - 1)
+
+
 register(OpDef(
     "BatchNorm",
     params={"eps": Param(p_float, 0.0010000000474974513, gt=0),
@@ -563,7 +573,7 @@ register(OpDef(
     visible_outputs=lambda p: 3 if p["output_mean_var"] else 1,
     input_init={"moving_mean": '["zero", {}]', "moving_var": '["one", {}]'},
     shape=_bn_shape, geometry=_bn_geometry, template="ops/batch_norm.c.j2",
-    reference=_bn_ref))
+    reference=_bn_ref, dtype_rule=_bn_dtype))
 
 
 # ---- Dropout -------------------------------------------------------------------------------
@@ -734,6 +744,14 @@ def softmax_along(x, axis, temperature=1.0, log=False):
     return z - lse if log else np.exp(z - lse)
 
 
+def _softmax_dtype(p, ins, outs):
+    """The output has the `dtype` parameter's type when given, else the input's."""
+    if p["dtype"]:
+        return ins, [p["dtype"]]
+    d = ins[0] or outs[0]
+    return [d], [d]
+
+
 def _softmax_ref(log):
     def reference(p, arrays, train=False):
         x = arrays[0]
@@ -746,6 +764,7 @@ def _softmax_ref(log):
 for _name in ("softmax", "log_softmax"):
     register(OpDef(
         _name, params=_SOFTMAX_PARAMS, check=_check_softmax, shape=_softmax_shape,
+        dtype_rule=_softmax_dtype,
         geometry=_axis_geometry, template="ops/softmax.c.j2",
         reference=_softmax_ref(_name == "log_softmax")))
 
@@ -795,6 +814,7 @@ register(OpDef(
     params={"input_dim": Param(p_int, ge=1), "output_dim": Param(p_int, ge=1),
             "dtype": Param(p_dtype, "float32"), "sparse_grad": Param(p_bool, False)},
     inputs=("data", "weight"), shape=_embedding_shape, no_grad_inputs=("data",),
+    dtype_rule=lambda p, ins, outs: ([ins[0], p["dtype"]], [p["dtype"]]),
     template="ops/embedding.c.j2", reference=lambda p, arrays, train=False: [
         arrays[1][np.clip(arrays[0].astype(np.int64), 0, p["input_dim"] - 1)]]))
 

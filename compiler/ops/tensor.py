@@ -201,8 +201,13 @@ register(OpDef("expand_dims", params={"axis": Param(p_int)}, shape=_expand_dims_
                template="ops/copy.c.j2",
                reference=_reshaped(lambda p, d: _expand_dims_shape(p, [d])[1][0])))
 
+def output_dtype(p, ins, outs):
+    """dtype rule of operators whose output type is their `dtype` parameter (inputs free)."""
+    return ins, [p["dtype"]] + list(outs[1:])
+
+
 register(OpDef("Cast", aliases=("cast",), params={"dtype": Param(p_dtype)},
-               shape=_same_shape, template="ops/copy.c.j2",
+               shape=_same_shape, template="ops/copy.c.j2", dtype_rule=output_dtype,
                reference=lambda p, arrays, train=False: [arrays[0].astype(p["dtype"])]))
 
 
@@ -393,7 +398,7 @@ def _one_hot_ref(p, indices):
 register(OpDef("one_hot", inputs=("indices",),
                params={"depth": Param(p_int, ge=1), "on_value": Param(p_float, 1.0),
                        "off_value": Param(p_float, 0.0), "dtype": Param(p_dtype, "float32")},
-               shape=_one_hot_shape, no_grad_inputs=("indices",),
+               shape=_one_hot_shape, no_grad_inputs=("indices",), dtype_rule=output_dtype,
                template="ops/one_hot.c.j2", reference=lambda p, arrays, train=False:
                [_one_hot_ref(p, arrays[0])]))
 
