@@ -9,8 +9,7 @@ and run the Python operator between compiled segments. The node's attributes are
 plus the keyword arguments as strings, as in MXNet's JSON.
 """
 from ..errors import MXNetError
-from .base import (MAX_TEXT, OpDef, REQUIRED, Param, ShapeError, _ignored_key, _show,
-                   register)
+from .base import OpDef, REQUIRED, Param, ShapeError, _ignored_key, _show, register
 
 PROPS = {}          # op_type -> factory(**kwargs as strings) -> property object
 _CACHE = {}         # (op_type, kwargs) -> property object
@@ -68,9 +67,12 @@ def _names(what):
 
 
 def _p_op_type(s):
+    """The name of a registered custom operator (the closed list `register` builds)."""
     t = str(s)
-    if not t or len(t) > MAX_TEXT:
-        raise ValueError("must be a non-empty name")
+    if t not in PROPS:
+        shown = t if len(t) <= 40 else t[:36] + "..."
+        raise ValueError("%r is not a registered custom operator (registered: %s)"
+                         % (shown, ", ".join(registered()) or "none"))
     return t
 
 
@@ -81,13 +83,9 @@ class CustomOpDef(OpDef):
         if "op_type" not in attrs:
             raise MXNetError("operator Custom (node '%s'): required parameter 'op_type' is "
                              "missing" % node_name)
-        try:
-            op_type = _p_op_type(attrs["op_type"])
-        except ValueError as err:
-            raise MXNetError("operator Custom (node '%s'): parameter op_type=%s is invalid: %s"
-                             % (node_name, _show(attrs["op_type"]), err)) from None
+        op_type = str(attrs["op_type"])
         if op_type not in PROPS:
-            raise MXNetError(_unregistered(op_type, node_name))
+            raise MXNetError(_unregistered(_show(op_type, 60)[1:-1], node_name))
         kwargs = tuple(sorted((k, str(v)) for k, v in attrs.items()
                               if k != "op_type" and not _ignored_key(k)))
         params = {"op_type": op_type, "kwargs": kwargs}
