@@ -597,6 +597,14 @@ def minimum(lhs, rhs):
     return _elementwise(np.minimum, lhs, rhs)
 
 
+def split_v2(ary, indices_or_sections, axis=0, squeeze_axis=False):
+    """MXNet's split_v2 (see mx.sym.split_v2), computed eagerly."""
+    from .compiler.ops.shape_ops import split_v2_params
+    from .nd_ops import invoke
+    params = dict(split_v2_params(indices_or_sections), axis=axis, squeeze_axis=squeeze_axis)
+    return invoke("_split_v2", (ary,), params)
+
+
 def equal(lhs, rhs):
     """1 where lhs == rhs, else 0."""
     return _comparison(np.equal, lhs, rhs)

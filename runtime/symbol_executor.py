@@ -128,16 +128,11 @@ def _grad_reqs(names, grad_req):
     return reqs
 
 
-def _dtype_from_types(type_dict):
-    """The one dtype an mxc executor runs (float32 unless type_dict names another)."""
-    kinds = {np.dtype(t).name for t in (type_dict or {}).values()}
-    if not kinds:
-        return "float32"
-    if len(kinds) > 1 or next(iter(kinds)) not in DTYPES:
-        raise MXNetError("type_dict %s: an executor runs one dtype for every argument (%s)"
-                         % ({k: np.dtype(v).name for k, v in type_dict.items()},
-                            " or ".join(DTYPES)))
-    return next(iter(kinds))
+def _dtype_from_types(type_dict, symbol):
+    """The one dtype an mxc executor runs (float32 unless type_dict names another), by type
+    inference: integer arguments read only as indices keep their own type."""
+    from .compiler.typeinfer import executor_dtype
+    return executor_dtype(symbol, type_dict, DTYPES)
 
 
 def _dtype_from_arrays(arrays):
@@ -505,8 +500,7 @@ def simple_bind(self, ctx, grad_req="write", type_dict=None, stype_dict=None, gr
     shapes = {}
     for name, shape in kwargs.items():
         if not isinstance(shape, (tuple, list)):
-            raise ExecutorTypeError("simple_bind: shape of '%s' must be a tuple, got %r"
-                                    % (name, shape))
+            continue                   # MXNet reads tuples only and passes over other values
         shapes[name] = tuple(int(d) for d in shape)
     names = self.list_arguments()
     reqs = _grad_reqs(names, grad_req)
@@ -514,7 +508,7 @@ def simple_bind(self, ctx, grad_req="write", type_dict=None, stype_dict=None, gr
     full = {n: tuple(s) for n, s in zip(names, arg_shapes or []) if s and all(s)}
     full.update(shapes)
     args, grads = _shared_arrays(names, full, shared_arg_names, shared_exec, shared_buffer)
-    ex = Executor(self, ctx, reqs, _dtype_from_types(type_dict), shapes, args, grads,
+    ex = Executor(self, ctx, reqs, _dtype_from_types(type_dict, self), shapes, args, grads,
                   group2ctx=group2ctx)
     if shared_buffer is not None:
         for name, arr in zip(names, ex.arg_arrays):

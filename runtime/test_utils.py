@@ -209,6 +209,9 @@ def _bind(sym, location, aux_states, grad_req, dtype):
     if missing:
         raise ValueError("location is missing arguments %s of the symbol" % missing)
     shapes = {k: tuple(v.shape) for k, v in location.items()}
+    if isinstance(dtype, str) and dtype == "asnumpy":   # MXNet: the arrays keep their dtypes
+        kinds = {np.dtype(getattr(v, "dtype", np.float32)).name for v in location.values()}
+        dtype = np.float64 if "float64" in kinds else np.float32
     ex = Executor(sym, shapes, data_names=list(location), label_names=[], grad_req=grad_req,
                   dtype=_dtype_name(dtype), metric_io=False)
     _load(ex, location, aux_states)

@@ -16,6 +16,11 @@ from .base import (OpDef, Param, ShapeError, assign, known, ndim_known, p_bool, 
 from .shape_ops import _axis, strides
 
 
+class IndexOutOfRange(MXNetError, IndexError):
+    """An index outside its axis, from the eager (mx.nd) path: both MXNetError and IndexError,
+    as MXNet raises it."""
+
+
 def _as_int(v):
     """MXNet's cast of a real index to an integer: truncation toward zero."""
     return np.trunc(np.asarray(v, dtype=np.float64)).astype(np.int64)
@@ -28,7 +33,7 @@ def _resolve(idx, size, mode, what):
         bad = ~((v > -1) & (v < size))
         if bad.any():
             k = int(np.flatnonzero(bad.ravel())[0])
-            raise MXNetError("%s: index %g at position %d is outside [0, %d)"
+            raise IndexOutOfRange("%s: index %g at position %d is outside [0, %d)"
                              % (what, v.ravel()[k], k, size))
         return _as_int(v)
     if mode == "wrap":
@@ -169,7 +174,7 @@ def _nd_positions(d_shape, idx, what, negative):
         bad = ~((cols[k] > lo) & (cols[k] < s))
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
-            raise MXNetError("%s: index %g at position %d is out of bounds for axis %d with "
+            raise IndexOutOfRange("%s: index %g at position %d is out of bounds for axis %d with "
                              "size %d" % (what, cols[k][pos], k * cols.shape[1] + pos, k, s))
         j = _as_int(cols[k])
         out = out * s + np.where(j < 0, j + s, j)
@@ -285,7 +290,7 @@ def _lengths(p, arrays, t, b, low, op):
     bad = ~(((v >= low) if low > 0 else (v > low - 1)) & (v < t + 1))
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        raise MXNetError("%s: sequence_length %g at position %d is outside [%d, %d]"
+        raise IndexOutOfRange("%s: sequence_length %g at position %d is outside [%d, %d]"
                          % (op, v[k], k, low, t))
     return _as_int(v)
 

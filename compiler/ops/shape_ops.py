@@ -385,6 +385,9 @@ def slice_ranges(p, d):
         s = step[k] if step and step[k] is not None else 1
         if s == 0:
             raise ShapeError(0, tuple(d), (), "slice: step[%d] cannot be 0" % k)
+        if n == 0:                              # unknown (partial inference): stays unknown
+            out.append((0, s, 0))
+            continue
         b = begin[k] if begin[k] is not None else (n - 1 if s < 0 else 0)
         e = end[k] if end[k] is not None else (-1 if s < 0 else n)
         b = b + n if b < 0 else b
@@ -408,7 +411,7 @@ def slice_ranges(p, d):
 
 def _slice_shape(p, ins):
     d = ins[0]
-    if not known(d):
+    if not d:
         return ins, [None]
     return ins, [tuple(c for _, _, c in slice_ranges(p, d))]
 
@@ -598,3 +601,85 @@ register(OpDef("where", inputs=("condition", "x", "y"), no_grad_inputs=("conditi
                shape=_where_shape, template="ops/where.c.j2",
                geometry=lambda p, s: {"inner": prod(s["x"]) // prod(s["condition"])},
                reference=_where_ref))
+
+
+# ---- _split_v2 (mx.sym.split_v2) ---------------------------------------------------------------
+
+def split_v2_parts(p, d):
+    """(axis, [(begin, width)] per output) of _split_v2 on data of shape `d`."""
+    a = _axis(p["axis"], len(d))
+    n = d[a]
+    if p["sections"] > 0:
+        k = p["sections"]
+        big, rest = n // k + 1, n % k
+        bounds = [0]
+        for i in range(k):
+            bounds.append(big * (i + 1) if i < rest else bounds[-1] + n // k)
+        bounds = bounds[:-1]
+    else:
+        bounds = list(p["indices"])
+        if not bounds:
+            raise ShapeError(0, tuple(d), (), "_split_v2: give indices or sections")
+    parts = []
+    for i, b in enumerate(bounds):
+        e = bounds[i + 1] if i + 1 < len(bounds) else n
+        if not 0 <= b < e <= n:
+            raise ShapeError(0, tuple(d), (), "_split_v2: part %d [%d, %d) is empty or outside "
+                             "axis %d of size %d" % (i, b, e, a, n))
+        if p["squeeze_axis"] and e - b != 1:
+            raise ShapeError(0, tuple(d), (), "_split_v2: squeeze_axis needs parts of size 1, "
+                             "part %d has %d" % (i, e - b))
+        parts.append((b, e - b))
+    return a, parts
+
+
+def _split_v2_count(p):
+    return p["sections"] if p["sections"] > 0 else len(p["indices"])
+
+
+def _split_v2_shape(p, ins):
+    d = ins[0]
+    if not known(d):
+        return ins, [None] * _split_v2_count(p)
+    a, parts = split_v2_parts(p, d)
+    outs = []
+    for _, w in parts:
+        s = list(d)
+        s[a] = w
+        if p["squeeze_axis"]:
+            del s[a]
+        outs.append(tuple(s) or (1,))
+    return ins, outs
+
+
+def _split_v2_geometry(p, shapes):
+    d = shapes["data"]
+    a, parts = split_v2_parts(p, d)
+    return {"outer": prod(d[:a]), "inner": prod(d[a + 1:]), "A": d[a], "parts": parts,
+            "covered": parts[0][0] == 0}
+
+
+def _split_v2_ref(p, arrays, train=False):
+    x = arrays[0]
+    a, parts = split_v2_parts(p, x.shape)
+    outs = _split_v2_shape(p, [x.shape])[1]
+    return [np.ascontiguousarray(np.take(x, np.arange(b, b + w), axis=a)).reshape(s)
+            for (b, w), s in zip(parts, outs)]
+
+
+register(OpDef("_split_v2",
+               params={"indices": Param(p_shape, (), ge=0), "axis": Param(p_int, 1),
+                       "squeeze_axis": Param(p_bool, False), "sections": Param(p_int, 0, ge=0)},
+               outputs=lambda p: ["output%d" % i for i in range(_split_v2_count(p))],
+               shape=_split_v2_shape, template="ops/split_v2.c.j2", geometry=_split_v2_geometry,
+               reference=_split_v2_ref))
+
+
+def split_v2_params(indices_or_sections):
+    """_split_v2's indices / sections from split_v2's indices_or_sections, as MXNet's wrapper
+    reads them (a tuple of split points gets a leading 0)."""
+    if isinstance(indices_or_sections, int) and not isinstance(indices_or_sections, bool):
+        return {"indices": (), "sections": indices_or_sections}
+    if isinstance(indices_or_sections, tuple):
+        return {"indices": (0,) + tuple(indices_or_sections), "sections": 0}
+    raise ValueError("indices_or_sections must either int or tuple of ints")

@@ -109,6 +109,25 @@ def test_gathers_with_a_shape_input_give_it_no_gradient():
     assert np.all(grads["x"] != 0)
 
 
+def test_split_v2_sections_and_split_points():
+    x = mx.sym.Variable("x")
+    xv = _uniform((2, 7, 3), 20)
+    outs = list(mx.sym.split_v2(x, 3, axis=1)) + list(mx.sym.split_v2(x, (2, 5), axis=1))
+    outs += list(mx.sym.split_v2(x, 3, axis=-1, squeeze_axis=True))
+    outs += list(mx.sym._split_v2(x, indices=(2, 4), axis=1))     # nothing before index 2
+    want = np.array_split(xv, 3, axis=1) + np.split(xv, [2, 5], axis=1)
+    want += [xv[:, :, k] for k in range(3)] + [xv[:, 2:4], xv[:, 4:]]
+    _check(outs, {"x": xv}, want)
+    parts = mx.nd.split_v2(mx.nd.array(xv), (1, 4), axis=1)
+    assert [p.shape for p in parts] == [(2, 1, 3), (2, 3, 3), (2, 3, 3)]
+    assert mx.sym.split_v2(x, 2, name="halves").list_outputs() == ["halves_output0",
+                                                                   "halves_output1"]
+    with pytest.raises(ValueError, match="indices_or_sections"):
+        mx.sym.split_v2(x, [1, 2])
+    with pytest.raises(MXNetError, match="squeeze_axis"):
+        mx.sym.split_v2(x, 2, axis=1, squeeze_axis=True).infer_shape(x=(2, 4, 3))
+
+
 # ---- stack / add_n / where ---------------------------------------------------------------------
 
 def test_stack_add_n_and_where():
@@ -151,7 +170,7 @@ def test_take_raise_refuses_an_index_out_of_range():
     np.testing.assert_array_equal(got, av[:, [2, 0, 2]])
     with pytest.raises(MXNetError, match=r"take 'pick_rows': index 3 at position 1 is outside"):
         _forward(sym, {"a": av, "idx": np.array([0, 3.0])})
-    with pytest.raises(MXNetError, match="index -1 at position 0"):
+    with pytest.raises(IndexError, match="index -1 at position 0"):
         mx.nd.take(mx.nd.array(av), mx.nd.array([-1]), axis=1, mode="raise")
 
 
@@ -187,6 +206,8 @@ def test_gather_nd_and_scatter_nd():
            grad_nodes=["d"])
     gathered = mx.nd.gather_nd(mx.nd.array(dv), mx.nd.array(ixv))
     np.testing.assert_allclose(gathered.asnumpy(), dv[tuple(ints)].astype(np.float32))
+    with pytest.raises(IndexError, match="index -5 at position 1 is out of bounds for axis 0"):
+        mx.nd.gather_nd(mx.nd.array(dv), mx.nd.array([[0, -5]]))
 
 
 def test_nd_indices_out_of_bounds_fail_with_the_node_name():
@@ -286,6 +307,9 @@ def test_slice_parameters_round_trip_through_json():
     back = mx.sym.load_json(sym.tojson())
     assert back.tojson() == sym.tojson()
     assert back.infer_shape(x=(3, 4))[1] == [(2, 2)]
+    unknown = mx.sym.Variable("u", shape=(0, 20))
+    assert mx.sym.slice(unknown, begin=(None, 3), end=(None, 10),
+                        step=(None, 2)).infer_shape_partial()[1] == [(0, 4)]
     bad = mx.sym.slice(x, begin=(0,), end=(2,), step=(0,))
     with pytest.raises(MXNetError, match="step"):
         bad.infer_shape(x=(3, 4))
@@ -325,6 +349,7 @@ def test_cuda_kernels_compile_with_nvcc(tmp_path):
              mx.sym.SequenceLast(x, ln, use_sequence_length=True),
              mx.sym.SequenceReverse(x, ln, use_sequence_length=True),
              mx.sym.shape_array(x), mx.sym.size_array(x)]
+    outs += list(mx.sym._split_v2(x, indices=(1, 2), axis=1))
     shapes = {"x": (2, 3, 4), "like": (2, 2, 4), "ix": (2, 3), "ln": (3,)}
     plan = make_plan(mx.sym.Group(outs), shapes, list(shapes), [],
                      grad_req={"x": "write", "ix": "write", "ln": "write"})

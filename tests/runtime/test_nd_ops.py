@@ -191,7 +191,8 @@ CASES += [("SwapAxis", {"data": (2, 3, 4)}, dict(dim1=0, dim2=2), (-2, 2), ()),
           ("SequenceLast", {"data": (3, 2), "sequence_length": (2,)},
            dict(use_sequence_length=True), (1, 4), ("sequence_length",)),
           ("SequenceReverse", {"data": (3, 2, 2), "sequence_length": (2,)},
-           dict(use_sequence_length=True), (0, 4), ("sequence_length",))]
+           dict(use_sequence_length=True), (0, 4), ("sequence_length",)),
+          ("_split_v2", {"data": (2, 7)}, dict(axis=1, sections=3), (-2, 2), ())]
 
 CASES += [("_zeros", {}, dict(shape=(2, 3)), (-1, 1), ()),
           ("_ones", {}, dict(shape=(4,), dtype="float64"), (-1, 1), ()),
