@@ -356,9 +356,11 @@ def slice_bounds(p, dim):
 
 def _slice_axis_shape(p, ins):
     d = ins[0]
-    if not known(d):
+    if not d:
         return ins, [None]
     a = _axis(p["axis"], len(d))
+    if d[a] == 0:                       # unknown (partial inference): stays unknown
+        return ins, [tuple(d)]
     b, e = slice_bounds(p, d[a])
     if not 0 <= b < e <= d[a]:
         raise ShapeError(0, tuple(d), (), "slice_axis: [%s, %s) is empty or outside axis %d "
