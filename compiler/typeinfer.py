@@ -62,9 +62,19 @@ def same_dtype(types, slots, outs, out_slots):
     return known
 
 
+# inputs an operator reads as indices, lengths or conditions, whatever its declared gradients
+INDEX_INPUTS = ("indices", "index", "sequence_length", "condition")
+
+
+def index_inputs(op):
+    """The inputs of `op` that may have their own type: indices (by name, or declared without
+    gradient), a loss head's label excepted."""
+    return (set(op.no_grad_inputs) | set(INDEX_INPUTS)) - ({"label"} if op.loss else set())
+
+
 def default_rule(op, p, names, types, outs):
     """MXNet's ElemwiseType over every input and output but the index inputs."""
-    free = set(op.no_grad_inputs) - ({"label"} if op.loss else set())
+    free = index_inputs(op)
     slots = [k for k, name in enumerate(names) if name not in free]
     same_dtype(types, slots, outs, list(range(len(outs))))
     return types, outs
@@ -141,3 +151,45 @@ def infer_graph_types(heads, known):
         if not changed:
             break
     return types
+
+
+def executor_dtype(symbol, type_dict, supported):
+    """The one dtype a compiled executor of `symbol` runs for `type_dict` (float32 when it names
+    none): the inferred type of every argument and output, except integer or boolean arguments
+    that the graph reads only as indices (their values are held exactly as reals). Mixed
+    types are refused by type inference, naming the node; anything else by this function."""
+    import numpy as np
+    given = {k: dtype_name(v, "argument '%s'" % k) for k, v in (type_dict or {}).items()}
+    if not given:
+        return "float32"
+    names = symbol.list_arguments()
+    args, outs, _ = symbol.infer_type_partial(**{k: v for k, v in given.items() if k in names})
+    kinds = set()
+    for name, t in list(zip(names, args)) + [("output", t) for t in outs]:
+        if t is None:
+            continue
+        t = np.dtype(t).name
+        index = name != "output" and not np.issubdtype(np.dtype(t), np.floating)
+        if index and _only_index(symbol, name):
+            continue
+        kinds.add(t)
+    if not kinds:
+        return "float32"
+    if len(kinds) > 1 or next(iter(kinds)) not in supported:
+        raise MXNetError("type_dict %s: an executor runs one dtype for every tensor but index "
+                         "inputs (%s); type inference gives %s"
+                         % (given, " or ".join(supported), ", ".join(sorted(kinds))))
+    return next(iter(kinds))
+
+
+def _only_index(symbol, name):
+    """Whether variable `name` feeds only index inputs of its consumers."""
+    uses = []
+    for n in topo_order(symbol._heads):
+        if n.is_variable:
+            continue
+        slots = n.input_names() + n.aux_names()
+        for slot, (c, _) in zip(slots, n.inputs):
+            if c.is_variable and c.name == name:
+                uses.append(slot in index_inputs(n.op))
+    return bool(uses) and all(uses)

@@ -119,3 +119,31 @@ def test_complete_inference_raises_no_warning_and_bad_types_are_named():
         net.infer_type(data="complex128")
     with pytest.raises(ValueError, match="positional or kwargs"):
         net.infer_type(np.float32, data=np.float32)
+
+
+# ---- the dtype a compiled executor runs ------------------------------------------------------
+
+def test_simple_bind_keeps_integer_index_arguments_and_runs_the_float_type():
+    x, idx = mx.sym.Variable("x"), mx.sym.Variable("idx")
+    out = mx.sym.stop_gradient(mx.sym.batch_take(x, idx))
+    assert out.infer_type(x=np.float32, idx=np.int32) == ([np.float32, np.int32],
+                                                          [np.float32], [])
+    ex = out.simple_bind(mx.cpu(), x=(4, 3), idx=(4,),
+                         type_dict={"x": np.float32, "idx": np.int32})
+    xv = np.arange(12.0).reshape(4, 3)
+    ex.arg_dict["x"][:] = xv
+    ex.arg_dict["idx"][:] = np.array([2, 0, 1, 2])
+    got = ex.forward()[0].asnumpy()
+    np.testing.assert_array_equal(got, xv[np.arange(4), [2, 0, 1, 2]])
+    assert got.dtype == np.float32
+    ex64 = mx.sym.exp(x).simple_bind(mx.cpu(), x=(2, 2), type_dict={"x": "float64"})
+    assert ex64.forward()[0].dtype == np.float64
+
+
+def test_simple_bind_refuses_integer_data_in_float_arithmetic():
+    x, y = mx.sym.Variable("x"), mx.sym.Variable("y")
+    with pytest.raises(MXNetError, match="int32"):
+        mx.sym.exp(x).simple_bind(mx.cpu(), x=(2, 2), type_dict={"x": np.int32})
+    with pytest.raises(MXNetError, match="rhs"):
+        (x + y).simple_bind(mx.cpu(), x=(2, 2), y=(2, 2),
+                            type_dict={"x": np.float32, "y": np.int32})
