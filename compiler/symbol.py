@@ -393,6 +393,10 @@ class Symbol:
         return load_json(self.tojson())
 
     # composition
+    def _compose(self, *args, **kwargs):
+        """Compose in place: this symbol becomes self(*args, **kwargs)."""
+        self._heads = self(*args, **kwargs)._heads
+
     def _gen_atomic_symbol(self):
         """The operator of this symbol's node alone: same attributes, no inputs, no name (as
         MXNet's); calling it composes a new node."""
@@ -413,6 +417,16 @@ class Symbol:
             attr = {k: v for k, v in node.attrs.items() if k not in params}
             return create_op(node.op.name, list(args), params, name=name, attr=attr,
                              named_inputs=kwargs)
+        if args and kwargs:
+            raise TypeError("compose only accept input Symbols either as positional or "
+                            "keyword arguments, not both")
+        for key, sym in list(enumerate(args)) + list(kwargs.items()):
+            if not isinstance(sym, Symbol):
+                raise TypeError("compose expects input %r to be a Symbol, got %s"
+                                % (key, type(sym).__name__))
+            if len(sym._heads) != 1:
+                raise MXNetError("compose: input %r is a group of %d outputs; a single "
+                                 "output is required" % (key, len(sym._heads)))
         copy = load_json(self.tojson())
         order = copy._order()
         free = [n for n in order if n.is_variable]

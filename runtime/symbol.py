@@ -23,8 +23,11 @@ def _attach_executor_api():
     Symbol.simple_bind = symbol_executor.simple_bind
     Symbol.eval = _eval
     for method, op in (("__bool__", "bool"), ("__iadd__", "+="), ("__isub__", "-="),
-                       ("__imul__", "*="), ("__itruediv__", "/=")):
+                       ("__imul__", "*="), ("__itruediv__", "/="), ("wait_to_read", None),
+                       ("asnumpy", None), ("asscalar", None), ("copy", None),
+                       ("as_in_context", None), ("detach", None), ("backward", None)):
         setattr(Symbol, method, _ndarray_only(method, op))
+    Symbol.astype = lambda self, *args, **kwargs: self.cast(*args, **kwargs)
 
 
 def _eval(self, ctx=None, **kwargs):

@@ -221,3 +221,33 @@ def test_operator_functions_do_not_hide_python_builtins():
     group = mx.sym.Group([a, a * 2, abs(a)])
     assert group[0:2].list_outputs() == ["a", group.list_outputs()[1]]
     assert abs(a).list_outputs()[0].startswith("abs")
+
+
+def test_ndarray_only_methods_are_refused_and_astype_casts():
+    x = mx.sym.Variable("x")
+    for method, args in (("asnumpy", ()), ("asscalar", ()), ("copy", ()), ("detach", ()),
+                         ("backward", ()), ("wait_to_read", ()),
+                         ("as_in_context", (mx.cpu(),))):
+        with pytest.raises(mx.base.NotImplementedForSymbol, match=method):
+            getattr(x, method)(*args)
+    cast = x.astype("float16")
+    assert json.loads(cast.tojson())["nodes"][-1]["op"] == "Cast"
+    assert cast.list_attr() == {"dtype": "float16"}
+
+
+def test_composition_replaces_free_variables_in_a_copy_or_in_place():
+    x, y = mx.sym.Variable("x"), mx.sym.Variable("y")
+    net = mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=2, name="fc")
+    act = mx.sym.Activation(y, act_type="relu", name="act")
+    composed = net(data=act, name="fc2")
+    assert composed.list_arguments() == ["y", "fc_weight", "fc_bias"]
+    assert composed.name == "fc2" and net.name == "fc"
+    assert net.list_arguments() == ["data", "fc_weight", "fc_bias"]   # the original stays
+    net._compose(data=x)
+    assert net.list_arguments() == ["x", "fc_weight", "fc_bias"]
+    with pytest.raises(TypeError):
+        net(x, data=y)
+    with pytest.raises(TypeError):
+        net(data=3)
+    with pytest.raises(MXNetError, match="group of 2 outputs"):
+        net(data=mx.sym.Group([x, y]))
