@@ -124,9 +124,9 @@ def group_contexts(symbol, contexts, group2ctxs):
     chosen = {}
     for group, ctx in first.items():
         if isinstance(ctx, (list, tuple)):
-            if len(ctx) != len(contexts):
-                raise ValueError("group2ctxs['%s'] lists %d contexts for %d contexts"
-                                 % (group, len(ctx), len(contexts)))
+            if len(ctx) not in (1, len(contexts)):
+                raise ValueError("group2ctxs['%s'] lists %d contexts for %d contexts (one, "
+                                 "or one per context)" % (group, len(ctx), len(contexts)))
             ctx = ctx[0]
         chosen[group] = ctx
     from ..symbol_executor import _placement

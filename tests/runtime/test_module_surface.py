@@ -436,6 +436,13 @@ def test_group2ctxs_label_input_gradients_and_exec_group_views():
     assert (grad_a.context, grad_b.context) == (mx.cpu(1), mx.cpu(2))
     np.testing.assert_array_equal(grad_a.asnumpy(), np.full((2, 3), 2.0))
     np.testing.assert_array_equal(grad_b.asnumpy(), np.ones((2, 3)))
+    two = mx.mod.Module(a + b, context=[mx.cpu(0), mx.cpu(1)], data_names=["a", "b"],
+                        label_names=None, group2ctxs={"dev1": mx.cpu(2), "dev2": [mx.cpu(3)]})
+    two.bind(data_shapes=[("a", (2, 3)), ("b", (2, 3))], inputs_need_grad=True)   # one: all
+    two.init_params()
+    two.forward(mx.io.DataBatch([mx.nd.ones((2, 3)), mx.nd.ones((2, 3))]), is_train=True)
+    two.backward([mx.nd.ones((2, 3))])
+    assert [g.context for g in two.get_input_grads()] == [mx.cpu(2), mx.cpu(3)]
     with pytest.raises(ValueError, match="2 entries for 1 contexts"):
         mx.mod.Module(a + b, data_names=["a", "b"], label_names=None,
                       group2ctxs=[{"dev1": mx.cpu(1)}] * 2).bind(
