@@ -366,7 +366,7 @@ def _flip_shape(p, ins):
     return ins, [tuple(d)]
 
 
-register(MapOp("flip", _flip_terms, aliases=("reverse",), params={"axis": Param(p_shape)},
+register(MapOp("reverse", _flip_terms, aliases=("flip",), params={"axis": Param(p_shape)},
                shape=_flip_shape,
                reference=_ref1(lambda p, x: np.flip(x, axis=tuple(_flip_axes(p, x.ndim))))))
 
@@ -570,7 +570,8 @@ def _add_n_shape(p, ins):
     return ([d] * len(ins), [d]) if d is not None else (ins, [None])
 
 
-register(OpDef("add_n", aliases=("ElementWiseSum",), variable_inputs=True,
+register(OpDef("add_n", aliases=("ElementWiseSum", "_sparse_ElementWiseSum"),
+               variable_inputs=True,
                params={"num_args": Param(p_int, ge=1)}, shape=_add_n_shape,
                template="ops/add_n.c.j2",
                reference=lambda p, arrays, train=False: [sum(arrays[1:], arrays[0].copy())]))

@@ -190,7 +190,7 @@ def test_pick_and_batch_take():
     np.testing.assert_array_equal(got, dv[rows, [0, 3, 3]])
 
 
-# ---- gather_nd / scatter_nd ------------------------------------------------------------------------
+# ---- gather_nd / scatter_nd ------------------------------------------------------------------
 
 def test_gather_nd_and_scatter_nd():
     d, ix = mx.sym.Variable("d"), mx.sym.Variable("ix")
@@ -330,7 +330,7 @@ def test_shape_errors_name_the_node(make, shape, words):
         make(x).infer_shape(x=shape)
 
 
-# ---- CUDA ------------------------------------------------------------------------------------------
+# ---- CUDA ----------------------------------------------------------------------------------------
 
 @needs_nvcc
 def test_cuda_kernels_compile_with_nvcc(tmp_path):
