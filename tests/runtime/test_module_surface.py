@@ -458,3 +458,18 @@ def test_group2ctxs_label_input_gradients_and_exec_group_views():
     assert mod._optimizer.idx2name == dict(enumerate(group.param_names))
     group.param_arrays[1][0][:] = 7.0              # a view: writes reach the module
     np.testing.assert_array_equal(mod.get_params()[0]["fc_bias"].asnumpy(), np.full(4, 7.0))
+
+
+def test_resize_and_prefetching_iterators_over_a_user_iterator():
+    x, y = _data()
+    resized = mx.io.ResizeIter(UserIter(x, y, 12), 6)     # 4 batches a pass: wraps around
+    batches = list(resized)
+    assert len(batches) == 6
+    np.testing.assert_array_equal(batches[4].data[0].asnumpy(), x[:12])
+    resized.reset()
+    assert len(list(resized)) == 6
+    reference = _fit(mx.io.NDArrayIter(x, y, 12)).get_params()[0]
+    prefetched = _fit(mx.io.PrefetchingIter(UserIter(x, y, 12))).get_params()[0]
+    for name in reference:
+        np.testing.assert_allclose(prefetched[name].asnumpy(), reference[name].asnumpy(),
+                                   rtol=1e-5, atol=1e-6)
