@@ -3,9 +3,10 @@ bidirectional rnn_relu / rnn_tanh / lstm / gru layers over a (T, N, C) sequence,
 one packed 1-D `parameters` vector.
 
 Packed layout (MXNet's): every weight first -- per layer, per direction: W_i2h (G*H x I_l) then
-W_h2h (G*H x H) -- then every bias in the same order, b_i2h (G*H) then b_h2h (G*H). Gates in
-MXNet's order: lstm i, f, g (cell candidate), o; gru r, z, n. The gru candidate is
-n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) (cuDNN's form).
+W_h2h (G*H x R), and for an LSTM with projection W_h2r (P x H) -- then every bias in the same
+order, b_i2h (G*H) then b_h2h (G*H). R is the recurrent state's size: H, or P = projection_size
+(LSTMP: h = W_h2r (o * tanh(c))). Gates in MXNet's order: lstm i, f, g (cell candidate), o;
+gru r, z, n. The gru candidate is n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) (cuDNN's form).
 
 Training keeps what the backward pass needs in the hidden `reserve` output (gate activations,
 cell states, every layer's output, the dropout masks between layers); `geometry` lays that
@@ -40,9 +41,13 @@ def _check(p):
     if p["use_sequence_length"]:
         raise ParamError("use_sequence_length", "variable-length sequences (use_sequence_length"
                          "=True) are not supported; pad the batch to one length instead")
-    if p["projection_size"] is not None:
-        raise ParamError("projection_size", "LSTM projection (projection_size) is not "
-                         "supported")
+    proj = p["projection_size"]
+    if proj is not None:
+        if p["mode"] != "lstm":
+            raise ParamError("projection_size", "a projection is only defined for mode=lstm")
+        if not 1 <= proj <= p["state_size"]:
+            raise ParamError("projection_size", "must be in [1, state_size=%d]"
+                             % p["state_size"])
     lo, hi = p["lstm_state_clip_min"], p["lstm_state_clip_max"]
     if lo is not None or hi is not None:
         key = "lstm_state_clip_min" if lo is not None else "lstm_state_clip_max"
@@ -58,9 +63,11 @@ def _check(p):
 def param_size(p, input_size):
     """Length of the packed parameter vector for data with `input_size` features."""
     H, L, D, G = p["state_size"], p["num_layers"], 2 if p["bidirectional"] else 1, GATES[p["mode"]]
-    first = (input_size + H + 2) * G * H * D
-    other = (D * H + H + 2) * G * H * D
-    return first + (L - 1) * other
+    R = H if p["projection_size"] is None else p["projection_size"]
+    first = (input_size + R + 2) * G * H * D
+    other = (D * R + R + 2) * G * H * D
+    proj = 0 if p["projection_size"] is None else R * H * L * D
+    return first + (L - 1) * other + proj
 
 
 def _shape(p, ins):
@@ -73,14 +80,15 @@ def _shape(p, ins):
                          "features), got %d dimensions" % len(data))
     T, N, I = data
     H, D = p["state_size"], 2 if p["bidirectional"] else 1
+    R = H if p["projection_size"] is None else p["projection_size"]
     LD = p["num_layers"] * D
     assign(ins, 1, (param_size(p, I),))
-    assign(ins, 2, (LD, N, H))
+    assign(ins, 2, (LD, N, R))
     if p["mode"] == "lstm":
         assign(ins, 3, (LD, N, H))
-    outs = [(T, N, D * H)]
+    outs = [(T, N, D * R)]
     if p["state_outputs"]:
-        outs.append((LD, N, H))
+        outs.append((LD, N, R))
         if p["mode"] == "lstm":
             outs.append((LD, N, H))
     outs.append((layout(p, tuple(data))["reserve"],))
@@ -94,7 +102,9 @@ def layout(p, data_shape):
     T, N, I = data_shape
     H, L = p["state_size"], p["num_layers"]
     D, G = (2 if p["bidirectional"] else 1), GATES[p["mode"]]
-    GH, TN, YW = G * H, T * N, D * H
+    proj = p["projection_size"] is not None
+    R = p["projection_size"] if proj else H      # the size of h (what recurs and is output)
+    GH, TN, YW = G * H, T * N, D * R
     extra = p["mode"] in ("lstm", "gru")         # lstm: cell states; gru: W_hn h + b_hn
     dropout = p["p"] > 0 and L > 1
     cells, layers = [], []
@@ -102,8 +112,9 @@ def layout(p, data_shape):
     for layer in range(L):
         i_l = I if layer == 0 else YW
         for d in range(D):
-            cells.append(dict(layer=layer, d=d, I=i_l, wi=w, wh=w + GH * i_l))
-            w += GH * (i_l + H)
+            cells.append(dict(layer=layer, d=d, I=i_l, wi=w, wh=w + GH * i_l,
+                              wr=w + GH * (i_l + R) if proj else None))
+            w += GH * (i_l + R) + (R * H if proj else 0)
     b = w
     for c in cells:
         c.update(bi=b, bh=b + GH)
@@ -123,16 +134,21 @@ def layout(p, data_shape):
             r += TN * GH
             c["extra"] = r if extra else None
             r += TN * H if extra else 0
+            c["rt"] = r if proj else None         # LSTMP: o * tanh(c) before the projection
+            r += TN * H if proj else 0
         layers.append(info)
     ws = dict(hg=0)                              # forward: the recurrent product of one step
     ws["dgx"] = 0                                 # backward: gate gradients of every step
     ws["dgh"] = TN * GH                           # gru: their recurrent part (n scaled by r)
     ws["dh"] = ws["dgh"] + (TN * GH if p["mode"] == "gru" else 0)
-    ws["dc"] = ws["dh"] + N * H                   # the carried state / cell gradients
-    ws["dya"] = ws["dc"] + N * H                  # two layer-output gradients, ping-pong
+    ws["dc"] = ws["dh"] + N * R                   # the carried state / cell gradients
+    ws["dr"] = ws["dc"] + N * H                   # LSTMP: one step's gradient before W_h2r
+    ws["dhp"] = ws["dr"] + (N * H if proj else 0)  # LSTMP: every step's gradient of h
+    ws["dya"] = ws["dhp"] + (TN * R if proj else 0)   # two layer-output gradients, ping-pong
     ws["dyb"] = ws["dya"] + TN * YW
     ws_size = max(N * GH, ws["dyb"] + (TN * YW if L > 1 else 0))
-    return dict(T=T, N=N, I=I, H=H, L=L, D=D, G=G, GH=GH, TN=TN, YW=YW, P=b, cells=cells,
+    return dict(T=T, N=N, I=I, H=H, R=R, L=L, D=D, G=G, GH=GH, TN=TN, YW=YW, P=b, proj=proj,
+                cells=cells,
                 layers=layers, reserve=max(r, 1), ws=ws, ws_size=ws_size, dropout=dropout,
                 clip=p["lstm_state_clip_min"] is not None)
 
@@ -151,14 +167,14 @@ def _sigmoid(v):
     return 1 / (1 + np.exp(-v))
 
 
-def _cell_ref(p, G, x, h0, c0, wi, wh, bi, bh, reverse):
-    """One direction of one layer over x (T, N, I): the hidden states (T, N, H) and the last
-    hidden and cell states."""
+def _cell_ref(p, G, x, h0, c0, wi, wh, bi, bh, wr, reverse):
+    """One direction of one layer over x (T, N, I): the hidden states (T, N, R) and the last
+    hidden and cell states (wr: the LSTMP projection, or None)."""
     mode, H = p["mode"], p["state_size"]
     lo, hi = p["lstm_state_clip_min"], p["lstm_state_clip_max"]
     xg = x @ wi.T + bi                            # (T, N, G*H): every step's input projection
     h, c = h0, c0
-    ys = np.empty(x.shape[:2] + (H,))
+    ys = np.empty(x.shape[:2] + (h0.shape[-1],))
     steps = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
     for t in steps:
         hg = h @ wh.T + bh
@@ -170,6 +186,8 @@ def _cell_ref(p, G, x, h0, c0, wi, wh, bi, bh, reverse):
             if lo is not None:
                 c = np.clip(c, lo, hi)
             h = o * np.tanh(c)
+            if wr is not None:
+                h = h @ wr.T
         elif mode == "gru":
             r = _sigmoid(xg[t][:, :H] + hg[:, :H])
             z = _sigmoid(xg[t][:, H:2 * H] + hg[:, H:2 * H])
@@ -189,21 +207,24 @@ def _rnn_ref(p, arrays, train=False):
     is returned zero-filled with its size."""
     x = arrays[0]
     geo = layout(p, x.shape)
-    H, D, G = geo["H"], geo["D"], geo["G"]
+    H, R, D, G = geo["H"], geo["R"], geo["D"], geo["G"]
     flat = np.asarray(arrays[1], dtype=np.float64)
     hx = np.asarray(arrays[2], dtype=np.float64)
-    cx = np.asarray(arrays[3], dtype=np.float64) if p["mode"] == "lstm" else np.zeros_like(hx)
+    cx = np.asarray(arrays[3], dtype=np.float64) if p["mode"] == "lstm" else \
+        np.zeros(hx.shape[:2] + (H,))
     inp = np.asarray(x, dtype=np.float64)
-    hy, cy = np.empty_like(hx), np.empty_like(hx)
+    hy, cy = np.empty_like(hx), np.empty_like(cx)
     for info in geo["layers"]:
         outs = []
         for c in info["cells"]:
             k = info["index"] * D + c["d"]
             GH, I_l = G * H, c["I"]
             wi = flat[c["wi"]:c["wi"] + GH * I_l].reshape(GH, I_l)
-            wh = flat[c["wh"]:c["wh"] + GH * H].reshape(GH, H)
+            wh = flat[c["wh"]:c["wh"] + GH * R].reshape(GH, R)
+            wr = None if c["wr"] is None else flat[c["wr"]:c["wr"] + R * H].reshape(R, H)
             bi, bh = flat[c["bi"]:c["bi"] + GH], flat[c["bh"]:c["bh"] + GH]
-            ys, hy[k], cy[k] = _cell_ref(p, G, inp, hx[k], cx[k], wi, wh, bi, bh, c["d"] == 1)
+            ys, hy[k], cy[k] = _cell_ref(p, G, inp, hx[k], cx[k], wi, wh, bi, bh, wr,
+                                         c["d"] == 1)
             outs.append(ys)
         inp = np.concatenate(outs, axis=2)
         if info["index"] < geo["L"] - 1 and train and p["p"] > 0:

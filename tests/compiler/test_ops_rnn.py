@@ -39,6 +39,8 @@ def _configs():
                 for so in (False, True):
                     out.append(dict(mode=mode, num_layers=layers, bidirectional=bi,
                                     state_outputs=so))
+                    if mode == "lstm":                  # LSTMP: h projected to 2 of 3
+                        out.append(dict(out[-1], projection_size=2))
     return out
 
 
@@ -54,7 +56,7 @@ def _bind_values(sym, shapes, rng, dtype, low=-0.7, high=0.7):
 
 @pytest.mark.parametrize("dtype,tol", [("float64", 1e-12), ("float32", 1e-5)])
 def test_forward_matches_the_reference_in_every_configuration(dtype, tol):
-    """32 configurations in one graph (one compile per dtype); every visible output against
+    """40 configurations in one graph (one compile per dtype); every visible output against
     the registry's NumPy reference, which mx.nd.RNN runs."""
     configs = _configs()
     heads = [rnn("r%d" % i, **c) for i, c in enumerate(configs)]
@@ -123,11 +125,12 @@ def test_single_steps_match_closed_forms():
             assert next(outs).item() == pytest.approx(c, abs=1e-14), m
 
 
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", MODES + ("lstmp",))
 def test_gradients_match_central_differences(mode):
     """Two bidirectional layers with state outputs: data, parameters, state (and state_cell)
     against float64 central differences of sum(outputs * random projections)."""
-    sym = rnn("g", mode, num_layers=2, bidirectional=True, state_outputs=True, state_size=2)
+    extra = dict(projection_size=2, state_size=3) if mode == "lstmp" else dict(state_size=2)
+    sym = rnn("g", "lstm" if mode == "lstmp" else mode, num_layers=2, bidirectional=True, state_outputs=True, **extra)
     rng = np.random.RandomState(11)
     shapes = sym.infer_shape(g_data=(3, 2, 3))[0]
     loc = {k: rng.uniform(-0.8, 0.8, s) for k, s in zip(sym.list_arguments(), shapes)}
@@ -208,6 +211,14 @@ def test_parameter_length_and_state_shapes_are_inferred():
     args, outs, _ = gru.infer_shape(x=(2, 1, 5))
     assert args[1] == (3 * 8 * (5 + 8 + 2) + 2 * 3 * 8 * (8 + 8 + 2),) == (1224,)
     assert outs == [(2, 1, 8)] and gru.list_outputs() == ["g_output"]
+    # LSTMP: W_h2h is (4H x P), layers above the first read D * P features, and each (layer,
+    # direction) adds W_h2r (P x H): here (10 + 4 + 2) * 4 * 8 * 2 + (8 + 4 + 2) * 4 * 8 * 2
+    # + 4 * 8 * 2 * 2
+    lstmp = mx.sym.RNN(x, state_size=8, num_layers=2, mode="lstm", bidirectional=True,
+                       projection_size=4, state_outputs=True, name="p")
+    args, outs, _ = lstmp.infer_shape(x=(3, 5, 10))
+    assert args[1:] == [(1024 + 896 + 128,), (4, 5, 4), (4, 5, 8)]
+    assert outs == [(3, 5, 8), (4, 5, 4), (4, 5, 8)]
     tanh = mx.sym.RNN(x, state_size=4, num_layers=1, mode="rnn_tanh", name="t")
     assert tanh.infer_shape(x=(1, 1, 3))[0][1] == (4 * (3 + 4 + 2),)
     assert ops.rnn.param_size(ops.get("RNN").parse_params(
@@ -222,8 +233,10 @@ def test_refusals_name_the_parameter():
     x = mx.sym.Variable("x")
     with pytest.raises(MXNetError, match="use_sequence_length"):
         mx.sym.RNN(x, state_size=2, num_layers=1, mode="lstm", use_sequence_length=True)
+    with pytest.raises(MXNetError, match="projection_size.*only defined for mode=lstm"):
+        mx.sym.RNN(x, state_size=2, num_layers=1, mode="gru", projection_size=1)
     with pytest.raises(MXNetError, match="projection_size"):
-        mx.sym.RNN(x, state_size=2, num_layers=1, mode="lstm", projection_size=1)
+        mx.sym.RNN(x, state_size=2, num_layers=1, mode="lstm", projection_size=3)
     with pytest.raises(MXNetError, match="lstm_state_clip_min"):
         mx.sym.RNN(x, state_size=2, num_layers=1, mode="gru", lstm_state_clip_min=-1,
                    lstm_state_clip_max=1)
@@ -285,13 +298,21 @@ def test_module_fits_a_sequence_regression():
 @pytest.mark.skipif(not (shutil.which("make") and shutil.which("cc")),
                     reason="make or cc is missing: the exported library is not built")
 def test_exported_trainer_builds_warning_free_and_self_checks(tmp_path):
-    """The standalone export of a two-layer bidirectional LSTM (forward and BPTT kernels) builds
-    with -Wall -Wextra -Werror -pedantic and its self-check reproduces the module's outputs."""
+    """The standalone export of a two-layer bidirectional LSTM under an LSTMP and a gru
+    (forward and BPTT kernels) builds with -Wall -Wextra -Werror -pedantic and its self-check
+    reproduces the module's outputs."""
     seq = mx.sym.Variable("data")
     out = mx.sym.RNN(seq, mx.sym.Variable("rnn_parameters", init=mx.init.Uniform(0.3)),
                      mx.sym.Variable("rnn_state", init=mx.init.Zero()),
                      mx.sym.Variable("rnn_state_cell", init=mx.init.Zero()),
                      state_size=3, num_layers=2, mode="lstm", bidirectional=True, name="rnn")
+    out = mx.sym.RNN(out, mx.sym.Variable("p_parameters", init=mx.init.Uniform(0.3)),
+                     mx.sym.Variable("p_state", init=mx.init.Zero()),
+                     mx.sym.Variable("p_state_cell", init=mx.init.Zero()),
+                     state_size=3, num_layers=1, mode="lstm", projection_size=2, name="p")
+    out = mx.sym.RNN(out, mx.sym.Variable("g_parameters", init=mx.init.Uniform(0.3)),
+                     mx.sym.Variable("g_state", init=mx.init.Zero()),
+                     state_size=2, num_layers=1, mode="gru", name="g")
     net = mx.sym.LinearRegressionOutput(mx.sym.FullyConnected(out, num_hidden=1, name="fc"),
                                         name="lro")
     mod = mx.mod.Module(net, label_names=["lro_label"])
@@ -311,16 +332,17 @@ def test_cuda_kernels_compile_with_nvcc(tmp_path):
     """Every mode, dropout, clipping, two directions and state outputs in one CUDA build."""
     heads = [rnn("k_lstm", "lstm", num_layers=2, bidirectional=True, state_outputs=True, p=0.2,
                  lstm_state_clip_min=-1, lstm_state_clip_max=1),
+             rnn("k_lstmp", "lstm", num_layers=2, bidirectional=True, projection_size=2),
              rnn("k_gru", "gru", num_layers=2, state_outputs=True),
              rnn("k_relu", "rnn_relu", bidirectional=True, num_layers=1),
              rnn("k_tanh", "rnn_tanh", num_layers=1)]
     group = mx.sym.Group(heads)
-    shapes = {"k_%s_data" % m: (3, 2, 4) for m in ("lstm", "gru", "relu", "tanh")}
+    shapes = {"k_%s_data" % m: (3, 2, 4) for m in ("lstm", "lstmp", "gru", "relu", "tanh")}
     plan = make_plan(group, shapes, list(shapes), [],
                      grad_req={k: "write" for k in group.list_arguments()})
     src, cdef = cuda.render(plan)
     for kind in ("fwd_lstm", "bwd_lstm", "fwd_gru", "bwd_gru", "dropout_fwd", "dropout_bwd",
-                 "colsum"):
+                 "colsum", "fwd_lstmp", "bwd_lstmp", "add_dy"):
         assert "%s_k(" % kind in src, kind
     assert "k_relu_fwd_rnn_k" in src and "k_tanh_bwd_rnn_k" in src
     built = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
