@@ -385,7 +385,7 @@ register(OpDef("slice_axis",
 
 def _one_hot_shape(p, ins):
     d = ins[0]
-    if not known(d):
+    if not ndim_known(d):
         return ins, [None]
     return ins, [tuple(d) + (p["depth"],)]
 
@@ -439,7 +439,7 @@ def reduced_axes(p, ndim):
 
 def _reduce_shape(p, ins):
     d = ins[0]
-    if not known(d):
+    if not ndim_known(d):                    # unknown (0) dims that stay stay unknown
         return ins, [None]
     axes = reduced_axes(p, len(d))
     if p["keepdims"]:

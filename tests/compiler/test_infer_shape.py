@@ -141,6 +141,14 @@ def test_partial_forward_results_keep_unknown_dimensions():
     args, outs, _ = fc.infer_shape_partial(x=(0, 3, 2))
     assert args == [(0, 3, 2), (4, 6), (4,)] and outs == [(0, 4)]
     assert mx.sym.broadcast_add(x, y).infer_shape_partial(x=(0, 3), y=(1, 3))[1] == [(0, 3)]
+    assert mx.sym.sum(x, axis=1).infer_shape_partial(x=(0, 3, 4))[1] == [(0, 4)]
+    assert mx.sym.mean(x, axis=0, keepdims=True).infer_shape_partial(x=(0, 3))[1] == [(1, 3)]
+    assert mx.sym.one_hot(x, depth=5).infer_shape_partial(x=(0, 3))[1] == [(0, 3, 5)]
+    pick = mx.sym.pick(x, y, axis=1)
+    assert pick.infer_shape_partial(x=(0, 3, 3), y=(0, 3))[1] == [(0, 3)]
+    where = mx.sym.where(mx.sym.Variable("c"), x, y)       # waits for the whole condition
+    assert where.infer_shape_partial(c=(0,), x=(2, 2), y=(2, 2))[1] == [()]
+    assert where.infer_shape_partial(c=(2,), x=(2, 2), y=(2, 2))[1] == [(2, 2)]
 
 
 def test_partial_results_and_incomplete_infer_shape():
