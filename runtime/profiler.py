@@ -7,7 +7,9 @@ user's own Domain / Task / Frame / Event / Counter / Marker objects. `dump()` wr
 Chrome trace (chrome://tracing, Perfetto) whose `otherData` says what was measured and which
 requested kinds (memory, C API, per-operator) were not; `dumps()` returns a table (or JSON) of
 aggregate statistics with the same statement. Nothing is timed while the profiler is stopped.
+As MXNet's, events not yet dumped are written to the configured file when the process exits.
 """
+import atexit
 import functools
 import json
 import logging
@@ -180,6 +182,19 @@ def dump(finished=True, profile_process="worker"):
         _PROFILER.running = False
         with _PROFILER.lock:
             _PROFILER.events = []
+
+
+def _dump_at_exit():
+    """MXNet writes the profile of a process that exits with events not yet dumped."""
+    if _PROFILER.events:
+        try:
+            dump(True)
+        except OSError as err:
+            _LOG.error("profiler: could not write %s at exit: %s",
+                       _PROFILER.config.get("filename"), err)
+
+
+atexit.register(_dump_at_exit)
 
 
 def dump_profile():

@@ -473,3 +473,22 @@ def test_resize_and_prefetching_iterators_over_a_user_iterator():
     for name in reference:
         np.testing.assert_allclose(prefetched[name].asnumpy(), reference[name].asnumpy(),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_profiler_writes_undumped_events_at_exit(tmp_path):
+    script = textwrap.dedent("""
+        import numpy as np
+        import mxc as mx
+        mx.profiler.set_config(filename="exit.json", profile_all=True)
+        mx.profiler.set_state("run")
+        net = mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=2, name="fc")
+        mod = mx.mod.Module(net, label_names=None)
+        mod.bind(data_shapes=[("data", (2, 3))], for_training=False)
+        mod.init_params()
+        mod.forward(mx.io.DataBatch([mx.nd.ones((2, 3))]))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    trace = json.loads((tmp_path / "exit.json").read_text())
+    assert [e["name"] for e in trace["traceEvents"]] == ["Module::bind", "Module::forward"]
