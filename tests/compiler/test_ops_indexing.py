@@ -13,6 +13,8 @@ import mxc as mx
 from mxc import test_utils as tu
 from mxc.base import MXNetError
 from mxc.compiler import build_cuda, cuda
+from mxc.compiler.ops import REGISTRY
+from mxc.compiler.ops.base import ShapeError
 from mxc.compiler.plan import make_plan
 from mxc.compiler.target import CudaTarget, Rendered
 
@@ -68,6 +70,66 @@ def test_one_input_gathers_match_numpy_and_central_differences():
     xv = _uniform((2, 3, 4), 0)
     syms, refs = zip(*_one_input_cases(x))
     _check(list(syms), {"x": xv}, [f(xv) for f in refs])
+
+
+def _gathered(G):
+    """The source index of every output element, by the arithmetic of ops/gather_map.c.j2."""
+    src = np.full(G["N"], G["base"], dtype=np.int64)
+    rem = np.arange(G["N"], dtype=np.int64)
+    for k, (size, div, mod, stride) in enumerate(G["dims"]):
+        c = rem if (k == len(G["dims"]) - 1 and G["whole"]) else rem % size
+        c = c // div
+        if mod is not None:
+            c = c % mod
+        src += c * stride
+        rem = rem // size
+    return src
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_gather_maps_match_numpy_on_random_shapes(seed):
+    """Every gather operator's index map (no compile) against the operator's NumPy reference
+    applied to arange: random shapes and parameters, including unit dims and negative steps."""
+    rs = np.random.RandomState(seed)
+    checked = 0
+    for _ in range(40):
+        nd = rs.randint(1, 5)
+        shape = tuple(int(v) for v in rs.randint(1, 5, size=nd))
+        ax = int(rs.randint(-nd, nd))
+        begin = tuple(None if rs.rand() < 0.3 else int(rs.randint(-d, d)) for d in shape)
+        end = tuple(None if rs.rand() < 0.3 else int(rs.randint(-d, d + 1)) for d in shape)
+        step = tuple(int(rs.choice([-2, -1, 1, 2, 3])) for _ in shape)
+        cases = [("SwapAxis", dict(dim1=ax, dim2=int(rs.randint(0, nd)))),
+                 ("tile", dict(reps=tuple(int(v) for v in rs.randint(1, 4,
+                                                                      size=rs.randint(1, 5))))),
+                 ("repeat", dict(repeats=int(rs.randint(1, 4)), axis=ax)),
+                 ("repeat", dict(repeats=int(rs.randint(1, 4)), axis=None)),
+                 ("reverse", dict(axis=tuple(sorted({ax % nd, int(rs.randint(0, nd))})))),
+                 ("slice", dict(begin=begin, end=end, step=step)),
+                 ("broadcast_to", dict(shape=tuple(d if d > 1 else int(rs.randint(1, 4))
+                                                   for d in shape))),
+                 ("squeeze", dict(axis=None))]
+        data = np.arange(np.prod(shape), dtype=np.float64).reshape(shape)
+        for name, params in cases:
+            op = REGISTRY[name]
+            p = op.parse_params({k: str(v) for k, v in params.items()})
+            try:
+                out_shape = op.shape_rule(p, [shape])[1][0]
+            except ShapeError:
+                continue                          # e.g. a slice that selects nothing
+            G = op.geometry(_View(p, {op._src: shape, "output": out_shape}))
+            want = op.reference(p, [data])[0].ravel().astype(np.int64)
+            np.testing.assert_array_equal(_gathered(G), want, err_msg="%s %s %s"
+                                          % (name, shape, params))
+            checked += 1
+    assert checked > 250
+
+
+class _View:
+    """The two fields of a node view that an operator's geometry reads."""
+
+    def __init__(self, p, shape):
+        self.p, self.shape = p, shape
 
 
 def test_broadcast_to_and_broadcast_axis():
