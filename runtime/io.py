@@ -101,16 +101,17 @@ class DataIter:
         raise NotImplementedError
 
     def getlabel(self):
-        """Label NDArrays of the current batch."""
-        raise NotImplementedError
+        """Label NDArrays of the current batch (None here: an iterator without labels)."""
+        return None
 
     def getindex(self):
         """Example indices of the current batch (None when unknown)."""
         return None
 
     def getpad(self):
-        """Number of filler examples at the end of the current batch."""
-        raise NotImplementedError
+        """Number of filler examples at the end of the current batch (None here, as
+        MXNet's base class: no padding)."""
+        return None
 
 
 # --------------------------------------------------------------------------- NDArrayIter

@@ -492,3 +492,33 @@ def test_profiler_writes_undumped_events_at_exit(tmp_path):
     assert proc.returncode == 0, proc.stderr
     trace = json.loads((tmp_path / "exit.json").read_text())
     assert [e["name"] for e in trace["traceEvents"]] == ["Module::bind", "Module::forward"]
+
+
+def test_data_only_iterator_with_the_base_class_defaults_predicts():
+    x, _ = _data(n=8)
+
+    class DataOnly(mx.io.DataIter):
+        def __init__(self):
+            super().__init__(4)
+            self.cursor = -4
+            self.provide_data = [mx.io.DataDesc("data", (4, 6))]
+            self.provide_label = []
+
+        def reset(self):
+            self.cursor = -4
+
+        def iter_next(self):
+            self.cursor += 4
+            return self.cursor < 8
+
+        def getdata(self):
+            return [mx.nd.array(x[self.cursor:self.cursor + 4])]
+
+    batch = next(iter(DataOnly()))
+    assert batch.label is None and batch.pad is None and batch.index is None
+    net = mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=2, name="fc")
+    mod = mx.mod.Module(net, label_names=None)
+    mod.bind(data_shapes=DataOnly().provide_data, for_training=False)
+    mod.init_params(mx.init.One())
+    np.testing.assert_allclose(mod.predict(DataOnly()).asnumpy(),
+                               np.repeat(x.sum(axis=1, keepdims=True), 2, axis=1), rtol=1e-5)
