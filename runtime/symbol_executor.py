@@ -141,6 +141,27 @@ def _dtype_from_arrays(arrays):
     return "float64" if kinds == {"float64"} else "float32"
 
 
+def _check_gradient_path(symbol, reqs):
+    """As MXNet's gradient pass: when any gradient is asked for, every operator that a head's
+    gradient reaches (not stopped by a zero-gradient operator such as BlockGrad) must have
+    a gradient; one without (batch_take, argmax_channel) is an error naming it."""
+    if all(r == "null" for r in reqs.values()):
+        return
+    from .compiler.graph import topo_order
+    heads = symbol._heads
+    reached = {id(n) for n, _ in heads}
+    for node in reversed(topo_order(heads)):
+        if node.op is None or id(node) not in reached or not node.inputs:
+            continue
+        if not node.op.has_gradient:
+            raise MXNetError("Operator %s (node '%s') is non-differentiable because it didn't "
+                             "register FGradient attribute; stop the gradient before it "
+                             "(BlockGrad / stop_gradient) or bind with grad_req='null'"
+                             % (node.op.name, node.name))
+        if node.op.differentiable:
+            reached.update(id(c) for c, _ in node.inputs)
+
+
 def _check_stypes(stype_dict):
     for name, stype in (stype_dict or {}).items():
         if stype != "default":
@@ -201,6 +222,7 @@ class Executor:
         self._output_names = symbol.list_outputs()
         self._monitor = None
         self._forwarded = False
+        _check_gradient_path(symbol, self._grad_req)
         self._exec = self._compile(fuse)
         self._make_arrays(args or {}, grads or {}, aux or {}, outputs or {})
         self._pair_with(self._exec)

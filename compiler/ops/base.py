@@ -264,7 +264,7 @@ class OpDef:
                  shape=None, template=None, hint=None, aliases=(), variable_inputs=False,
                  loss=False, visible_outputs=None, input_init=None, workspace=None,
                  uses_rng=False, no_grad_inputs=(), differentiable=True, check=None,
-                 geometry=None, reference=None, dtype_rule=None):
+                 geometry=None, reference=None, dtype_rule=None, has_gradient=True):
         self.name = name
         self.params = dict(params or {})
         self._inputs, self._aux, self._outputs = inputs, aux, outputs
@@ -280,6 +280,9 @@ class OpDef:
         self.uses_rng = uses_rng
         self.no_grad_inputs = tuple(no_grad_inputs)   # e.g. labels, indices
         self.differentiable = differentiable
+        # False where MXNet registers no gradient at all (not even zeros): a graph bound for
+        # training whose gradient would have to pass through the operator is refused
+        self.has_gradient = has_gradient
         self.check = check
         self._geometry = geometry
         self.reference = reference

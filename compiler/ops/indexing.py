@@ -138,7 +138,7 @@ def _batch_take_ref(p, arrays, train=False):
     return [rows[np.arange(rows.shape[0]), j].reshape(idx.shape)]
 
 
-register(OpDef("batch_take", inputs=("a", "indices"), differentiable=False,
+register(OpDef("batch_take", inputs=("a", "indices"), differentiable=False, has_gradient=False,
                shape=_batch_take_shape, template="ops/pick.c.j2",
                geometry=lambda p, s: {"outer": prod(s["output"]), "A": s["a"][-1], "inner": 1,
                                       "N": prod(s["output"])},

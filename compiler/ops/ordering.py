@@ -76,7 +76,7 @@ for _name, _fn in (("argmax", np.argmax), ("argmin", np.argmin)):
 _CHANNEL = {"axis": 1, "keepdims": False}
 _argmax_ref = _argreduce_ref(np.argmax)
 register(OpDef("argmax_channel", shape=lambda p, ins: _argreduce_shape(_CHANNEL, ins),
-               differentiable=False, template="ops/ordering.c.j2",
+               differentiable=False, has_gradient=False, template="ops/ordering.c.j2",
                geometry=lambda p, shapes: _argreduce_geometry(_CHANNEL, shapes),
                reference=lambda p, arrays, train=False: _argmax_ref(_CHANNEL, arrays)))
 

@@ -80,3 +80,34 @@ def test_assert_almost_equal_broadcasts_unless_told_not_to():
         tu.assert_almost_equal(np.ones((2, 3)), np.ones((3, 2)))
     with pytest.raises(AssertionError, match="worst at index"):
         tu.assert_almost_equal(np.array([[1.0, 2.0]]), np.array([1.0, 2.5]))
+
+
+def test_operators_without_a_gradient_refuse_training_binds_unless_stopped():
+    # MXNet 1.9.1 gives these outcomes (batch_take and argmax_channel register no gradient;
+    # argmax and BlockGrad register zeros)
+    x, idx = mx.sym.Variable("x"), mx.sym.Variable("idx")
+    taken = mx.sym.batch_take(x, idx)
+    cases = {"through_argmax": (mx.sym.argmax(mx.sym.reshape(taken, shape=(1, -1)), axis=1),
+                                True),
+             "plus_other": (taken + mx.sym.sum(x, axis=1), False),
+             "argmax_channel": (mx.sym.argmax_channel(x) + mx.sym.sum(x, axis=1), False),
+             "group_with_blocked": (mx.sym.Group([mx.sym.BlockGrad(taken), x * 2]), True)}
+    types = {"x": np.float32, "idx": np.int32}
+    for name, (sym, binds) in cases.items():
+        shapes = {k: v for k, v in (("x", (4, 3)), ("idx", (4,)))
+                  if k in sym.list_arguments()}
+        given = {k: types[k] for k in shapes}
+        if binds:
+            sym.simple_bind(mx.cpu(), type_dict=given, **shapes)
+        else:
+            with pytest.raises(mx.base.MXNetError, match="non-differentiable"):
+                sym.simple_bind(mx.cpu(), type_dict=given, **shapes)
+        # without gradients every graph binds
+        sym.simple_bind(mx.cpu(), type_dict=given, grad_req="null", **shapes)
+    ex = mx.sym.stop_gradient(taken).simple_bind(mx.cpu(), x=(4, 3), idx=(4,),
+                                                 type_dict=types)
+    xv = np.arange(12, dtype=np.float32).reshape(4, 3)
+    out = ex.forward(x=xv, idx=np.array([0, 2, 1, 2]))[0].asnumpy()
+    np.testing.assert_array_equal(out, xv[np.arange(4), [0, 2, 1, 2]])
+    ex.backward()
+    np.testing.assert_array_equal(ex.grad_dict["x"].asnumpy(), 0)
