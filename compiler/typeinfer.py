@@ -73,7 +73,12 @@ def index_inputs(op):
 
 
 def default_rule(op, p, names, types, outs):
-    """MXNet's ElemwiseType over every input and output but the index inputs."""
+    """MXNet's ElemwiseType over every input and output but the index inputs; an operator
+    without inputs (a creation or sampling operator) gives its `dtype` parameter, float32
+    when it has none (MXNet's InitType / SampleOpType)."""
+    if not names:
+        dtype = p.get("dtype") or "float32"
+        return types, [dtype if t is None else t for t in outs]
     free = index_inputs(op)
     slots = [k for k, name in enumerate(names) if name not in free]
     same_dtype(types, slots, outs, list(range(len(outs))))

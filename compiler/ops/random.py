@@ -64,5 +64,6 @@ register(RandomOp(
             "ctx": Param(p_ctx, ""),
             "dtype": Param(p_optional(p_enum("int32", "int64")), None)},
     check=_check("high", lambda p: p["low"] < p["high"], "must be > low"),
+    dtype_rule=lambda p, ins, outs: (ins, [p["dtype"] or "int32"]),
     reference=lambda p, arrays, train=False: [np.random.randint(
         p["low"], p["high"], size=tuple(p["shape"])).astype(p["dtype"] or "int32")]))

@@ -147,3 +147,11 @@ def test_simple_bind_refuses_integer_data_in_float_arithmetic():
     with pytest.raises(MXNetError, match="rhs"):
         (x + y).simple_bind(mx.cpu(), x=(2, 2), y=(2, 2),
                             type_dict={"x": np.float32, "y": np.int32})
+
+
+def test_creation_and_sampling_operators_default_to_float32_or_their_dtype():
+    assert mx.sym.random.uniform(shape=(2, 2)).infer_type() == ([], [np.float32], [])
+    assert mx.sym.random.normal(shape=(2,), dtype="float64").infer_type()[1] == [np.float64]
+    assert mx.sym.random.randint(low=0, high=3, shape=(2,)).infer_type()[1] == [np.int32]
+    noisy = mx.sym.Variable("x") + mx.sym.random.uniform(shape=(2, 2), dtype="float16")
+    assert noisy.infer_type() == ([np.float16], [np.float16], [])
