@@ -1,13 +1,19 @@
-"""Shape inference over a graph: registry shape rules applied until nothing changes.
+"""Shape inference over a graph: registry shape rules applied forward and backward until
+nothing changes, as MXNet's InferShape pass.
 
-Errors name the node, its operator, the input and both shapes.
+Shapes may be partial: 0 is an unknown dimension, None (or ()) an unknown shape. A rule of
+the old form rule(p, ins) fills its outputs (and may fill inputs) from its inputs; a rule
+written rule(p, ins, outs=None) is also handed what is known of its outputs, so it can fill
+its inputs from them (the batch of a FullyConnected's data from its output, element-wise
+operands from each other, a constant's unknown dimensions from its consumers). Errors name
+the node, its operator, the input and both shapes.
 """
 import inspect
 from math import prod
 
 from .errors import MXNetError
 from .graph import topo_order
-from .ops.base import INT_MAX, Param, ShapeError, p_shape
+from .ops.base import INT_MAX, Param, ShapeError, merge_shape, p_shape
 
 _SHAPE_HINT = Param(p_shape, ge=0)          # a variable's __shape__: 0 = unknown dimension
 _MAX_SWEEPS = 100                           # forward + backward passes (each learns or stops)
@@ -17,17 +23,6 @@ def _norm(shape):
     if shape is None:
         return None
     return tuple(int(d) for d in shape)
-
-
-def _merge(old, new):
-    """Combine two views of one shape (0 = unknown dim); None if they contradict."""
-    if old is None or len(old) == 0:
-        return new
-    if new is None or len(new) == 0:
-        return old
-    if len(old) != len(new) or any(a and b and a != b for a, b in zip(old, new)):
-        return None
-    return tuple(a or b for a, b in zip(old, new))
 
 
 def _shape_hint(var):
@@ -106,7 +101,7 @@ def _visit(n, shapes):
     for k, ((c, i), old, new) in enumerate(zip(n.inputs, ins, new_ins)):
         if new is None or len(new) == 0 or new == old:
             continue
-        merged = _merge(old, _norm(new))
+        merged = merge_shape(old, _norm(new))
         if merged is None:
             slots = n.input_names() + n.aux_names()
             raise MXNetError(
@@ -121,7 +116,7 @@ def _visit(n, shapes):
             continue
         out = _norm(out)
         old = outs[i]
-        merged = _merge(old, out)
+        merged = merge_shape(old, out)
         if merged is None:
             raise MXNetError("Shape inconsistent in node '%s' (%s), output '%s': %s vs %s"
                              % (n.name, n.op.name, n.output_name(i), old, out))
