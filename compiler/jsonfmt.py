@@ -66,9 +66,13 @@ def _pooling_workspace(params):
             and (layout is None or layout in ("NCW", "NCHW", "NCDHW")))
 
 
-# Outputs that MXNet's graph counts but mxc never computes, by operator: how many, from the
-# parsed parameters. They exist only in `node_row_ptr`; no input or head can refer to them.
-_MXNET_ONLY_OUTPUTS = {"Pooling": lambda params: 1 if _pooling_workspace(params) else 0}
+# Where MXNet's graph and mxc's count a node's outputs differently, by operator: MXNet's
+# count minus mxc's, from the parsed parameters. The difference is always in trailing hidden
+# outputs (max Pooling's oneDNN workspace, which mxc never computes; RNN's `reserve`, which
+# MXNet keeps outside the graph), so it shows only in `node_row_ptr`: no input or head can
+# refer to such an output.
+_OUTPUT_COUNT_DIFFERENCE = {"Pooling": lambda params: 1 if _pooling_workspace(params) else 0,
+                            "RNN": lambda params: -1}
 
 
 def graph_outputs(node):
@@ -76,8 +80,8 @@ def graph_outputs(node):
     mean and var, Dropout's mask, max Pooling's workspace)."""
     if node.op is None:
         return 1
-    extra = _MXNET_ONLY_OUTPUTS.get(node.op.name)
-    return node.num_outputs() + (extra(node.params) if extra else 0)
+    difference = _OUTPUT_COUNT_DIFFERENCE.get(node.op.name)
+    return node.num_outputs() + (difference(node.params) if difference else 0)
 
 
 def input_versions(order):

@@ -101,6 +101,21 @@ def positional_parameters(mx):
         return mx.sym.FullyConnected(h, None, None, 4, True)
 
 
+def variable_inputs_and_recurrent(mx):
+    """Operators with a variable number of inputs, and the fused RNN with state outputs."""
+    with _names(mx):
+        a, b = mx.sym.Variable("a"), mx.sym.Variable("b")
+        cat = mx.sym.Concat(a, b, dim=1)
+        total = mx.sym.add_n(a, b, a)
+        seq = mx.sym.Variable("seq")
+        rnn = mx.sym.RNN(seq, state_size=4, num_layers=1, mode="lstm", state_outputs=True,
+                         name="lstm")
+        gru = mx.sym.RNN(seq, state_size=3, num_layers=2, mode="gru", bidirectional=True,
+                         name="gru")
+        emb = mx.sym.Embedding(mx.sym.Variable("ids"), input_dim=10, output_dim=4, name="emb")
+        return mx.sym.Group([cat, total, rnn[0], rnn[2], gru, emb])
+
+
 def atomic_symbol(mx):
     """An operator taken out of its graph: no inputs, no name."""
     d = mx.sym.Variable("data")
@@ -119,7 +134,8 @@ def atomic_recomposed(mx):
 
 GRAPHS = {f.__name__: f for f in (pooling_variants, hidden_outputs, internals_group,
                                   scalar_arithmetic, attribute_scopes, shared_aux_states,
-                                  positional_parameters, atomic_symbol, atomic_recomposed)}
+                                  positional_parameters, variable_inputs_and_recurrent,
+                                  atomic_symbol, atomic_recomposed)}
 
 
 def attribute_queries(mx):
