@@ -68,11 +68,12 @@ def _pooling_workspace(params):
 
 # Where MXNet's graph and mxc's count a node's outputs differently, by operator: MXNet's
 # count minus mxc's, from the parsed parameters. The difference is always in trailing hidden
-# outputs (max Pooling's oneDNN workspace, which mxc never computes; RNN's `reserve`, which
-# MXNet keeps outside the graph), so it shows only in `node_row_ptr`: no input or head can
-# refer to such an output.
+# outputs (max Pooling's oneDNN workspace and sort's indices, which mxc never computes; RNN's
+# `reserve`, which MXNet keeps outside the graph), so it shows only in `node_row_ptr`: no
+# input or head can refer to such an output. (MXNet names sort's visible output 'output0'
+# for that reason; mxc's is 'output'.)
 _OUTPUT_COUNT_DIFFERENCE = {"Pooling": lambda params: 1 if _pooling_workspace(params) else 0,
-                            "RNN": lambda params: -1}
+                            "RNN": lambda params: -1, "sort": lambda params: 1}
 
 
 def graph_outputs(node):

@@ -101,3 +101,16 @@ def test_groups_internals_and_items_survive_save_load_copy_and_pickle(tmp_path):
     item = mx.sym.load(str(path))["split_output2"]
     assert item.list_outputs() == ["split_output2"]
     assert item.list_arguments() == ["data", "fc_weight", "fc_bias"]
+
+
+def test_outputs_counted_as_mxnet_counts_them():
+    # node_row_ptr that MXNet 1.9.1 writes for one operator on a variable: sort keeps its
+    # indices as a hidden output, RNN's reserve is not in the graph, avg pooling has none
+    d = mx.sym.Variable("data")
+    cases = [(mx.sym.sort(d), [0, 1, 3]),
+             (mx.sym.RNN(d, state_size=2, num_layers=1, mode="lstm"), [0, 1, 2, 3, 4, 5]),
+             (mx.sym.Pooling(d, kernel=(2, 2), pool_type="avg"), [0, 1, 2]),
+             (mx.sym.Pooling(d, kernel=(2, 2), pool_type="max"), [0, 1, 3]),
+             (mx.sym.BatchNorm(d), [0, 1, 2, 3, 4, 5, 8])]
+    for sym, rows in cases:
+        assert json.loads(sym.tojson())["node_row_ptr"] == rows, sym.name
