@@ -4,8 +4,8 @@ from math import prod
 
 import numpy as np
 
-from .base import (OpDef, Param, ShapeError, assign, known, ndim_known, out_list, p_bool,
-                   p_enum, p_float, register, unify)
+from .base import (OpDef, Param, ShapeError, assign, known, merge_shape, ndim_known, out_list,
+                   p_bool, p_enum, p_float, register, unify)
 
 
 def _same_shape(p, ins, outs=None):
@@ -31,19 +31,19 @@ def _softmax_output_shape(p, ins, outs=None):
         return ins, [data]                       # probability / one-hot labels
     if p["multi_output"]:
         spatial = tuple(data[2:])
-        if label is not None and len(label) > 0:
-            ok = tuple(label) in ((data[0],) + spatial, (data[0], 1) + spatial,
-                                  (data[0], prod(spatial)))
-            if not ok:
-                raise ShapeError(1, tuple(label), (data[0],) + spatial)
+        forms = ((data[0],) + spatial, (data[0], 1) + spatial, (data[0], prod(spatial)))
+        if ndim_known(label):                    # the first form a (partial) label fits
+            fits = [f for f in (merge_shape(label, form) for form in forms) if f is not None]
+            if not fits:
+                raise ShapeError(1, tuple(label), forms[0])
+            ins[1] = fits[0]
         else:
-            ins[1] = (data[0],) + spatial
+            ins[1] = forms[0]
     elif p["preserve_shape"]:
         assign(ins, 1, tuple(data[:-1]))
     else:
         want = tuple(data[:-1])
-        if label is not None and len(label) > 0 and prod(label) == prod(want) \
-                and label[0] == data[0]:
+        if known(label) and prod(label) == prod(want) and label[0] == data[0]:
             pass                                 # e.g. (N, 1) labels for (N, K) data
         else:
             assign(ins, 1, want)

@@ -123,6 +123,20 @@ def test_reshape_partial_forward_and_one_unknown_input_dimension_back():
     assert _partial(mx.sym.Reshape(d, shape=(-3,)))[1] == [(0,)]
 
 
+def test_softmax_output_labels_may_be_partial():
+    x, lab = mx.sym.Variable("x"), mx.sym.Variable("l")
+    multi = mx.sym.SoftmaxOutput(x, lab, multi_output=True)
+    # (N, spatial...) is the first label form a partial label fits; (N, 1, spatial...) too
+    assert _partial(multi, x=(2, 3, 2, 2), l=(0, 2, 2))[0]["l"] == (2, 2, 2)
+    assert _partial(multi, x=(2, 3, 2, 2), l=(2, 1, 0, 2))[0]["l"] == (2, 1, 2, 2)
+    with pytest.raises(MXNetError, match="label"):
+        multi.infer_shape(x=(2, 3, 2, 2), l=(2, 5))
+    plain = mx.sym.SoftmaxOutput(x, lab)
+    assert _partial(plain, x=(4, 5), l=(0,))[0]["l"] == (4,)
+    assert _partial(plain, x=(0, 5))[0]["l"] == (0,)
+    assert _args(plain, x=(4, 5), l=(4, 1))["l"] == (4, 1)
+
+
 # ---- partial forward results (MXNet's test_*_partial_shape cases, worked by hand) -------------
 
 def test_partial_forward_results_keep_unknown_dimensions():
