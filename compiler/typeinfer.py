@@ -160,22 +160,22 @@ def infer_graph_types(heads, known):
 
 def executor_dtype(symbol, type_dict, supported):
     """The one dtype a compiled executor of `symbol` runs for `type_dict` (float32 when it names
-    none): the inferred type of every argument and output, except integer or boolean arguments
-    that the graph reads only as indices (their values are held exactly as reals). Mixed
-    types are refused by type inference, naming the node; anything else by this function."""
+    none): the inferred type of every argument, except integer or boolean arguments that the
+    graph reads only as indices (their values are held exactly as reals). Outputs of another
+    type (Cast, index outputs, shape_array) are computed in that dtype too. Mixed types are
+    refused by type inference, naming the node; anything else by this function."""
     import numpy as np
     given = {k: dtype_name(v, "argument '%s'" % k) for k, v in (type_dict or {}).items()}
     if not given:
         return "float32"
     names = symbol.list_arguments()
-    args, outs, _ = symbol.infer_type_partial(**{k: v for k, v in given.items() if k in names})
+    args, _, _ = symbol.infer_type_partial(**{k: v for k, v in given.items() if k in names})
     kinds = set()
-    for name, t in list(zip(names, args)) + [("output", t) for t in outs]:
+    for name, t in zip(names, args):
         if t is None:
             continue
         t = np.dtype(t).name
-        index = name != "output" and not np.issubdtype(np.dtype(t), np.floating)
-        if index and _only_index(symbol, name):
+        if not np.issubdtype(np.dtype(t), np.floating) and _only_index(symbol, name):
             continue
         kinds.add(t)
     if not kinds:

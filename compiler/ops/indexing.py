@@ -232,13 +232,20 @@ def _shape_array_shape(p, ins):
     return ins, [(len(ins[0]),) if known(ins[0]) else None]
 
 
+def _int64_dtype(p, ins, outs):
+    """shape_array / size_array: int64 whatever the input's type (MXNet's)."""
+    return ins, ["int64"]
+
+
 register(OpDef("shape_array", shape=_shape_array_shape, differentiable=False,
+               dtype_rule=_int64_dtype,
                template="ops/shape_array.c.j2",
                geometry=lambda p, s: {"values": list(s["data"])},
                reference=lambda p, arrays, train=False: [
                    np.array(arrays[0].shape, dtype=np.int64)]))
 
 register(OpDef("size_array", shape=lambda p, ins: (ins, [(1,)]), differentiable=False,
+               dtype_rule=_int64_dtype,
                template="ops/shape_array.c.j2",
                geometry=lambda p, s: {"values": [prod(s["data"])]},
                reference=lambda p, arrays, train=False: [

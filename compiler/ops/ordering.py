@@ -150,13 +150,25 @@ def _topk_ref(p, arrays, train=False):
     return [mask.reshape(x.shape)]
 
 
+def _topk_dtype(p, ins, outs):
+    """Values and mask have the input's type, indices the `dtype` parameter's (MXNet's
+    TopKType)."""
+    d = ins[0]
+    kind = p["ret_typ"]
+    if kind == "indices":
+        return ins, [p["dtype"]]
+    if kind == "both":
+        return [d or outs[0]], [d or outs[0], p["dtype"]]
+    return [d or outs[0]], [d or outs[0]]
+
+
 register(OpDef("topk", params={"axis": Param(p_optional(p_int), -1), "k": Param(p_int, 1),
                                "ret_typ": Param(p_enum("value", "indices", "mask", "both"),
                                                 "indices"),
                                "is_ascend": Param(p_bool, False),
                                "dtype": Param(p_enum(*INDEX_DTYPES), "float32")},
                outputs=_topk_outputs, shape=_topk_shape, geometry=_topk_geometry,
-               template="ops/ordering.c.j2", reference=_topk_ref))
+               template="ops/ordering.c.j2", reference=_topk_ref, dtype_rule=_topk_dtype))
 
 register(OpDef("sort", params={"axis": Param(p_optional(p_int), -1),
                                "is_ascend": Param(p_bool, True)},
@@ -167,6 +179,6 @@ register(OpDef("argsort", params={"axis": Param(p_optional(p_int), -1),
                                   "is_ascend": Param(p_bool, True),
                                   "dtype": Param(p_enum(*INDEX_DTYPES), "float32")},
                shape=_topk_shape, geometry=_topk_geometry, template="ops/ordering.c.j2",
-               differentiable=False,
+               differentiable=False, dtype_rule=lambda p, ins, outs: (ins, [p["dtype"]]),
                reference=lambda p, arrays, train=False: [
                    _ranked(p, arrays[0])[1].astype(p["dtype"])]))

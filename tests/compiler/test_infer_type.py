@@ -155,3 +155,20 @@ def test_creation_and_sampling_operators_default_to_float32_or_their_dtype():
     assert mx.sym.random.randint(low=0, high=3, shape=(2,)).infer_type()[1] == [np.int32]
     noisy = mx.sym.Variable("x") + mx.sym.random.uniform(shape=(2, 2), dtype="float16")
     assert noisy.infer_type() == ([np.float16], [np.float16], [])
+
+
+def test_index_and_shape_outputs_have_their_own_type():
+    x = mx.sym.Variable("x")
+    assert mx.sym.topk(x, k=2, ret_typ="both", dtype="int32").infer_type(x=np.float16) == (
+        [np.float16], [np.float16, np.int32], [])
+    assert mx.sym.topk(x, k=2).infer_type(x=np.float64)[1] == [np.float32]
+    assert mx.sym.argsort(x, dtype="int64").infer_type(x=np.float16)[1] == [np.int64]
+    assert mx.sym.shape_array(x).infer_type(x=np.float16)[1] == [np.int64]
+    # the executor still runs the arguments' type for such graphs
+    net = mx.sym.Group([mx.sym.exp(x), mx.sym.shape_array(x)])
+    ex = net.simple_bind(mx.cpu(), x=(2, 3), type_dict={"x": np.float64})
+    ex.arg_dict["x"][:] = 0.5
+    out = ex.forward()
+    assert out[0].dtype == np.float64
+    np.testing.assert_allclose(out[0].asnumpy(), np.exp(0.5))
+    np.testing.assert_array_equal(out[1].asnumpy(), [2, 3])
