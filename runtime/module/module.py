@@ -725,7 +725,7 @@ class Module(BaseModule):
             max(DataDesc.get_batch_axis(self._data_shapes[0].layout), 0)]
         from ..model import _create_kvstore
         # one context: the compiled step updates whether or not MXNet would on the store
-        kv, _update_on_kvstore = _create_kvstore(kvstore, len(self._context), {
+        kv, update_on_kvstore = _create_kvstore(kvstore, len(self._context), {
             n: self._exec.arg_arrays[n] for n in self._param_names})
         if kv is not None and "dist" in kv.type and "_sync" in kv.type:
             batch_size *= kv.num_workers
@@ -750,6 +750,8 @@ class Module(BaseModule):
         self._optimizer = optimizer
         self._setup_updater()
         self._attach_kvstore(kv)
+        if kv is not None and update_on_kvstore:
+            kv._updater = self._updater     # MXNet keeps the optimizer on the store here
         self.optimizer_initialized = True
         if self._preload_opt_states is not None:
             self.load_optimizer_states(self._preload_opt_states)
@@ -768,7 +770,7 @@ class Module(BaseModule):
             self._updater = opt.get_updater(self._optimizer)
             self._opt_state = None
             return
-        self._updater = None
+        self._updater = _CompiledUpdater(self)
         n_states = kernel[1]
         self._opt_state = np.zeros(max(n_states * self._exec.param_span, 1),
                                    dtype=self._exec.dtype)
@@ -856,6 +858,10 @@ class Module(BaseModule):
         from .. import states_format
         if self._opt_kernel is None:
             return states_format.dumps(self._updater.states)
+        return states_format.dumps(self._compiled_states())
+
+    def _compiled_states(self):
+        """{parameter index: MXNet state object} of the compiled optimizer (copies)."""
         slices = self._exec.state_slices(self._opt_kernel[1])
         states = {}
         for i, name in enumerate(self._param_names):
@@ -864,7 +870,7 @@ class Module(BaseModule):
             shape = self._exec.arg_arrays[name].shape
             arrays = [self._opt_state[sl].reshape(shape).copy() for sl in slices[name]]
             states[i] = self._optimizer._c_states_to_mx(i, arrays)
-        return states_format.dumps(states)
+        return states
 
     def save_optimizer_states(self, fname):
         if not self.optimizer_initialized:
@@ -878,6 +884,14 @@ class Module(BaseModule):
         try:
             with open(fname, "rb") as f:
                 blob = f.read()
+        except OSError as err:
+            raise MXNetError("cannot read optimizer states from '%s': %s" % (fname, err)) \
+                from None
+        self._set_optimizer_states(blob, fname)
+
+    def _set_optimizer_states(self, blob, fname):
+        """Write MXNet-serialized optimizer states (`blob`, read from `fname`)."""
+        try:
             from .. import states_format
             states = states_format.loads(blob, fname)
         except (OSError, pickle.UnpicklingError, EOFError, ValueError, AttributeError,
@@ -1146,3 +1160,32 @@ def _kernel_kind(optimizer, optimizer_params):
     except Exception:           # noqa: BLE001  (a bad optimizer is init_optimizer's error)
         return None
     return kernel[0] if kernel else None
+
+
+class _CompiledUpdater:
+    """MXNet's Updater, for a Module whose optimizer step is compiled: `states` maps each
+    parameter index to its optimizer state (copies of the compiled buffer, as NDArrays);
+    get_states / set_states read and write them in MXNet's serialized form. The update itself
+    runs in Module.update()."""
+
+    def __init__(self, module):
+        self._module = module
+
+    @property
+    def states(self):
+        return self._module._compiled_states()
+
+    @property
+    def optimizer(self):
+        return self._module._optimizer
+
+    def get_states(self, dump_optimizer=False):
+        from .. import states_format
+        states = self.states
+        return states_format.dumps((states, self.optimizer) if dump_optimizer else states)
+
+    def set_states(self, states):
+        self._module._set_optimizer_states(states, "<states>")
+
+    def __call__(self, index, grad, weight):
+        raise MXNetError("the optimizer step of this Module is compiled: call Module.update()")

@@ -522,3 +522,36 @@ def test_data_only_iterator_with_the_base_class_defaults_predicts():
     mod.init_params(mx.init.One())
     np.testing.assert_allclose(mod.predict(DataOnly()).asnumpy(),
                                np.repeat(x.sum(axis=1, keepdims=True), 2, axis=1), rtol=1e-5)
+
+
+def test_compiled_optimizer_states_seen_through_updater(tmp_path):
+    rng = np.random.RandomState(5)
+    x = rng.randn(4, 3).astype(np.float32)
+    head = rng.randn(4, 2).astype(np.float32)
+    net = mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=2, name="fc")
+    mod = mx.mod.Module(net, label_names=None)
+    mod.bind(data_shapes=[("data", (4, 3))])
+    mod.init_params()
+    mod.init_optimizer(optimizer_params={"learning_rate": 0.1, "momentum": 0.9})
+    mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=True)
+    mod.backward([mx.nd.array(head)])
+    mod.update()
+    states = mod._updater.states
+    # MXNet's SGD momentum after one step from zero: -lr * rescale_grad * grad
+    np.testing.assert_allclose(states[1].asnumpy(), -0.1 * head.sum(axis=0) / 4,
+                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(states[0].asnumpy(), -0.1 * (head.T @ x) / 4,
+                               rtol=1e-5, atol=1e-7)
+    blob = mod._updater.get_states()
+    mod.save_checkpoint(str(tmp_path / "m"), 1, save_optimizer_states=True)
+    back = mx.mod.Module.load(str(tmp_path / "m"), 1, load_optimizer_states=True,
+                              label_names=None)
+    back.bind(data_shapes=[("data", (4, 3))])
+    back.init_optimizer(optimizer_params={"learning_rate": 0.1, "momentum": 0.9})
+    for index, state in states.items():
+        np.testing.assert_array_equal(back._updater.states[index].asnumpy(), state.asnumpy())
+    back.update()                                   # moves the states on
+    back._updater.set_states(blob)                  # and back to the saved ones
+    np.testing.assert_array_equal(back._updater.states[1].asnumpy(), states[1].asnumpy())
+    with pytest.raises(mx.MXNetError, match="Module.update"):
+        mod._updater(0, mx.nd.ones((2, 3)), mx.nd.ones((2, 3)))
