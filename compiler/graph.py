@@ -5,15 +5,32 @@ A variable is a node whose op is None; an operator node's `op` is its registry e
 """
 import re
 import threading
+import warnings
 
 from .errors import MXNetError
 
 
 # ---- automatic node names ---------------------------------------------------------------------
 
-class NameManager:
-    """Default node names: `hint + counter`, one counter per hint (MXNet's mx.name)."""
-    _local = threading.local()
+class _ManagerClass(type):
+    """Gives NameManager MXNet's class-level `NameManager.current` (read, deprecated in MXNet
+    in favour of `with NameManager():`, and assigned)."""
+
+    @property
+    def current(cls):
+        warnings.warn("NameManager.current has been deprecated. It is advised to use the "
+                      "`with` statement with NameManager.", DeprecationWarning, stacklevel=2)
+        return current_name_manager()
+
+    @current.setter
+    def current(cls, manager):
+        NameManager._current.value = manager
+
+
+class NameManager(metaclass=_ManagerClass):
+    """Default node names: `hint + counter`, one counter per hint (MXNet's mx.name). One
+    current manager per thread."""
+    _current = threading.local()
 
     def __init__(self):
         self._counter = {}
@@ -27,18 +44,19 @@ class NameManager:
         return "%s%d" % (hint, n)
 
     def __enter__(self):
-        self._old = NameManager.current()
-        NameManager._local.value = self
+        self._old = current_name_manager()
+        NameManager._current.value = self
         return self
 
     def __exit__(self, *exc):
-        NameManager._local.value = self._old
+        NameManager._current.value = self._old
 
-    @staticmethod
-    def current():
-        if not hasattr(NameManager._local, "value"):
-            NameManager._local.value = NameManager()
-        return NameManager._local.value
+
+def current_name_manager():
+    """The thread's current NameManager (a fresh one on first use)."""
+    if getattr(NameManager._current, "value", None) is None:
+        NameManager._current.value = NameManager()
+    return NameManager._current.value
 
 
 class Prefix(NameManager):

@@ -11,7 +11,7 @@ from numbers import Integral, Number
 from . import ops as _ops
 from .errors import MXNetError
 from .graph import (NameManager, Node, Prefix, aux_variables,  # noqa: F401 (mx.name)
-                    check_attrs, check_name, topo_order)
+                    check_attrs, check_name, current_name_manager, topo_order)
 from .jsonfmt import dumps_graph, input_versions
 from .semantics import is_np_shape, legacy_shape
 from .shape import infer_graph_shapes
@@ -709,7 +709,7 @@ def create_op(op_name, inputs, params, name=None, attr=None, hint=None, named_in
     named_inputs = dict(named_inputs or {})
     if op.variable_inputs:
         attrs.setdefault("num_args", str(len(inputs)))
-    node_name = NameManager.current().get(name, hint or op.hint)
+    node_name = current_name_manager().get(name, hint or op.hint)
     node = Node(op, node_name, attrs)
     parsed = node.params
     if op.variable_inputs:

@@ -251,3 +251,29 @@ def test_composition_replaces_free_variables_in_a_copy_or_in_place():
         net(data=3)
     with pytest.raises(MXNetError, match="group of 2 outputs"):
         net(data=mx.sym.Group([x, y]))
+
+
+def test_name_manager_current_is_per_thread_and_assignable():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        saved = mx.name.NameManager.current
+        try:
+            mx.name.NameManager.current = mx.name.NameManager()
+            assert mx.name.NameManager.current.get(None, "main") == "main0"
+            seen = []
+
+            def worker():
+                seen.append(mx.name.NameManager.current.get(None, "main"))
+                seen.append(mx.sym.Activation(mx.sym.Variable("x"), act_type="relu").name)
+            thread = threading.Thread(target=worker)
+            thread.start()
+            thread.join()
+            assert seen == ["main0", "activation0"]          # a thread starts afresh
+            assert mx.name.NameManager.current.get(None, "main") == "main1"
+            with mx.name.Prefix("p_"):
+                assert mx.sym.Activation(mx.sym.Variable("x"), act_type="relu").name == \
+                    "p_activation0"
+            assert mx.sym.Activation(mx.sym.Variable("x"), act_type="relu").name == \
+                "activation0"
+        finally:
+            mx.name.NameManager.current = saved
