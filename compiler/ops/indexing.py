@@ -36,9 +36,12 @@ def _resolve(idx, size, mode, what):
             raise IndexOutOfRange("%s: index %g at position %d is outside [0, %d)"
                              % (what, v.ravel()[k], k, size))
         return _as_int(v)
-    if mode == "wrap":
-        return np.mod(_as_int(np.nan_to_num(v)), size)
-    return np.clip(_as_int(np.nan_to_num(v)), 0, size - 1)
+    if mode == "wrap":                   # the remainder of the truncated real; NaN, inf: 0
+        with np.errstate(invalid="ignore"):
+            w = np.fmod(np.trunc(v), size)
+        w = np.where(w < 0, w + size, w)
+        return np.where(np.isfinite(w), w, 0).astype(np.int64)
+    return _as_int(np.clip(np.nan_to_num(v, nan=0.0), 0, size - 1))
 
 
 # ---- take ----------------------------------------------------------------------------------

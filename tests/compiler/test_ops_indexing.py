@@ -224,6 +224,23 @@ def test_take_modes_along_any_axis():
     _check(outs, {"a": av, "idx": iv}, want, grad_nodes=["a"])
 
 
+def test_non_finite_and_huge_indices_stay_in_bounds():
+    """NaN reads as 0; clip sends +-inf and huge values to the ends; wrap takes the remainder
+    of the truncated value (0 for NaN and inf); the compiled kernels and mx.nd agree."""
+    a, idx = mx.sym.Variable("a"), mx.sym.Variable("idx")
+    av = _uniform((3, 4), 18)
+    iv = np.array([np.nan, np.inf, -np.inf, 1e30, -1e30, -2.5, 6.9, 3.2])
+    got = _forward(mx.sym.Group([mx.sym.take(a, idx, axis=1), mx.sym.take(a, idx, axis=1,
+                                                                           mode="wrap")]),
+                   {"a": av, "idx": iv})
+    np.testing.assert_array_equal(got[0], av[:, [0, 3, 0, 3, 0, 0, 3, 3]])
+    np.testing.assert_array_equal(got[1], av[:, [0, 0, 0, 0, 0, 2, 2, 3]])
+    for mode, want in zip(("clip", "wrap"), got):
+        eager = mx.nd.take(mx.nd.array(av, dtype=np.float64), mx.nd.array(iv, dtype=np.float64),
+                           axis=1, mode=mode)
+        np.testing.assert_array_equal(eager.asnumpy(), want)
+
+
 def test_take_raise_refuses_an_index_out_of_range():
     a, idx = mx.sym.Variable("a"), mx.sym.Variable("idx")
     sym = mx.sym.take(a, idx, axis=1, mode="raise", name="pick_rows")
