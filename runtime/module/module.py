@@ -553,6 +553,15 @@ class Module(BaseModule):
         return _dp.split_batch(desc.shape[axis], self._work_load_list)
 
     @property
+    def _total_exec_bytes(self):
+        """Bytes of memory held by this module's compiled executors (their arenas: parameters,
+        gradients, auxiliary states and activations), MXNet's figure of executor memory."""
+        seen = {id(ex): ex for ex in list(self._executors.values()) + [self._exec]
+                if ex is not None}
+        return sum(int(ex.plan.size) * np.dtype(ex.dtype).itemsize
+                   for ex in seen.values() if hasattr(ex, "plan"))
+
+    @property
     def _exec_group(self):
         """MXNet's executor group of the bound module: per-context array lists that are views
         of the one compiled executor (see DataParallelExecutorGroup)."""

@@ -555,3 +555,17 @@ def test_compiled_optimizer_states_seen_through_updater(tmp_path):
     np.testing.assert_array_equal(back._updater.states[1].asnumpy(), states[1].asnumpy())
     with pytest.raises(mx.MXNetError, match="Module.update"):
         mod._updater(0, mx.nd.ones((2, 3)), mx.nd.ones((2, 3)))
+
+
+def test_total_exec_bytes_counts_the_compiled_arenas():
+    net = mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=4, name="fc")
+    mod = mx.mod.Module(net, label_names=None)
+    mod.bind(data_shapes=[("data", (5, 3))])
+    first = mod._total_exec_bytes
+    # at least weight + bias, their gradients, the data and the output, in float32
+    assert first >= 4 * (2 * (12 + 4) + 15 + 20) and first % 4 == 0
+    mod.reshape(data_shapes=[("data", (7, 3))])           # a second executor, kept cached
+    second = mod._total_exec_bytes - first
+    assert second >= 4 * (2 * (12 + 4) + 21 + 28)
+    mod.reshape(data_shapes=[("data", (5, 3))])           # back to the first: nothing new
+    assert mod._total_exec_bytes == first + second
