@@ -116,6 +116,31 @@ def variable_inputs_and_recurrent(mx):
         return mx.sym.Group([cat, total, rnn[0], rnn[2], gru, emb])
 
 
+def layer_parameters(mx):
+    """Layers with non-default parameters (None, tuples, booleans, enums) and their inputs."""
+    d = mx.sym.Variable("data")
+    img = mx.sym.Variable("img")
+    outs = [mx.sym.Convolution(img, kernel=(3, 3), num_filter=4, no_bias=True, name="conv"),
+            mx.sym.Deconvolution(img, kernel=(2, 2), num_filter=3, name="deconv"),
+            mx.sym.topk(d, k=2, ret_typ="both", name="topk")[1],
+            mx.sym.topk(d, k=2, ret_typ="mask", name="mask"),
+            mx.sym.UpSampling(img, scale=2, sample_type="bilinear", num_filter=3, num_args=1,
+                              name="up"),
+            mx.sym.LeakyReLU(img, act_type="prelu", name="prelu"),
+            mx.sym.SoftmaxOutput(d, multi_output=True, use_ignore=True, ignore_label=-1,
+                                 name="sm"),
+            mx.sym.slice(d, begin=(0, None), end=(2, None), name="sl"),
+            mx.sym.Dropout(img, p=0.3, axes=(1,), name="drop"),
+            mx.sym.Pooling(img, kernel=(3, 3), pool_type="max", pooling_convention="full",
+                           stride=(2, 2), name="pool"),
+            mx.sym.LayerNorm(d, name="ln"),
+            mx.sym.SequenceMask(d, use_sequence_length=True,
+                                sequence_length=mx.sym.Variable("len"), name="seqmask"),
+            mx.sym.norm(d, ord=1, axis=1, name="norm"),
+            mx.sym.full((2, 3), 7, name="full")]
+    return mx.sym.Group(outs)
+
+
 def atomic_symbol(mx):
     """An operator taken out of its graph: no inputs, no name."""
     d = mx.sym.Variable("data")
@@ -135,7 +160,7 @@ def atomic_recomposed(mx):
 GRAPHS = {f.__name__: f for f in (pooling_variants, hidden_outputs, internals_group,
                                   scalar_arithmetic, attribute_scopes, shared_aux_states,
                                   positional_parameters, variable_inputs_and_recurrent,
-                                  atomic_symbol, atomic_recomposed)}
+                                  layer_parameters, atomic_symbol, atomic_recomposed)}
 
 
 def attribute_queries(mx):
