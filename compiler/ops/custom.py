@@ -9,7 +9,7 @@ and run the Python operator between compiled segments. The node's attributes are
 plus the keyword arguments as strings, as in MXNet's JSON.
 """
 from ..errors import MXNetError
-from .base import OpDef, REQUIRED, Param, ShapeError, _ignored_key, _show, register
+from .base import OpDef, REQUIRED, Param, ShapeError, _ignored_key, _show, p_dtype, register
 
 PROPS = {}          # op_type -> factory(**kwargs as strings) -> property object
 _CACHE = {}         # (op_type, kwargs) -> property object
@@ -140,6 +140,38 @@ def _shape(params, in_shapes):
     return new_in, out_shapes
 
 
+def _dtype(params, in_types, out_types):
+    """The property's infer_type on the argument types (NumPy types, None where unknown), as
+    MXNet calls it; its answer fills the unknown inputs, outputs and auxiliary states. A rule
+    that cannot answer for partly unknown inputs is asked again once they are known."""
+    import numpy as np
+    prop = prop_of(params)
+    n_arg = len(prop.list_arguments())
+    n_out, n_aux = len(prop.list_outputs()), len(prop.list_auxiliary_states())
+    args = [None if t is None else np.dtype(t).type for t in in_types[:n_arg]]
+    try:
+        res = prop.infer_type(args)
+        if not isinstance(res, (list, tuple)) or len(res) not in (2, 3):
+            raise ValueError("infer_type must return (in_types, out_types[, aux_types]), "
+                             "got %r" % (res,))
+        ins, outs = list(res[0]), list(res[1])
+        auxs = list(res[2]) if len(res) == 3 else [None] * n_aux
+        if len(ins) != n_arg or len(outs) != n_out or len(auxs) != n_aux:
+            raise ValueError("infer_type returned %d input, %d output and %d aux types for "
+                             "%d, %d and %d" % (len(ins), len(outs), len(auxs), n_arg, n_out,
+                                                n_aux))
+        names = [None if t is None else p_dtype(np.dtype(t).name) for t in ins + auxs + outs]
+    except Exception as err:            # noqa: BLE001  (the user's type rule)
+        if any(t is None for t in args):
+            return list(in_types), list(out_types)
+        raise MXNetError("Custom operator '%s': %s.infer_type failed: %s: %s"
+                         % (params["op_type"], type(prop).__name__, type(err).__name__,
+                            err)) from None
+    new_in = [t if t is not None else old for t, old in zip(names[:n_arg + n_aux], in_types)]
+    new_out = [t if t is not None else old for t, old in zip(names[n_arg + n_aux:], out_types)]
+    return new_in, new_out
+
+
 def _reference(params, arrays, train=False):
     """mx.nd.Custom: the operator's forward, run by the runtime's runner."""
     if RUNNER[0] is None:
@@ -151,4 +183,4 @@ def _reference(params, arrays, train=False):
 CUSTOM = register(CustomOpDef(
     "Custom", params={"op_type": Param(_p_op_type, REQUIRED)}, inputs=_names("list_arguments"),
     aux=_names("list_auxiliary_states"), outputs=_names("list_outputs"), shape=_shape,
-    hint="custom", reference=_reference))
+    hint="custom", reference=_reference, dtype_rule=_dtype))

@@ -172,3 +172,28 @@ def test_index_and_shape_outputs_have_their_own_type():
     assert out[0].dtype == np.float64
     np.testing.assert_allclose(out[0].asnumpy(), np.exp(0.5))
     np.testing.assert_array_equal(out[1].asnumpy(), [2, 3])
+
+
+def test_custom_operators_type_through_their_property():
+    @mx.operator.register("infer_type_to_float64")
+    class ToFloat64(mx.operator.CustomOpProp):      # noqa: F841 (registered by the decorator)
+        def list_arguments(self):
+            return ["data", "scale"]
+
+        def infer_type(self, in_type):
+            return [in_type[0], np.int32], [np.float64], []
+
+    @mx.operator.register("infer_type_default")
+    class Default(mx.operator.CustomOpProp):        # noqa: F841
+        pass
+
+    x, s = mx.sym.Variable("x"), mx.sym.Variable("s")
+    cast = mx.sym.Custom(x, s, op_type="infer_type_to_float64")
+    assert cast.infer_type(x=np.float16) == ([np.float16, np.int32], [np.float64], [])
+    # the property answers with the input type unknown too (as MXNet asks it)
+    assert cast.infer_type_partial() == ([None, np.int32], [np.float64], [])
+    plain = mx.sym.Custom(x, op_type="infer_type_default")
+    assert plain.infer_type(x=np.uint8) == ([np.uint8], [np.uint8], [])
+    with pytest.raises(MXNetError, match="int32"):
+        mx.sym.Custom(x, s, op_type="infer_type_to_float64").infer_type(x=np.float32,
+                                                                           s=np.float32)
