@@ -520,9 +520,12 @@ def simple_bind(self, ctx, grad_req="write", type_dict=None, stype_dict=None, gr
     ctx = _as_context(ctx)
     _check_stypes(stype_dict)
     shapes = {}
+    inputs = set(self.list_inputs())
     for name, shape in kwargs.items():
         if not isinstance(shape, (tuple, list)):
             continue                   # MXNet reads tuples only and passes over other values
+        if name not in inputs:
+            continue                   # as MXNet, a shape for a name the graph lacks is unused
         shapes[name] = tuple(int(d) for d in shape)
     names = self.list_arguments()
     reqs = _grad_reqs(names, grad_req)

@@ -111,3 +111,10 @@ def test_operators_without_a_gradient_refuse_training_binds_unless_stopped():
     np.testing.assert_array_equal(out, xv[np.arange(4), [0, 2, 1, 2]])
     ex.backward()
     np.testing.assert_array_equal(ex.grad_dict["x"].asnumpy(), 0)
+
+
+def test_simple_bind_passes_over_shapes_of_names_the_graph_lacks():
+    # MXNet 1.9.1 binds this: the shape for 'q' is not used
+    y = mx.sym.FullyConnected(mx.sym.Variable("x"), num_hidden=2, name="fc")
+    ex = y.simple_bind(mx.cpu(), x=(3, 4), q=(1,))
+    assert [a.shape for a in ex.arg_arrays] == [(3, 4), (2, 4), (2,)]
