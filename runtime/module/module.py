@@ -1018,6 +1018,7 @@ class Module(BaseModule):
         if not self.inputs_need_grad:
             raise MXNetError("Module.get_input_grads: bind with inputs_need_grad=True first")
         grads = [nd.NDArray(self._exec.grad_arrays[n], ctx=self._var_contexts.get(n))
+                 if n in self._exec.grad_arrays else None      # grad_req 'null': None, as MXNet
                  for n in self._data_names]
         if merge_multi_context or len(self._context) == 1:
             return grads if merge_multi_context else [[g] for g in grads]

@@ -295,6 +295,26 @@ def test_module_fits_a_sequence_regression():
     assert np.all(mod.get_params()[0]["rnn_state"].asnumpy() == 0)
 
 
+def test_module_input_gradients_follow_grad_req():
+    """inputs_need_grad with grad_req 'write' gives the data's gradient through the RNN, with
+    'null' MXNet's [None]."""
+    net = mx.sym.RNN(mx.sym.Variable("data"), mx.sym.Variable("p", init=mx.init.Uniform(0.5)),
+                     mx.sym.Variable("h0", init=mx.init.Zero()), state_size=3, num_layers=1,
+                     mode="rnn_tanh", name="rnn")
+    batch = mx.io.DataBatch(data=[mx.nd.array(np.random.RandomState(1).uniform(-1, 1, (2, 3, 4)))])
+    grads = {}
+    for req in ("write", "null"):
+        mod = mx.mod.Module(net, label_names=None)
+        mod.bind(data_shapes=[("data", (2, 3, 4))], label_shapes=None, inputs_need_grad=True,
+                 grad_req=req)
+        mod.init_params()
+        mod.forward(batch, is_train=True)
+        mod.backward(out_grads=[mx.nd.ones((2, 3, 3))])
+        grads[req] = mod.get_input_grads()
+    assert grads["null"] == [None]
+    assert grads["write"][0].shape == (2, 3, 4) and np.abs(grads["write"][0].asnumpy()).sum() > 0
+
+
 @pytest.mark.skipif(not (shutil.which("make") and shutil.which("cc")),
                     reason="make or cc is missing: the exported library is not built")
 def test_exported_trainer_builds_warning_free_and_self_checks(tmp_path):
