@@ -2,7 +2,8 @@
 (MXNet's broadcast_reduce_op_index.cc and ordering_op.cc).
 
 Every kernel views the input as OUTER x N x INNER around the axis (axis None: the flattened
-input, one row of N) and runs one row per index (ops/ordering.c.j2, shared by C and CUDA).
+input, one row of N) and runs one row per index (ops/ordering.c.j2, shared by C and CUDA);
+topk / sort / argsort keep the row's K best positions in a bounded heap (O(N log K)).
 Indices are written as numbers of the output's type, as MXNet's float outputs hold them.
 Ties keep the lower index first, in both directions, as NumPy's stable sort.
 """
@@ -117,6 +118,12 @@ def _topk_geometry(p, shapes):
     return dict(OUTER=outer, N=n, INNER=inner, K=topk_k(p, n))
 
 
+def _topk_workspace(p, ins, outs):
+    """Per row, a heap of K element positions (int64: two elements of the smallest real)."""
+    outer, n, inner = view(p, ins[0])
+    return 2 * outer * inner * topk_k(p, n)
+
+
 def _ranked(p, x):
     """(values, indices) of the first k along the axis, in the operator's order; ties keep the
     lower index first."""
@@ -168,17 +175,20 @@ register(OpDef("topk", params={"axis": Param(p_optional(p_int), -1), "k": Param(
                                "is_ascend": Param(p_bool, False),
                                "dtype": Param(p_enum(*INDEX_DTYPES), "float32")},
                outputs=_topk_outputs, shape=_topk_shape, geometry=_topk_geometry,
-               template="ops/ordering.c.j2", reference=_topk_ref, dtype_rule=_topk_dtype))
+               workspace=_topk_workspace, template="ops/ordering.c.j2", reference=_topk_ref,
+               dtype_rule=_topk_dtype))
 
 register(OpDef("sort", params={"axis": Param(p_optional(p_int), -1),
                                "is_ascend": Param(p_bool, True)},
-               shape=_topk_shape, geometry=_topk_geometry, template="ops/ordering.c.j2",
+               shape=_topk_shape, geometry=_topk_geometry, workspace=_topk_workspace,
+               template="ops/ordering.c.j2",
                reference=lambda p, arrays, train=False: [_ranked(p, arrays[0])[0]]))
 
 register(OpDef("argsort", params={"axis": Param(p_optional(p_int), -1),
                                   "is_ascend": Param(p_bool, True),
                                   "dtype": Param(p_enum(*INDEX_DTYPES), "float32")},
-               shape=_topk_shape, geometry=_topk_geometry, template="ops/ordering.c.j2",
-               differentiable=False, dtype_rule=lambda p, ins, outs: (ins, [p["dtype"]]),
+               shape=_topk_shape, geometry=_topk_geometry, workspace=_topk_workspace,
+               template="ops/ordering.c.j2", differentiable=False,
+               dtype_rule=lambda p, ins, outs: (ins, [p["dtype"]]),
                reference=lambda p, arrays, train=False: [
                    _ranked(p, arrays[0])[1].astype(p["dtype"])]))
