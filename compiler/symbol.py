@@ -21,6 +21,10 @@ _DTYPE_CODES = {"float32": 0, "float64": 1, "float16": 2, "uint8": 3, "int32": 4
                 "int64": 6, "bool": 7, "bfloat16": 12}
 
 
+class SymbolTypeError(MXNetError, TypeError):
+    """An argument of the wrong type (MXNet raises TypeError for these)."""
+
+
 # ---- attribute scopes -------------------------------------------------------------------------
 
 class _ScopeClass(type):
@@ -202,6 +206,10 @@ class Symbol:
             return None
         if key == "name":
             return node.name
+        if key == "op_name":
+            return "null" if node.op is None else node.op.name
+        if key == "_value_index":
+            return ", ".join(str(i) for _, i in self._heads)
         if key in node.attrs:
             return node.attrs[key]
         if key in _ops.base.HIDDEN_KEYS:
@@ -830,6 +838,9 @@ def load_json(json_str):
     """Parse MXNet symbol JSON (1.x, nnvm-era and pre-nnvm layouts); text or UTF-8 bytes.
     Any defect is one MXNetError naming the node at fault."""
     from .jsonfmt import LOAD_ERRORS, graph_from_json
+    if not isinstance(json_str, (str, bytes, bytearray, memoryview)):
+        raise SymbolTypeError("invalid symbol JSON: expected text (str or UTF-8 bytes), got %s"
+                              % type(json_str).__name__)
     try:
         return Symbol(graph_from_json(json_str, Node))
     except MXNetError:

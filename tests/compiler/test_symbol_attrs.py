@@ -277,3 +277,13 @@ def test_name_manager_current_is_per_thread_and_assignable():
                 "activation0"
         finally:
             mx.name.NameManager.current = saved
+
+
+def test_special_attribute_keys_and_load_json_argument_type():
+    a = mx.sym.Variable("a")
+    split = mx.sym.SliceChannel(a, num_outputs=2, name="s")
+    assert (a.attr("op_name"), split.attr("op_name")) == ("null", "SliceChannel")
+    assert (split.attr("_value_index"), split[1].attr("_value_index")) == ("0, 1", "1")
+    assert mx.sym.Group([split, a]).attr("op_name") is None
+    with pytest.raises(TypeError):
+        mx.sym.load_json(3)
