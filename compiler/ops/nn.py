@@ -303,9 +303,10 @@ def _deconv_pads(p, data):
 
 
 def _deconv_shape(p, ins):
+    """Output (N, num_filter, spatial...); the batch may be unknown (0), as in MXNet's."""
     nd = _check_rank(p, ins[0], "Deconvolution")
     data = ins[0]
-    if not known(data):
+    if not (ndim_known(data) and known(data[1:])):
         return ins, [None]
     s, d, _ = _spatial(p, nd)
     pads, adjs = _deconv_pads(p, data)
@@ -396,11 +397,14 @@ def _pool_dims(p, data):
 
 
 def _pool_shape(p, ins):
+    """Pooled spatial sizes; the batch and channels may be unknown (0), as in MXNet's."""
     data = ins[0]
-    if not known(data):
+    if not ndim_known(data):
         return ins, [None]
     if len(data) not in (3, 4, 5):
         raise ShapeError(0, data, (), "Pooling supports 3-D, 4-D and 5-D data (N, C, ...)")
+    if not known(data[2:]):
+        return ins, [None]
     k, s, pd = _pool_dims(p, data)
     out = []
     for x, ki, si, pi in zip(data[2:], k, s, pd):

@@ -158,6 +158,11 @@ def test_partial_forward_results_keep_unknown_dimensions():
     assert mx.sym.sum(x, axis=1).infer_shape_partial(x=(0, 3, 4))[1] == [(0, 4)]
     assert mx.sym.mean(x, axis=0, keepdims=True).infer_shape_partial(x=(0, 3))[1] == [(1, 3)]
     assert mx.sym.one_hot(x, depth=5).infer_shape_partial(x=(0, 3))[1] == [(0, 3, 5)]
+    pool = mx.sym.Pooling(x, kernel=(2, 2), stride=(2, 2))
+    assert pool.infer_shape_partial(x=(0, 3, 8, 8))[1] == [(0, 3, 4, 4)]
+    deconv = mx.sym.Deconvolution(x, kernel=(2, 2), stride=(2, 2), num_filter=4, name="dc")
+    assert deconv.infer_shape_partial(x=(0, 3, 5, 5)) == ([(0, 3, 5, 5), (3, 4, 2, 2)],
+                                                          [(0, 4, 10, 10)], [])
     pick = mx.sym.pick(x, y, axis=1)
     assert pick.infer_shape_partial(x=(0, 3, 3), y=(0, 3))[1] == [(0, 3)]
     where = mx.sym.where(mx.sym.Variable("c"), x, y)       # waits for the whole condition
