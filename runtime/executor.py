@@ -138,8 +138,9 @@ class Executor:
         self.param_names = [a.name for a in self.plan.params]
         self.param_span = self.plan.param_end - self.plan.param_begin
         self._inputs = [a for a in self.plan.args if a.role in ("data", "label")]
-        from .random import next_c_seed
+        from .random import next_c_seed, seedings
         self.memory.seed(next_c_seed())
+        self._seedings = seedings()
         self.seconds = time.perf_counter() - t0
         log = _BIND_LOG if logger is None or logger is logging else logger
         if log.isEnabledFor(logging.INFO):
@@ -221,7 +222,16 @@ class Executor:
         return optimizers.kind_id(kind)
 
     # -- entry points ----------------------------------------------------------------------
+    def _follow_seed(self):
+        """After an mx.random.seed, the arena's generator restarts from the seeded stream (MXNet
+        reseeds the generators of executors bound before the seed too)."""
+        from .random import next_c_seed, seedings
+        if self._seedings != seedings():
+            self._seedings = seedings()
+            self.memory.seed(next_c_seed())
+
     def forward(self, is_train):
+        self._follow_seed()
         self.check(self.lib.mxc_forward(self.memory.call(1), 1 if is_train else 0))
 
     def backward(self):
@@ -238,6 +248,7 @@ class Executor:
     def train_epoch(self, state, kind, hyper, sources, nsource, rows, metric):
         """Run rows.shape[0] training batches in compiled code; returns (nbatch, 2) metric
         sums and counts."""
+        self._follow_seed()
         kid = self._kind(kind)
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         hyper = np.ascontiguousarray(hyper, dtype=np.float64)
@@ -263,6 +274,7 @@ class Executor:
         metric: "none", "acc" or "mse", summed over all batches into the returned (sum, count);
         outputs: None, or per output an array of nbatch times its size (or None to skip).
         One compiled call where the library has it, else a forward per batch."""
+        self._follow_seed()
         rows = np.ascontiguousarray(rows, dtype=np.int64)
         if not self.compiled_inference:
             return self._infer_batch_by_batch(sources, rows, metric, outputs)

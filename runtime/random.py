@@ -20,6 +20,17 @@ def seed(seed_state, ctx="all"):
     if not isinstance(seed_state, (int, np.integer)):
         raise ValueError("seed_state must be an integer, got %r" % (seed_state,))
     np.random.seed(int(seed_state) % (2 ** 32))
+    _SEEDINGS[0] += 1
+
+
+# calls of seed() so far: an executor bound before the latest one reseeds its arena's generator
+# at its next run, as MXNet's seed reseeds every device's generator
+_SEEDINGS = [0]
+
+
+def seedings():
+    """How many times seed() has run."""
+    return _SEEDINGS[0]
 
 
 def _fill(values, dtype, ctx, out):

@@ -1,5 +1,7 @@
-"""mx.sym.random: sampling symbols (uniform, normal, randn, exponential, randint) compiled as
-kernels that draw from the bound arena's generator (`mx.random.seed` makes them reproducible).
+"""mx.sym.random: sampling symbols (uniform, normal, randn, exponential, randint, and
+uniform_like / normal_like / exponential_like) compiled as kernels that draw from the bound
+arena's generator (`mx.random.seed` makes them reproducible, also for executors bound before
+it).
 
 Distribution parameters are numbers, as for MXNet's _random_* operators; MXNet's _sample_*
 forms, whose parameters are Symbols, and the gamma, Poisson, negative binomial, multinomial
@@ -65,8 +67,14 @@ def randint(low, high, shape=None, dtype=None, **kwargs):
 
 
 def __getattr__(name):
+    """MXNet's generated members: _random_<name> operators as mx.sym.random.<name>
+    (uniform_like, normal_like, exponential_like)."""
+    from .compiler import ops
+    if "_random_" + name in ops.FUNCTIONS:
+        return getattr(_impl, "_random_" + name)
     if name in ("gamma", "poisson", "negative_binomial", "generalized_negative_binomial",
-                "multinomial", "shuffle"):
+                "multinomial", "shuffle", "gamma_like", "poisson_like",
+                "negative_binomial_like", "generalized_negative_binomial_like"):
         raise MXNetError("mx.sym.random.%s is not supported (compiled samplers: %s)"
                          % (name, ", ".join(__all__)))
     raise AttributeError("module 'mxc.symbol.random' has no attribute %r" % name)

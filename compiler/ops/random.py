@@ -7,7 +7,8 @@ generator. The `_sample_*` forms (distribution parameters as tensors) are not pr
 """
 import numpy as np
 
-from .base import OpDef, Param, ParamError, p_enum, p_float, p_int, p_optional, p_shape, register
+from .base import (OpDef, Param, ParamError, known, p_enum, p_float, p_int, p_optional,
+                   p_shape, register)
 from .constant import _constant_shape, p_ctx
 
 _FLOAT_DTYPES = p_optional(p_enum("float16", "float32", "float64"))
@@ -35,11 +36,24 @@ def _sampler(draw):
 
 
 class RandomOp(OpDef):
-    """A sampling operator: no inputs, no gradient; its kernel draws every output element."""
+    """A sampling operator: no inputs, no gradient; its kernel draws every output element.
+    The *_like forms take the shape of their one input (whose values are not read)."""
 
-    def __init__(self, name, **kw):
-        super().__init__(name, inputs=(), shape=_constant_shape, template="ops/random.c.j2",
-                         uses_rng=True, differentiable=False, **kw)
+    def __init__(self, name, like=False, **kw):
+        super().__init__(name, inputs=("data",) if like else (),
+                         shape=_like_shape if like else _constant_shape,
+                         template="ops/random.c.j2", uses_rng=True, differentiable=False, **kw)
+        self.distribution = name[len("_random_"):].replace("_like", "")
+
+
+def _like_shape(p, ins):
+    return ins, [tuple(ins[0]) if known(ins[0]) else None]
+
+
+def _like(draw):
+    def reference(p, arrays, train=False):
+        return [np.asarray(draw(p, arrays[0].shape)).astype(arrays[0].dtype)]
+    return reference
 
 
 register(RandomOp(
@@ -54,12 +68,12 @@ register(RandomOp(
     reference=_sampler(lambda p, s: np.random.normal(p["loc"], p["scale"], size=s))))
 
 register(RandomOp(
-    "_random_exponential", aliases=("exponential", "random_exponential"),
+    "_random_exponential", aliases=("random_exponential",),
     params=_params(lam=Param(p_float, 1.0, gt=0)),
     reference=_sampler(lambda p, s: np.random.exponential(1.0 / p["lam"], size=s))))
 
 register(RandomOp(
-    "_random_randint", aliases=("randint", "random_randint"),
+    "_random_randint", aliases=("random_randint",),
     params={"low": Param(p_int), "high": Param(p_int), "shape": Param(p_shape, (), ge=0),
             "ctx": Param(p_ctx, ""),
             "dtype": Param(p_optional(p_enum("int32", "int64")), None)},
@@ -67,3 +81,19 @@ register(RandomOp(
     dtype_rule=lambda p, ins, outs: (ins, [p["dtype"] or "int32"]),
     reference=lambda p, arrays, train=False: [np.random.randint(
         p["low"], p["high"], size=tuple(p["shape"])).astype(p["dtype"] or "int32")]))
+
+# the *_like forms: the shape of `data`, the distribution's parameters only
+register(RandomOp(
+    "_random_uniform_like", like=True,
+    params={"low": Param(p_float, 0.0), "high": Param(p_float, 1.0)},
+    check=_check("high", lambda p: p["low"] <= p["high"], "must be >= low"),
+    reference=_like(lambda p, s: np.random.uniform(p["low"], p["high"], size=s))))
+
+register(RandomOp(
+    "_random_normal_like", like=True,
+    params={"loc": Param(p_float, 0.0), "scale": Param(p_float, 1.0, ge=0)},
+    reference=_like(lambda p, s: np.random.normal(p["loc"], p["scale"], size=s))))
+
+register(RandomOp(
+    "_random_exponential_like", like=True, params={"lam": Param(p_float, 1.0, gt=0)},
+    reference=_like(lambda p, s: np.random.exponential(1.0 / p["lam"], size=s))))

@@ -1,8 +1,9 @@
-"""Sampling symbols (mx.sym.random.uniform / normal / randn / exponential / randint and the
-_random_* operators) compiled as kernels on the arena's generator: moments and distribution
-shapes against closed forms, reproducibility under mx.random.seed, fresh draws per forward,
-shapes (given, or inferred from the consumer), gradients through a graph that samples, MXNet's
-parameter checks, and the CUDA kernels built with nvcc."""
+"""Sampling symbols (mx.sym.random.uniform / normal / randn / exponential / randint, the
+*_like forms and the _random_* operators) compiled as kernels on the arena's generator:
+moments and distribution shapes against closed forms, reproducibility under mx.random.seed
+(also of executors bound before it), fresh draws per forward, shapes (given, or inferred from
+the consumer), gradients through a graph that samples, MXNet's parameter checks, and the CUDA
+kernels built with nvcc."""
 import json
 import math
 import os
@@ -88,9 +89,43 @@ def test_seed_reproduces_and_each_forward_draws_anew():
     assert not np.array_equal(first[0], other[0])
 
 
+def test_seed_after_bind_restarts_the_draws_as_mxnet():
+    """mx.random.seed also reseeds executors bound before it (MXNet's test_random pattern)."""
+    x = mx.sym.Variable("x")
+    sym = mx.sym.random.normal(1.0, 2.0, shape=(4, 6)) + x
+    exe = sym.simple_bind(mx.cpu(), x=(4, 6))
+    mx.random.seed(128)
+    first = exe.forward(is_train=True, x=np.zeros((4, 6)))[0].asnumpy().copy()
+    later = exe.forward(x=np.zeros((4, 6)))[0].asnumpy().copy()
+    mx.random.seed(128)
+    again = exe.forward(x=np.zeros((4, 6)))[0].asnumpy().copy()
+    assert np.array_equal(first, again) and not np.array_equal(first, later)
+
+
+def test_like_forms_take_the_shape_of_their_input():
+    data = mx.sym.Variable("data")
+    syms = [mx.sym.random.uniform_like(data, low=2, high=4),
+            mx.sym.random.normal_like(data, loc=-1, scale=0.5),
+            mx.sym.random.exponential_like(data, lam=4.0)]
+    assert mx.sym.Group(syms).infer_shape(data=(80, 100))[1] == [(80, 100)] * 3
+    mx.random.seed(4)
+    exe = (mx.sym.Group(syms)).simple_bind(mx.cpu(), data=(80, 100), grad_req="null")
+    u, n, e = [o.asnumpy().astype(np.float64) for o in exe.forward(data=np.ones((80, 100)))]
+    assert u.min() >= 2 and u.max() < 4
+    _within(u, 3.0, 4 / 12)
+    _within(n, -1.0, 0.25)
+    _within(e, 0.25, 1 / 16)
+    # the input's values are not read and get no gradient
+    sym = mx.sym.random.normal_like(data) * 0 + data
+    exe = sym.simple_bind(mx.cpu(), data=(2, 3))
+    exe.forward(is_train=True, data=np.ones((2, 3)))
+    exe.backward(mx.nd.ones((2, 3)))
+    assert np.all(exe.grad_dict["data"].asnumpy() == 1)
+
+
 def test_float64_build_draws_the_same_distribution():
     x = mx.sym.Variable("x")
-    sym = x + mx.sym.random.normal(shape=(200, 100))
+    sym = x + mx.sym.random.normal(shape=(200, 100), dtype="float64")
     mx.random.seed(1)
     exe = sym.simple_bind(mx.cpu(), x=(200, 100), type_dict={"x": np.float64})
     out = exe.forward(x=np.zeros((200, 100)))[0].asnumpy()
@@ -124,7 +159,7 @@ def test_operator_names_aliases_and_json():
         assert node["attrs"]["shape"] == "(2, 3)" and node["attrs"]["high"] == "2"
     assert mx.sym.load_json(s.tojson()).infer_shape()[1] == [(2, 3)]
     for alias, name in (("uniform", "_random_uniform"), ("random_normal", "_random_normal"),
-                        ("normal", "_random_normal"), ("randint", "_random_randint")):
+                        ("normal", "_random_normal"), ("random_randint", "_random_randint")):
         assert getattr(mx.sym, alias)(shape=(1,), **({"low": 0, "high": 2}
                                                      if name == "_random_randint" else {})) \
             .tojson().count('"op": "%s"' % name) == 1
@@ -161,11 +196,12 @@ def test_cuda_kernels_compile_with_nvcc(tmp_path):
     syms = [x * mx.sym.random.uniform(shape=(4, 5), name="u"),
             mx.sym.random.normal(shape=(3, 3), name="n"),
             mx.sym.random.exponential(shape=(2,), name="e"),
-            mx.sym.random.randint(0, 4, shape=(6,), name="r")]
+            mx.sym.random.randint(0, 4, shape=(6,), name="r"),
+            mx.sym.random.normal_like(x, name="nl")]
     plan = make_plan(mx.sym.Group(syms), {"x": (4, 5)}, ["x"], [], grad_req={"x": "write"})
     src, cdef = cuda.render(plan)
-    for name in ("u", "n", "e", "r"):
+    for name in ("u", "n", "e", "r", "nl"):
         assert "%s_fwd_k" % name in src, name
-    assert src.count("mxc_rng_advance(rng);") >= 4
+    assert src.count("mxc_rng_advance(rng);") >= 5
     built = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
     assert built.compiled and os.path.isfile(os.path.join(built.path, "libmxc.so"))
