@@ -14,8 +14,8 @@ buffer and the scratch workspace out once, here, for the templates.
 """
 import numpy as np
 
-from .base import (OpDef, Param, ParamError, ShapeError, assign, known, p_bool, p_enum, p_float, p_int,
-                   p_optional, register)
+from .base import (OpDef, Param, ParamError, ShapeError, assign, known, p_bool, p_enum,
+                   p_float, p_int, p_optional, register)
 
 GATES = {"rnn_relu": 1, "rnn_tanh": 1, "lstm": 4, "gru": 3}
 
@@ -148,9 +148,8 @@ def layout(p, data_shape):
     ws["dyb"] = ws["dya"] + TN * YW
     ws_size = max(N * GH, ws["dyb"] + (TN * YW if L > 1 else 0))
     return dict(T=T, N=N, I=I, H=H, R=R, L=L, D=D, G=G, GH=GH, TN=TN, YW=YW, P=b, proj=proj,
-                cells=cells,
-                layers=layers, reserve=max(r, 1), ws=ws, ws_size=ws_size, dropout=dropout,
-                clip=p["lstm_state_clip_min"] is not None)
+                cells=cells, layers=layers, reserve=max(r, 1), ws=ws, ws_size=ws_size,
+                dropout=dropout, clip=p["lstm_state_clip_min"] is not None)
 
 
 def _geometry(p, shapes):
@@ -167,7 +166,7 @@ def _sigmoid(v):
     return 1 / (1 + np.exp(-v))
 
 
-def _cell_ref(p, G, x, h0, c0, wi, wh, bi, bh, wr, reverse):
+def _cell_ref(p, x, h0, c0, wi, wh, bi, bh, wr, reverse):
     """One direction of one layer over x (T, N, I): the hidden states (T, N, R) and the last
     hidden and cell states (wr: the LSTMP projection, or None)."""
     mode, H = p["mode"], p["state_size"]
@@ -200,34 +199,53 @@ def _cell_ref(p, G, x, h0, c0, wi, wh, bi, bh, wr, reverse):
     return ys, h, c
 
 
+def _unpack(p, flat, input_size):
+    """The packed vector read front to back, as MXNet lays it out: [(W_i2h, W_h2h, W_h2r or
+    None, b_i2h, b_h2h)] per (layer, direction)."""
+    H, L = p["state_size"], p["num_layers"]
+    D, GH = (2 if p["bidirectional"] else 1), GATES[p["mode"]] * p["state_size"]
+    R = H if p["projection_size"] is None else p["projection_size"]
+    pos = [0]
+
+    def take(*shape):
+        n = int(np.prod(shape))
+        part = flat[pos[0]:pos[0] + n].reshape(shape)
+        pos[0] += n
+        return part
+    weights = []
+    for layer in range(L):
+        for _ in range(D):
+            i_l = input_size if layer == 0 else D * R
+            weights.append([take(GH, i_l), take(GH, R),
+                            None if p["projection_size"] is None else take(R, H)])
+    for w in weights:
+        w += [take(GH), take(GH)]
+    assert pos[0] == flat.size
+    return weights
+
+
 def _rnn_ref(p, arrays, train=False):
     """The layers one after the other in float64; between layers, in training with p > 0, a
     dropout mask (keep with 1 - p, scaled by 1/(1-p)) drawn from NumPy's global generator.
     The hidden `reserve` output is the compiled kernel's record for its backward pass; here it
     is returned zero-filled with its size."""
     x = arrays[0]
-    geo = layout(p, x.shape)
-    H, R, D, G = geo["H"], geo["R"], geo["D"], geo["G"]
-    flat = np.asarray(arrays[1], dtype=np.float64)
+    H, L, D = p["state_size"], p["num_layers"], 2 if p["bidirectional"] else 1
+    weights = _unpack(p, np.asarray(arrays[1], dtype=np.float64).reshape(-1), x.shape[2])
     hx = np.asarray(arrays[2], dtype=np.float64)
     cx = np.asarray(arrays[3], dtype=np.float64) if p["mode"] == "lstm" else \
         np.zeros(hx.shape[:2] + (H,))
     inp = np.asarray(x, dtype=np.float64)
     hy, cy = np.empty_like(hx), np.empty_like(cx)
-    for info in geo["layers"]:
+    for layer in range(L):
         outs = []
-        for c in info["cells"]:
-            k = info["index"] * D + c["d"]
-            GH, I_l = G * H, c["I"]
-            wi = flat[c["wi"]:c["wi"] + GH * I_l].reshape(GH, I_l)
-            wh = flat[c["wh"]:c["wh"] + GH * R].reshape(GH, R)
-            wr = None if c["wr"] is None else flat[c["wr"]:c["wr"] + R * H].reshape(R, H)
-            bi, bh = flat[c["bi"]:c["bi"] + GH], flat[c["bh"]:c["bh"] + GH]
-            ys, hy[k], cy[k] = _cell_ref(p, G, inp, hx[k], cx[k], wi, wh, bi, bh, wr,
-                                         c["d"] == 1)
+        for d in range(D):
+            k = layer * D + d
+            wi, wh, wr, bi, bh = weights[k]
+            ys, hy[k], cy[k] = _cell_ref(p, inp, hx[k], cx[k], wi, wh, bi, bh, wr, d == 1)
             outs.append(ys)
         inp = np.concatenate(outs, axis=2)
-        if info["index"] < geo["L"] - 1 and train and p["p"] > 0:
+        if layer < L - 1 and train and p["p"] > 0:
             keep = 1 - p["p"]
             inp = inp * (np.random.uniform(size=inp.shape) < keep) / keep
     out = [inp.astype(x.dtype)]
@@ -235,7 +253,7 @@ def _rnn_ref(p, arrays, train=False):
         out.append(hy.astype(x.dtype))
         if p["mode"] == "lstm":
             out.append(cy.astype(x.dtype))
-    return out + [np.zeros(geo["reserve"], dtype=x.dtype)]
+    return out + [np.zeros(layout(p, x.shape)["reserve"], dtype=x.dtype)]
 
 
 register(OpDef(

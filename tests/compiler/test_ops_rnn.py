@@ -130,7 +130,8 @@ def test_gradients_match_central_differences(mode):
     """Two bidirectional layers with state outputs: data, parameters, state (and state_cell)
     against float64 central differences of sum(outputs * random projections)."""
     extra = dict(projection_size=2, state_size=3) if mode == "lstmp" else dict(state_size=2)
-    sym = rnn("g", "lstm" if mode == "lstmp" else mode, num_layers=2, bidirectional=True, state_outputs=True, **extra)
+    sym = rnn("g", "lstm" if mode == "lstmp" else mode, num_layers=2, bidirectional=True,
+              state_outputs=True, **extra)
     rng = np.random.RandomState(11)
     shapes = sym.infer_shape(g_data=(3, 2, 3))[0]
     loc = {k: rng.uniform(-0.8, 0.8, s) for k, s in zip(sym.list_arguments(), shapes)}
