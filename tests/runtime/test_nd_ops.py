@@ -197,7 +197,8 @@ CASES += [("SwapAxis", {"data": (2, 3, 4)}, dict(dim1=0, dim2=2), (-2, 2), ()),
 CASES += [("_zeros", {}, dict(shape=(2, 3)), (-1, 1), ()),
           ("_ones", {}, dict(shape=(4,), dtype="float64"), (-1, 1), ()),
           ("_full", {}, dict(shape=(3, 1, 2), value=-2.5), (-1, 1), ()),
-          ("identity", {"data": (3, 4)}, {}, (-1, 1), ())]
+          ("identity", {"data": (3, 4)}, {}, (-1, 1), ()),
+          ("_identity_with_attr_like_rhs", {"lhs": (3, 4), "rhs": (3, 4)}, {}, (-1, 1), ())]
 
 # sampling operators: the compiled draws and mx.nd's NumPy draws differ by design; both are
 # checked against the distributions in tests/compiler/test_ops_random.py
