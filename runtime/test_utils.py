@@ -107,7 +107,8 @@ def download(url, fname=None, dirname=None, overwrite=False, retries=5):
 
 # ---- comparing arrays and checking gradients --------------------------------------------------
 
-__all__ += ["assert_almost_equal", "almost_equal", "check_numeric_gradient",
+__all__ += ["assert_almost_equal", "assert_almost_equal_ignore_nan", "almost_equal",
+            "check_numeric_gradient",
             "check_symbolic_forward", "check_symbolic_backward", "numeric_grad",
             "central_difference"]
 
@@ -176,6 +177,14 @@ def assert_almost_equal(a, b, rtol=None, atol=None, names=("a", "b"), equal_nan=
         % (rtol, atol, bad, a.size, tuple(int(i) for i in worst), names[0], a64[worst].item(),
            names[1], b64[worst].item(), float(violation[worst]), names[0],
            np.array2string(a.ravel()[:10]), names[1], np.array2string(b.ravel()[:10])))
+
+
+def assert_almost_equal_ignore_nan(a, b, rtol=None, atol=None, names=("a", "b")):
+    """assert_almost_equal where a position that is NaN in either array is not compared (as
+    MXNet's, for the nan* reductions)."""
+    a, b = np.broadcast_arrays(_np(a), _np(b))
+    skip = np.isnan(a) | np.isnan(b)
+    assert_almost_equal(np.where(skip, 0, a), np.where(skip, 0, b), rtol, atol, names)
 
 
 def _as_dict(values, names, what):

@@ -304,5 +304,12 @@ def test_util_env(monkeypatch):
     assert list(tu.list_gpus()) == list(range(mx.util.get_gpu_count()))
 
 
+def test_assert_almost_equal_ignore_nan_skips_positions_nan_in_either_array():
+    tu.assert_almost_equal_ignore_nan(np.array([1.0, np.nan, 3.0]), np.array([1.0, 5.0, np.nan]))
+    tu.assert_almost_equal_ignore_nan(np.array([[np.nan, 2.0]]), np.array([7.0, 2.0]))
+    with pytest.raises(AssertionError, match="worst at index"):
+        tu.assert_almost_equal_ignore_nan(np.array([1.0, np.nan]), np.array([2.0, 0.0]))
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
