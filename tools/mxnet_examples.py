@@ -10,7 +10,7 @@ folder into a fresh temporary working folder, puts local data where the script l
 (MNIST from the usual dataset folders: ./data, $MXNET_HOME/datasets/mnist,
 $MXC_SHARED/data/mnist, shared/data/mnist beside the project; nothing is downloaded), runs
 it in its own Python process in which `import mxnet` loads mxc (tools/mxnet_shim.py), and
-prints the last metric lines it wrote and its wall time.
+prints the last metric lines it wrote, the mean of its Speedometer reports and its wall time.
 
 Scripts that import `numba` get a stand-in when numba is not installed: `numba.jit` returns
 the function unchanged (the same results, without the compilation). Benchmark runs of
@@ -55,6 +55,8 @@ MNIST_STEMS = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
 # What a script's output says about how it trains: metric, speed and validation lines.
 METRIC_LINE = re.compile(r"Epoch\[\d+\]|accuracy|acc[=:]|samples/sec|Speed|"
                          r"validation|Validation|cross-entropy|=\d", re.I)
+
+SPEED = re.compile(r"Speed: ([0-9.]+) samples/sec")
 
 NUMBA_STAND_IN = '''"""Stand-in for numba where it is not installed: jit returns the function."""
 
@@ -229,6 +231,10 @@ def main(argv=None):
             print("   (%s)" % note)
         for line in metrics[-opts.lines:]:
             print("   " + line)
+        speeds = [float(v) for v in SPEED.findall("\n".join(lines))]
+        if speeds:
+            print("   mean Speedometer speed: %.1f samples/s over %d reports (median %.1f)"
+                  % (sum(speeds) / len(speeds), len(speeds), sorted(speeds)[len(speeds) // 2]))
         if not ok:
             failures += 1
             for line in lines[-15:]:

@@ -50,6 +50,8 @@ STAND_IN = textwrap.dedent('''
     raw = np.arange(4, dtype=np.int8).tobytes()
     values = np.fromstring(raw, dtype=np.int8)          # NumPy 1.x binary reading
     ctx = mx.context.gpu(1)
+    for speed in (100.0, 300.0):
+        logging.info("Epoch[0] Batch [0-1]\tSpeed: %.2f samples/sec\taccuracy=1.0", speed)
     out = mx.nd.array(values.astype(np.float32), ctx=ctx) + 1
     logging.info("Epoch[0] Validation-accuracy=%f on %s by %s", double(out.asnumpy().sum()) / 100,
                  ctx, mx.__name__)
@@ -66,6 +68,7 @@ def test_runner_on_a_stand_in_checkout(tmp_path):
     # 2 * (1+2+3+4) / 100, computed by mxc standing for mxnet, on the stand-in context
     assert "Epoch[0] Validation-accuracy=0.200000 on cpu(1) by mxc" in out
     assert "mx.gpu(i) runs as mx.cpu(i)" in out
+    assert "mean Speedometer speed: 200.0 samples/s over 2 reports" in out
     code, out = run(tmp_path, "demo/demo.py", timeout=120)
     assert code == 0, out
     assert "Epoch[0] Validation-accuracy=0.200000 on gpu(1) by mxc" in out
