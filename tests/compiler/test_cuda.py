@@ -102,7 +102,7 @@ def _misc_zoo():
             for t in ("leaky", "elu", "selu", "gelu", "rrelu")]
     acts.append(mx.sym.LeakyReLU(mx.sym.Reshape(h, shape=(4, 3, 4)), act_type="prelu",
                                  name="lr_prelu"))
-    h = sum(mx.sym.Flatten(a) for a in acts)
+    h = sum(mx.sym.Flatten(a[0]) for a in acts)                       # rrelu shows its mask
     h = mx.sym.softmax(mx.sym.Reshape(h, shape=(4, 3, 4)), axis=1, temperature=2.0) + \
         mx.sym.log_softmax(mx.sym.Reshape(h, shape=(4, 3, 4)), axis=-1) + \
         mx.sym.SoftmaxActivation(mx.sym.Reshape(h, shape=(4, 3, 4)), mode="channel")
