@@ -1007,6 +1007,8 @@ class Module(BaseModule):
     def get_outputs(self, merge_multi_context=True):
         self._check_ready("get_outputs", params=True)
         outs = [nd.NDArray(o) for o in self._exec.outputs]
+        if len(self._context) > 1 and merge_multi_context:
+            return [o.copy() for o in outs]     # MXNet concatenates the contexts' parts
         if merge_multi_context or len(self._context) == 1:
             return outs if merge_multi_context else [[o] for o in outs]
         slices = self._context_slices()

@@ -569,3 +569,15 @@ def test_total_exec_bytes_counts_the_compiled_arenas():
     assert second >= 4 * (2 * (12 + 4) + 21 + 28)
     mod.reshape(data_shapes=[("data", (5, 3))])           # back to the first: nothing new
     assert mod._total_exec_bytes == first + second
+
+
+def test_merged_outputs_of_several_contexts_are_new_arrays():
+    net = mx.sym.Variable("data") * 2
+    mod = mx.mod.Module(net, label_names=None, context=[mx.cpu(0), mx.cpu(1)])
+    mod.bind(data_shapes=[("data", (4, 3))], for_training=False)
+    mod.init_params()
+    mod.forward(mx.io.DataBatch([mx.nd.ones((4, 3))]))
+    first = mod.get_outputs()[0]           # MXNet concatenates the parts: a new array
+    mod.forward(mx.io.DataBatch([mx.nd.full((4, 3), 5.0)]))
+    np.testing.assert_array_equal(first.asnumpy(), np.full((4, 3), 2.0))
+    np.testing.assert_array_equal(mod.get_outputs()[0].asnumpy(), np.full((4, 3), 10.0))
