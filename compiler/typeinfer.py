@@ -4,8 +4,10 @@ and backward until nothing changes.
 A dtype is a name from the registry's closed list (float32, float64, float16, uint8, int32,
 int8, int64, bool) or None while unknown. Without a rule of its own (OpDef.dtype_rule) an
 operator asks one dtype of every input and output, as MXNet's ElemwiseType, except its index
-inputs (no_grad_inputs, a loss head's label excepted), which may have any type. Errors name
-the node, its operator, the input and both dtypes.
+inputs (those named indices / index / sequence_length / condition, and its no_grad_inputs, a
+loss head's label excepted), which may have any type; an operator without inputs gives its
+`dtype` parameter (float32 without one). Errors name the node, its operator, the input and
+both dtypes. `executor_dtype` picks the one type a compiled executor runs for a type_dict.
 """
 from .errors import MXNetError
 from .graph import topo_order
