@@ -3,6 +3,7 @@
 Python decides (which kernels, which buffers, which calls); the templates hold every line of C.
 Output is deterministic: the same plan renders to the same bytes.
 """
+import bisect
 import functools
 import re
 from importlib import resources
@@ -49,8 +50,16 @@ class Kernel:
 
     def __init__(self, name, comment, params, body):
         self.name, self.params = name, params
-        self.comment, self.body = c_comment(comment), trusted(body)
+        self._comment, self.body = comment, trusted(body)
         self.callers = []
+
+    @property
+    def comment(self):
+        """The comment text (given as text, or as a function computing it when needed: a
+        kernel identical to an earlier one is never printed)."""
+        if callable(self._comment):
+            self._comment = self._comment()
+        return c_comment(self._comment)
 
     @property
     def signature(self):
@@ -136,19 +145,22 @@ def _add_op_kernels(env, v, kset, helper_names):
             helper_names.add(v.helpers[helper])
     fwd_params, bwd_params = kernel_params(v)
     if v.fused_into is None:                 # a fused relu runs inside its FullyConnected
-        comment = v.describe()
-        if v.fused_act is not None:
-            comment += "; fused with " + v.fused_act.describe()
+        def comment():
+            text = v.describe()
+            if v.fused_act is not None:
+                text += "; fused with " + v.fused_act.describe()
+            return text
         kset.add(Kernel(v.forward_name, comment, fwd_params, module.forward(v)), v.label)
     if v.needs_backward:
-        kset.add(Kernel(v.name + "_backward", "gradient of " + v.describe(), bwd_params,
-                        module.backward(v)), v.label)
+        kset.add(Kernel(v.name + "_backward", lambda: "gradient of " + v.describe(),
+                        bwd_params, module.backward(v)), v.label)
 
 
 # -- named tensor pointers --------------------------------------------------------------------
 
 # identifiers an entry point's own code uses, which a tensor pointer must not shadow
 _ENTRY_NAMES = {"mem", "is_train", "state", "kind", "hyper", "parts", "memset", "memcpy",
+                "step", "at", "p",
                 "int64_t", "uint64_t", "size_t", "complex", "imaginary", "errno", "stdin",
                 "stdout", "stderr", "sizeof"}
 
@@ -224,26 +236,204 @@ class TensorNames:
         return names + outs + ins
 
 
-def _call(v, plan, backward, names, ptrs, kset):
+def _tensor_arg(name, expr):
+    """A kernel argument: (graph name, arena offset) for a tensor, else the C expression."""
+    if expr.startswith("mem + "):
+        return (name, int(expr[len("mem + "):]))
+    return expr
+
+
+def _call_step(v, plan, backward, names, kset):
     args = v.bwd_args if backward else v.fwd_args
     tensor_names = names.backward_args(v) if backward else names.forward_args(v)
-    out = [ptrs.ref(name, e) for name, (_, _, e) in zip(tensor_names, args)]
+    out = [_tensor_arg(name, e) for name, (_, _, e) in zip(tensor_names, args)]
     if v.ws:
-        out.append(ptrs.ref("workspace", plan.workspace.expr()))
+        out.append(_tensor_arg("workspace", plan.workspace.expr()))
     if v.uses_rng:
         out.append("(uint64_t*)mem")
     if not backward:
         out.append("is_train")
     name = v.name + "_backward" if backward else v.forward_name
-    return trusted("%s(%s)" % (kset.alias[name], ", ".join(out)))
+    return Step("call", out, fn=kset.alias[name], label=v.label)
 
 
-def render(plan, prefix="mxc", kinds=None, metric_io=None, training=True):
+# -- entry-point steps, and repeated runs of them as loops ------------------------------------
+
+class Step:
+    """One statement of an entry point: a kernel call ("call": fn(args)), a gradient sum
+    ("sum": args[0] (=|+=) args[1] + args[2] + ..., `size` elements) or a zero fill ("zero").
+    A tensor argument is (graph name, arena offset); any other argument is its C text."""
+
+    def __init__(self, kind, args, fn=None, size=0, acc=False, label=None):
+        self.kind, self.args, self.fn = kind, args, fn
+        self.size, self.acc, self.label = size, acc, label
+
+    def key(self):
+        """Equal for steps that differ only in where their tensors sit in the arena."""
+        return (self.kind, self.fn, self.size, self.acc,
+                tuple(a if isinstance(a, str) else None for a in self.args))
+
+
+# A run of steps repeated at least ROLL_MIN_REPEATS times back to back, covering at least
+# ROLL_MIN_STEPS steps, becomes one loop (an unrolled recurrent net: one repetition per time
+# step); periods up to ROLL_MAX_PERIOD steps are looked for.
+ROLL_MIN_REPEATS = 3
+ROLL_MIN_STEPS = 24
+ROLL_MAX_PERIOD = 2048
+
+
+def find_repeats(keys, min_repeats=ROLL_MIN_REPEATS, min_steps=ROLL_MIN_STEPS,
+                 max_period=ROLL_MAX_PERIOD):
+    """[(start, period, count)]: disjoint runs where keys[start:start + period] occurs `count`
+    times back to back. Scans left to right; at each position the period that covers the most
+    steps wins (the shortest among equals)."""
+    ids, where = [], {}
+    for k in keys:
+        ids.append(where.setdefault(k, len(where)))
+    positions = {}
+    for i, k in enumerate(ids):
+        positions.setdefault(k, []).append(i)
+    n, i, runs = len(ids), 0, []
+    while i < n:
+        best, seen = None, positions[ids[i]]
+        for j in seen[bisect.bisect_right(seen, i):]:
+            p = j - i
+            if p > max_period or j + p > n:
+                break
+            block = ids[i:j]
+            if ids[j:j + p] != block:
+                continue
+            r = 2
+            while ids[i + r * p:i + (r + 1) * p] == block:
+                r += 1
+            if r >= min_repeats and p * r >= min_steps and \
+                    (best is None or p * r > best[1] * best[2]):
+                best = (i, p, r)
+        if best is None:
+            i += 1
+        else:
+            runs.append(best)
+            i += best[1] * best[2]
+    return runs
+
+
+def _moves_by_stride(steps, period, count):
+    """Whether every tensor of the run is fixed or moves by one stride per repetition."""
+    for k in range(period):
+        for a, arg in enumerate(steps[k].args):
+            if isinstance(arg, str):
+                continue
+            offsets = [steps[j * period + k].args[a][1] for j in range(count)]
+            if any(b - x != offsets[1] - offsets[0] for x, b in zip(offsets, offsets[1:])):
+                return False
+    return True
+
+
+def roll_steps(steps, min_repeats=ROLL_MIN_REPEATS, **limits):
+    """The steps with each repeated run (find_repeats) replaced by ("loop", steps of the run,
+    period, count); other steps stay as they are, in the same order. A repetition or two at
+    either end of a run is left out of the loop when that puts every tensor of the loop at a
+    fixed stride (no offset table): the first and last time steps of an unrolled net often
+    touch tensors laid out apart from the rest."""
+    out, i = [], 0
+    for start, period, count in find_repeats([s.key() for s in steps], min_repeats,
+                                             **limits):
+        run = (0, count)
+        for front, back in ((0, 0), (1, 0), (0, 1), (1, 1), (2, 0), (0, 2), (2, 1), (1, 2),
+                            (2, 2)):
+            n = count - front - back
+            if n >= min_repeats and _moves_by_stride(
+                    steps[start + front * period:start + (front + n) * period], period, n):
+                run = (front, n)
+                break
+        first = start + run[0] * period
+        out.extend(steps[i:first])
+        out.append(("loop", steps[first:first + period * run[1]], period, run[1]))
+        i = first + period * run[1]
+    out.extend(steps[i:])
+    return out
+
+
+class EntryWriter:
+    """Turns steps into the statements of one entry point (what net.c.j2 prints): named
+    pointers for the tensors it touches, loops for repeated runs. In a loop, a tensor that is
+    the same in every repetition is its named pointer, one that moves by a fixed stride is the
+    first repetition's pointer plus `stride * step`, and any other is read from a constant
+    table of arena offsets (one row per repetition)."""
+
+    def __init__(self, ptrs):
+        self.ptrs = ptrs
+
+    def _ref(self, arg):
+        return arg if isinstance(arg, str) else self.ptrs.ref(arg[0], "mem + %d" % arg[1])
+
+    def statements(self, items):
+        return [self._loop(*it[1:]) if isinstance(it, tuple)
+                else self._step(it, lambda a, arg: self._ref(arg), True) for it in items]
+
+    def _step(self, step, ref, alone=False):
+        """One statement; `ref(index, arg)` spells a tensor argument. A sum outside a loop
+        (alone) with many parts at a fixed stride fills its parts in a loop."""
+        parts_loop = self._parts_loop(step) if step.kind == "sum" and alone else None
+        used = step.args[:1] if parts_loop else step.args      # a parts loop names one part
+        args = [trusted(ref(a, arg)) for a, arg in enumerate(used)]
+        if step.kind == "call":
+            return dict(kind="call", call=trusted("%s(%s)" % (step.fn, ", ".join(args))))
+        if step.kind == "zero":
+            return dict(kind="zero", dst=args[0], size=step.size)
+        return dict(kind="sum", dst=args[0], parts=args[1:], size=step.size, acc=step.acc,
+                    comment=c_comment(step.args[0][0]), parts_loop=parts_loop)
+
+    def _parts_loop(self, step):
+        """(first part, stride, count) when a sum's many parts sit at a fixed stride."""
+        parts = step.args[1:]
+        if len(parts) < 4 or any(isinstance(a, str) for a in parts):
+            return None
+        stride = parts[1][1] - parts[0][1]
+        if stride == 0 or any(b[1] - a[1] != stride for a, b in zip(parts, parts[1:])):
+            return None
+        return trusted(self._ref(parts[0])), stride, len(parts)
+
+    def _loop(self, steps, period, count):
+        columns, rows = [], [[] for _ in range(count)]
+        exprs = {}
+        for k in range(period):
+            for a, arg in enumerate(steps[k].args):
+                if isinstance(arg, str):
+                    continue
+                offsets = [steps[j * period + k].args[a][1] for j in range(count)]
+                stride = offsets[1] - offsets[0]
+                if all(o == offsets[0] for o in offsets):
+                    exprs[(k, a)] = self._ref(arg)
+                elif all(b - x == stride for x, b in zip(offsets, offsets[1:])):
+                    exprs[(k, a)] = "%s %s %d * step" % (self._ref(arg), "-" if stride < 0
+                                                         else "+", abs(stride))
+                else:
+                    exprs[(k, a)] = "mem + at[step][%d]" % len(columns)
+                    columns.append((k, a))
+                    for j in range(count):
+                        rows[j].append(offsets[j])
+        body = [self._step(steps[k], lambda a, arg, k=k: arg if isinstance(arg, str)
+                           else exprs[(k, a)]) for k in range(period)]
+        labels = [s.label for s in steps if s.label]
+        first = [s.label for s in steps[:period] if s.label]
+        last = [s.label for s in steps[-period:] if s.label]
+        comment = "%d repetitions of %d statements, %s .. %s to %s .. %s" % (
+            count, period, first[0], first[-1], last[0], last[-1]) if labels else \
+            "%d repetitions of %d statements" % (count, period)
+        return dict(kind="loop", count=count, body=body, comment=c_comment(comment),
+                    table=[trusted(", ".join(str(o) for o in row)) for row in rows]
+                    if columns else None, width=len(columns),
+                    row_labels=[c_comment(steps[j * period].label or "") for j in range(count)])
+
+
+def render(plan, prefix="mxc", kinds=None, metric_io=None, training=True, roll=True):
     """Return (c_source, header, cdef) for the plan.
 
     kinds: the optimizer kernels to include (default: all known; [] for none);
     metric_io: (output, label) Args the whole-epoch loop scores, or None; training=False
-    leaves out the backward, update and training entry points (inference exports).
+    leaves out the backward, update and training entry points (inference exports);
+    roll=False writes every step of the entry points out (no loops over repeated runs).
     """
     env = environment()
     kinds = list(optimizers.KERNELS) if kinds is None else list(kinds)
@@ -254,46 +444,48 @@ def render(plan, prefix="mxc", kinds=None, metric_io=None, training=True):
     functions = [k.name for k in kernels]
     names = TensorNames(plan)
     fwd_ptrs, bwd_ptrs = Pointers(prefix, functions), Pointers(prefix, functions)
-    forward_calls = [_call(v, plan, False, names, fwd_ptrs, kset) for v in plan.nodes
-                     if v.fused_into is None]
-    backward_nodes = [v for v in reversed(plan.nodes) if v.needs_backward] if training else []
+    fwd_steps = [_call_step(v, plan, False, names, kset) for v in plan.nodes
+                 if v.fused_into is None]
+    forward = EntryWriter(fwd_ptrs).statements(roll_steps(fwd_steps) if roll else fwd_steps)
+    backward = []
+    if training:
+        backward_nodes = [v for v in reversed(plan.nodes) if v.needs_backward]
+        bwd_steps = _backward_step_list(plan, backward_nodes, names, kset)
+        backward = EntryWriter(bwd_ptrs).statements(roll_steps(bwd_steps) if roll
+                                                    else bwd_steps)
     inputs = [a for a in plan.args if a.role == "data" or (training and a.role == "label")]
     bodies = " ".join(str(k.body) for k in kernels)
     ctx = dict(
         plan=plan, prefix=prefix, P=prefix.upper(), real=plan.ctype, kernels=kernels,
         gemm=set(re.findall(r"\bmxc_gemm\w*", bodies)),
-        forward_calls=forward_calls, forward_pointers=fwd_ptrs.decls,
-        backward_pointers=bwd_ptrs.decls, training=training,
+        forward_steps=forward, forward_pointers=fwd_ptrs.decls,
+        backward_pointers=bwd_ptrs.decls, backward_steps=backward, training=training,
         optim=[(k, optimizers.kind_id(k), optimizers.n_states(k),
                 optimizers.KERNELS[k][1]) for k in kinds] if training else [],
         max_hyper=optimizers.MAX_HYPER, inputs=inputs,
         metric_io=metric_io if training else None, metrics=METRICS,
     )
-    ctx["backward_steps"] = _named_backward_steps(plan, backward_nodes, names, bwd_ptrs, kset) \
-        if training else []
     source = env.get_template("net.c.j2").render(**ctx)
     header = env.get_template("net.h.j2").render(**ctx)
     cdef = env.get_template("net.cdef.j2").render(**ctx)
     return source, header, cdef
 
 
-def _named_backward_steps(plan, backward_nodes, names, ptrs, kset):
-    """Backward in reverse topological order; an edge sum runs once all its parts exist.
-    Steps: ("zero", pointer, tensor), ("sum", target pointer, part pointers, tensor, parts,
-    accumulate) and ("call", call)."""
+def _backward_step_list(plan, backward_nodes, names, kset):
+    """Backward in reverse topological order; an edge sum runs once all its parts exist."""
     pending = list(plan.sums)
-    steps = [("zero", ptrs.ref(t.name, t.expr()), t) for t in plan.zero_fill]
+    steps = [Step("zero", [(t.name, t.offset)], size=t.size) for t in plan.zero_fill]
 
     def sum_step(s):
         total, parts, accumulate, _node = s
-        return ("sum", ptrs.ref(total.name, total.expr()),
-                [ptrs.ref(t.name, t.expr()) for t in parts], total, parts, accumulate)
+        return Step("sum", [(t.name, t.offset) for t in [total] + list(parts)],
+                    size=total.size, acc=accumulate)
     for v in backward_nodes:
         # sums whose producer is this node's output: all consumers ran already
         for s in [s for s in pending if s[3] is v.node]:
             steps.append(sum_step(s))
             pending.remove(s)
-        steps.append(("call", _call(v, plan, True, names, ptrs, kset)))
+        steps.append(_call_step(v, plan, True, names, kset))
     for s in pending:                      # sums into arguments (params / data)
         steps.append(sum_step(s))
     return steps
