@@ -50,14 +50,23 @@ def _softmax_output_shape(p, ins, outs=None):
     return ins, [data]
 
 
+def label_class(x):
+    """The class MXNet's kernels take from label value x: C's (int) cast as x86 computes it
+    (truncated toward zero; INT_MIN for NaN or a value an int cannot hold)."""
+    x = float(x)
+    return int(x) if -2147483649.0 < x < 2147483648.0 else -2 ** 31
+
+
 def _softmax_output_geometry(p, shapes):
-    """Softmax over C classes for each of R rows x S positions (data is R x C x S)."""
+    """Softmax over C classes for each of R rows x S positions (data is R x C x S); `ignore` is
+    the class of ignore_label."""
     data = shapes["data"]
+    ignore = label_class(p["ignore_label"])
     if p["multi_output"]:
-        return dict(R=data[0], C=data[1], S=prod(data[2:]))
+        return dict(R=data[0], C=data[1], S=prod(data[2:]), ignore=ignore)
     if p["preserve_shape"]:
-        return dict(R=prod(data[:-1]), C=data[-1], S=1)
-    return dict(R=data[0], C=prod(data[1:]), S=1)
+        return dict(R=prod(data[:-1]), C=data[-1], S=1, ignore=ignore)
+    return dict(R=data[0], C=prod(data[1:]), S=1, ignore=ignore)
 
 
 def _softmax_output_ref(p, arrays, train=False):
@@ -68,6 +77,42 @@ def _softmax_output_ref(p, arrays, train=False):
     with np.errstate(invalid="ignore", over="ignore"):
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return [(e / e.sum(axis=1, keepdims=True)).reshape(x.shape).astype(x.dtype)]
+
+
+def softmax_output_backward(p, data, label, output_grad=None):
+    """The gradient SoftmaxOutput's backward writes for `data` (MXNet's CPU kernels, mshadow's
+    SoftmaxGrad / SmoothSoftmaxGrad): with labels of data's shape, (p - label) * grad_scale;
+    otherwise (p - onehot(k)) * scale for k = label_class(label), where a k outside [0, C)
+    matches no class (the gradient is p, less the smoothing), use_ignore zeroes the positions
+    whose k is ignore_label's class, and scale is grad_scale divided by the batch size
+    ('batch'), by the positions whose k is not ignore_label's class, at least 1 ('valid'), and
+    by the spatial size for multi_output ('null', 'batch'); label smoothing only without
+    multi_output. out_grad=True multiplies by the head gradient."""
+    data = np.asarray(data, dtype=np.float64)
+    prob = _softmax_output_ref(p, [data])[0]
+    label = np.asarray(label, dtype=np.float64)
+    if label.shape == data.shape:
+        grad = (prob - label) * p["grad_scale"]
+    else:
+        g = _softmax_output_geometry(p, {"data": data.shape})
+        R, C, S = g["R"], g["C"], g["S"]
+        k = np.array([label_class(v) for v in label.reshape(-1)]).reshape(R, 1, S)
+        alpha = p["smooth_alpha"] if not p["multi_output"] else 0.0
+        hit = np.arange(C).reshape(1, C, 1) == k
+        target = np.where(hit, 1.0 - alpha, alpha / (C - 1) if C > 1 else 0.0)
+        grad = prob.reshape(R, C, S) - target
+        if p["use_ignore"]:
+            grad = np.where(k == g["ignore"], 0.0, grad)
+        if p["normalization"] == "valid":
+            scale = p["grad_scale"] / max(1, int((k != g["ignore"]).sum()))
+        elif p["normalization"] == "batch":
+            scale = p["grad_scale"] / (R * S)
+        else:
+            scale = p["grad_scale"] / (S if p["multi_output"] else 1)
+        grad = (grad * scale).reshape(data.shape)
+    if p["out_grad"] and output_grad is not None:
+        grad = grad * output_grad
+    return grad
 
 
 def _identity_ref(p, arrays, train=False):

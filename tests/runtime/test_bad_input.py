@@ -28,16 +28,16 @@ def test_data_of_the_wrong_shape_names_node_and_shapes():
         mod.forward(batch)
 
 
-def test_label_out_of_range():
+def test_label_out_of_range_is_no_error_as_in_mxnet():
+    # MXNet's SoftmaxOutput takes such a label as no class: the row's gradient is p itself
     mod = _module()
     batch = mx.io.DataBatch([mx.nd.ones((4, 6))], [mx.nd.array([0, 1, 5, 2])])
     mod.forward(batch, is_train=True)
-    with pytest.raises(MXNetError, match="softmax.*label 5.*outside"):
-        mod.backward()
+    mod.backward()
     it = mx.io.NDArrayIter(np.ones((8, 6)), np.array([0, 1, 2, 3, 4, 9, 1, 1]), 4)
     mod = mx.mod.Module(_net())
-    with pytest.raises(MXNetError, match="label 9"):
-        mod.fit(it, num_epoch=1)
+    mod.fit(it, num_epoch=1)
+    assert all(np.isfinite(v.asnumpy()).all() for v in mod.get_params()[0].values())
 
 
 def test_unknown_data_or_label_names():
