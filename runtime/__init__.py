@@ -18,6 +18,7 @@ _SUBMODULES = {
     "attribute": "attribute", "kvstore": "kvstore", "kv": "kvstore",
     "util": "util", "gluon": "gluon", "profiler": "profiler", "contrib": "contrib", "rnn": "rnn",
     "operator": "operator",
+    "recordio": "recordio", "image": "image", "img": "image",
 }
 _FROM = {
     "cpu": "context", "gpu": "context", "cpu_pinned": "context", "Context": "context",
