@@ -1,0 +1,853 @@
+"""Images as MXNet users have them: decode, resize, crop, augment, iterate (`mx.image`).
+
+Decoding and encoding use Pillow (the optional extra ``mxc[image]``). Images are (H, W, C)
+NDArrays, uint8 after decoding, in RGB order unless `to_rgb=False` asks for OpenCV's BGR.
+`mx.recordio.pack_img` / `unpack_img` work on NumPy arrays in OpenCV's BGR layout, as MXNet's.
+
+Resizing is NumPy, following OpenCV's definitions of MXNet's interpolation codes: 0 nearest
+(source index floor(x * scale)), 1 bilinear and 2 bicubic (A = -0.75) on half-pixel centres
+with replicated borders, 3 area (exact area averaging when shrinking; OpenCV's area-mode
+bilinear taps when either axis grows), 4 Lanczos (8 taps, normalised), 9 auto (cubic to
+enlarge, area to shrink, else bilinear), 10 a random one of 0..4. On float images these agree
+with OpenCV's cv2.resize to float32 rounding; OpenCV computes uint8 bilinear and area in fixed
+point, so on uint8 images its results can differ from these by 1 grey level.
+"""
+import logging
+import os
+import random
+
+import numpy as np
+
+from .base import MXNetError, numeric_types
+from .ndarray import NDArray, array as _nd_array
+from . import io as _io
+from . import recordio
+
+_LOG = logging.getLogger("mxc.image")
+
+__all__ = ["imdecode", "imread", "imresize", "scale_down", "resize_short", "fixed_crop",
+           "random_crop", "center_crop", "color_normalize", "random_size_crop", "Augmenter",
+           "SequentialAug", "ResizeAug", "ForceResizeAug", "RandomCropAug",
+           "RandomSizedCropAug", "CenterCropAug", "RandomOrderAug", "BrightnessJitterAug",
+           "ContrastJitterAug", "SaturationJitterAug", "ColorJitterAug", "ColorNormalizeAug",
+           "HorizontalFlipAug", "CastAug", "CreateAugmenter", "ImageIter"]
+
+_GRAY_COEF = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _pil():
+    try:
+        from PIL import Image
+    except ImportError:
+        raise MXNetError("image decoding needs Pillow: install the extra with "
+                         "pip install 'mxc[image]' (or pip install pillow)") from None
+    return Image
+
+
+def _as_bytes(buf):
+    if isinstance(buf, NDArray):
+        buf = buf.asnumpy()
+    if isinstance(buf, np.ndarray):
+        if buf.dtype != np.uint8:
+            raise MXNetError("imdecode: the buffer must hold uint8 bytes, got dtype %s"
+                             % buf.dtype)
+        return buf.tobytes()
+    if isinstance(buf, str):
+        raise MXNetError("imdecode: the buffer must be bytes, not str")
+    return bytes(buf)
+
+
+def _open(data, what):
+    import io as _pyio
+    Image = _pil()
+    if not data:
+        raise MXNetError("%s: empty image buffer" % what)
+    try:
+        img = Image.open(_pyio.BytesIO(data))
+        img.load()
+    except Exception as err:  # pylint: disable=broad-except
+        raise MXNetError("%s: cannot decode an image from %d bytes: %s"
+                         % (what, len(data), err)) from None
+    return img
+
+
+def _decode_rgb(data, flag, what="imdecode"):
+    """(H, W, 3) RGB or (H, W, 1) grey uint8 NumPy array of encoded `data`."""
+    import io as _pyio
+    Image = _pil()
+    if flag == 0:
+        img = None
+        try:
+            probe = Image.open(_pyio.BytesIO(data)) if data else None
+            if probe is not None and probe.format == "JPEG":
+                probe.draft("L", probe.size)  # libjpeg's own luma, as OpenCV's grey decode
+                probe.load()
+                img = probe
+        except Exception:  # pylint: disable=broad-except
+            img = None
+        if img is None:
+            img = _open(data, what)
+        if img.mode != "L":
+            img = img.convert("RGB").convert("L") if img.mode not in ("1", "I;16", "I") \
+                else img.convert("L")
+        return np.asarray(img, dtype=np.uint8)[:, :, None]
+    img = _open(data, what)
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    return np.asarray(img, dtype=np.uint8)
+
+
+def _decode_bgr(data, iscolor=-1):
+    """OpenCV's cv2.imdecode layout: 2-D grey, (H, W, 3) BGR or (H, W, 4) BGRA uint8."""
+    data = _as_bytes(data)
+    if iscolor == 0:
+        return _decode_rgb(data, 0, "unpack_img")[:, :, 0].copy()
+    if iscolor > 0:
+        return _decode_rgb(data, 1, "unpack_img")[:, :, ::-1].copy()
+    img = _open(data, "unpack_img")
+    if img.mode in ("L", "1"):
+        return np.asarray(img.convert("L"), dtype=np.uint8).copy()
+    if img.mode in ("RGBA", "LA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.uint8)
+        return rgba[:, :, [2, 1, 0, 3]].copy()
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)[:, :, ::-1].copy()
+
+
+def _encode_bgr(img, quality=95, img_fmt=".jpg"):
+    """Encoded bytes of a uint8 image in OpenCV's layout (grey, BGR or BGRA)."""
+    import io as _pyio
+    Image = _pil()
+    if isinstance(img, NDArray):
+        img = img.asnumpy()
+    img = np.asarray(img)
+    if img.dtype != np.uint8:
+        raise MXNetError("pack_img: the image must be uint8, got dtype %s" % img.dtype)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim == 2:
+        pil = Image.fromarray(np.ascontiguousarray(img), "L")
+    elif img.ndim == 3 and img.shape[2] == 3:
+        pil = Image.fromarray(np.ascontiguousarray(img[:, :, ::-1]), "RGB")
+    elif img.ndim == 3 and img.shape[2] == 4:
+        pil = Image.fromarray(np.ascontiguousarray(img[:, :, [2, 1, 0, 3]]), "RGBA")
+    else:
+        raise MXNetError("pack_img: an image is (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); "
+                         "got shape %s" % (img.shape,))
+    fmt = img_fmt.lower()
+    out = _pyio.BytesIO()
+    if fmt in (".jpg", ".jpeg"):
+        if not 1 <= int(quality) <= 100:
+            raise MXNetError("pack_img: JPEG quality must be in 1..100, got %s" % quality)
+        if pil.mode == "RGBA":
+            raise MXNetError("pack_img: JPEG has no alpha channel; use img_fmt='.png'")
+        pil.save(out, "JPEG", quality=int(quality))
+    elif fmt == ".png":
+        pil.save(out, "PNG", compress_level=min(max(int(quality), 0), 9))
+    else:
+        raise MXNetError("pack_img: img_fmt must be '.jpg', '.jpeg' or '.png', got %r"
+                         % img_fmt)
+    return out.getvalue()
+
+
+def _np(src):
+    return src.asnumpy() if isinstance(src, NDArray) else np.asarray(src)
+
+
+def _nd(arr):
+    return _nd_array(arr, dtype=arr.dtype)
+
+
+def imdecode(buf, flag=1, to_rgb=True, out=None):
+    """Decodes an image (JPEG, PNG, ...) to an (H, W, C) uint8 NDArray: flag 1 colour
+    (C = 3), 0 grey (C = 1); to_rgb False gives OpenCV's BGR order."""
+    img = _decode_rgb(_as_bytes(buf), 0 if flag == 0 else 1)
+    if flag != 0 and not to_rgb:
+        img = img[:, :, ::-1].copy()
+    if out is not None:
+        out[:] = img
+        return out
+    return _nd(img)
+
+
+def imread(filename, flag=1, to_rgb=True, out=None):
+    """Reads and decodes an image file (see `imdecode`)."""
+    try:
+        with open(filename, "rb") as fin:
+            data = fin.read()
+    except OSError as err:
+        raise MXNetError("imread: cannot read %s: %s" % (filename, err.strerror or err)) \
+            from None
+    try:
+        return imdecode(data, flag, to_rgb, out)
+    except MXNetError as err:
+        raise MXNetError("imread %s: %s" % (filename, err)) from None
+
+
+# --------------------------------------------------------------------------- resizing
+
+
+def _interp_weights(n_in, n_out, interp):
+    """(n_out, n_in) float64 matrix mapping a source axis to a resized one."""
+    mat = np.zeros((n_out, n_in))
+    scale = n_in / float(n_out)
+    rows = np.arange(n_out)
+    if interp == 0:
+        src = np.minimum(np.floor(rows * scale).astype(np.int64), n_in - 1)
+        mat[rows, src] = 1.0
+        return mat
+    if interp == 5:
+        # OpenCV's area mode when either axis is enlarged: bilinear taps at floor(x * scale)
+        # with the fraction left past the source pixel's scaled right edge
+        inv = n_out / float(n_in)
+        base = np.floor(rows * scale).astype(np.int64)
+        frac = (rows + 1) - (base + 1) * inv
+        frac = np.where(frac <= 0, 0.0, frac - np.floor(frac))
+        np.add.at(mat, (rows, np.clip(base, 0, n_in - 1)), 1.0 - frac)
+        np.add.at(mat, (rows, np.clip(base + 1, 0, n_in - 1)), frac)
+        return mat
+    if interp == 3 and n_out < n_in:
+        # exact area averaging: each output pixel is the mean of the source span it covers
+        lo, hi = rows * scale, (rows + 1) * scale
+        for j in range(n_in):
+            mat[:, j] = np.clip(np.minimum(hi, j + 1) - np.maximum(lo, j), 0, None) / scale
+        return mat
+    src = (rows + 0.5) * scale - 0.5
+    base = np.floor(src)
+    frac = src - base
+    base = base.astype(np.int64)
+    if interp in (1, 3):
+        taps = [(0, 1.0 - frac), (1, frac)]
+    elif interp == 2:
+        a = -0.75
+
+        def cubic(x):
+            x = np.abs(x)
+            return np.where(x <= 1, ((a + 2) * x - (a + 3)) * x * x + 1,
+                            np.where(x < 2, ((a * x - 5 * a) * x + 8 * a) * x - 4 * a, 0.0))
+        taps = [(k, cubic(frac - k)) for k in (-1, 0, 1, 2)]
+    elif interp == 4:
+        taps = [(k, np.sinc(frac - k) * np.sinc((frac - k) / 4.0)) for k in range(-3, 5)]
+        total = sum(w for _, w in taps)
+        taps = [(k, w / total) for k, w in taps]
+    else:
+        raise MXNetError("imresize: unknown interpolation %s (0..4, 9 or 10)" % interp)
+    for k, weight in taps:
+        np.add.at(mat, (rows, np.clip(base + k, 0, n_in - 1)), weight)
+    return mat
+
+
+def _get_interp_method(interp, sizes=()):
+    if interp == 9:
+        if sizes:
+            old_h, old_w, new_h, new_w = sizes
+            if new_h > old_h and new_w > old_w:
+                return 2
+            if new_h < old_h and new_w < old_w:
+                return 3
+            return 1
+        return 2
+    if interp == 10:
+        return random.randint(0, 4)
+    if interp not in (0, 1, 2, 3, 4):
+        raise ValueError("Unknown interp method %d" % interp)
+    return interp
+
+
+def _resize(img, w, h, interp):
+    w, h = int(w), int(h)
+    if w <= 0 or h <= 0:
+        raise MXNetError("imresize: the new size must be positive, got w=%d h=%d" % (w, h))
+    if img.ndim not in (2, 3) or img.shape[0] == 0 or img.shape[1] == 0:
+        raise MXNetError("imresize: an image is (H, W) or (H, W, C) and not empty; got %s"
+                         % (img.shape,))
+    interp = _get_interp_method(interp, (img.shape[0], img.shape[1], h, w))
+    if interp == 3 and (h > img.shape[0] or w > img.shape[1]):
+        interp = 5  # OpenCV enlarges with its area-mode bilinear taps on both axes
+    wy = _interp_weights(img.shape[0], h, interp)
+    wx = _interp_weights(img.shape[1], w, interp)
+    src = img.astype(np.float64)
+    out = np.einsum("yh,hw...->yw...", wy, src)
+    out = np.einsum("xw,yw...->yx...", wx, out)
+    if img.dtype == np.uint8:
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    if np.issubdtype(img.dtype, np.integer):
+        info = np.iinfo(img.dtype)
+        return np.clip(np.rint(out), info.min, info.max).astype(img.dtype)
+    return out.astype(img.dtype)
+
+
+def imresize(src, w, h, interp=1, out=None):
+    """`src` (H, W, C) resized to width `w` and height `h` (interpolation codes: see the
+    module docstring)."""
+    res = _nd(_resize(_np(src), w, h, interp))
+    if out is not None:
+        out[:] = res.asnumpy()
+        return out
+    return res
+
+
+def scale_down(src_size, size):
+    """The crop size (w, h) shrunk, keeping its aspect, to fit an image of src_size (w, h)."""
+    w, h = size
+    sw, sh = src_size
+    if sh < h:
+        w, h = float(w * sh) / h, sh
+    if sw < w:
+        w, h = sw, float(h * sw) / w
+    return int(w), int(h)
+
+
+def resize_short(src, size, interp=2):
+    """Resizes so that the shorter side is `size`, keeping the aspect ratio."""
+    h, w = _np(src).shape[:2]
+    if h > w:
+        new_h, new_w = size * h // w, size
+    else:
+        new_h, new_w = size, size * w // h
+    return imresize(src, new_w, new_h, interp=_get_interp_method(interp, (h, w, new_h, new_w)))
+
+
+def fixed_crop(src, x0, y0, w, h, size=None, interp=2):
+    """The (w, h) region at (x0, y0), resized to `size` (w, h) when given."""
+    img = _np(src)
+    if x0 < 0 or y0 < 0 or w <= 0 or h <= 0 or x0 + w > img.shape[1] or y0 + h > img.shape[0]:
+        raise MXNetError("fixed_crop: region x0=%d y0=%d w=%d h=%d is outside the %dx%d image"
+                         % (x0, y0, w, h, img.shape[1], img.shape[0]))
+    out = np.ascontiguousarray(img[y0:y0 + h, x0:x0 + w])
+    if size is not None and (w, h) != tuple(size):
+        sizes = (h, w, size[1], size[0])
+        out = _resize(out, size[0], size[1], _get_interp_method(interp, sizes))
+    return _nd(out)
+
+
+def random_crop(src, size, interp=2):
+    """A random crop of `size` (w, h) (shrunk to fit); returns (image, (x0, y0, w, h))."""
+    h, w = _np(src).shape[:2]
+    new_w, new_h = scale_down((w, h), size)
+    x0 = random.randint(0, w - new_w)
+    y0 = random.randint(0, h - new_h)
+    out = fixed_crop(src, x0, y0, new_w, new_h, size, interp)
+    return out, (x0, y0, new_w, new_h)
+
+
+def center_crop(src, size, interp=2):
+    """The centred crop of `size` (w, h) (shrunk to fit); returns (image, (x0, y0, w, h))."""
+    h, w = _np(src).shape[:2]
+    new_w, new_h = scale_down((w, h), size)
+    x0 = int((w - new_w) / 2)
+    y0 = int((h - new_h) / 2)
+    out = fixed_crop(src, x0, y0, new_w, new_h, size, interp)
+    return out, (x0, y0, new_w, new_h)
+
+
+def color_normalize(src, mean, std=None):
+    """(src - mean) / std, broadcast over the channel axis."""
+    img = _np(src).astype(np.float32)
+    if mean is not None:
+        img = img - _np(mean).astype(np.float32)
+    if std is not None:
+        img = img / _np(std).astype(np.float32)
+    return _nd(img)
+
+
+def random_size_crop(src, size, area, ratio, interp=2, **kwargs):
+    """A crop of random area fraction (area or (min, max)) and aspect ratio (log-uniform in
+    `ratio`), resized to `size`; the centre crop after 10 failed draws."""
+    if "min_area" in kwargs:
+        area = kwargs.pop("min_area")
+    if kwargs:
+        raise TypeError("random_size_crop: unexpected arguments %s" % sorted(kwargs))
+    h, w = _np(src).shape[:2]
+    if isinstance(area, numeric_types):
+        area = (area, 1.0)
+    for _ in range(10):
+        target = random.uniform(area[0], area[1]) * h * w
+        new_ratio = np.exp(random.uniform(np.log(ratio[0]), np.log(ratio[1])))
+        new_w = int(round(np.sqrt(target * new_ratio)))
+        new_h = int(round(np.sqrt(target / new_ratio)))
+        if new_w <= w and new_h <= h:
+            x0 = random.randint(0, w - new_w)
+            y0 = random.randint(0, h - new_h)
+            return fixed_crop(src, x0, y0, new_w, new_h, size, interp), (x0, y0, new_w, new_h)
+    return center_crop(src, size, interp)
+
+
+# --------------------------------------------------------------------------- augmenters
+
+
+class Augmenter:
+    """Base of the image augmenters: `aug(src)` returns the augmented image."""
+
+    def __init__(self, **kwargs):
+        self._kwargs = kwargs
+        for key, value in kwargs.items():
+            if isinstance(value, NDArray):
+                self._kwargs[key] = value.asnumpy().tolist()
+            elif isinstance(value, np.ndarray):
+                self._kwargs[key] = value.tolist()
+
+    def dumps(self):
+        """The augmenter's name and parameters as a JSON string."""
+        import json
+        return json.dumps([self.__class__.__name__.lower(), self._kwargs])
+
+    def __call__(self, src):
+        raise NotImplementedError("Must override implementation.")
+
+
+class SequentialAug(Augmenter):
+    """Applies the augmenters `ts` in order."""
+
+    def __init__(self, ts):
+        super().__init__()
+        self.ts = ts
+
+    def dumps(self):
+        return [self.__class__.__name__.lower(), [x.dumps() for x in self.ts]]
+
+    def __call__(self, src):
+        for aug in self.ts:
+            src = aug(src)
+        return src
+
+
+class ResizeAug(Augmenter):
+    """Resizes the shorter side to `size`."""
+
+    def __init__(self, size, interp=2):
+        super().__init__(size=size, interp=interp)
+        self.size, self.interp = size, interp
+
+    def __call__(self, src):
+        return resize_short(src, self.size, self.interp)
+
+
+class ForceResizeAug(Augmenter):
+    """Resizes to exactly `size` (w, h)."""
+
+    def __init__(self, size, interp=2):
+        super().__init__(size=size, interp=interp)
+        self.size, self.interp = size, interp
+
+    def __call__(self, src):
+        h, w = _np(src).shape[:2]
+        sizes = (h, w, self.size[1], self.size[0])
+        return imresize(src, *self.size, interp=_get_interp_method(self.interp, sizes))
+
+
+class RandomCropAug(Augmenter):
+    """A random crop of `size` (w, h)."""
+
+    def __init__(self, size, interp=2):
+        super().__init__(size=size, interp=interp)
+        self.size, self.interp = size, interp
+
+    def __call__(self, src):
+        return random_crop(src, self.size, self.interp)[0]
+
+
+class RandomSizedCropAug(Augmenter):
+    """A crop of random area and aspect ratio, resized to `size` (w, h)."""
+
+    def __init__(self, size, area, ratio, interp=2, **kwargs):
+        super().__init__(size=size, area=area, ratio=ratio, interp=interp)
+        self.size, self.area, self.ratio, self.interp = size, area, ratio, interp
+        if "min_area" in kwargs:
+            self.area = kwargs.pop("min_area")
+        if kwargs:
+            raise TypeError("RandomSizedCropAug: unexpected arguments %s" % sorted(kwargs))
+
+    def __call__(self, src):
+        return random_size_crop(src, self.size, self.area, self.ratio, self.interp)[0]
+
+
+class CenterCropAug(Augmenter):
+    """The centred crop of `size` (w, h)."""
+
+    def __init__(self, size, interp=2):
+        super().__init__(size=size, interp=interp)
+        self.size, self.interp = size, interp
+
+    def __call__(self, src):
+        return center_crop(src, self.size, self.interp)[0]
+
+
+class RandomOrderAug(Augmenter):
+    """Applies the augmenters `ts` in a random order."""
+
+    def __init__(self, ts):
+        super().__init__()
+        self.ts = ts
+
+    def dumps(self):
+        return [self.__class__.__name__.lower(), [x.dumps() for x in self.ts]]
+
+    def __call__(self, src):
+        order = list(self.ts)
+        random.shuffle(order)
+        for aug in order:
+            src = aug(src)
+        return src
+
+
+class BrightnessJitterAug(Augmenter):
+    """src * alpha, alpha uniform in [1 - brightness, 1 + brightness]."""
+
+    def __init__(self, brightness):
+        super().__init__(brightness=brightness)
+        self.brightness = brightness
+
+    def __call__(self, src):
+        alpha = 1.0 + random.uniform(-self.brightness, self.brightness)
+        img = _np(src)
+        return _nd((img * np.asarray(alpha, img.dtype)).astype(img.dtype))
+
+
+class ContrastJitterAug(Augmenter):
+    """Blends with the image's mean grey level: src * alpha + (1 - alpha) * mean grey."""
+
+    def __init__(self, contrast):
+        super().__init__(contrast=contrast)
+        self.contrast = contrast
+
+    def __call__(self, src):
+        alpha = 1.0 + random.uniform(-self.contrast, self.contrast)
+        img = _np(src).astype(np.float32)
+        gray = (3.0 * (1.0 - alpha) / img.size) * float((img * _GRAY_COEF).sum())
+        return _nd((img * np.float32(alpha) + np.float32(gray)).astype(np.float32))
+
+
+class SaturationJitterAug(Augmenter):
+    """Blends with each pixel's grey level: src * alpha + (1 - alpha) * grey."""
+
+    def __init__(self, saturation):
+        super().__init__(saturation=saturation)
+        self.saturation = saturation
+
+    def __call__(self, src):
+        alpha = 1.0 + random.uniform(-self.saturation, self.saturation)
+        img = _np(src).astype(np.float32)
+        gray = (img * _GRAY_COEF).sum(axis=2, keepdims=True) * np.float32(1.0 - alpha)
+        return _nd((img * np.float32(alpha) + gray).astype(np.float32))
+
+
+class ColorJitterAug(RandomOrderAug):
+    """Brightness, contrast and saturation jitter in a random order."""
+
+    def __init__(self, brightness, contrast, saturation):
+        ts = []
+        if brightness > 0:
+            ts.append(BrightnessJitterAug(brightness))
+        if contrast > 0:
+            ts.append(ContrastJitterAug(contrast))
+        if saturation > 0:
+            ts.append(SaturationJitterAug(saturation))
+        super().__init__(ts)
+
+
+class ColorNormalizeAug(Augmenter):
+    """(src - mean) / std."""
+
+    def __init__(self, mean, std):
+        super().__init__(mean=mean, std=std)
+        self.mean = None if mean is None else _np(mean)
+        self.std = None if std is None else _np(std)
+
+    def __call__(self, src):
+        return color_normalize(src, self.mean, self.std)
+
+
+class HorizontalFlipAug(Augmenter):
+    """Mirrors left-right with probability p."""
+
+    def __init__(self, p):
+        super().__init__(p=p)
+        self.p = p
+
+    def __call__(self, src):
+        if random.random() < self.p:
+            return _nd(np.ascontiguousarray(_np(src)[:, ::-1]))
+        return src
+
+
+class CastAug(Augmenter):
+    """Casts to `typ` (float32 by default)."""
+
+    def __init__(self, typ="float32"):
+        super().__init__(type=typ)
+        self.typ = typ
+
+    def __call__(self, src):
+        return _nd(_np(src).astype(self.typ))
+
+
+def CreateAugmenter(data_shape, resize=0, rand_crop=False, rand_resize=False,  # noqa: N802
+                    rand_mirror=False, mean=None, std=None, brightness=0, contrast=0,
+                    saturation=0, hue=0, pca_noise=0, rand_gray=0, inter_method=2):
+    """MXNet's standard augmenter list for images of data_shape (C, H, W): resize of the
+    short side, random/centre crop, mirror, cast to float32, colour jitter, normalisation
+    (mean / std True: the ImageNet values)."""
+    if hue or pca_noise or rand_gray:
+        raise MXNetError("CreateAugmenter: hue, pca_noise and rand_gray are not supported")
+    auglist = []
+    if resize > 0:
+        auglist.append(ResizeAug(resize, inter_method))
+    crop_size = (data_shape[2], data_shape[1])
+    if rand_resize:
+        if not rand_crop:
+            raise MXNetError("CreateAugmenter: rand_resize needs rand_crop")
+        auglist.append(RandomSizedCropAug(crop_size, 0.08, (3.0 / 4.0, 4.0 / 3.0),
+                                          inter_method))
+    elif rand_crop:
+        auglist.append(RandomCropAug(crop_size, inter_method))
+    else:
+        auglist.append(CenterCropAug(crop_size, inter_method))
+    if rand_mirror:
+        auglist.append(HorizontalFlipAug(0.5))
+    auglist.append(CastAug())
+    if brightness or contrast or saturation:
+        auglist.append(ColorJitterAug(brightness, contrast, saturation))
+    if mean is True:
+        mean = np.array([123.68, 116.28, 103.53])
+    if std is True:
+        std = np.array([58.395, 57.12, 57.375])
+    for name, value in (("mean", mean), ("std", std)):
+        if value is not None and _np(value).shape[0] not in (1, 3):
+            raise MXNetError("CreateAugmenter: %s must have 1 or 3 values, got shape %s"
+                             % (name, _np(value).shape))
+    if mean is not None or std is not None:
+        auglist.append(ColorNormalizeAug(mean, std))
+    return auglist
+
+
+# --------------------------------------------------------------------------- ImageIter
+
+
+class ImageIter(_io.DataIter):
+    """Batches of images (batch, C, H, W) and labels from a `.rec` file (path_imgrec, with
+    path_imgidx for shuffling and parts), an image list file (path_imglist: lines
+    ``index<TAB>label...<TAB>path`` under path_root) or a Python list `imglist` of
+    [label..., path]. Augmenters come from `aug_list` or CreateAugmenter(data_shape,
+    **kwargs). last_batch_handle: 'pad' (fill from the start; `pad` counts the fillers),
+    'discard' or 'roll_over'."""
+
+    def __init__(self, batch_size, data_shape, label_width=1, path_imgrec=None,
+                 path_imglist=None, path_root=None, path_imgidx=None, shuffle=False,
+                 part_index=0, num_parts=1, aug_list=None, imglist=None, data_name="data",
+                 label_name="softmax_label", dtype="float32", last_batch_handle="pad",
+                 **kwargs):
+        super().__init__(batch_size)
+        if not (path_imgrec or path_imglist or isinstance(imglist, list)):
+            raise MXNetError("ImageIter needs path_imgrec, path_imglist or imglist")
+        if dtype not in ("int32", "float32", "int64", "float64"):
+            raise MXNetError("ImageIter: label dtype %s is not supported" % dtype)
+        if last_batch_handle not in ("pad", "discard", "roll_over"):
+            raise MXNetError("ImageIter: last_batch_handle must be 'pad', 'discard' or "
+                             "'roll_over', got %r" % (last_batch_handle,))
+        if len(data_shape) != 3 or data_shape[0] != 3:
+            raise MXNetError("ImageIter: data_shape is (3, H, W), got %s" % (data_shape,))
+        self.imgrec, self.imgidx = None, None
+        if path_imgrec:
+            if path_imgidx:
+                self.imgrec = recordio.MXIndexedRecordIO(path_imgidx, path_imgrec, "r")
+                self.imgidx = list(self.imgrec.keys)
+            else:
+                self.imgrec = recordio.MXRecordIO(path_imgrec, "r")
+        imgkeys = []
+        self.imglist = None
+        if path_imglist:
+            self.imglist = {}
+            with open(path_imglist) as fin:
+                for lineno, line in enumerate(fin, 1):
+                    fields = line.strip().split("\t")
+                    if fields == [""]:
+                        continue
+                    try:
+                        if len(fields) < 3:
+                            raise ValueError("expected index<TAB>label...<TAB>path")
+                        key = int(fields[0])
+                        label = np.array([float(x) for x in fields[1:-1]], dtype=dtype)
+                    except ValueError as err:
+                        raise MXNetError("ImageIter: %s line %d: %s" % (path_imglist, lineno,
+                                                                        err)) from None
+                    self.imglist[key] = (label, fields[-1])
+                    imgkeys.append(key)
+        elif isinstance(imglist, list):
+            self.imglist = {}
+            for index, img in enumerate(imglist, 1):
+                key = str(index)
+                if len(img) > 2:
+                    label = np.array(img[:-1], dtype=dtype)
+                elif isinstance(img[0], numeric_types):
+                    label = np.array([img[0]], dtype=dtype)
+                else:
+                    label = np.array(img[0], dtype=dtype)
+                self.imglist[key] = (label, img[-1])
+                imgkeys.append(key)
+        self.path_root = path_root
+        self.batch_size = batch_size
+        self.data_shape = tuple(data_shape)
+        self.label_width = label_width
+        self.dtype = dtype
+        self.data_name, self.label_name = data_name, label_name
+        self.shuffle = shuffle
+        if self.imgrec is None:
+            self.seq = imgkeys
+        elif shuffle or num_parts > 1 or path_imgidx:
+            if self.imgidx is None:
+                raise MXNetError("ImageIter: shuffle and num_parts over a .rec file need "
+                                 "path_imgidx")
+            self.seq = self.imgidx
+        else:
+            self.seq = None
+        if num_parts > 1:
+            if not 0 <= part_index < num_parts:
+                raise MXNetError("ImageIter: part_index %d is not in 0..%d"
+                                 % (part_index, num_parts - 1))
+            count = len(self.seq) // num_parts
+            self.seq = self.seq[part_index * count:(part_index + 1) * count]
+        self.auglist = CreateAugmenter(data_shape, **kwargs) if aug_list is None else aug_list
+        self.last_batch_handle = last_batch_handle
+        self.num_image = len(self.seq) if self.seq is not None else None
+        self.cur = 0
+        self._allow_read = True
+        self._cache = None
+        self.reset()
+
+    @property
+    def provide_data(self):
+        return [_io.DataDesc(self.data_name, (self.batch_size,) + self.data_shape)]
+
+    @property
+    def provide_label(self):
+        shape = (self.batch_size, self.label_width) if self.label_width > 1 \
+            else (self.batch_size,)
+        return [_io.DataDesc(self.label_name, shape)]
+
+    def reset(self):
+        """Back to the first image (a rolled-over remainder is kept)."""
+        if self.seq is not None and self.shuffle:
+            random.shuffle(self.seq)
+        if self.last_batch_handle != "roll_over" or self._cache is None:
+            if self.imgrec is not None:
+                self.imgrec.reset()
+            self.cur = 0
+            self._allow_read = True
+
+    def hard_reset(self):
+        """Back to the first image, dropping a rolled-over remainder."""
+        self._cache = None
+        if self.seq is not None and self.shuffle:
+            random.shuffle(self.seq)
+        if self.imgrec is not None:
+            self.imgrec.reset()
+        self.cur = 0
+        self._allow_read = True
+
+    def next_sample(self):
+        """(label, encoded image bytes) of the next image."""
+        if not self._allow_read:
+            raise StopIteration
+        if self.seq is not None:
+            if self.cur >= self.num_image:
+                if self.last_batch_handle != "discard":
+                    self.cur = 0
+                raise StopIteration
+            idx = self.seq[self.cur]
+            self.cur += 1
+            if self.imgrec is not None:
+                header, img = recordio.unpack(self.imgrec.read_idx(idx))
+                label = header.label if self.imglist is None else self.imglist[idx][0]
+                return label, img
+            label, fname = self.imglist[idx]
+            return label, self.read_image(fname)
+        data = self.imgrec.read()
+        if data is None:
+            if self.last_batch_handle != "discard":
+                self.imgrec.reset()
+            raise StopIteration
+        header, img = recordio.unpack(data)
+        return header.label, img
+
+    def _batchify(self, batch_data, batch_label, start=0):
+        i = start
+        try:
+            while i < self.batch_size:
+                label, raw = self.next_sample()
+                data = self.augmentation_transform(self.imdecode(raw))
+                data = self.postprocess_data(data)
+                if data.shape != self.data_shape:
+                    raise MXNetError("ImageIter: an augmented image has shape %s, not "
+                                     "data_shape %s" % (data.shape, self.data_shape))
+                batch_data[i] = data
+                label = np.asarray(label, dtype=np.float64).ravel()
+                if label.size < self.label_width:
+                    raise MXNetError("ImageIter: a record has %d labels, label_width is %d"
+                                     % (label.size, self.label_width))
+                batch_label[i] = label[:self.label_width] if self.label_width > 1 \
+                    else label[0]
+                i += 1
+        except StopIteration:
+            if not i:
+                raise
+        return i
+
+    def next(self):
+        """The next DataBatch."""
+        if self._cache is not None:
+            batch_data, batch_label, i = self._cache
+        else:
+            batch_data = np.zeros((self.batch_size,) + self.data_shape, np.float32)
+            batch_label = np.zeros(self.provide_label[0].shape, self.dtype)
+            i = self._batchify(batch_data, batch_label)
+        pad = self.batch_size - i
+        if pad:
+            if self.last_batch_handle == "discard":
+                raise StopIteration
+            if self.last_batch_handle == "roll_over" and self._cache is None:
+                self._cache = (batch_data, batch_label, i)
+                raise StopIteration
+            self._batchify(batch_data, batch_label, i)
+            if self.last_batch_handle == "pad":
+                self._allow_read = False
+            else:
+                self._cache = None
+        return _io.DataBatch([_nd(batch_data)], [_nd(batch_label)], pad=pad)
+
+    def iter_next(self):
+        raise NotImplementedError("ImageIter yields through next()")
+
+    def imdecode(self, s):
+        """Decodes one image; a broken image names its record or file."""
+        try:
+            return imdecode(s)
+        except MXNetError as err:
+            where = self.seq[self.cur - 1] if self.seq is not None and self.cur else "?"
+            if self.imglist is not None and where in self.imglist:
+                where = "file %s" % self.imglist[where][1]
+            else:
+                where = "index %s" % (where,)
+            raise MXNetError("ImageIter: broken image (%s): %s" % (where, err)) from None
+
+    def read_image(self, fname):
+        """The bytes of image file `fname` under path_root."""
+        path = os.path.join(self.path_root, fname) if self.path_root else fname
+        try:
+            with open(path, "rb") as fin:
+                return fin.read()
+        except OSError as err:
+            raise MXNetError("ImageIter: cannot read image %s: %s"
+                             % (path, err.strerror or err)) from None
+
+    def augmentation_transform(self, data):
+        """The image after every augmenter."""
+        for aug in self.auglist:
+            data = aug(data)
+        return data
+
+    def postprocess_data(self, datum):
+        """(H, W, C) to (C, H, W) as float32."""
+        return np.transpose(_np(datum), (2, 0, 1)).astype(np.float32)

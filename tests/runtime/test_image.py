@@ -1,0 +1,350 @@
+"""mx.image and the image side of mx.recordio: decoding (PNG exact, JPEG within a stated
+tolerance), resizing against per-pixel references, crops, augmenters against NumPy,
+ImageIter batches from .rec and .lst files."""
+import io
+import random
+import sys
+
+import numpy as np
+import pytest
+
+import mxc as mx
+from mxc.base import MXNetError
+
+Image = pytest.importorskip("PIL.Image", reason="mx.image needs Pillow (pip install 'mxc[image]')")
+
+# JPEG is lossy: a smooth image at quality 95 comes back within this mean / max error
+JPEG_MEAN_TOL, JPEG_MAX_TOL = 2.0, 16
+
+
+def smooth_image(h=24, w=32, seed=0):
+    """A smooth uint8 RGB image (gradients plus a low-frequency wave): JPEG-friendly."""
+    rng = np.random.RandomState(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    chans = [60 + 120 * x / w + 20 * np.sin(y / 5.0 + rng.rand()),
+             40 + 150 * y / h, 200 - 100 * (x + y) / (w + h)]
+    return np.clip(np.stack(chans, axis=2), 0, 255).astype(np.uint8)
+
+
+def encode(rgb, fmt, **kwargs):
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, fmt, **kwargs)
+    return out.getvalue()
+
+
+def test_imdecode_png_exact_and_bgr():
+    rgb = np.random.RandomState(1).randint(0, 256, (9, 13, 3)).astype(np.uint8)
+    buf = encode(rgb, "PNG")
+    img = mx.image.imdecode(buf)
+    assert img.shape == (9, 13, 3) and img.dtype == np.uint8
+    np.testing.assert_array_equal(img.asnumpy(), rgb)
+    np.testing.assert_array_equal(mx.image.imdecode(buf, to_rgb=False).asnumpy(),
+                                  rgb[:, :, ::-1])
+    np.testing.assert_array_equal(mx.image.imdecode(np.frombuffer(buf, np.uint8)).asnumpy(),
+                                  rgb)
+    grey = mx.image.imdecode(buf, flag=0).asnumpy()
+    assert grey.shape == (9, 13, 1)
+    luma = rgb.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    assert np.abs(grey[:, :, 0] - luma).max() <= 1.0  # integer rounding of the luma
+
+
+def test_imdecode_jpeg_within_tolerance(tmp_path):
+    rgb = smooth_image()
+    buf = encode(rgb, "JPEG", quality=95)
+    img = mx.image.imdecode(buf).asnumpy().astype(np.int32)
+    err = np.abs(img - rgb)
+    assert err.mean() < JPEG_MEAN_TOL and err.max() <= JPEG_MAX_TOL
+    path = tmp_path / "pic.jpg"
+    path.write_bytes(buf)
+    np.testing.assert_array_equal(mx.image.imread(str(path)).asnumpy(), img)
+    grey = mx.image.imdecode(buf, flag=0).asnumpy()[:, :, 0].astype(np.float64)
+    assert np.abs(grey - rgb @ np.array([0.299, 0.587, 0.114])).mean() < JPEG_MEAN_TOL
+
+
+def test_pack_img_unpack_img_png_and_jpeg():
+    rgb = smooth_image(seed=3)
+    bgr = rgb[:, :, ::-1].copy()
+    header = mx.recordio.IRHeader(0, [1.0, 4.0], 17, 0)
+    got_header, got = mx.recordio.unpack_img(mx.recordio.pack_img(header, bgr, img_fmt=".png"))
+    assert got_header.id == 17 and list(got_header.label) == [1.0, 4.0]
+    np.testing.assert_array_equal(got, bgr)  # OpenCV's layout: BGR in, BGR out
+    grey = rgb[:, :, 1].copy()
+    _, got = mx.recordio.unpack_img(mx.recordio.pack_img(header, grey, img_fmt=".png"))
+    np.testing.assert_array_equal(got, grey)
+    _, got = mx.recordio.unpack_img(mx.recordio.pack_img(header, grey, img_fmt=".png"), 1)
+    np.testing.assert_array_equal(got, np.repeat(grey[:, :, None], 3, axis=2))
+    bgra = np.concatenate([bgr, np.full(bgr.shape[:2] + (1,), 77, np.uint8)], axis=2)
+    _, got = mx.recordio.unpack_img(mx.recordio.pack_img(header, bgra, img_fmt=".png"))
+    np.testing.assert_array_equal(got, bgra)
+    _, got = mx.recordio.unpack_img(mx.recordio.pack_img(header, bgr, quality=95))
+    err = np.abs(got.astype(np.int32) - bgr)
+    assert err.mean() < JPEG_MEAN_TOL and err.max() <= JPEG_MAX_TOL
+    with pytest.raises(MXNetError, match="img_fmt"):
+        mx.recordio.pack_img(header, bgr, img_fmt=".gif")
+    with pytest.raises(MXNetError, match="uint8"):
+        mx.recordio.pack_img(header, bgr.astype(np.float32))
+
+
+def test_bad_images_and_missing_pillow(monkeypatch):
+    with pytest.raises(MXNetError, match="cannot decode an image from 9 bytes"):
+        mx.image.imdecode(b"not a png")
+    with pytest.raises(MXNetError, match="empty"):
+        mx.image.imdecode(b"")
+    with pytest.raises(MXNetError, match="cannot read"):
+        mx.image.imread("no-such-file.png")
+    png = encode(smooth_image(), "PNG")
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    with pytest.raises(MXNetError, match=r"mxc\[image\]"):
+        mx.image.imdecode(png)
+
+
+# --------------------------------------------------------------------------- resizing
+
+
+def resize_reference(img, w, h, interp):
+    """Per-pixel loops over OpenCV's definitions (half-pixel centres, replicated borders)."""
+    src = img.astype(np.float64)
+    in_h, in_w = img.shape[:2]
+    sy, sx = in_h / h, in_w / w
+    out = np.zeros((h, w) + img.shape[2:])
+
+    def taps(pos, scale, n):
+        if interp == 0:
+            return [(min(int(np.floor(pos * scale)), n - 1), 1.0)]
+        f = (pos + 0.5) * scale - 0.5
+        i = int(np.floor(f))
+        t = f - i
+        clamp = lambda k: min(max(k, 0), n - 1)  # noqa: E731
+        if interp == 1:
+            return [(clamp(i), 1 - t), (clamp(i + 1), t)]
+        a = -0.75  # OpenCV's bicubic
+        ws = [((a * (t + 1) - 5 * a) * (t + 1) + 8 * a) * (t + 1) - 4 * a,
+              ((a + 2) * t - (a + 3)) * t * t + 1,
+              ((a + 2) * (1 - t) - (a + 3)) * (1 - t) * (1 - t) + 1]
+        ws.append(1 - sum(ws))
+        return [(clamp(i - 1 + k), ws[k]) for k in range(4)]
+
+    for oy in range(h):
+        for ox in range(w):
+            for iy, wy in taps(oy, sy, in_h):
+                for ix, wx in taps(ox, sx, in_w):
+                    out[oy, ox] += wy * wx * src[iy, ix]
+    return out
+
+
+@pytest.mark.parametrize("interp", [0, 1, 2])
+@pytest.mark.parametrize("size", [(7, 5), (19, 13), (11, 11)])
+def test_imresize_matches_reference(interp, size):
+    img = np.random.RandomState(interp).rand(8, 10, 3).astype(np.float32) * 255
+    got = mx.image.imresize(mx.nd.array(img), size[0], size[1], interp=interp).asnumpy()
+    assert got.shape == (size[1], size[0], 3) and got.dtype == np.float32
+    np.testing.assert_allclose(got, resize_reference(img, size[0], size[1], interp),
+                               rtol=1e-5, atol=1e-3)
+    u8 = img.astype(np.uint8)
+    got8 = mx.image.imresize(mx.nd.array(u8, dtype=np.uint8), size[0], size[1], interp)
+    ref8 = np.clip(np.rint(resize_reference(u8, size[0], size[1], interp)), 0, 255)
+    assert got8.dtype == np.uint8 and np.abs(got8.asnumpy() - ref8).max() <= 1
+
+
+@pytest.mark.parametrize("interp", [0, 1, 2, 3, 4])
+def test_imresize_and_decode_match_opencv_when_installed(interp):
+    cv2 = pytest.importorskip("cv2", reason="the OpenCV cross-check needs opencv-python")
+    rng = np.random.RandomState(interp)
+    for in_hw, out_hw in [((8, 10), (5, 7)), ((8, 10), (13, 19)), ((9, 9), (27, 27)),
+                          ((8, 10), (4, 19)), ((64, 48), (20, 15))]:
+        img = (rng.rand(*in_hw, 3) * 255).astype(np.float32)
+        ref = cv2.resize(img, out_hw[::-1], interpolation=interp)
+        got = mx.image.imresize(img, out_hw[1], out_hw[0], interp).asnumpy()
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-3)
+        u8 = img.astype(np.uint8)
+        ref8 = cv2.resize(u8, out_hw[::-1], interpolation=interp).astype(np.int32)
+        got8 = mx.image.imresize(mx.nd.array(u8, dtype=np.uint8), out_hw[1], out_hw[0], interp)
+        assert np.abs(got8.asnumpy() - ref8).max() <= 1  # OpenCV's fixed-point uint8 paths
+    buf = np.frombuffer(encode(smooth_image(), "JPEG", quality=90), np.uint8)
+    np.testing.assert_array_equal(mx.image.imdecode(buf, to_rgb=False).asnumpy(),
+                                  cv2.imdecode(buf, 1))
+    np.testing.assert_array_equal(mx.image.imdecode(buf, 0).asnumpy()[:, :, 0],
+                                  cv2.imdecode(buf, 0))
+
+
+def test_imresize_area_and_lanczos_closed_forms():
+    img = np.random.RandomState(5).rand(8, 12, 3).astype(np.float32)
+    # shrinking by 2 with area averaging: the mean of each 2x2 block
+    blocks = img.reshape(4, 2, 6, 2, 3).mean(axis=(1, 3))
+    np.testing.assert_allclose(mx.image.imresize(img, 6, 4, interp=3).asnumpy(), blocks,
+                               rtol=1e-5)
+    for interp in (1, 2, 3, 4):  # the same size is the identity; a constant stays constant
+        np.testing.assert_allclose(mx.image.imresize(img, 12, 8, interp).asnumpy(), img,
+                                   atol=1e-5)
+        const = np.full((5, 7, 3), 42.0, np.float32)
+        np.testing.assert_allclose(mx.image.imresize(const, 13, 3, interp).asnumpy(), 42.0,
+                                   rtol=1e-5)
+    with pytest.raises(MXNetError, match="positive"):
+        mx.image.imresize(img, 0, 4)
+    with pytest.raises(ValueError, match="interp"):
+        mx.image.imresize(img, 3, 4, interp=7)
+
+
+def test_crops_and_resize_short():
+    img = np.arange(6 * 10 * 3, dtype=np.float32).reshape(6, 10, 3)
+    assert mx.image.scale_down((640, 480), (720, 120)) == (640, 106)
+    assert mx.image.resize_short(img, 3).shape == (3, 5, 3)
+    assert mx.image.resize_short(img.transpose(1, 0, 2), 3).shape == (5, 3, 3)
+    out, box = mx.image.center_crop(img, (4, 2))
+    assert box == (3, 2, 4, 2)
+    np.testing.assert_array_equal(out.asnumpy(), img[2:4, 3:7])
+    np.testing.assert_array_equal(mx.image.fixed_crop(img, 1, 2, 3, 4).asnumpy(),
+                                  img[2:6, 1:4])
+    resized = mx.image.fixed_crop(img, 0, 0, 4, 4, size=(2, 2), interp=3).asnumpy()
+    np.testing.assert_allclose(resized, img[:4, :4].reshape(2, 2, 2, 2, 3).mean(axis=(1, 3)))
+    for seed in range(5):
+        random.seed(seed)
+        out, (x0, y0, w, h) = mx.image.random_crop(img, (5, 3))
+        assert (w, h) == (5, 3) and 0 <= x0 <= 5 and 0 <= y0 <= 3
+        np.testing.assert_array_equal(out.asnumpy(), img[y0:y0 + 3, x0:x0 + 5])
+    with pytest.raises(MXNetError, match="outside"):
+        mx.image.fixed_crop(img, 8, 0, 5, 2)
+    mean, std = np.array([1.0, 2.0, 3.0]), np.array([2.0, 4.0, 8.0])
+    np.testing.assert_allclose(mx.image.color_normalize(img, mean, std).asnumpy(),
+                               (img - mean) / std, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- augmenters
+
+
+def test_augmenters_against_numpy():
+    rng = np.random.RandomState(7)
+    img = (rng.rand(6, 8, 3) * 255).astype(np.float32)
+    src = mx.nd.array(img)
+    coef = np.array([0.299, 0.587, 0.114])
+    for seed in range(3):
+        random.seed(seed)
+        alpha = 1.0 + random.uniform(-0.4, 0.4)
+        random.seed(seed)
+        np.testing.assert_allclose(mx.image.BrightnessJitterAug(0.4)(src).asnumpy(),
+                                   img * alpha, rtol=1e-5)
+        random.seed(seed)
+        contrast = mx.image.ContrastJitterAug(0.3)(src).asnumpy()
+        mean_grey = (img.astype(np.float64) @ coef).mean()
+        random.seed(seed)
+        alpha = 1.0 + random.uniform(-0.3, 0.3)
+        np.testing.assert_allclose(contrast, img * alpha + (1 - alpha) * mean_grey, rtol=1e-4)
+        random.seed(seed)
+        saturation = mx.image.SaturationJitterAug(0.5)(src).asnumpy()
+        random.seed(seed)
+        alpha = 1.0 + random.uniform(-0.5, 0.5)
+        grey = (img.astype(np.float64) @ coef)[:, :, None]
+        np.testing.assert_allclose(saturation, img * alpha + (1 - alpha) * grey, rtol=1e-4)
+    np.testing.assert_array_equal(mx.image.HorizontalFlipAug(1.0)(src).asnumpy(),
+                                  img[:, ::-1])
+    np.testing.assert_array_equal(mx.image.HorizontalFlipAug(0.0)(src).asnumpy(), img)
+    assert mx.image.CastAug()(mx.nd.array(img, dtype=np.uint8)).dtype == np.float32
+    mean, std = np.array([10.0, 20.0, 30.0]), np.array([2.0, 3.0, 4.0])
+    np.testing.assert_allclose(mx.image.ColorNormalizeAug(mean, std)(src).asnumpy(),
+                               (img - mean) / std, rtol=1e-5)
+    assert mx.image.ResizeAug(3)(src).shape == (3, 4, 3)
+    assert mx.image.ForceResizeAug((5, 2))(src).shape == (2, 5, 3)
+    assert mx.image.CenterCropAug((4, 4))(src).shape == (4, 4, 3)
+    assert mx.image.RandomCropAug((4, 4))(src).shape == (4, 4, 3)
+    assert mx.image.RandomSizedCropAug((3, 5), 0.3, (0.75, 1.33))(src).shape == (5, 3, 3)
+    # two brightness factors commute: any order gives the product
+    random.seed(3)
+    both = mx.image.RandomOrderAug([mx.image.BrightnessJitterAug(0.2),
+                                    mx.image.BrightnessJitterAug(0.2)])(src).asnumpy()
+    ratio = both / np.maximum(img, 1e-3)
+    assert np.allclose(ratio, ratio.flat[0], rtol=1e-4) and 0.64 <= ratio.flat[0] <= 1.44
+
+
+def test_create_augmenter():
+    augs = mx.image.CreateAugmenter((3, 4, 5), resize=6, rand_crop=True, rand_mirror=True,
+                                    mean=True, std=True, brightness=0.1)
+    names = [type(a).__name__ for a in augs]
+    assert names == ["ResizeAug", "RandomCropAug", "HorizontalFlipAug", "CastAug",
+                     "ColorJitterAug", "ColorNormalizeAug"]
+    assert augs[1].size == (5, 4)
+    names = [type(a).__name__ for a in mx.image.CreateAugmenter((3, 4, 5))]
+    assert names == ["CenterCropAug", "CastAug"]
+    with pytest.raises(MXNetError, match="mean"):
+        mx.image.CreateAugmenter((3, 4, 5), mean=np.zeros(2))
+
+
+# --------------------------------------------------------------------------- ImageIter
+
+
+def write_rec(tmp_path, count, labels):
+    rec, idx = str(tmp_path / "img.rec"), str(tmp_path / "img.idx")
+    writer = mx.recordio.MXIndexedRecordIO(idx, rec, "w")
+    images = []
+    for i in range(count):
+        rgb = np.random.RandomState(i).randint(0, 256, (6, 7, 3)).astype(np.uint8)
+        images.append(rgb)
+        header = mx.recordio.IRHeader(0, labels[i], i, 0)
+        writer.write_idx(i, mx.recordio.pack_img(header, rgb[:, :, ::-1], img_fmt=".png"))
+    writer.close()
+    return rec, idx, images
+
+
+def chw(rgb, box=(0, 0, 7, 6)):
+    x0, y0, w, h = box
+    return rgb[y0:y0 + h, x0:x0 + w].transpose(2, 0, 1).astype(np.float32)
+
+
+def test_image_iter_rec_pad_and_discard(tmp_path):
+    rec, idx, images = write_rec(tmp_path, 5, [float(i) for i in range(5)])
+    it = mx.image.ImageIter(2, (3, 6, 7), path_imgrec=rec)
+    assert it.provide_data[0].shape == (2, 3, 6, 7) and it.provide_label[0].shape == (2,)
+    batches = list(it)
+    assert [b.pad for b in batches] == [0, 0, 1]
+    labels = np.concatenate([b.label[0].asnumpy() for b in batches])
+    np.testing.assert_array_equal(labels, [0, 1, 2, 3, 4, 0])  # padded from the start
+    data = np.concatenate([b.data[0].asnumpy() for b in batches])
+    for row, k in enumerate([0, 1, 2, 3, 4, 0]):
+        np.testing.assert_array_equal(data[row], chw(images[k]))
+    it.reset()
+    assert len(list(it)) == 3
+    it = mx.image.ImageIter(2, (3, 4, 4), path_imgrec=rec, path_imgidx=idx,
+                            last_batch_handle="discard")
+    batches = list(it)
+    assert len(batches) == 2 and all(b.pad == 0 for b in batches)
+    np.testing.assert_array_equal(batches[0].data[0].asnumpy()[1],
+                                  chw(images[1], (1, 1, 4, 4)))  # centre crop of 7x6
+
+
+def test_image_iter_shuffle_parts_and_vector_labels(tmp_path):
+    labels = [[i, 10 + i] for i in range(6)]
+    rec, idx, _ = write_rec(tmp_path, 6, labels)
+    random.seed(0)
+    it = mx.image.ImageIter(3, (3, 6, 7), label_width=2, path_imgrec=rec, path_imgidx=idx,
+                            shuffle=True)
+    got = np.concatenate([b.label[0].asnumpy() for b in it])
+    assert got.shape == (6, 2) and sorted(got[:, 0]) == list(range(6))
+    np.testing.assert_array_equal(got[:, 1], got[:, 0] + 10)
+    part = mx.image.ImageIter(3, (3, 6, 7), label_width=2, path_imgrec=rec, path_imgidx=idx,
+                              part_index=1, num_parts=2)
+    np.testing.assert_array_equal(next(part).label[0].asnumpy()[:, 0], [3, 4, 5])
+
+
+def test_image_iter_list_file(tmp_path):
+    rgbs = []
+    with open(tmp_path / "train.lst", "w") as lst:
+        for i in range(3):
+            rgb = smooth_image(6, 7, seed=i)
+            rgbs.append(rgb)
+            (tmp_path / ("im%d.png" % i)).write_bytes(encode(rgb, "PNG"))
+            lst.write("%d\t%d\tim%d.png\n" % (i, 2 * i, i))
+    it = mx.image.ImageIter(3, (3, 6, 7), path_imglist=str(tmp_path / "train.lst"),
+                            path_root=str(tmp_path))
+    batch = next(it)
+    np.testing.assert_array_equal(batch.label[0].asnumpy(), [0, 2, 4])
+    np.testing.assert_array_equal(batch.data[0].asnumpy()[2], chw(rgbs[2]))
+    it = mx.image.ImageIter(2, (3, 6, 7), imglist=[[1.0, "im0.png"], [5.0, "im1.png"]],
+                            path_root=str(tmp_path))
+    np.testing.assert_array_equal(next(it).label[0].asnumpy(), [1, 5])
+    (tmp_path / "bad.lst").write_text("0\tim0.png\n")
+    with pytest.raises(MXNetError, match="bad.lst line 1"):
+        mx.image.ImageIter(1, (3, 6, 7), path_imglist=str(tmp_path / "bad.lst"))
+    (tmp_path / "im1.png").write_bytes(b"broken")
+    it = mx.image.ImageIter(2, (3, 6, 7), path_imglist=str(tmp_path / "train.lst"),
+                            path_root=str(tmp_path))
+    with pytest.raises(MXNetError, match="broken image.*im1.png"):
+        next(it)
