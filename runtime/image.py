@@ -851,3 +851,218 @@ class ImageIter(_io.DataIter):
     def postprocess_data(self, datum):
         """(H, W, C) to (C, H, W) as float32."""
         return np.transpose(_np(datum), (2, 0, 1)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- ImageRecordIter
+
+
+class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance-attributes
+    """MXNet's ImageRecordIter over a `.rec` file (mx.io.ImageRecordIter).
+
+    Each image is decoded (data_shape[0] 3: RGB, 1: grey), its shorter side resized to
+    `resize` (when > 0, interpolation `inter_method`), cropped to data_shape's (H, W) at a
+    random (rand_crop) or the centred position, mirrored with probability 1/2 (rand_mirror)
+    and written as (C, H, W) ``(pixel - mean_c) / std_c * scale``; a batch's index holds
+the records' header ids. Records are split into
+    `num_parts` contiguous parts; `shuffle` reorders each epoch from `seed`; round_batch as
+    MXNet's BatchLoader (see mx.io.CSVIter). Images are decoded by a pool of
+    `preprocess_threads` threads; the random choices are drawn in order from `seed`, so a
+    run is reproducible whatever the thread count.
+    """
+
+    def __init__(self, path_imgrec=None, data_shape=None, batch_size=None, path_imgidx="",
+                 label_width=1, resize=-1, rand_crop=False, rand_mirror=False, mean_r=0.0,
+                 mean_g=0.0, mean_b=0.0, mean_a=0.0, std_r=1.0, std_g=1.0, std_b=1.0,
+                 std_a=1.0, scale=1.0, shuffle=False, seed=0, round_batch=True, part_index=0,
+                 num_parts=1, preprocess_threads=4, dtype="float32", inter_method=1,
+                 data_name="data", label_name="softmax_label", verbose=True, **kwargs):
+        ignored = sorted(k for k in kwargs if k not in ("prefetch_buffer", "ctx"))
+        if ignored:
+            raise MXNetError("ImageRecordIter: unsupported parameters %s" % ignored)
+        if not path_imgrec:
+            raise MXNetError("ImageRecordIter: path_imgrec is required")
+        if data_shape is None or len(data_shape) != 3 or data_shape[0] not in (1, 3) \
+                or min(data_shape) <= 0:
+            raise MXNetError("ImageRecordIter: data_shape is (C, H, W) with C 1 or 3, got %s"
+                             % (data_shape,))
+        if batch_size is None or int(batch_size) <= 0:
+            raise MXNetError("ImageRecordIter: batch_size must be positive, got %s"
+                             % (batch_size,))
+        if dtype not in ("float32", "uint8"):
+            raise MXNetError("ImageRecordIter: dtype must be 'float32' or 'uint8', got %r"
+                             % (dtype,))
+        if not 0 <= int(part_index) < int(num_parts):
+            raise MXNetError("ImageRecordIter: part_index %s is not in 0..%d"
+                             % (part_index, int(num_parts) - 1))
+        super().__init__(int(batch_size))
+        self.data_shape = tuple(int(x) for x in data_shape)
+        chans = self.data_shape[0]
+        self._mean = np.array([mean_r, mean_g, mean_b][:chans] if chans == 3 else [mean_r],
+                              np.float32).reshape(chans, 1, 1)
+        self._std = np.array([std_r, std_g, std_b][:chans] if chans == 3 else [std_r],
+                             np.float32).reshape(chans, 1, 1)
+        if np.any(self._std == 0):
+            raise MXNetError("ImageRecordIter: std_r / std_g / std_b must not be 0")
+        self._scale = np.float32(scale)
+        if dtype == "uint8" and (np.any(self._mean != 0) or np.any(self._std != 1)
+                                 or scale != 1):
+            raise MXNetError("ImageRecordIter: dtype uint8 takes the pixels as they are; "
+                             "mean, std and scale need dtype float32")
+        self._dtype = np.dtype(dtype)
+        self.label_width = int(label_width)
+        self._resize, self._inter = int(resize), int(inter_method)
+        self._rand_crop, self._rand_mirror = bool(rand_crop), bool(rand_mirror)
+        self._round_batch, self._shuffle = bool(round_batch), bool(shuffle)
+        self._rng = np.random.RandomState(int(seed))
+        self._threads = max(1, int(preprocess_threads))
+        self._pool = None
+        self._path = path_imgrec
+        self._reader = recordio.MXRecordIO(path_imgrec, "r")
+        offsets = self._record_offsets(path_imgidx)
+        count = len(offsets)
+        lo = count * int(part_index) // int(num_parts)
+        hi = count * (int(part_index) + 1) // int(num_parts)
+        self._offsets = offsets[lo:hi]
+        if not self._offsets:
+            raise MXNetError("ImageRecordIter: %s part %d of %d holds no records"
+                             % (path_imgrec, part_index, num_parts))
+        self._order = np.arange(len(self._offsets))
+        if self._shuffle:
+            self._rng.shuffle(self._order)
+        self._pos = 0
+        self._num_overflow = 0
+        self._current = None
+        self._label_shape = (self.batch_size, self.label_width) if self.label_width > 1 \
+            else (self.batch_size,)
+        self._data_buf = np.zeros((self.batch_size,) + self.data_shape, self._dtype)
+        self._label_buf = np.zeros(self._label_shape, np.float32)
+        self.provide_data = [_io.DataDesc(data_name, self._data_buf.shape)]
+        self.provide_label = [_io.DataDesc(label_name, self._label_shape)]
+        if verbose:
+            _LOG.info("ImageRecordIter: %s, %d records (part %d of %d), %d threads",
+                      path_imgrec, len(self._offsets), part_index, num_parts, self._threads)
+
+    def _record_offsets(self, path_imgidx):
+        if path_imgidx:
+            indexed = recordio.MXIndexedRecordIO(path_imgidx, self._path, "r")
+            offsets = [indexed.idx[k] for k in indexed.keys]
+            indexed.close()
+            return sorted(offsets)
+        offsets = []
+        while True:  # one pass over the file: every record's header is checked here
+            pos = self._reader.tell()
+            if self._reader.read() is None:
+                break
+            offsets.append(pos)
+        return offsets
+
+    def __del__(self):
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown(wait=False)
+
+    def reset(self):
+        if not self._round_batch or self._num_overflow == 0:
+            self._pos = 0
+            if self._shuffle:
+                self._rng.shuffle(self._order)
+        else:
+            self._num_overflow = 0
+
+    def _read(self, record):
+        offset = self._offsets[record]
+        self._reader._seek(offset)  # pylint: disable=protected-access
+        return offset, self._reader.read()
+
+    def _process(self, job):
+        """(C, H, W) array and label of one record; `job` carries its random draws."""
+        offset, raw, crop_u, crop_v, flip = job
+        where = "%s record at offset %d" % (self._path, offset)
+        try:
+            header, payload = recordio.unpack(raw)
+            img = _decode_rgb(payload, 1 if self.data_shape[0] == 3 else 0, "ImageRecordIter")
+        except MXNetError as err:
+            raise MXNetError("ImageRecordIter: %s: %s" % (where, err)) from None
+        if self._resize > 0:
+            h, w = img.shape[:2]
+            new_h, new_w = (self._resize * h // w, self._resize) if h > w \
+                else (self._resize, self._resize * w // h)
+            img = _resize(img, new_w, new_h, self._inter)
+        _, out_h, out_w = self.data_shape
+        h, w = img.shape[:2]
+        if h < out_h or w < out_w:
+            raise MXNetError("ImageRecordIter: %s: the image (%d x %d after resize) is "
+                             "smaller than data_shape's %d x %d" % (where, h, w, out_h, out_w))
+        if self._rand_crop:
+            y0, x0 = int(crop_u * (h - out_h + 1)), int(crop_v * (w - out_w + 1))
+        else:
+            y0, x0 = (h - out_h) // 2, (w - out_w) // 2
+        img = img[y0:y0 + out_h, x0:x0 + out_w]
+        if flip:
+            img = img[:, ::-1]
+        chw = np.transpose(img, (2, 0, 1))
+        if self._dtype == np.uint8:
+            data = chw
+        else:
+            data = (chw.astype(np.float32) - self._mean) / self._std * self._scale
+        label = np.asarray(header.label, np.float32).ravel()
+        if label.size < self.label_width:
+            raise MXNetError("ImageRecordIter: %s has %d labels, label_width is %d"
+                             % (where, label.size, self.label_width))
+        return data, label[:self.label_width], header.id
+
+    def iter_next(self):
+        if self._num_overflow != 0:
+            return False
+        total = len(self._offsets)
+        picks = []
+        while self._pos < total and len(picks) < self.batch_size:
+            picks.append(self._order[self._pos])
+            self._pos += 1
+        if not picks:
+            return False
+        pad = 0
+        if len(picks) < self.batch_size:
+            if self._round_batch:
+                self._pos = 0
+                while len(picks) < self.batch_size:
+                    if self._pos >= total:
+                        raise MXNetError("ImageRecordIter: %s holds %d records, fewer than "
+                                         "batch_size %d" % (self._path, total, self.batch_size))
+                    picks.append(self._order[self._pos])
+                    self._pos += 1
+                    self._num_overflow += 1
+                pad = self._num_overflow
+            else:
+                pad = self.batch_size - len(picks)
+        jobs = []
+        for record in picks:
+            offset, raw = self._read(record)
+            crop_u, crop_v = self._rng.random_sample(2)
+            flip = self._rand_mirror and self._rng.random_sample() < 0.5
+            jobs.append((offset, raw, crop_u, crop_v, flip))
+        if self._threads > 1 and len(jobs) > 1:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+                self._pool = ThreadPoolExecutor(self._threads)
+            results = list(self._pool.map(self._process, jobs))
+        else:
+            results = [self._process(job) for job in jobs]
+        ids = np.zeros(self.batch_size, np.uint64)
+        for top, (data, label, ident) in enumerate(results):
+            ids[top] = ident
+            self._data_buf[top] = data
+            self._label_buf[top] = label if self.label_width > 1 else label[0]
+        self._current = (_nd(self._data_buf.copy()), _nd(self._label_buf.copy()), pad, ids)
+        return True
+
+    def getdata(self):
+        return self._current[0]
+
+    def getlabel(self):
+        return self._current[1]
+
+    def getpad(self):
+        return self._current[2]
+
+    def getindex(self):
+        return self._current[3]

@@ -782,3 +782,9 @@ class MNISTIter(_NativeIter):
 
     def getpad(self):
         return 0
+
+
+def ImageRecordIter(*args, **kwargs):  # noqa: N802  (MXNet's name)
+    """Batches of images from a RecordIO `.rec` file (see mx.image.ImageRecordIterImpl)."""
+    from .image import ImageRecordIterImpl
+    return ImageRecordIterImpl(*args, **kwargs)

@@ -348,3 +348,108 @@ def test_image_iter_list_file(tmp_path):
                             path_root=str(tmp_path))
     with pytest.raises(MXNetError, match="broken image.*im1.png"):
         next(it)
+
+
+# --------------------------------------------------------------------------- ImageRecordIter
+
+
+def write_images_rec(tmp_path, count, shape=(8, 10), labels=None, name="r"):
+    rec = str(tmp_path / (name + ".rec"))
+    writer = mx.recordio.MXRecordIO(rec, "w")
+    images = []
+    for i in range(count):
+        rgb = np.random.RandomState(100 + i).randint(0, 256, shape + (3,)).astype(np.uint8)
+        images.append(rgb)
+        label = float(i) if labels is None else labels[i]
+        writer.write(mx.recordio.pack_img((0, label, 1000 + i, 0), rgb[:, :, ::-1],
+                                          img_fmt=".png"))
+    writer.close()
+    return rec, images
+
+
+def test_image_record_iter_normalises_crops_and_rounds_batches(tmp_path):
+    rec, images = write_images_rec(tmp_path, 5)
+    mean, std, scale = np.array([120.0, 110.0, 100.0]), np.array([50.0, 60.0, 70.0]), 0.5
+    it = mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 6, 8), batch_size=2,
+                               mean_r=mean[0], mean_g=mean[1], mean_b=mean[2], std_r=std[0],
+                               std_g=std[1], std_b=std[2], scale=scale, preprocess_threads=2)
+    assert it.provide_data[0].shape == (2, 3, 6, 8) and it.provide_label[0].shape == (2,)
+    batches = list(it)
+    assert [b.pad for b in batches] == [0, 0, 1]
+    order = [0, 1, 2, 3, 4, 0]
+    np.testing.assert_array_equal(np.concatenate([b.label[0].asnumpy() for b in batches]),
+                                  order)
+    assert list(batches[2].index) == [1004, 1000]
+    data = np.concatenate([b.data[0].asnumpy() for b in batches])
+    for row, k in enumerate(order):
+        crop = images[k][1:7, 1:9].transpose(2, 0, 1).astype(np.float64)  # centred crop
+        expect = (crop - mean[:, None, None]) / std[:, None, None] * scale
+        np.testing.assert_allclose(data[row], expect, rtol=1e-5, atol=1e-5)
+    it.reset()  # as MXNet's BatchLoader: the next epoch starts after the wrapped record
+    assert [list(b.label[0].asnumpy()) for b in it] == [[1, 2], [3, 4]]
+    it = mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 8, 10), batch_size=2,
+                               round_batch=False, dtype="uint8")
+    last = list(it)[-1]
+    assert last.pad == 1 and last.data[0].dtype == np.uint8
+    np.testing.assert_array_equal(last.data[0].asnumpy()[0], images[4].transpose(2, 0, 1))
+
+
+def test_image_record_iter_resize_random_crop_mirror_parts(tmp_path):
+    rec, images = write_images_rec(tmp_path, 6)
+    it = mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 6, 6), batch_size=3, resize=6)
+    resized = mx.image.imresize(images[0], 7, 6, interp=1).asnumpy()  # short side 8 -> 6
+    np.testing.assert_allclose(next(it).data[0].asnumpy()[0],
+                               resized[:, 0:6].transpose(2, 0, 1))
+
+    def run(threads):
+        it = mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 5, 7), batch_size=3,
+                                   rand_crop=True, rand_mirror=True, seed=11, shuffle=True,
+                                   preprocess_threads=threads)
+        return [(b.data[0].asnumpy(), b.label[0].asnumpy()) for b in it]
+
+    one, four = run(1), run(4)
+    flips = 0
+    for (data, labels), (data4, labels4) in zip(one, four):
+        np.testing.assert_array_equal(data, data4)
+        np.testing.assert_array_equal(labels, labels4)
+        for out, label in zip(data, labels):
+            img = images[int(label)].transpose(2, 0, 1).astype(np.float32)
+            found = [(y, x, f) for y in range(4) for x in range(4) for f in (0, 1)
+                     if np.array_equal(out, (img[:, y:y + 5, x:x + 7] if not f
+                                             else img[:, y:y + 5, x:x + 7][:, :, ::-1]))]
+            assert found, label
+            flips += found[0][2]
+    assert sorted(np.concatenate([lab for _, lab in one])) == list(range(6))
+    assert 0 < flips < 6
+    part = mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 8, 10), batch_size=3,
+                                 part_index=1, num_parts=2)
+    np.testing.assert_array_equal(next(part).label[0].asnumpy(), [3, 4, 5])
+
+
+def test_image_record_iter_vector_labels_errors_and_fit(tmp_path):
+    rec, _ = write_images_rec(tmp_path, 4, labels=[[i % 3, 7] for i in range(4)], name="v")
+    it = mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 8, 10), batch_size=4,
+                               label_width=2)
+    np.testing.assert_array_equal(next(it).label[0].asnumpy(),
+                                  [[0, 7], [1, 7], [2, 7], [0, 7]])
+    with pytest.raises(MXNetError, match="smaller than data_shape's 9 x 10"):
+        next(mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 9, 10), batch_size=2))
+    with pytest.raises(MXNetError, match="has 2 labels, label_width is 3"):
+        next(mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 8, 10), batch_size=2,
+                                   label_width=3))
+    data = open(rec, "rb").read()
+    (tmp_path / "cut.rec").write_bytes(data[:len(data) - 10])
+    with pytest.raises(MXNetError, match="cut.rec at offset"):
+        mx.io.ImageRecordIter(path_imgrec=str(tmp_path / "cut.rec"), data_shape=(3, 8, 10),
+                              batch_size=2)
+    with pytest.raises(MXNetError, match="unsupported parameters"):
+        mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 8, 10), batch_size=2,
+                              max_rotate_angle=10)
+    # Module.fit takes it
+    rec, _ = write_images_rec(tmp_path, 8, shape=(4, 4), labels=[i % 2 for i in range(8)])
+    train = mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 4, 4), batch_size=4,
+                                  scale=1.0 / 255)
+    net = mx.sym.FullyConnected(mx.sym.Flatten(mx.sym.Variable("data")), num_hidden=2)
+    mod = mx.mod.Module(mx.sym.SoftmaxOutput(net, name="softmax"), context=mx.cpu())
+    mod.fit(train, num_epoch=2, optimizer_params={"learning_rate": 0.1})
+    assert mod.predict(train).shape == (8, 2)
