@@ -453,3 +453,44 @@ def test_image_record_iter_vector_labels_errors_and_fit(tmp_path):
     mod = mx.mod.Module(mx.sym.SoftmaxOutput(net, name="softmax"), context=mx.cpu())
     mod.fit(train, num_epoch=2, optimizer_params={"learning_rate": 0.1})
     assert mod.predict(train).shape == (8, 2)
+
+
+# --------------------------------------------------------------------------- im2rec
+
+
+def test_im2rec_list_and_pack(tmp_path):
+    from mxc import im2rec
+    root = tmp_path / "images"
+    originals = {}
+    for label, folder in enumerate(["cats", "dogs"]):
+        (root / folder).mkdir(parents=True)
+        for i in range(2):
+            rgb = smooth_image(6 + i, 9, seed=10 * label + i)
+            rel = "%s/%d.png" % (folder, i)
+            (root / rel).write_bytes(encode(rgb, "PNG"))
+            originals[rel] = (rgb, label)
+    (root / "notes.txt").write_text("not an image")
+    prefix = str(tmp_path / "train")
+    assert im2rec.main(["--list", "--recursive", "--no-shuffle", prefix, str(root)]) == 0
+    lines = open(prefix + ".lst").read().splitlines()
+    assert lines == ["%d\t%f\t%s" % (i, originals[rel][1], rel)
+                     for i, rel in enumerate(sorted(originals))]
+    assert im2rec.main([prefix, str(root), "--encoding", ".png"]) == 0
+    reader = mx.recordio.MXIndexedRecordIO(prefix + ".idx", prefix + ".rec", "r")
+    for i, rel in enumerate(sorted(originals)):
+        header, bgr = mx.recordio.unpack_img(reader.read_idx(i))
+        assert header.id == i and header.label == originals[rel][1]
+        np.testing.assert_array_equal(bgr[:, :, ::-1], originals[rel][0])
+    reader.close()
+    # pass-through keeps the files' bytes; resize + centre crop gives squares of the size
+    assert im2rec.main([prefix + ".lst", str(root), "--pass-through"]) == 0
+    record = mx.recordio.MXRecordIO(prefix + ".rec", "r").read()
+    assert mx.recordio.unpack(record)[1] == (root / "cats/0.png").read_bytes()
+    assert im2rec.main([prefix, str(root), "--center-crop", "--resize", "4",
+                        "--num-thread", "2"]) == 0
+    it = mx.image.ImageIter(4, (3, 4, 4), path_imgrec=prefix + ".rec")
+    batch = next(it)
+    np.testing.assert_array_equal(batch.label[0].asnumpy(), [0, 0, 1, 1])
+    (tmp_path / "bad.lst").write_text("0\t1.0\tmissing.png\n")
+    assert im2rec.main([str(tmp_path / "bad.lst"), str(root)]) == 1
+    assert im2rec.main([str(tmp_path / "none"), str(root)]) == 1
