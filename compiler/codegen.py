@@ -361,15 +361,17 @@ class EntryWriter:
     first repetition's pointer plus `stride * step`, and any other is read from a constant
     table of arena offsets (one row per repetition)."""
 
-    def __init__(self, ptrs):
-        self.ptrs = ptrs
+    def __init__(self, ptrs, roll=True):
+        self.ptrs, self.roll = ptrs, roll
 
     def _ref(self, arg):
         return arg if isinstance(arg, str) else self.ptrs.ref(arg[0], "mem + %d" % arg[1])
 
-    def statements(self, items):
+    def statements(self, steps):
+        """The statements of `steps` (with repeated runs as loops when rolling)."""
+        items = roll_steps(steps) if self.roll else steps
         return [self._loop(*it[1:]) if isinstance(it, tuple)
-                else self._step(it, lambda a, arg: self._ref(arg), True) for it in items]
+                else self._step(it, lambda a, arg: self._ref(arg), self.roll) for it in items]
 
     def _step(self, step, ref, alone=False):
         """One statement; `ref(index, arg)` spells a tensor argument. A sum outside a loop
@@ -433,7 +435,8 @@ def render(plan, prefix="mxc", kinds=None, metric_io=None, training=True, roll=T
     kinds: the optimizer kernels to include (default: all known; [] for none);
     metric_io: (output, label) Args the whole-epoch loop scores, or None; training=False
     leaves out the backward, update and training entry points (inference exports);
-    roll=False writes every step of the entry points out (no loops over repeated runs).
+    roll=False writes every step of the entry points out (no loops over repeated runs or
+    over the parts of a sum).
     """
     env = environment()
     kinds = list(optimizers.KERNELS) if kinds is None else list(kinds)
@@ -446,13 +449,12 @@ def render(plan, prefix="mxc", kinds=None, metric_io=None, training=True, roll=T
     fwd_ptrs, bwd_ptrs = Pointers(prefix, functions), Pointers(prefix, functions)
     fwd_steps = [_call_step(v, plan, False, names, kset) for v in plan.nodes
                  if v.fused_into is None]
-    forward = EntryWriter(fwd_ptrs).statements(roll_steps(fwd_steps) if roll else fwd_steps)
+    forward = EntryWriter(fwd_ptrs, roll).statements(fwd_steps)
     backward = []
     if training:
         backward_nodes = [v for v in reversed(plan.nodes) if v.needs_backward]
-        bwd_steps = _backward_step_list(plan, backward_nodes, names, kset)
-        backward = EntryWriter(bwd_ptrs).statements(roll_steps(bwd_steps) if roll
-                                                    else bwd_steps)
+        backward = EntryWriter(bwd_ptrs, roll).statements(
+            _backward_step_list(plan, backward_nodes, names, kset))
     inputs = [a for a in plan.args if a.role == "data" or (training and a.role == "label")]
     bodies = " ".join(str(k.body) for k in kernels)
     ctx = dict(
