@@ -863,11 +863,11 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
     `resize` (when > 0, interpolation `inter_method`), cropped to data_shape's (H, W) at a
     random (rand_crop) or the centred position, mirrored with probability 1/2 (rand_mirror)
     and written as (C, H, W) ``(pixel - mean_c) / std_c * scale``; a batch's index holds
-the records' header ids. Records are split into
-    `num_parts` contiguous parts; `shuffle` reorders each epoch from `seed`; round_batch as
-    MXNet's BatchLoader (see mx.io.CSVIter). Images are decoded by a pool of
-    `preprocess_threads` threads; the random choices are drawn in order from `seed`, so a
-    run is reproducible whatever the thread count.
+    the records' header ids. Records are split into `num_parts` contiguous parts; `shuffle`
+    reorders each epoch from `seed`; crops and mirrors are drawn in record order from
+    `seed_aug` (default: `seed`), so a run is reproducible whatever `preprocess_threads`
+    (the size of the decoding thread pool); round_batch as MXNet's BatchLoader (see
+    mx.io.CSVIter).
     """
 
     def __init__(self, path_imgrec=None, data_shape=None, batch_size=None, path_imgidx="",
@@ -875,7 +875,8 @@ the records' header ids. Records are split into
                  mean_g=0.0, mean_b=0.0, mean_a=0.0, std_r=1.0, std_g=1.0, std_b=1.0,
                  std_a=1.0, scale=1.0, shuffle=False, seed=0, round_batch=True, part_index=0,
                  num_parts=1, preprocess_threads=4, dtype="float32", inter_method=1,
-                 data_name="data", label_name="softmax_label", verbose=True, **kwargs):
+                 data_name="data", label_name="softmax_label", verbose=True, seed_aug=None,
+                 **kwargs):
         ignored = sorted(k for k in kwargs if k not in ("prefetch_buffer", "ctx"))
         if ignored:
             raise MXNetError("ImageRecordIter: unsupported parameters %s" % ignored)
@@ -914,6 +915,7 @@ the records' header ids. Records are split into
         self._rand_crop, self._rand_mirror = bool(rand_crop), bool(rand_mirror)
         self._round_batch, self._shuffle = bool(round_batch), bool(shuffle)
         self._rng = np.random.RandomState(int(seed))
+        self._aug_rng = np.random.RandomState(int(seed if seed_aug is None else seed_aug))
         self._threads = max(1, int(preprocess_threads))
         self._pool = None
         self._path = path_imgrec
@@ -1037,8 +1039,8 @@ the records' header ids. Records are split into
         jobs = []
         for record in picks:
             offset, raw = self._read(record)
-            crop_u, crop_v = self._rng.random_sample(2)
-            flip = self._rand_mirror and self._rng.random_sample() < 0.5
+            crop_u, crop_v = self._aug_rng.random_sample(2)
+            flip = self._rand_mirror and self._aug_rng.random_sample() < 0.5
             jobs.append((offset, raw, crop_u, crop_v, flip))
         if self._threads > 1 and len(jobs) > 1:
             if self._pool is None:

@@ -242,7 +242,12 @@ class MXIndexedRecordIO(MXRecordIO):
 
     def _load_index(self):
         size = os.fstat(self._file.fileno()).st_size
-        for lineno, line in enumerate(iter(self.fidx.readline, ""), 1):
+        try:
+            lines = self.fidx.read().splitlines()
+        except UnicodeDecodeError as err:
+            raise MXNetError("RecordIO: index %s is not text: %s" % (self.idx_path, err)) \
+                from None
+        for lineno, line in enumerate(lines, 1):
             fields = line.strip().split("\t")
             if fields == [""]:
                 continue

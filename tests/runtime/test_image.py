@@ -98,6 +98,27 @@ def test_bad_images_and_missing_pillow(monkeypatch):
         mx.image.imdecode(png)
 
 
+def test_damaged_images_give_mxnet_errors():
+    rgb = np.random.RandomState(4).randint(0, 256, (10, 12, 3)).astype(np.uint8)
+    rng = random.Random(5)
+    for fmt in ("PNG", "JPEG"):
+        data = encode(rgb, fmt)
+        cuts = sorted(rng.sample(range(len(data)), 60))
+        damaged = [data[:cut] for cut in cuts]
+        for _ in range(60):
+            flipped = bytearray(data)
+            flipped[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+            damaged.append(bytes(flipped))
+        for buf in damaged:
+            for flag in (0, 1):
+                try:
+                    img = mx.image.imdecode(buf, flag=flag)
+                except MXNetError as err:
+                    assert "decode" in str(err) or "empty" in str(err)
+                else:  # JPEG (and PNG past its image data) can decode despite damage
+                    assert img.shape == (10, 12, 3 if flag else 1)
+
+
 # --------------------------------------------------------------------------- resizing
 
 
@@ -421,6 +442,12 @@ def test_image_record_iter_resize_random_crop_mirror_parts(tmp_path):
             flips += found[0][2]
     assert sorted(np.concatenate([lab for _, lab in one])) == list(range(6))
     assert 0 < flips < 6
+    def crops(**seeds):
+        it = mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 5, 7), batch_size=6,
+                                   rand_crop=True, **seeds)
+        return next(it).data[0].asnumpy()
+    np.testing.assert_array_equal(crops(seed=1, seed_aug=3), crops(seed=2, seed_aug=3))
+    assert not np.array_equal(crops(seed_aug=3), crops(seed_aug=4))
     part = mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 8, 10), batch_size=3,
                                  part_index=1, num_parts=2)
     np.testing.assert_array_equal(next(part).label[0].asnumpy(), [3, 4, 5])

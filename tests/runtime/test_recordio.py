@@ -276,3 +276,28 @@ def test_index_errors(tmp_path):
     assert reader.read_idx(0) == b"abc"
     with pytest.raises(MXNetError, match="offset 4: bad magic"):
         reader.read_idx(1)
+
+
+def test_fuzzed_index_files(tmp_path):
+    rec, idx = tmp_path / "f.rec", tmp_path / "f.idx"
+    write_all(rec, [b"abc", b"defgh", b"ij"])
+    good = b"0\t0\n1\t12\n2\t28\n"
+    rng = random.Random(99)
+    for trial in range(200):
+        if trial % 2:
+            data = bytearray(good)
+            data[rng.randrange(len(data))] = rng.getrandbits(8)
+        else:
+            data = bytearray(rng.getrandbits(8) for _ in range(rng.randrange(1, 40)))
+        idx.write_bytes(bytes(data))
+        try:
+            reader = mx.recordio.MXIndexedRecordIO(str(idx), str(rec), "r")
+        except MXNetError as err:
+            assert str(idx) in str(err)
+            continue
+        for key in reader.keys:  # what opens reads a record or names the offset at fault
+            try:
+                assert reader.read_idx(key) in (b"abc", b"defgh", b"ij")
+            except MXNetError as err:
+                assert "offset %d" % reader.idx[key] in str(err)
+        reader.close()
