@@ -280,6 +280,7 @@ class Step:
 ROLL_MIN_REPEATS = 3
 ROLL_MIN_STEPS = 24
 ROLL_MAX_PERIOD = 2048
+ROLL_MAX_CANDIDATES = 128     # periods tried per position: the next occurrences of its key
 
 
 def find_repeats(keys, min_repeats=ROLL_MIN_REPEATS, min_steps=ROLL_MIN_STEPS,
@@ -296,10 +297,13 @@ def find_repeats(keys, min_repeats=ROLL_MIN_REPEATS, min_steps=ROLL_MIN_STEPS,
     n, i, runs = len(ids), 0, []
     while i < n:
         best, seen = None, positions[ids[i]]
-        for j in seen[bisect.bisect_right(seen, i):]:
+        first = bisect.bisect_right(seen, i)
+        for j in seen[first:first + ROLL_MAX_CANDIDATES]:
             p = j - i
             if p > max_period or j + p > n:
                 break
+            if ids[j + p - 1] != ids[j - 1]:
+                continue                 # cheap test before comparing whole blocks
             block = ids[i:j]
             if ids[j:j + p] != block:
                 continue
