@@ -29,7 +29,8 @@ __all__ = ["imdecode", "imread", "imresize", "scale_down", "resize_short", "fixe
            "random_crop", "center_crop", "color_normalize", "random_size_crop", "Augmenter",
            "SequentialAug", "ResizeAug", "ForceResizeAug", "RandomCropAug",
            "RandomSizedCropAug", "CenterCropAug", "RandomOrderAug", "BrightnessJitterAug",
-           "ContrastJitterAug", "SaturationJitterAug", "ColorJitterAug", "ColorNormalizeAug",
+           "ContrastJitterAug", "SaturationJitterAug", "ColorJitterAug", "HueJitterAug",
+           "LightingAug", "RandomGrayAug", "ColorNormalizeAug",
            "HorizontalFlipAug", "CastAug", "CreateAugmenter", "ImageIter"]
 
 _GRAY_COEF = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -548,6 +549,55 @@ class ColorJitterAug(RandomOrderAug):
         super().__init__(ts)
 
 
+class HueJitterAug(Augmenter):
+    """Rotates the hue by a random angle in [-hue, hue] * pi in YIQ space (luma unchanged)."""
+
+    _TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.321],
+                        [0.211, -0.523, 0.311]])
+    _FROM_YIQ = np.array([[1.0, 0.956, 0.621], [1.0, -0.272, -0.647], [1.0, -1.107, 1.705]])
+
+    def __init__(self, hue):
+        super().__init__(hue=hue)
+        self.hue = hue
+
+    def __call__(self, src):
+        alpha = random.uniform(-self.hue, self.hue)
+        cos, sin = np.cos(alpha * np.pi), np.sin(alpha * np.pi)
+        rotate = np.array([[1.0, 0.0, 0.0], [0.0, cos, -sin], [0.0, sin, cos]])
+        mat = (self._FROM_YIQ @ rotate @ self._TO_YIQ).T.astype(np.float32)
+        return _nd(_np(src).astype(np.float32) @ mat)
+
+
+class LightingAug(Augmenter):
+    """AlexNet's PCA lighting noise: adds eigvec @ (eigval * alpha), alpha ~ N(0, alphastd)
+    per image (drawn from NumPy's global generator)."""
+
+    def __init__(self, alphastd, eigval, eigvec):
+        super().__init__(alphastd=alphastd, eigval=eigval, eigvec=eigvec)
+        self.alphastd = alphastd
+        self.eigval, self.eigvec = np.asarray(eigval), np.asarray(eigvec)
+
+    def __call__(self, src):
+        alpha = np.random.normal(0, self.alphastd, size=(3,))
+        rgb = (self.eigvec * alpha) @ self.eigval
+        return _nd((_np(src).astype(np.float32) + rgb.astype(np.float32)))
+
+
+class RandomGrayAug(Augmenter):
+    """With probability p, every channel becomes 0.21 R + 0.72 G + 0.07 B."""
+
+    _MAT = np.array([[0.21, 0.21, 0.21], [0.72, 0.72, 0.72], [0.07, 0.07, 0.07]], np.float32)
+
+    def __init__(self, p):
+        super().__init__(p=p)
+        self.p = p
+
+    def __call__(self, src):
+        if random.random() < self.p:
+            return _nd(_np(src).astype(np.float32) @ self._MAT)
+        return src
+
+
 class ColorNormalizeAug(Augmenter):
     """(src - mean) / std."""
 
@@ -588,10 +638,8 @@ def CreateAugmenter(data_shape, resize=0, rand_crop=False, rand_resize=False,  #
                     rand_mirror=False, mean=None, std=None, brightness=0, contrast=0,
                     saturation=0, hue=0, pca_noise=0, rand_gray=0, inter_method=2):
     """MXNet's standard augmenter list for images of data_shape (C, H, W): resize of the
-    short side, random/centre crop, mirror, cast to float32, colour jitter, normalisation
-    (mean / std True: the ImageNet values)."""
-    if hue or pca_noise or rand_gray:
-        raise MXNetError("CreateAugmenter: hue, pca_noise and rand_gray are not supported")
+    short side, random/centre crop, mirror, cast to float32, colour and hue jitter, PCA
+    lighting noise, random grey, normalisation (mean / std True: the ImageNet values)."""
     auglist = []
     if resize > 0:
         auglist.append(ResizeAug(resize, inter_method))
@@ -610,6 +658,15 @@ def CreateAugmenter(data_shape, resize=0, rand_crop=False, rand_resize=False,  #
     auglist.append(CastAug())
     if brightness or contrast or saturation:
         auglist.append(ColorJitterAug(brightness, contrast, saturation))
+    if hue:
+        auglist.append(HueJitterAug(hue))
+    if pca_noise > 0:  # the ImageNet RGB eigenvalues and eigenvectors
+        eigval = np.array([55.46, 4.794, 1.148])
+        eigvec = np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
+                           [-0.5836, -0.6948, 0.4203]])
+        auglist.append(LightingAug(pca_noise, eigval, eigvec))
+    if rand_gray > 0:
+        auglist.append(RandomGrayAug(rand_gray))
     if mean is True:
         mean = np.array([123.68, 116.28, 103.53])
     if std is True:

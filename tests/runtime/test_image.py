@@ -285,8 +285,39 @@ def test_create_augmenter():
     assert augs[1].size == (5, 4)
     names = [type(a).__name__ for a in mx.image.CreateAugmenter((3, 4, 5))]
     assert names == ["CenterCropAug", "CastAug"]
+    names = [type(a).__name__ for a in mx.image.CreateAugmenter((3, 4, 5), hue=0.1,
+                                                                 pca_noise=0.1, rand_gray=0.2)]
+    assert names[-3:] == ["HueJitterAug", "LightingAug", "RandomGrayAug"]
     with pytest.raises(MXNetError, match="mean"):
         mx.image.CreateAugmenter((3, 4, 5), mean=np.zeros(2))
+
+
+def test_hue_lighting_and_gray_augmenters():
+    img = (np.random.RandomState(8).rand(5, 6, 3) * 255).astype(np.float32)
+    luma = img.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    for seed in range(3):
+        random.seed(seed)
+        out = mx.image.HueJitterAug(0.5)(mx.nd.array(img)).asnumpy().astype(np.float64)
+        # a rotation in the YIQ chroma plane keeps each pixel's luma
+        np.testing.assert_allclose(out @ np.array([0.299, 0.587, 0.114]), luma, atol=0.5)
+    random.seed(0)
+    assert random.uniform(-0.5, 0.5) != 0  # the first draw below rotates the hue
+    random.seed(0)
+    assert not np.allclose(mx.image.HueJitterAug(0.5)(img).asnumpy(), img, atol=1)
+    grey = np.full((4, 4, 3), 90.0, np.float32)  # no chroma: a hue rotation leaves it
+    np.testing.assert_allclose(mx.image.HueJitterAug(0.5)(grey).asnumpy(), grey, atol=0.5)
+    eigval, eigvec = np.array([3.0, 2.0, 1.0]), np.eye(3)[::-1]
+    np.random.seed(4)
+    alpha = np.random.normal(0, 0.1, size=3)
+    np.random.seed(4)
+    out = mx.image.LightingAug(0.1, eigval, eigvec)(img).asnumpy()
+    np.testing.assert_allclose(out - img, np.broadcast_to((eigval * alpha)[::-1], img.shape),
+                               rtol=1e-4, atol=1e-4)
+    out = mx.image.RandomGrayAug(1.0)(img).asnumpy()
+    expect = img @ np.array([0.21, 0.72, 0.07])
+    for chan in range(3):
+        np.testing.assert_allclose(out[:, :, chan], expect, rtol=1e-5)
+    np.testing.assert_array_equal(mx.image.RandomGrayAug(0.0)(img), img)
 
 
 # --------------------------------------------------------------------------- ImageIter

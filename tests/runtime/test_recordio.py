@@ -3,6 +3,7 @@ damaged files (every truncation, broken length words, random bytes) giving MXNet
 import pickle
 import random
 import struct
+import sys
 
 import numpy as np
 import pytest
@@ -301,3 +302,11 @@ def test_fuzzed_index_files(tmp_path):
             except MXNetError as err:
                 assert "offset %d" % reader.idx[key] in str(err)
         reader.close()
+
+
+def test_image_records_name_the_extra_without_pillow(monkeypatch):
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    with pytest.raises(MXNetError, match=r"pip install 'mxc\[image\]'"):
+        mx.recordio.pack_img((0, 1.0, 0, 0), np.zeros((2, 2, 3), np.uint8))
+    with pytest.raises(MXNetError, match=r"mxc\[image\]"):
+        mx.recordio.unpack_img(mx.recordio.pack((0, 1.0, 0, 0), b"\x89PNG"))
