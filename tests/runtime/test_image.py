@@ -552,3 +552,20 @@ def test_im2rec_list_and_pack(tmp_path):
     (tmp_path / "bad.lst").write_text("0\t1.0\tmissing.png\n")
     assert im2rec.main([str(tmp_path / "bad.lst"), str(root)]) == 1
     assert im2rec.main([str(tmp_path / "none"), str(root)]) == 1
+
+
+def test_image_iter_roll_over_and_list_labels_over_rec(tmp_path):
+    rec, idx, _ = write_rec(tmp_path, 5, [float(i) for i in range(5)])
+    it = mx.image.ImageIter(2, (3, 6, 7), path_imgrec=rec, last_batch_handle="roll_over")
+    labels = [list(b.label[0].asnumpy()) for b in it]
+    assert labels == [[0, 1], [2, 3]]  # record 4 waits for the next epoch
+    it.reset()
+    first = next(it)
+    assert list(first.label[0].asnumpy()) == [4, 0]
+    assert [list(b.label[0].asnumpy()) for b in it] == [[1, 2], [3, 4]]
+    # a list file's labels replace the records' own (keys are the index column)
+    lst = tmp_path / "relabel.lst"
+    lst.write_text("".join("%d\t%d\tunused\n" % (i, 10 * i) for i in range(5)))
+    it = mx.image.ImageIter(5, (3, 6, 7), path_imgrec=rec, path_imgidx=idx,
+                            path_imglist=str(lst))
+    np.testing.assert_array_equal(next(it).label[0].asnumpy(), [0, 10, 20, 30, 40])
