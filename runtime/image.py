@@ -1008,9 +1008,9 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
             indexed.close()
             return sorted(offsets)
         offsets = []
-        while True:  # one pass over the file: every record's header is checked here
+        while True:  # one pass over the headers: every record is checked here
             pos = self._reader.tell()
-            if self._reader.read() is None:
+            if not self._reader._skip():  # pylint: disable=protected-access
                 break
             offsets.append(pos)
         return offsets

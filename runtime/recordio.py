@@ -170,6 +170,15 @@ class MXRecordIO:
         assert not self.writable
         self._check_open("read")
         self._check_pid(allow_reset=False)
+        return self._next_record(skip=False)
+
+    def _skip(self):
+        """Moves past the next record, checking its headers without reading its payload;
+        False at the end of the file."""
+        self._check_open("read")
+        return self._next_record(skip=True) is not None
+
+    def _next_record(self, skip):
         fobj = self._file
         size = os.fstat(fobj.fileno()).st_size
         start = fobj.tell()
@@ -200,12 +209,15 @@ class MXRecordIO:
             if pos + 8 + padded > size:
                 self._fail(pos, "a chunk of %d bytes runs past the end of the file (%d bytes)"
                            % (length, size))
-            data = fobj.read(padded)
-            if len(data) != padded:
-                self._fail(pos, "the file ended inside a chunk")
-            parts.append(data[:length])
+            if skip:
+                fobj.seek(padded, os.SEEK_CUR)
+            else:
+                data = fobj.read(padded)
+                if len(data) != padded:
+                    self._fail(pos, "the file ended inside a chunk")
+                parts.append(data[:length])
             if cflag in (_WHOLE, _LAST):
-                return _MAGIC_BYTES.join(parts)
+                return b"" if skip else _MAGIC_BYTES.join(parts)
             expect_first = False
 
     def _seek(self, pos):

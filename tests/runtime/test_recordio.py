@@ -216,6 +216,16 @@ def test_every_truncation(tmp_path):
         whole = max(i for i, end in enumerate(ends) if end <= size)
         assert got == records[:whole], size
         assert raised == (size not in ends), size
+        # skipping over records (headers only) finds the same damage at the same place
+        reader = mx.recordio.MXRecordIO(str(cut), "r")
+        skipped = 0
+        try:
+            while reader._skip():
+                skipped += 1
+            assert not raised and skipped == whole, size
+        except MXNetError as err:
+            assert raised and skipped == whole and str(cut) in str(err), size
+        reader.close()
 
 
 def test_broken_length_words_and_magic(tmp_path):
