@@ -177,7 +177,6 @@ def _parser():
 def main(argv=None):
     """Command line entry point."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         if args.list:
             for path in make_lists(args.prefix, args.root, args.recursive, args.exts,
@@ -207,4 +206,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     sys.exit(main())
