@@ -920,8 +920,8 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
     `resize` (when > 0, interpolation `inter_method`), cropped to data_shape's (H, W) at a
     random (rand_crop) or the centred position, mirrored with probability 1/2 (rand_mirror)
     and written as (C, H, W) ``(pixel - mean_c) / std_c * scale``; a batch's index holds
-    the records' header ids. Records are split into `num_parts` contiguous parts; `shuffle`
-    reorders each epoch from `seed`; crops and mirrors are drawn in record order from
+    the records' header ids (`path_imglist` gives labels by header id). Records are split
+    into `num_parts` contiguous parts; `shuffle` reorders each epoch from `seed`; crops and mirrors are drawn in record order from
     `seed_aug` (default: `seed`), so a run is reproducible whatever `preprocess_threads`
     (the size of the decoding thread pool); round_batch as MXNet's BatchLoader (see
     mx.io.CSVIter).
@@ -933,7 +933,7 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
                  std_a=1.0, scale=1.0, shuffle=False, seed=0, round_batch=True, part_index=0,
                  num_parts=1, preprocess_threads=4, dtype="float32", inter_method=1,
                  data_name="data", label_name="softmax_label", verbose=True, seed_aug=None,
-                 **kwargs):
+                 path_imglist="", **kwargs):
         ignored = sorted(k for k in kwargs if k not in ("prefetch_buffer", "ctx"))
         if ignored:
             raise MXNetError("ImageRecordIter: unsupported parameters %s" % ignored)
@@ -977,6 +977,22 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
         self._pool = None
         self._path = path_imgrec
         self._reader = recordio.MXRecordIO(path_imgrec, "r")
+        self._list_labels = None
+        if path_imglist:  # labels by the records' header id, as MXNet's image list
+            self._list_labels = {}
+            with open(path_imglist) as fin:
+                for lineno, line in enumerate(fin, 1):
+                    fields = line.strip().split("\t")
+                    if fields == [""]:
+                        continue
+                    try:
+                        if len(fields) < 3:
+                            raise ValueError("expected index<TAB>label...<TAB>path")
+                        self._list_labels[int(fields[0])] = np.array(
+                            [float(x) for x in fields[1:-1]], np.float32)
+                    except ValueError as err:
+                        raise MXNetError("ImageRecordIter: %s line %d: %s"
+                                         % (path_imglist, lineno, err)) from None
         offsets = self._record_offsets(path_imgidx)
         count = len(offsets)
         lo = count * int(part_index) // int(num_parts)
@@ -1063,7 +1079,13 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
             data = chw
         else:
             data = (chw.astype(np.float32) - self._mean) / self._std * self._scale
-        label = np.asarray(header.label, np.float32).ravel()
+        if self._list_labels is None:
+            label = np.asarray(header.label, np.float32).ravel()
+        elif header.id in self._list_labels:
+            label = self._list_labels[header.id]
+        else:
+            raise MXNetError("ImageRecordIter: %s has id %d, which the image list lacks"
+                             % (where, header.id))
         if label.size < self.label_width:
             raise MXNetError("ImageRecordIter: %s has %d labels, label_width is %d"
                              % (where, label.size, self.label_width))

@@ -490,6 +490,13 @@ def test_image_record_iter_vector_labels_errors_and_fit(tmp_path):
                                label_width=2)
     np.testing.assert_array_equal(next(it).label[0].asnumpy(),
                                   [[0, 7], [1, 7], [2, 7], [0, 7]])
+    lst = tmp_path / "v.lst"
+    lst.write_text("".join("%d\t%d\t%d\tx.png\n" % (1000 + i, 5 * i, 1) for i in range(3)))
+    it = mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 8, 10), batch_size=3,
+                               label_width=2, path_imglist=str(lst))
+    np.testing.assert_array_equal(next(it).label[0].asnumpy(), [[0, 1], [5, 1], [10, 1]])
+    with pytest.raises(MXNetError, match="id 1003, which the image list lacks"):
+        next(it)
     with pytest.raises(MXNetError, match="smaller than data_shape's 9 x 10"):
         next(mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 9, 10), batch_size=2))
     with pytest.raises(MXNetError, match="has 2 labels, label_width is 3"):
