@@ -921,10 +921,10 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
     random (rand_crop) or the centred position, mirrored with probability 1/2 (rand_mirror)
     and written as (C, H, W) ``(pixel - mean_c) / std_c * scale``; a batch's index holds
     the records' header ids (`path_imglist` gives labels by header id). Records are split
-    into `num_parts` contiguous parts; `shuffle` reorders each epoch from `seed`; crops and mirrors are drawn in record order from
-    `seed_aug` (default: `seed`), so a run is reproducible whatever `preprocess_threads`
-    (the size of the decoding thread pool); round_batch as MXNet's BatchLoader (see
-    mx.io.CSVIter).
+    into `num_parts` contiguous parts; `shuffle` reorders each epoch from `seed`; crops and
+    mirrors are drawn in record order from `seed_aug` (default: `seed`), so a run is
+    reproducible whatever `preprocess_threads` (the size of the decoding thread pool);
+    round_batch as MXNet's BatchLoader (see mx.io.CSVIter).
     """
 
     def __init__(self, path_imgrec=None, data_shape=None, batch_size=None, path_imgidx="",
