@@ -648,6 +648,9 @@ def _sampler(name):
         if name.startswith(prefix):
             from . import random
             base = name[len(prefix):]
+            flat = random.flat_sampler(prefix, base)
+            if flat is not None:
+                return flat
             if base in random.__all__ and base not in ("seed", "next_c_seed"):
                 return getattr(random, base)
     return None

@@ -70,8 +70,17 @@ def _distribution_params(name, values):
     return list(values), None
 
 
-def _draw(name, draw, params, shape, dtype, ctx, out):
+def _refuse_unknown(name, kwargs):
+    """MXNet's samplers pass extra keywords to the operator, which refuses unknown ones."""
+    unknown = sorted(k for k in kwargs if k != "name")
+    if unknown:
+        raise MXNetError("mx.random.%s: unknown argument%s %s"
+                         % (name, "s" if len(unknown) > 1 else "", ", ".join(unknown)))
+
+
+def _draw(name, draw, params, shape, dtype, ctx, out, kwargs=None):
     """Samples of `draw(*params, size)`; NDArray parameters give param.shape + shape."""
+    _refuse_unknown(name, kwargs or {})
     values, like = _distribution_params(name, params)
     if like is None:
         size = _sample_shape(shape, out)
@@ -87,12 +96,12 @@ def _draw(name, draw, params, shape, dtype, ctx, out):
 
 def uniform(low=0, high=1, shape=None, dtype=None, ctx=None, out=None, **kwargs):
     """Samples from U[low, high)."""
-    return _draw("uniform", np.random.uniform, (low, high), shape, dtype, ctx, out)
+    return _draw("uniform", np.random.uniform, (low, high), shape, dtype, ctx, out, kwargs)
 
 
 def normal(loc=0, scale=1, shape=None, dtype=None, ctx=None, out=None, **kwargs):
     """Samples from N(loc, scale^2)."""
-    return _draw("normal", np.random.normal, (loc, scale), shape, dtype, ctx, out)
+    return _draw("normal", np.random.normal, (loc, scale), shape, dtype, ctx, out, kwargs)
 
 
 def randn(*shape, **kwargs):
@@ -103,23 +112,23 @@ def randn(*shape, **kwargs):
 
 def gamma(alpha=1, beta=1, shape=None, dtype=None, ctx=None, out=None, **kwargs):
     """Samples from Gamma(shape alpha, scale beta)."""
-    return _draw("gamma", np.random.gamma, (alpha, beta), shape, dtype, ctx, out)
+    return _draw("gamma", np.random.gamma, (alpha, beta), shape, dtype, ctx, out, kwargs)
 
 
 def exponential(scale=1, shape=None, dtype=None, ctx=None, out=None, **kwargs):
     """Samples from the exponential distribution of mean `scale` (rate 1/scale)."""
-    return _draw("exponential", np.random.exponential, (scale,), shape, dtype, ctx, out)
+    return _draw("exponential", np.random.exponential, (scale,), shape, dtype, ctx, out, kwargs)
 
 
 def poisson(lam=1, shape=None, dtype=None, ctx=None, out=None, **kwargs):
     """Samples from Poisson(lam), as floating-point values like MXNet."""
-    return _draw("poisson", np.random.poisson, (lam,), shape, dtype, ctx, out)
+    return _draw("poisson", np.random.poisson, (lam,), shape, dtype, ctx, out, kwargs)
 
 
 def negative_binomial(k=1, p=1, shape=None, dtype=None, ctx=None, out=None, **kwargs):
     """Failures before the k-th success of trials succeeding with probability p."""
     return _draw("negative_binomial", np.random.negative_binomial, (k, p), shape, dtype, ctx,
-                 out)
+                 out, kwargs)
 
 
 def _generalized_negative_binomial(mu, alpha, size):
@@ -135,7 +144,7 @@ def generalized_negative_binomial(mu=1, alpha=1, shape=None, dtype=None, ctx=Non
                                   **kwargs):
     """Samples from the negative binomial of mean mu and dispersion alpha."""
     return _draw("generalized_negative_binomial", _generalized_negative_binomial, (mu, alpha),
-                 shape, dtype, ctx, out)
+                 shape, dtype, ctx, out, kwargs)
 
 
 def randint(low, high, shape=None, dtype="int32", ctx=None, out=None, **kwargs):
@@ -143,7 +152,7 @@ def randint(low, high, shape=None, dtype="int32", ctx=None, out=None, **kwargs):
     if not high > low:
         raise MXNetError("mx.random.randint: high (%r) must be greater than low (%r)"
                          % (high, low))
-    return _draw("randint", np.random.randint, (low, high), shape, dtype, ctx, out)
+    return _draw("randint", np.random.randint, (low, high), shape, dtype, ctx, out, kwargs)
 
 
 def _check_probabilities(probs):
@@ -199,3 +208,49 @@ def shuffle(data, **kwargs):
 def next_c_seed():
     """A fresh uint32 seed for generators in compiled code, drawn from numpy's global RNG."""
     return int(np.random.randint(0, 2 ** 32, dtype=np.uint64))
+
+
+# MXNet's flat operators name the parameters their own way: _random_<dist> as the mx.random
+# function, _sample_<dist> (per-element NDArray parameters) with mu / sigma / lam, and both
+# exponentials take the rate lam where mx.random.exponential takes the scale.
+_FLAT_NAMES = {
+    "uniform": (("low", "high"), ("low", "high")),
+    "normal": (("loc", "scale"), ("mu", "sigma")),
+    "gamma": (("alpha", "beta"), ("alpha", "beta")),
+    "exponential": (("lam",), ("lam",)),
+    "poisson": (("lam",), ("lam",)),
+    "negative_binomial": (("k", "p"), ("k", "p")),
+    "generalized_negative_binomial": (("mu", "alpha"), ("mu", "alpha")),
+    "randint": (("low", "high"), ("low", "high")),
+}
+
+
+def flat_sampler(prefix, base):
+    """mx.nd.random_<dist> / sample_<dist> (with or without a leading underscore): the
+    sampler under the operator's own parameter names, or None for other names."""
+    if base not in _FLAT_NAMES:
+        return None
+    names = _FLAT_NAMES[base][1 if prefix.strip("_") == "sample" else 0]
+    target = globals()[base]
+
+    def sampler(*args, **kwargs):
+        if len(args) > len(names):
+            raise MXNetError("%s%s: takes at most %d positional arguments (%s), got %d"
+                             % (prefix, base, len(names), ", ".join(names), len(args)))
+        values = list(args)
+        for key in names[len(args):]:
+            if key in kwargs:
+                values.append(kwargs.pop(key))
+            else:
+                break
+        if len(values) < len(names) and any(k in kwargs for k in names):
+            raise MXNetError("%s%s: give %s in order" % (prefix, base, ", ".join(names)))
+        if base == "exponential" and values:
+            rate = values[0]
+            values[0] = 1.0 / rate if not isinstance(rate, NDArray) else \
+                NDArray(1.0 / rate._data, rate.context)
+        return target(*values, **kwargs)
+
+    sampler.__name__ = prefix + base
+    sampler.__doc__ = "MXNet's %s%s(%s, shape, dtype, ...)." % (prefix, base, ", ".join(names))
+    return sampler

@@ -134,3 +134,27 @@ def test_flat_sampler_names_of_mx_nd():
     assert mx.nd.sample_normal(mx.nd.zeros(2), mx.nd.ones(2), shape=(4,)).shape == (2, 4)
     with pytest.raises(AttributeError):
         mx.nd.random_seed  # noqa: B018
+
+
+def test_flat_sampler_names_take_the_operators_parameters():
+    """mx.nd.sample_normal(mu, sigma) / random_exponential(lam) read their own parameter names
+    (lam is a rate); an unknown keyword is refused, never silently dropped."""
+    import mxc as mx
+    mx.random.seed(3)
+    mu = mx.nd.array(np.array([5.0, -2.0]))
+    sigma = mx.nd.array(np.array([0.1, 0.5]))
+    draws = mx.nd.sample_normal(mu=mu, sigma=sigma, shape=(4000,)).asnumpy()
+    assert draws.shape == (2, 4000)
+    np.testing.assert_allclose(draws.mean(axis=1), [5.0, -2.0], atol=0.05)
+    np.testing.assert_allclose(draws.std(axis=1), [0.1, 0.5], rtol=0.08)
+    loc = mx.nd.random_normal(loc=3.0, scale=0.01, shape=(2000,)).asnumpy()
+    assert abs(loc.mean() - 3.0) < 0.005
+    rate = mx.nd.random_exponential(lam=4.0, shape=(40000,)).asnumpy()
+    assert abs(rate.mean() - 0.25) < 0.01          # mean of an exponential is 1 / rate
+    per_row = mx.nd._sample_exponential(lam=mx.nd.array(np.array([2.0, 10.0])),
+                                        shape=(40000,)).asnumpy()
+    np.testing.assert_allclose(per_row.mean(axis=1), [0.5, 0.1], rtol=0.04)
+    with pytest.raises(mx.base.MXNetError, match="unknown argument mu"):
+        mx.nd.random.normal(mu=1.0, shape=(2,))
+    with pytest.raises(mx.base.MXNetError, match="unknown argument"):
+        mx.random.uniform(0, 1, shape=(2,), lo=3)
