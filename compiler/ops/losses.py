@@ -188,5 +188,9 @@ register(OpDef(
     shape=_same_shape, loss=True, template="ops/make_loss.c.j2", reference=_identity_ref))
 
 register(OpDef(
+    "make_loss", outputs=("loss",), shape=_same_shape, loss=True,
+    template="ops/make_loss.c.j2", reference=_identity_ref))
+
+register(OpDef(
     "BlockGrad", aliases=("stop_gradient",), shape=_same_shape, differentiable=False,
     template="ops/identity.c.j2", reference=_identity_ref))

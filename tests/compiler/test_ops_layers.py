@@ -484,6 +484,22 @@ def test_make_loss_and_block_grad():
     np.testing.assert_array_equal(ex.grad_arrays["data"], 1)
 
 
+def test_make_loss_operator_is_a_head_with_gradient_one():
+    """make_loss (lowercase, MXNet's unary operator): identity forward, output named 'loss',
+    the head gradient ignored and ones sent back, so d(sum x^2)/dx = 2x."""
+    d = mx.sym.Variable("data")
+    head = mx.sym.make_loss(mx.sym.square(d), name="ml")
+    assert head.list_outputs() == ["ml_loss"]
+    assert '"op": "make_loss"' in head.tojson()
+    x = np.array([[0.5, -1, 2], [3, 0, -2]])
+    ex = bind(head, {"data": (2, 3)})
+    fill(ex, {"data": x})
+    ex.forward(True)
+    np.testing.assert_allclose(ex.outputs[0], x * x)
+    ex.backward()
+    np.testing.assert_allclose(ex.grad_arrays["data"], 2 * x)
+
+
 # ---- Embedding, L2Normalization, LRN, UpSampling, Pad --------------------------------------
 
 def test_embedding_clips_indices_and_scatters_gradient():

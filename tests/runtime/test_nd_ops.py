@@ -82,6 +82,7 @@ CASES = [
     ("MAERegressionOutput", {"data": (4, 3), "label": (4, 3)}, dict(), (-2, 2), ()),
     ("Cast", {"data": (4, 3)}, dict(dtype="float64"), (-2, 2), ()),
     ("MakeLoss", {"data": (4, 3)}, dict(), (-2, 2), ()),
+    ("make_loss", {"data": (4, 3)}, dict(), (-2, 2), ()),
     ("BlockGrad", {"data": (4, 3)}, dict(), (-2, 2), ()),
     ("Flatten", {"data": (2, 3, 4)}, dict(), (-1, 1), ()),
     ("Reshape", {"data": (2, 3, 4)}, dict(shape=(-1, 0), reverse=True), (-1, 1), ()),
