@@ -116,6 +116,38 @@ _DEFAULT_RTOL = {"float16": 1e-2, "float32": 1e-4, "float64": 1e-5}
 _DEFAULT_ATOL = {"float16": 1e-1, "float32": 1e-3, "float64": 1e-20}
 
 
+_INTEGER_KINDS = ("bool", "int8", "uint8", "int32", "uint32", "int64", "uint64")
+_NUMERIC_EPS = {"float16": 1.0 / 2 ** 6, "float32": 1.0 / 2 ** 9, "float64": 1.0 / 2 ** 14}
+__all__ += ["default_rtols", "default_atols", "default_numeric_eps", "effective_dtype"]
+
+
+def _by_dtype(table, integer_value):
+    tols = {np.dtype(k): v for k, v in table.items()}
+    tols.update((np.dtype(k), integer_value) for k in _INTEGER_KINDS)
+    return tols
+
+
+def default_rtols():
+    """Relative tolerances of comparisons, by NumPy dtype (MXNet's table; 0 for integers)."""
+    return _by_dtype(_DEFAULT_RTOL, 0)
+
+
+def default_atols():
+    """Absolute tolerances of comparisons, by NumPy dtype (MXNet's table; 0 for integers)."""
+    return _by_dtype(_DEFAULT_ATOL, 0)
+
+
+def default_numeric_eps():
+    """Finite-difference steps by floating dtype: powers of two, so the step is exact."""
+    return {np.dtype(k): v for k, v in _NUMERIC_EPS.items()}
+
+
+def effective_dtype(dat):
+    """The dtype whose tolerances apply to `dat` (its own: mxc has no reduced-precision
+    float32 kernels such as TF32)."""
+    return np.dtype(dat.dtype)
+
+
 def _np(value):
     return np.asarray(value.asnumpy() if hasattr(value, "asnumpy") else value)
 

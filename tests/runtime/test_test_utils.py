@@ -313,3 +313,18 @@ def test_assert_almost_equal_ignore_nan_skips_positions_nan_in_either_array():
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_default_tolerance_tables_by_dtype():
+    """MXNet's tables: float tolerances looser for narrower types, 0 for integers; numeric eps
+    exact powers of two."""
+    from mxc import test_utils as tu
+    rt, at, eps = tu.default_rtols(), tu.default_atols(), tu.default_numeric_eps()
+    assert rt[np.dtype(np.float16)] > rt[np.dtype(np.float32)] > rt[np.dtype(np.float64)]
+    assert at[np.dtype(np.float16)] > at[np.dtype(np.float32)] > at[np.dtype(np.float64)]
+    assert rt[np.dtype(np.int32)] == 0 and at[np.dtype(np.uint8)] == 0
+    for dtype, step in eps.items():
+        assert np.dtype(dtype).kind == "f"
+        assert step == 2.0 ** round(np.log2(step))        # a power of two
+        assert dtype.type(1) + dtype.type(step) != dtype.type(1)
+    assert tu.effective_dtype(np.zeros(2, np.float32)) == np.float32
