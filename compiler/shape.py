@@ -13,9 +13,11 @@ from math import prod
 
 from .errors import MXNetError
 from .graph import topo_order
+from .semantics import is_np_shape, legacy_shape
 from .ops.base import INT_MAX, Param, ShapeError, merge_shape, p_shape
 
 _SHAPE_HINT = Param(p_shape, ge=0)          # a variable's __shape__: 0 = unknown dimension
+_NP_SHAPE_HINT = Param(p_shape, ge=-1)      # ... and -1 = unknown under NumPy shape semantics
 _MAX_SWEEPS = 100                           # forward + backward passes (each learns or stops)
 
 
@@ -28,11 +30,12 @@ def _norm(shape):
 def _shape_hint(var):
     raw = var.attrs["__shape__"]
     try:
-        return _SHAPE_HINT.read(raw)
+        hint = (_NP_SHAPE_HINT if is_np_shape() else _SHAPE_HINT).read(raw)
     except ValueError as err:
         shown = repr(raw) if len(repr(raw)) <= 40 else repr(raw)[:36] + "...'"
         raise MXNetError("variable '%s': attribute __shape__=%s is invalid: %s"
                          % (var.name, shown, err)) from None
+    return legacy_shape(hint, "%s (its __shape__)" % var.name) if hint else hint
 
 
 def _takes_outputs(rule, _cache={}):

@@ -229,3 +229,17 @@ def test_long_chain_resolves_backwards_in_one_call():
         h = mx.sym.Activation(h, act_type="tanh") * 2
     out = h + mx.sym.Variable("last", shape=(9, 4))
     assert _args(out)["h0"] == (9, 4)
+
+
+def test_shape_hint_with_unknown_minus_one_under_numpy_shape_semantics():
+    """Under np_shape a variable's __shape__ may say -1 for an unknown dimension (MXNet's
+    NumPy semantics); outside it -1 is refused naming the variable."""
+    with mx.np_shape():
+        v = mx.sym.var("data", shape=(-1, 20))
+        out = mx.sym.slice(v, begin=(None, 2), end=(None, 10))
+        assert out.infer_shape_partial()[1] == [(-1, 8)]
+        v = mx.sym.var("data", shape=(10, -1))
+        assert mx.sym.slice_axis(v, axis=0, begin=2, end=8).infer_shape_partial()[1] == [(6, -1)]
+    v = mx.sym.var("data", shape=(-1, 20))
+    with pytest.raises(mx.base.MXNetError, match="variable 'data'.*__shape__"):
+        mx.sym.relu(v).infer_shape_partial()
