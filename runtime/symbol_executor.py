@@ -14,6 +14,11 @@ Every array the user sees is one of two kinds:
 The library computes every argument's gradient, so one compile serves a graph and its shapes
 whatever grad_req asks: 'write' hands the gradient out as it is, 'add' adds it to an array
 kept apart from the arena, 'null' hands out none.
+
+A float16 executor stores float16 and computes float32, as MXNet's CPU float16 operators do
+in effect (they accumulate in float32): the library is the float32 one (shared with float32
+binds of the same graph and shapes), and every user-facing array is a float16 array kept
+apart from the arena, converted on its way in before each call and on its way out after.
 """
 import numpy as np
 
@@ -26,6 +31,7 @@ from .segmented_executor import executor_for
 __all__ = ["Executor", "bind", "simple_bind"]
 
 _REQS = ("write", "add", "null")
+_STORED = {"float16": "float32"}    # dtype held at the API -> dtype the library computes
 
 
 class ExecutorArgumentError(MXNetError, ValueError):
@@ -129,16 +135,19 @@ def _grad_reqs(names, grad_req):
 
 
 def _dtype_from_types(type_dict, symbol):
-    """The one dtype an mxc executor runs (float32 unless type_dict names another), by type
+    """The one dtype an mxc executor holds (float32 unless type_dict names another), by type
     inference: integer arguments read only as indices keep their own type."""
     from .compiler.typeinfer import executor_dtype
-    return executor_dtype(symbol, type_dict, DTYPES)
+    return executor_dtype(symbol, type_dict, tuple(DTYPES) + tuple(_STORED))
 
 
 def _dtype_from_arrays(arrays):
-    """float64 when every argument handed to bind is float64, else float32."""
+    """float64 (float16) when every argument handed to bind is float64 (float16), else
+    float32."""
     kinds = {np.dtype(a.dtype).name for a in arrays}
-    return "float64" if kinds == {"float64"} else "float32"
+    if len(kinds) == 1 and next(iter(kinds)) in ("float64",) + tuple(_STORED):
+        return next(iter(kinds))
+    return "float32"
 
 
 def _check_gradient_path(symbol, reqs):
@@ -214,7 +223,8 @@ class Executor:
 
     def __init__(self, symbol, ctx, reqs, dtype, shapes, args=None, grads=None, aux=None,
                  outputs=None, group2ctx=None, fuse=True):
-        self._symbol, self._ctx, self._dtype = symbol, ctx, dtype
+        self._symbol, self._ctx, self._stored = symbol, ctx, dtype
+        self._dtype = _STORED.get(dtype, dtype)     # what the library computes in
         self._grad_req, self._group2ctx = dict(reqs), group2ctx
         self._shapes = dict(shapes)
         self._arg_names = symbol.list_arguments()
@@ -242,7 +252,15 @@ class Executor:
         ex = self._exec
         where = _placement(self._symbol, self._ctx, self._group2ctx)
 
+        apart = set()
+        if self._stored != self._dtype:     # held apart and converted, but index arguments
+            from .compiler.typeinfer import _only_index     # (exact in the arena's dtype)
+            apart = {n for n in self._arg_names if not _only_index(self._symbol, n)}
+            apart |= set(self._aux_names) | set(range(len(self._output_names)))
+
         def pick(given, view, what, name=None):
+            if given is None and name in apart:
+                return NDArray(np.zeros(view.shape, self._stored), where.get(name, self._ctx))
             if given is None:
                 return NDArray(view, where.get(name, self._ctx))
             if tuple(given.shape) != tuple(view.shape):
@@ -256,12 +274,13 @@ class Executor:
             if req == "null":
                 return grads.get(n)     # the caller's array, if any, is never written
             if req == "add" and n not in grads:     # accumulates apart from the arena
-                return NDArray(np.zeros(view.shape, view.dtype), where.get(n, self._ctx))
+                return NDArray(np.zeros(view.shape, self._stored if n in apart else
+                                        view.dtype), where.get(n, self._ctx))
             return pick(grads.get(n), view, "gradient of '%s'" % n, n)
         self.grad_arrays = [grad(n) for n in self._arg_names]
         self.aux_arrays = [pick(aux.get(n), ex.aux_arrays[n], "auxiliary state '%s'" % n, n)
                            for n in self._aux_names]
-        self.outputs = [pick(outputs.get(i), view, "output '%s'" % name) for i, (name, view)
+        self.outputs = [pick(outputs.get(i), view, "output '%s'" % name, i) for i, (name, view)
                         in enumerate(zip(self._output_names, ex.outputs))]
         self._arg_dict = dict(zip(self._arg_names, self.arg_arrays))
         self._grad_dict = dict(zip(self._arg_names, self.grad_arrays))
@@ -421,7 +440,7 @@ class Executor:
         aux = share.arrays(self._aux_names, self.aux_arrays, aux_shapes, "aux")
         outs = share.arrays(range(len(self.outputs)), self.outputs, out_shapes, "output",
                             checked=False)
-        out = Executor(self._symbol, self._ctx, self._grad_req, self._dtype,
+        out = Executor(self._symbol, self._ctx, self._grad_req, self._stored,
                        dict(zip(self._arg_names, arg_shapes)), args, grads, aux, outs,
                        self._group2ctx, fuse=self._monitor is None)
         if self._monitor is not None:
@@ -448,7 +467,7 @@ class Executor:
         inputs = set(self._arg_names) | set(self._aux_names)
         for name, view in self._exec.internals.items():
             if monitor_all or name not in inputs:
-                callback(name, NDArray(view.copy(), self._ctx))
+                callback(name, NDArray(view.astype(self._stored), self._ctx))
 
     def debug_str(self):
         """The bound graph in words: outputs, arguments with shapes and gradient requests,
