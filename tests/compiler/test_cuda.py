@@ -146,6 +146,29 @@ def _constant_zoo():
     return mx.sym._internal._identity_with_attr_like_rhs(h, x) + mx.sym.ones((2, 3))
 
 
+def _indexing_zoo():
+    """The gather family, indexing, ordering, normalisation, reductions and sampling."""
+    x = mx.sym.Variable("data")                                        # (4, 6)
+    idx = mx.sym.Variable("idx")                                       # (4,) row indices
+    h = mx.sym.add_n(x, mx.sym.SwapAxis(mx.sym.SwapAxis(x, 0, 1), 0, 1), x * 0.5)
+    h = mx.sym.LayerNorm(h, mx.sym.Variable("g"), mx.sym.Variable("b"), name="ln")
+    h = mx.sym.where(h > 0, h, mx.sym.softmin(h, axis=1))
+    h = h + mx.sym._random_uniform(shape=(4, 6), low=-0.1, high=0.1)
+    parts = mx.sym.split_v2(h, 2, axis=1)                              # 2 x (4, 3)
+    st = mx.sym.stack(parts[0], parts[1], axis=0)                      # (2, 4, 3)
+    seq = mx.sym.SequenceMask(st, value=0.0)
+    heads = [mx.sym.MakeLoss(mx.sym.sum(seq * seq), name="l_seq"),
+             mx.sym.MakeLoss(mx.sym.sum(mx.sym.take(h, idx)), name="l_take"),
+             mx.sym.MakeLoss(mx.sym.sum(mx.sym.pick(h, idx, axis=1)), name="l_pick"),
+             mx.sym.MakeLoss(mx.sym.norm(h, axis=1) + mx.sym.prod(h, axis=1), name="l_red"),
+             mx.sym.MakeLoss(mx.sym.sum(mx.sym.topk(h, k=2, ret_typ="value")), name="l_topk"),
+             mx.sym.gather_nd(h, mx.sym.reshape(idx, shape=(1, 4))),
+             mx.sym.scatter_nd(mx.sym.reshape(idx, shape=(4,)), mx.sym.reshape(idx, shape=(1, 4)),
+                               shape=(4,)),
+             mx.sym.shape_array(h)]
+    return mx.sym.Group(heads)
+
+
 GRAPHS = {
     "constant": (_constant_zoo, {"data": (2, 3)}, ()),
     "misc": (_misc_zoo, {"data": (4, 6), "idx": (4, 3)}, ("lin_label", "logi_label",
@@ -155,6 +178,7 @@ GRAPHS = {
     "tensor": (_tensor_zoo, {"data": (4, 6)}, ()),
     "layer_zoo": (_layer_zoo, {"data": (2, 4, 7, 7)}, ("softmax_label",)),
     "rnn": (_rnn_zoo, {"data": (3, 2, 4)}, ()),
+    "indexing": (_indexing_zoo, {"data": (4, 6), "idx": (4,), "g": (6,), "b": (6,)}, ()),
 }
 
 
