@@ -15,10 +15,12 @@ The library computes every argument's gradient, so one compile serves a graph an
 whatever grad_req asks: 'write' hands the gradient out as it is, 'add' adds it to an array
 kept apart from the arena, 'null' hands out none.
 
-A float16 executor stores float16 and computes float32, as MXNet's CPU float16 operators do
-in effect (they accumulate in float32): the library is the float32 one (shared with float32
-binds of the same graph and shapes), and every user-facing array is a float16 array kept
-apart from the arena, converted on its way in before each call and on its way out after.
+float16 is stored, not computed, as MXNet's CPU float16 operators do in effect (they
+accumulate in float32): a float16 executor runs the float32 library (shared with float32
+binds of the same graph and shapes), and every array that type inference makes float16 (all
+of a float16 executor's but index-only arguments; a Cast to float16's output in a float32
+one) is a float16 array kept apart from the arena, converted on its way in before each call
+and on its way out after.
 """
 import numpy as np
 
@@ -222,9 +224,10 @@ class Executor:
     other array is a view of the compiled arena."""
 
     def __init__(self, symbol, ctx, reqs, dtype, shapes, args=None, grads=None, aux=None,
-                 outputs=None, group2ctx=None, fuse=True):
+                 outputs=None, group2ctx=None, fuse=True, types=None):
         self._symbol, self._ctx, self._stored = symbol, ctx, dtype
         self._dtype = _STORED.get(dtype, dtype)     # what the library computes in
+        self._types = dict(types or {})             # {argument: dtype} known at bind
         self._grad_req, self._group2ctx = dict(reqs), group2ctx
         self._shapes = dict(shapes)
         self._arg_names = symbol.list_arguments()
@@ -252,15 +255,11 @@ class Executor:
         ex = self._exec
         where = _placement(self._symbol, self._ctx, self._group2ctx)
 
-        apart = set()
-        if self._stored != self._dtype:     # held apart and converted, but index arguments
-            from .compiler.typeinfer import _only_index     # (exact in the arena's dtype)
-            apart = {n for n in self._arg_names if not _only_index(self._symbol, n)}
-            apart |= set(self._aux_names) | set(range(len(self._output_names)))
+        apart = self._held_apart()
 
         def pick(given, view, what, name=None):
             if given is None and name in apart:
-                return NDArray(np.zeros(view.shape, self._stored), where.get(name, self._ctx))
+                return NDArray(np.zeros(view.shape, apart[name]), where.get(name, self._ctx))
             if given is None:
                 return NDArray(view, where.get(name, self._ctx))
             if tuple(given.shape) != tuple(view.shape):
@@ -274,8 +273,8 @@ class Executor:
             if req == "null":
                 return grads.get(n)     # the caller's array, if any, is never written
             if req == "add" and n not in grads:     # accumulates apart from the arena
-                return NDArray(np.zeros(view.shape, self._stored if n in apart else
-                                        view.dtype), where.get(n, self._ctx))
+                return NDArray(np.zeros(view.shape, apart.get(n, view.dtype)),
+                               where.get(n, self._ctx))
             return pick(grads.get(n), view, "gradient of '%s'" % n, n)
         self.grad_arrays = [grad(n) for n in self._arg_names]
         self.aux_arrays = [pick(aux.get(n), ex.aux_arrays[n], "auxiliary state '%s'" % n, n)
@@ -286,6 +285,29 @@ class Executor:
         self._grad_dict = dict(zip(self._arg_names, self.grad_arrays))
         self._aux_dict = dict(zip(self._aux_names, self.aux_arrays))
         self._output_dict = dict(zip(self._output_names, self.outputs))
+
+    def _held_apart(self):
+        """{argument / auxiliary state name or output index: dtype} for the arrays stored in a
+        type the arena does not compute (float16 over a float32 arena), by type inference
+        from the types known at bind. Index-only arguments stay in the arena's dtype, which
+        holds their values exactly."""
+        if self._dtype != "float32":
+            return {}
+        from .compiler.typeinfer import _only_index
+        known = {k: v for k, v in self._types.items() if k in self._arg_names}
+        try:
+            args, outs, aux = self._symbol.infer_type_partial(**known)
+        except MXNetError:      # arrays of mixed types handed to bind: computed as given
+            return {}
+        held = {}
+        for names, types in ((self._arg_names, args), (self._aux_names, aux),
+                             (range(len(self._output_names)), outs)):
+            for name, t in zip(names, types or ()):
+                if t is not None and np.dtype(t).name in _STORED and not (
+                        isinstance(name, str) and name in self._arg_names
+                        and _only_index(self._symbol, name)):
+                    held[name] = np.dtype(t).name
+        return held
 
     def _pair_with(self, ex):
         """(user array, arena view) for every user-facing array that is not the arena view
@@ -442,7 +464,7 @@ class Executor:
                             checked=False)
         out = Executor(self._symbol, self._ctx, self._grad_req, self._stored,
                        dict(zip(self._arg_names, arg_shapes)), args, grads, aux, outs,
-                       self._group2ctx, fuse=self._monitor is None)
+                       self._group2ctx, fuse=self._monitor is None, types=self._types)
         if self._monitor is not None:
             out.set_monitor_callback(*self._monitor)
         return out
@@ -553,7 +575,7 @@ def simple_bind(self, ctx, grad_req="write", type_dict=None, stype_dict=None, gr
     full.update(shapes)
     args, grads = _shared_arrays(names, full, shared_arg_names, shared_exec, shared_buffer)
     ex = Executor(self, ctx, reqs, _dtype_from_types(type_dict, self), shapes, args, grads,
-                  group2ctx=group2ctx)
+                  group2ctx=group2ctx, types=type_dict)
     if shared_buffer is not None:
         for name, arr in zip(names, ex.arg_arrays):
             shared_buffer.setdefault(name, arr)
@@ -600,4 +622,5 @@ def bind(self, ctx, args, args_grad=None, grad_req="write", aux_states=None, gro
     reqs = {n: (r if n in grad_map else "null") for n, r in reqs.items()}
     shapes = {n: tuple(a.shape) for n, a in arg_map.items()}
     return Executor(self, ctx, reqs, _dtype_from_arrays(arg_map.values()), shapes, arg_map,
-                    grad_map, aux_map, group2ctx=group2ctx)
+                    grad_map, aux_map, group2ctx=group2ctx,
+                    types={n: a.dtype for n, a in arg_map.items()})

@@ -150,3 +150,16 @@ def test_float16_index_argument_keeps_exact_values():
     out = ex.forward()[0]
     assert out.dtype == F16 and ex.arg_dict["emb_weight"].dtype == F16
     np.testing.assert_array_equal(out.asnumpy(), [[1, 2], [0, 0]])
+
+
+def test_cast_to_float16_output_of_a_float32_executor_rounds_as_numpy():
+    x = mx.sym.Variable("x")
+    sym = mx.sym.Cast(x, dtype="float16")
+    values = np.array([0.1, 1 / 3, 65504.0, 70000.0, -2.0 ** -20, 1e-8, 2049.0, np.nan],
+                      np.float32)
+    arg = mx.nd.array(values, dtype=np.float32)
+    ex = sym.bind(mx.cpu(), {"x": arg})
+    assert ex.arg_arrays[0] is arg and ex.outputs[0].dtype == F16
+    ex.forward()
+    np.testing.assert_array_equal(ex.outputs[0].asnumpy(), values.astype(np.float64)
+                                  .astype(F16))
