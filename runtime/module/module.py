@@ -448,6 +448,8 @@ class Module(BaseModule):
         self._compression_params = compression_params
         self._kvstore, self._update_on_kvstore = None, False
         self._data_shapes = self._label_shapes = None
+        self._stored = None     # float16 for float16 data: the dtype of get_outputs /
+        # get_input_grads (the executor computes float32)
         self._grad_req = None
         self._monitor = None
         self._forwarded = False                          # a forward ran since the bind
@@ -522,6 +524,8 @@ class Module(BaseModule):
         self.inputs_need_grad = inputs_need_grad
         self._grad_req = self._make_grad_req(grad_req)
         self._data_shapes, self._label_shapes = data_shapes, label_shapes
+        self._stored = np.float16 if data_shapes and all(
+            np.dtype(d.dtype) == np.float16 for d in data_shapes) else None
         if len(self._context) > 1 and data_shapes:
             logging.getLogger("mxc.module").info(
                 "data parallelism over %s: one executor over the whole batch, slices %s",
@@ -1006,7 +1010,8 @@ class Module(BaseModule):
 
     def get_outputs(self, merge_multi_context=True):
         self._check_ready("get_outputs", params=True)
-        outs = [nd.NDArray(o) for o in self._exec.outputs]
+        outs = [nd.NDArray(o if self._stored is None else o.astype(self._stored))
+                for o in self._exec.outputs]
         if len(self._context) > 1 and merge_multi_context:
             return [o.copy() for o in outs]     # MXNet concatenates the contexts' parts
         if merge_multi_context or len(self._context) == 1:
@@ -1019,7 +1024,9 @@ class Module(BaseModule):
         self._check_ready("get_input_grads", params=True)
         if not self.inputs_need_grad:
             raise MXNetError("Module.get_input_grads: bind with inputs_need_grad=True first")
-        grads = [nd.NDArray(self._exec.grad_arrays[n], ctx=self._var_contexts.get(n))
+        grads = [nd.NDArray(self._exec.grad_arrays[n] if self._stored is None else
+                            self._exec.grad_arrays[n].astype(self._stored),
+                            ctx=self._var_contexts.get(n))
                  if n in self._exec.grad_arrays else None      # grad_req 'null': None, as MXNet
                  for n in self._data_names]
         if merge_multi_context or len(self._context) == 1:

@@ -163,3 +163,20 @@ def test_cast_to_float16_output_of_a_float32_executor_rounds_as_numpy():
     ex.forward()
     np.testing.assert_array_equal(ex.outputs[0].asnumpy(), values.astype(np.float64)
                                   .astype(F16))
+
+
+def test_module_with_float16_data_hands_out_float16():
+    data = mx.sym.Variable("data")
+    sym = mx.sym.FullyConnected(data, num_hidden=3, name="fc")
+    mod = mx.mod.Module(sym, ("data",), None)
+    mod.bind(data_shapes=[mx.io.DataDesc("data", (2, 4), F16)], inputs_need_grad=True)
+    mod.init_params(mx.init.Constant(0.5))         # the weight; a bias starts at 0
+    x = np.arange(8, dtype=F16).reshape(2, 4) / 8
+    mod.forward(mx.io.DataBatch(data=[mx.nd.array(x, dtype=F16)], label=None))
+    mod.backward([mx.nd.ones((2, 3), dtype=F16)])
+    out, = mod.get_outputs()
+    grad, = mod.get_input_grads()
+    assert out.dtype == F16 and grad.dtype == F16
+    _close(out.asnumpy(), (x.astype(np.float32) @ np.full((4, 3), 0.5)).astype(F16),
+           "module output")
+    _close(grad.asnumpy(), np.full((2, 4), 1.5, F16), "module input gradient")
