@@ -328,3 +328,21 @@ def test_default_tolerance_tables_by_dtype():
         assert step == 2.0 ** round(np.log2(step))        # a power of two
         assert dtype.type(1) + dtype.type(step) != dtype.type(1)
     assert tu.effective_dtype(np.zeros(2, np.float32)) == np.float32
+
+
+def test_checks_in_float16_store_float16_and_compute_in_float32():
+    """check_symbolic_forward / check_numeric_gradient with dtype float16 (MXNet's operator
+    tests sweep it): outputs come back as float16, equal to NumPy's float32 result rounded."""
+    from mxc import test_utils as tu
+    x = np.random.RandomState(0).uniform(-2, 2, (3, 4)).astype(np.float16)
+    sym = mx.sym.tanh(mx.sym.Variable("x")) * 3
+    want = (np.tanh(x.astype(np.float32)) * 3).astype(np.float16)
+    out = tu.check_symbolic_forward(sym, {"x": x}, [want], rtol=1e-3, atol=1e-3,
+                                    dtype=np.float16)
+    assert out[0].dtype == np.float16
+    np.testing.assert_allclose(out[0].astype(np.float32), want.astype(np.float32), rtol=2e-3)
+    eps = tu.default_numeric_eps()[np.dtype(np.float16)]
+    tu.check_numeric_gradient(sym, {"x": x}, numeric_eps=eps,
+                              rtol=1e-1, atol=1e-1, dtype=np.float16)
+    with pytest.raises(ValueError, match="float16, float32 or float64"):
+        tu.check_symbolic_forward(sym, {"x": x}, [want], dtype=np.int32)
