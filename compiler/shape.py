@@ -13,7 +13,7 @@ from math import prod
 
 from .errors import MXNetError
 from .graph import topo_order
-from .semantics import is_np_shape, legacy_shape
+from .semantics import is_np_shape
 from .ops.base import INT_MAX, Param, ShapeError, merge_shape, p_shape
 
 _SHAPE_HINT = Param(p_shape, ge=0)          # a variable's __shape__: 0 = unknown dimension
@@ -35,7 +35,7 @@ def _shape_hint(var):
         shown = repr(raw) if len(repr(raw)) <= 40 else repr(raw)[:36] + "...'"
         raise MXNetError("variable '%s': attribute __shape__=%s is invalid: %s"
                          % (var.name, shown, err)) from None
-    return legacy_shape(hint, "%s (its __shape__)" % var.name) if hint else hint
+    return tuple(0 if d == -1 else d for d in hint) if hint else hint   # -1: unknown (np_shape)
 
 
 def _takes_outputs(rule, _cache={}):
