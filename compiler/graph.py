@@ -182,6 +182,25 @@ def topo_order(heads):
     return order
 
 
+MAX_SWEEPS = 100     # forward + backward passes of an inference (each learns or stops)
+
+
+def propagate(order, visit, facts):
+    """Run `visit(node, facts)` (True when it learned something) over the operator nodes
+    forward, then backward, until a sweep learns nothing: shape and type inference both
+    fill unknowns from either side this way."""
+    ops = [n for n in order if not n.is_variable]
+    for _sweep in range(MAX_SWEEPS):
+        changed = False
+        for n in ops:
+            changed |= visit(n, facts)
+        for n in reversed(ops):
+            changed |= visit(n, facts)
+        if not changed:
+            break
+    return facts
+
+
 def aux_variables(order):
     """ids of variable nodes that some operator mutates (auxiliary states)."""
     aux = set()

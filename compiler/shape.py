@@ -12,13 +12,12 @@ import inspect
 from math import prod
 
 from .errors import MXNetError
-from .graph import topo_order
+from .graph import propagate, topo_order
 from .semantics import is_np_shape
 from .ops.base import INT_MAX, Param, ShapeError, merge_shape, p_shape
 
 _SHAPE_HINT = Param(p_shape, ge=0)          # a variable's __shape__: 0 = unknown dimension
 _NP_SHAPE_HINT = Param(p_shape, ge=-1)      # ... and -1 = unknown under NumPy shape semantics
-_MAX_SWEEPS = 100                           # forward + backward passes (each learns or stops)
 
 
 def _norm(shape):
@@ -135,16 +134,7 @@ def infer_graph_shapes(heads, known, partial=False):
     from outputs), until nothing changes. With partial=False a shape that is not complete
     comes back as None; with partial=True as far as it is known (0 = unknown dim)."""
     order = topo_order(heads)
-    ops = [n for n in order if not n.is_variable]
-    shapes = _variable_shapes(order, known)
-    for _sweep in range(_MAX_SWEEPS):
-        changed = False
-        for n in ops:
-            changed |= _visit(n, shapes)
-        for n in reversed(ops):
-            changed |= _visit(n, shapes)
-        if not changed:
-            break
+    shapes = propagate(order, _visit, _variable_shapes(order, known))
     _refuse_huge(order, shapes)
     if not partial:
         shapes = {k: (s if s and all(s) else None) for k, s in shapes.items()}

@@ -10,10 +10,8 @@ loss head's label excepted), which may have any type; an operator without inputs
 both dtypes. `executor_dtype` picks the one type a compiled executor runs for a type_dict.
 """
 from .errors import MXNetError
-from .graph import topo_order
+from .graph import propagate, topo_order
 from .ops.base import DTYPE_NAMES, p_dtype
-
-_MAX_SWEEPS = 100
 
 
 class DtypeError(Exception):
@@ -147,17 +145,7 @@ def infer_graph_types(heads, known):
     """known: {variable name: dtype name}. Returns {(id(node), output index): dtype or None}.
     A variable's __dtype__ attribute gives its type when `known` does not."""
     order = topo_order(heads)
-    ops = [n for n in order if not n.is_variable]
-    types = _variable_types(order, known)
-    for _sweep in range(_MAX_SWEEPS):
-        changed = False
-        for n in ops:
-            changed |= _visit(n, types)
-        for n in reversed(ops):
-            changed |= _visit(n, types)
-        if not changed:
-            break
-    return types
+    return propagate(order, _visit, _variable_types(order, known))
 
 
 def executor_dtype(symbol, type_dict, supported):

@@ -1135,15 +1135,3 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
             self._label_buf[top] = label if self.label_width > 1 else label[0]
         self._current = (_nd(self._data_buf.copy()), _nd(self._label_buf.copy()), pad, ids)
         return True
-
-    def getdata(self):
-        return self._current[0]
-
-    def getlabel(self):
-        return self._current[1]
-
-    def getpad(self):
-        return self._current[2]
-
-    def getindex(self):
-        return self._current[3]

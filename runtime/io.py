@@ -543,7 +543,20 @@ class PrefetchingIter(_CurrentBatchIter):
 
 class _NativeIter(DataIter):
     """MXNet's iterators implemented in C++ (MXDataIter: CSVIter, MNISTIter, ...) hand out
-    one array from getdata() / getlabel(), not a list; their batches hold lists."""
+    one array from getdata() / getlabel(), not a list; their batches hold lists. iter_next
+    keeps the batch as self._current = (data, label, pad, index)."""
+
+    def getdata(self):
+        return self._current[0]
+
+    def getlabel(self):
+        return self._current[1]
+
+    def getpad(self):
+        return self._current[2]
+
+    def getindex(self):
+        return self._current[3]
 
     def next(self):
         if self.iter_next():
@@ -620,18 +633,6 @@ class _BatchLoader(_NativeIter):
                          NDArray(self._label_buf.reshape(self._label_batch_shape).copy()),
                          pad, self._index_buf.copy())
         return True
-
-    def getdata(self):
-        return self._current[0]
-
-    def getlabel(self):
-        return self._current[1]
-
-    def getpad(self):
-        return self._current[2]
-
-    def getindex(self):
-        return self._current[3]
 
 
 def _csv_dtype(dtype):
@@ -770,18 +771,10 @@ class MNISTIter(_NativeIter):
         if self._loc + self.batch_size > self._images.shape[0]:
             return False
         rows = slice(self._loc, self._loc + self.batch_size)
-        self._current = (NDArray(self._images[rows].copy()), NDArray(self._labels[rows].copy()))
+        self._current = (NDArray(self._images[rows].copy()), NDArray(self._labels[rows].copy()),
+                         0, None)
         self._loc += self.batch_size
         return True
-
-    def getdata(self):
-        return self._current[0]
-
-    def getlabel(self):
-        return self._current[1]
-
-    def getpad(self):
-        return 0
 
 
 def ImageRecordIter(*args, **kwargs):  # noqa: N802  (MXNet's name)
