@@ -18,7 +18,7 @@ def _mnist(folder, kind, count=None):
     return images[:count].astype(np.float32) / 255, labels[:count].astype(np.float32)
 
 
-def lenet():
+def lenet(fc1_act="relu"):
     data = mx.sym.Variable("data")
     net = mx.sym.Convolution(data, kernel=(5, 5), num_filter=20, name="conv1")
     net = mx.sym.Activation(net, act_type="relu", name="relu1")
@@ -28,7 +28,7 @@ def lenet():
     net = mx.sym.Pooling(net, kernel=(2, 2), stride=(2, 2), pool_type="max", name="pool2")
     net = mx.sym.Flatten(net, name="flatten")
     net = mx.sym.FullyConnected(net, num_hidden=500, name="fc1")
-    net = mx.sym.Activation(net, act_type="relu", name="relu3")
+    net = mx.sym.Activation(net, act_type=fc1_act, name="relu3")
     net = mx.sym.FullyConnected(net, num_hidden=10, name="fc2")
     return mx.sym.SoftmaxOutput(net, name="softmax")
 

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 import mxc as mx
+from test_lenet_mnist import lenet as lenet_symbol
 
 RECORDED = pathlib.Path(__file__).parent / "mxnet_recorded"
 sys.path.insert(0, str(RECORDED))
@@ -61,21 +62,10 @@ def test_hidden_outputs_count_in_node_row_ptr_only():
 
 
 def test_lenet_and_bn_mlp_built_with_mxc_match_the_recorded_checkpoints(shared_dir):
-    data = mx.sym.Variable("data")
-    net = mx.sym.Convolution(data, kernel=(5, 5), num_filter=20, name="conv1")
-    net = mx.sym.Activation(net, act_type="relu", name="relu1")
-    net = mx.sym.Pooling(net, kernel=(2, 2), stride=(2, 2), pool_type="max", name="pool1")
-    net = mx.sym.Convolution(net, kernel=(5, 5), num_filter=50, name="conv2")
-    net = mx.sym.Activation(net, act_type="relu", name="relu2")
-    net = mx.sym.Pooling(net, kernel=(2, 2), stride=(2, 2), pool_type="max", name="pool2")
-    net = mx.sym.Flatten(net, name="flatten")
-    net = mx.sym.FullyConnected(net, num_hidden=500, name="fc1")
-    net = mx.sym.Activation(net, act_type="tanh", name="relu3")
-    net = mx.sym.FullyConnected(net, num_hidden=10, name="fc2")
-    lenet = mx.sym.SoftmaxOutput(net, name="softmax")
+    lenet = lenet_symbol(fc1_act="tanh")        # the recorded checkpoint's LeNet
     assert lenet.tojson() == (shared_dir / "mxnet" / "lenet-symbol.json").read_text()
 
-    net = mx.sym.FullyConnected(data, num_hidden=64, name="fc1")
+    net = mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=64, name="fc1")
     net = mx.sym.BatchNorm(net, name="bn1")
     net = mx.sym.Activation(net, act_type="relu", name="relu1")
     net = mx.sym.Dropout(net, p=0.5, name="drop1")
