@@ -173,6 +173,26 @@ def _check_gradient_path(symbol, reqs):
             reached.update(id(c) for c, _ in node.inputs)
 
 
+def _arguments_reached_by_gradient(symbol):
+    """Names of the arguments that a head's gradient reaches through differentiable inputs
+    (BlockGrad / stop_gradient and index inputs stop it)."""
+    from .compiler.graph import topo_order
+    heads = symbol._heads
+    reached = {id(n) for n, _ in heads}
+    names = set()
+    for node in reversed(topo_order(heads)):
+        if id(node) not in reached:
+            continue
+        if node.op is None:
+            names.add(node.name)
+            continue
+        if not node.op.differentiable:
+            continue
+        reached.update(id(c) for slot, (c, _) in enumerate(node.inputs)
+                       if slot not in node.op.no_grad_inputs)
+    return names
+
+
 def _check_stypes(stype_dict):
     for name, stype in (stype_dict or {}).items():
         if stype != "default":
@@ -243,10 +263,15 @@ class Executor:
     def _compile(self, fuse):
         """The library computes every argument's gradient whatever grad_req says, so one
         library serves every binding of a graph and shapes; 'add' and 'null' are applied when
-        the gradients are handed out."""
-        every = {n: "write" for n in self._arg_names}
+        the gradients are handed out. When no gradient is asked for, or none can reach an
+        argument that asks (stop_gradient), the library is the inference one: no gradient
+        buffers, no saved activations, buffers reused by lifetime (MXNet's zero-gradient
+        propagation); backward then writes zeros where 'write' asks."""
+        asked = {n for n, r in self._grad_req.items() if r != "null"}
+        self._trains = bool(asked & _arguments_reached_by_gradient(self._symbol))
+        every = {n: "write" if self._trains else "null" for n in self._arg_names}
         return executor_for(self._symbol, self._shapes, grad_req=every,
-                            for_training=True, dtype=self._dtype, fuse=fuse,
+                            for_training=self._trains, dtype=self._dtype, fuse=fuse,
                             device_id=_device_id(self._ctx), optimizer_kinds=[])
 
     def _make_arrays(self, args, grads, aux, outputs):
@@ -269,9 +294,13 @@ class Executor:
         self.arg_arrays = [pick(args.get(n), ex.arg_arrays[n], "argument '%s'" % n, n)
                            for n in self._arg_names]
         def grad(n):
-            req, view = self._grad_req[n], ex.grad_arrays[n]
+            req, view = self._grad_req[n], ex.grad_arrays.get(n)
             if req == "null":
                 return grads.get(n)     # the caller's array, if any, is never written
+            if view is None:            # no gradient reaches it: zeros apart from the arena
+                shape = self._shapes.get(n) or ex.arg_arrays[n].shape
+                return grads.get(n, NDArray(np.zeros(shape, apart.get(n, self._stored)),
+                                            where.get(n, self._ctx)))
             if req == "add" and n not in grads:     # accumulates apart from the arena
                 return NDArray(np.zeros(view.shape, apart.get(n, view.dtype)),
                                where.get(n, self._ctx))
@@ -390,10 +419,14 @@ class Executor:
     def backward(self, out_grads=None, is_train=True):
         """Gradients of the arguments, written (or added, grad_req 'add') into grad_arrays.
         out_grads: the head gradients of outputs that are not losses (NDArray, list, or dict
-        by output name); an output without one gets ones."""
-        if not self._forwarded:
-            raise MXNetError("backward: call forward() first (backward needs the outputs of "
-                             "a forward pass)")
+        by output name); an output without one gets ones. As in MXNet, backward before any
+        forward runs over what the buffers hold (zeros after bind): right for operators whose
+        gradient does not read forward values (tile, repeat, reshape, ...)."""
+        if not self._trains:
+            for name, arr in zip(self._arg_names, self.grad_arrays):
+                if self._grad_req[name] == "write":
+                    np.asarray(arr)[...] = 0
+            return
         self._set_head_grads(self._out_grads_list(out_grads))
         self._before_call()
         self._exec.backward()

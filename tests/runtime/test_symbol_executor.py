@@ -1,4 +1,6 @@
 """Symbol.bind / simple_bind and the Executor API, checked against NumPy."""
+import re
+
 import numpy as np
 import pytest
 
@@ -160,9 +162,36 @@ def test_grad_req_add_accumulates_and_null_has_no_gradient():
     close(gw, 2 * og.T @ x)
     nulls = linear().simple_bind(mx.cpu(), grad_req="null", data=(BATCH, IN))
     assert nulls.grad_arrays == [None, None, None]
-    # one library serves every grad_req of a graph and its shapes
-    keys = {e._exec.built.key for e in (exe, nulls, linear().bind(mx.cpu(), args))}
-    assert len(keys) == 1
+    # one library serves every grad_req that asks for a gradient; with none asked for, the
+    # inference library (no gradient buffers) runs, and backward changes nothing
+    trained = linear().simple_bind(mx.cpu(), data=(BATCH, IN))
+    no_grads = linear().bind(mx.cpu(), args)         # no args_grad: nothing asked for
+    assert exe._exec.built.key == trained._exec.built.key != nulls._exec.built.key
+    assert no_grads._exec.built.key == nulls._exec.built.key
+    nulls.forward(is_train=True)
+    nulls.backward(mx.nd.array(og))
+    assert nulls.grad_arrays == [None, None, None]
+
+
+def test_no_gradient_reaching_an_argument_binds_the_inference_library():
+    # MXNet's zero-gradient propagation: behind stop_gradient nothing needs a gradient, so
+    # no gradient buffers or saved activations are allocated, and 'write' gradients are zeros
+    data = mx.sym.Variable("data")
+    net = data
+    for _ in range(4):
+        net = net * net
+    shape = (4, 3, 8, 8)
+    full = net.simple_bind(mx.cpu(), data=shape)
+    stopped = mx.sym.stop_gradient(net).simple_bind(mx.cpu(), data=shape)
+    nulls = net.simple_bind(mx.cpu(), data=shape, grad_req="null")
+    x = np.random.default_rng(0).uniform(0.5, 1.0, shape)
+    stopped.grad_dict["data"][:] = 7
+    stopped.forward(is_train=True, data=x)
+    stopped.backward()
+    close(stopped.outputs[0], x ** 16)
+    assert np.all(stopped.grad_dict["data"].asnumpy() == 0)
+    memory = lambda e: float(re.search(r"activations ([0-9.]+) MiB", e.debug_str()).group(1))
+    assert memory(stopped) == memory(nulls) < memory(full)
 
 
 def test_forward_kwargs_copy_into_the_argument_arrays():
@@ -178,8 +207,13 @@ def test_forward_kwargs_copy_into_the_argument_arrays():
         exe.forward(data=np.zeros((BATCH + 1, IN)))
     with pytest.raises(MXNetError, match="unknown argument 'nope'"):
         exe.forward(nope=np.zeros(2))
-    with pytest.raises(MXNetError, match="forward"):
-        linear().simple_bind(mx.cpu(), data=(BATCH, IN)).backward()
+    # as in MXNet, backward before any forward runs over the bound buffers: an operator
+    # whose gradient reads no forward value (here FullyConnected's weight gradient reads
+    # the bound data) gives the right gradient
+    fresh = linear().simple_bind(mx.cpu(), data=(BATCH, IN))
+    fresh.arg_dict["data"][:] = 1
+    fresh.backward(mx.nd.ones((BATCH, HIDDEN)))
+    close(fresh.grad_dict["fc_weight"], np.full((HIDDEN, IN), BATCH))
 
 
 def test_copy_params_from_and_extra_params():
