@@ -5,10 +5,10 @@ key (one per device) and either replaces the stored value with that sum or, once
 or optimizer is set, calls ``updater(key, summed, stored)``; `pull` copies the stored value
 into every output array.
 
-Everything runs in this process. The distributed types (``dist_sync``, ``dist_device_sync``)
-work as a single worker (rank 0 of 1); training across processes needs the script launched
-with ``mpirun``, which is not supported yet, and such a launch is refused with a clear error.
-``dist_async`` is refused outright.
+The local types run in this process. The distributed types (``dist_sync``,
+``dist_device_sync``) in a script launched with ``mpirun -np N`` are a store across the N
+processes (mxc.dist, over MPI); without such a launch they work as a single worker (rank 0
+of 1). ``dist_async`` is refused outright.
 """
 import logging
 import os
@@ -134,12 +134,12 @@ def _check_type(name):
 def _check_single_process(name):
     launch = _launched_processes()
     if launch is not None:
-        raise MXNetError("kvstore '%s': this process is one of %d launched processes (%s=%d), "
-                         "but training across processes is not supported yet; run the script "
-                         "as one process" % (name, launch[1], launch[0], launch[1]))
+        raise MXNetError("kvstore '%s': this process is one of %d launched processes (%s=%d); "
+                         "create the store with mx.kv.create('%s') to train across them"
+                         % (name, launch[1], launch[0], launch[1], name))
     _log.warning("kvstore '%s' runs in this one process as rank 0 of 1 worker; training "
-                 "across several processes needs the script launched with mpirun, which is "
-                 "not supported yet", name)
+                 "across several processes needs the script launched with "
+                 "`mpirun -np N python SCRIPT`", name)
 
 
 # ------------------------------------------------------------------------------ the store
@@ -345,4 +345,9 @@ def create(name="local"):
     registered = KVStoreBase.kv_registry.get(name.lower())
     if registered is not None:
         return registered()
+    if "dist" in name.lower():
+        from . import dist
+        dist.check_launcher(_check_type(name))
+        if dist.launched_size() > 1:
+            return dist.create(name)
     return KVStore(name)

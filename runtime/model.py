@@ -13,7 +13,12 @@ BatchEndParam = namedtuple("BatchEndParams", ["epoch", "nbatch", "eval_metric", 
 
 
 def save_checkpoint(prefix, epoch, symbol, arg_params, aux_params, remove_amp_cast=True):
-    """Write `prefix-symbol.json` (unless symbol is None) and `prefix-%04d.params`."""
+    """Write `prefix-symbol.json` (unless symbol is None) and `prefix-%04d.params`; in a
+    multi-process job (kvstore 'dist_sync' under mpirun) only rank 0 writes."""
+    from .dist import writes_checkpoints
+    if not writes_checkpoints():
+        logging.debug("checkpoint %s-%04d: written by rank 0, not this worker", prefix, epoch)
+        return
     if symbol is not None:
         symbol.save("%s-symbol.json" % prefix, remove_amp_cast=remove_amp_cast)
     save_dict = {("arg:%s" % k): v.as_in_context(_cpu()) for k, v in arg_params.items()}

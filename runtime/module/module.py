@@ -234,7 +234,11 @@ class BaseModule:
                 monitor.tic()
             self.forward_backward(data_batch)
             self.update()
-            self.update_metric(eval_metric, data_batch.label)
+            if isinstance(data_batch, list):
+                self.update_metric(eval_metric, [db.label for db in data_batch],
+                                   pre_sliced=True)
+            else:
+                self.update_metric(eval_metric, data_batch.label)
             try:
                 next_data_batch = next(data_iter)
                 self.prepare(next_data_batch, sparse_row_id_fn=sparse_row_id_fn)
@@ -454,6 +458,8 @@ class Module(BaseModule):
         self._monitor = None
         self._forwarded = False                          # a forward ran since the bind
         self._executors = {}                             # shapes -> Executor (reshape cache)
+        self._execs = []                                 # one executor per context
+        self._dp_states = None       # further contexts' optimizer states (no kvstore)
         self._group2ctxs = group2ctxs
         self._var_contexts = {}                          # variable -> its ctx_group's context
 
@@ -483,7 +489,13 @@ class Module(BaseModule):
     @property
     def output_shapes(self):
         self._check_ready("output_shapes")
-        return [(n, tuple(o.shape)) for n, o in zip(self._output_names, self._exec.outputs)]
+        shapes = [(n, tuple(o.shape)) for n, o in zip(self._output_names, self._exec.outputs)]
+        if len(self._execs) > 1:        # the contexts' parts along the batch axis
+            total = sum(s.stop - s.start for s in self._context_slices())
+            shapes = [(n, s if _dp.output_axis(self._symbol, n) < 0 else
+                       s[:_dp.output_axis(self._symbol, n)] + (total,) +
+                       s[_dp.output_axis(self._symbol, n) + 1:]) for n, s in shapes]
+        return shapes
 
     # -- binding ------------------------------------------------------------------------------
     @_profiler.timed("bind")
@@ -501,7 +513,6 @@ class Module(BaseModule):
             if ctx.device_type == "gpu":
                 from ..executor_cuda import check_available
                 check_available(ctx)
-        _dp.check_graph(self._symbol, self._context, for_training)
         self._var_contexts = _dp.group_contexts(self._symbol, self._context, self._group2ctxs)
         data_shapes = _descs(data_shapes)
         label_shapes = _descs(label_shapes) if label_shapes is not None else None
@@ -528,17 +539,17 @@ class Module(BaseModule):
             np.dtype(d.dtype) == np.float16 for d in data_shapes) else None
         if len(self._context) > 1 and data_shapes:
             logging.getLogger("mxc.module").info(
-                "data parallelism over %s: one executor over the whole batch, slices %s",
+                "data parallelism over %s: one executor per context, batch slices %s",
                 ", ".join(str(c) for c in self._context),
                 [(s.start, s.stop) for s in self._context_slices()])
-        pending = None
-        if self._exec is not None:
-            pending = self._exec
-        self._exec = self._new_executor(data_shapes, label_shapes)
+        pending = list(self._execs)
+        self._execs = self._new_executors(data_shapes, label_shapes)
+        self._exec = self._execs[0]
         self._forwarded = False
         self.binded = True
-        if pending is not None:
-            self._copy_params(pending, self._exec, self._param_names)
+        if pending:
+            for old, new in zip(pending, self._execs):
+                self._copy_params(old, new, self._param_names)
         elif self.params_initialized and self._arg_params is not None:
             self._write_params(self._arg_params, self._aux_params, allow_missing=True)
             self._arg_params = self._aux_params = None
@@ -578,6 +589,7 @@ class Module(BaseModule):
             self._arg_params, self._aux_params = self.get_params()
         self.binded = False
         self._exec = None
+        self._execs = []
         self._executors = {}
 
     def _make_grad_req(self, grad_req):
@@ -606,11 +618,24 @@ class Module(BaseModule):
                 shapes[d.name] = tuple(d.shape)
         return shapes
 
-    def _new_executor(self, data_shapes, label_shapes, fuse=True):
+    def _new_executors(self, data_shapes, label_shapes, fuse=True):
+        """One executor per context, over the context's slice of the batch (MXNet's
+        DataParallelExecutorGroup; see data_parallel)."""
+        if len(self._context) == 1:
+            return [self._new_executor(data_shapes, label_shapes, fuse)]
+        desc = data_shapes[0]
+        slices = _dp.split_batch(desc.shape[max(_dp.axis_of(desc), 0)], self._work_load_list)
+        return [self._new_executor(_dp.sliced_descs(data_shapes, sl),
+                                   _dp.sliced_descs(label_shapes, sl), fuse, k)
+                for k, sl in enumerate(slices)]
+
+    def _new_executor(self, data_shapes, label_shapes, fuse=True, k=0):
         shapes = self._shape_dict(data_shapes, label_shapes)
         key = tuple(sorted(shapes.items()))     # one compile per input shapes
         if not fuse:
             key += (("<unfused>", ()),)
+        if len(self._context) > 1:              # one executor (memory) per context
+            key += (("<context>", (k,)),)
         if self._exec is not None:          # parameters keep their shapes on reshape
             for name, arr in self._exec.arg_arrays.items():
                 if name in self._param_names:
@@ -619,7 +644,7 @@ class Module(BaseModule):
             return self._executors[key]
         labels = [d.name for d in label_shapes or []
                   if d.name in self._symbol.list_arguments()]
-        ctx = self._context[0]
+        ctx = self._context[k]
         ex = executor_for(self._symbol, shapes, data_names=self._data_names, label_names=labels,
                           grad_req=self._grad_req, for_training=self.for_training,
                           logger=self.logger, fuse=fuse, optimizer_kinds=self._bind_kinds(),
@@ -641,12 +666,13 @@ class Module(BaseModule):
         self._check_ready("reshape")
         data_shapes = _descs(data_shapes)
         label_shapes = _descs(label_shapes) if label_shapes is not None else None
-        old = self._exec
-        new = self._new_executor(data_shapes, label_shapes, fuse=self._monitor is None)
-        if new is not old:
-            self._copy_params(old, new, self._param_names)
-            self._forwarded = False
-        self._exec = new
+        olds = self._execs
+        news = self._new_executors(data_shapes, label_shapes, fuse=self._monitor is None)
+        for old, new in zip(olds, news):
+            if new is not old:
+                self._copy_params(old, new, self._param_names)
+                self._forwarded = False
+        self._execs, self._exec = news, news[0]
         self._data_shapes, self._label_shapes = data_shapes, label_shapes
 
     @staticmethod
@@ -693,6 +719,8 @@ class Module(BaseModule):
             fill(name, ex.arg_arrays[name], arg_params)
         for name in sorted(self._aux_names):
             fill(name, ex.aux_arrays[name], aux_params)
+        for other in self._execs[1:]:      # every context starts from the same values
+            self._copy_params(ex, other, self._param_names)
         self.params_initialized = True     # extra names in the dicts are ignored, as MXNet
 
     def _write_params(self, arg_params, aux_params, allow_missing, allow_extra=True):
@@ -710,7 +738,8 @@ class Module(BaseModule):
                 if value.shape != dst[name].shape:
                     raise MXNetError("parameter '%s': shape %s does not match the bound shape "
                                      "%s" % (name, value.shape, dst[name].shape))
-                dst[name][...] = value
+                for other in self._execs or [ex]:       # the value on every context
+                    (other.arg_arrays if kind == "arg" else other.aux_arrays)[name][...] = value
         if not allow_missing:
             missing = [n for n in self._param_names if n not in (arg_params or {})]
             if missing:
@@ -721,6 +750,11 @@ class Module(BaseModule):
             raise MXNetError("Module.get_params: call init_params() first")
         if not self.binded:
             return dict(self._arg_params), dict(self._aux_params)
+        if len(self._execs) > 1:    # MXNet's executor group: the mean over the contexts
+            return ({n: nd.NDArray(_dp.mean([e.arg_arrays[n] for e in self._execs]))
+                     for n in self._param_names},
+                    {n: nd.NDArray(_dp.mean([e.aux_arrays[n] for e in self._execs]))
+                     for n in self._aux_names})
         ex = self._exec
         arg = {n: nd.NDArray(ex.arg_arrays[n].copy()) for n in self._param_names}
         aux = {n: nd.NDArray(ex.aux_arrays[n].copy()) for n in self._aux_names}
@@ -806,13 +840,16 @@ class Module(BaseModule):
         self._kvstore, self._update_on_kvstore = kv, False
         if kv is None:
             return
-        if kv.num_workers != 1:
-            raise MXNetError("kvstore '%s' has %d workers: training across processes is not "
-                             "supported yet" % (kv.type, kv.num_workers))
+        if kv.num_workers != 1 and not hasattr(kv, "allreduce_"):
+            raise MXNetError("kvstore '%s' has %d workers but cannot all-reduce gradients"
+                             % (kv.type, kv.num_workers))
         if self._compression_params:
             kv.set_gradient_compression(self._compression_params)
         for name in self._param_names:
             kv.init(name, nd.NDArray(self._exec.arg_arrays[name]))
+        if kv.num_workers != 1:         # every worker starts from rank 0's parameters
+            for name in self._param_names:
+                kv.pull(name, nd.NDArray(self._exec.arg_arrays[name]))
 
     def borrow_optimizer(self, shared_module):
         assert shared_module.optimizer_initialized
@@ -860,12 +897,30 @@ class Module(BaseModule):
     @_profiler.timed("update")
     def update(self):
         self._check_ready("update", params=True, optimizer=True)
+        if len(self._execs) > 1:
+            return _dp.update(self)
         ex = self._exec
+        if self._kvstore is not None and self._kvstore.num_workers > 1:
+            self._allreduce_grads()
         if self._opt_kernel is not None:
             ex.update(self._opt_state, self._opt_kernel[0], self._hyper_rows(1))
             return
         for i, name in self._updated_params():
             self._updater(i, nd.NDArray(ex.grad_arrays[name]), nd.NDArray(ex.arg_arrays[name]))
+
+    def _allreduce_grads(self):
+        """Sum the gradients over the workers of a dist kvstore (mxc.dist), in place: one
+        all-reduce over the arena's gradient region on the host, else one per gradient."""
+        ex, kv = self._exec, self._kvstore
+        plan = ex.plan
+        arena = getattr(ex.memory, "arena", None)
+        if isinstance(arena, np.ndarray) and plan.regions.get("grads"):
+            kv.allreduce_(arena[plan.param_end:plan.param_end + plan.regions["grads"]],
+                          "gradient all-reduce")
+            return
+        for _i, name in self._updated_params():
+            grad = np.ascontiguousarray(ex.grad_arrays[name])
+            ex.grad_arrays[name][...] = kv.allreduce_(grad, "all-reduce of %s" % name)
 
     def _optimizer_states(self):
         from .. import states_format
@@ -942,21 +997,26 @@ class Module(BaseModule):
         self._check_ready("forward", params=True)
         if is_train is None:
             is_train = self.for_training
-        if isinstance(data_batch, list):
-            raise MXNetError("pre-sliced batches (a list of DataBatch) need several contexts")
-        if getattr(data_batch, "data", None) is None:
-            raise MXNetError("Module.forward: data_batch must be a DataBatch with data, got %s"
-                             % type(data_batch).__name__)
-        data = _as_list(data_batch.data)
-        if len(data) != len(self._data_names):
-            raise MXNetError("the batch has %d data arrays, the module expects %d (%s)"
-                             % (len(data), len(self._data_names), self._data_names))
-        label = getattr(data_batch, "label", None)      # a batch may carry data only
-        labels = _as_list(label) if label is not None else []
+        presliced = isinstance(data_batch, list)
+        if presliced:           # one DataBatch per context (MXNet's pre-sliced batches)
+            data, labels, new_shapes, label_whole = _dp.pre_sliced(
+                data_batch, len(self._context), self._data_names)
+        else:
+            if getattr(data_batch, "data", None) is None:
+                raise MXNetError("Module.forward: data_batch must be a DataBatch with data, "
+                                 "got %s" % type(data_batch).__name__)
+            data = _as_list(data_batch.data)
+            if len(data) != len(self._data_names):
+                raise MXNetError("the batch has %d data arrays, the module expects %d (%s)"
+                                 % (len(data), len(self._data_names), self._data_names))
+            label = getattr(data_batch, "label", None)      # a batch may carry data only
+            labels = _as_list(label) if label is not None else []
+            new_shapes = [tuple(d.shape) for d in data]
+            label_whole = [tuple(lab.shape) for lab in labels]
         for name, arr in list(zip(self._data_names, data)) + \
                 list(zip([d.name for d in self._label_shapes or []], labels)):
-            check_real_data("Module.forward: input '%s'" % name, arr)
-        new_shapes = [tuple(d.shape) for d in data]
+            for part in (arr if presliced else [arr]):
+                check_real_data("Module.forward: input '%s'" % name, part)
         cur_shapes = [tuple(d.shape) for d in self._data_shapes]
         data_names = [d.name for d in self._data_shapes]
         if new_shapes != cur_shapes:
@@ -968,14 +1028,23 @@ class Module(BaseModule):
                 if provide_l:
                     new_label = _descs(provide_l)
                 elif labels:
-                    new_label = [DataDesc(d.name, tuple(l.shape))
-                                 for d, l in zip(self._label_shapes, labels)]
+                    new_label = [DataDesc(d.name, shape)
+                                 for d, shape in zip(self._label_shapes, label_whole)]
                 else:       # no labels in the batch: they follow the new batch size (MXNet)
                     new_label = [DataDesc(d.name, (new_data[0].shape[0],) + tuple(d.shape[1:]))
                                  for d in self._label_shapes]
             else:
                 new_label = None
             self.reshape(new_data, new_label)
+        if presliced or len(self._execs) > 1:
+            _dp.load_inputs(self._execs, self._context_slices(), self._data_shapes,
+                            self._label_shapes, data, labels, presliced)
+            for ex in self._execs:
+                ex.forward(is_train)
+            self._forwarded = True
+            if self._monitor is not None:
+                self._monitor.collect(self)
+            return
         ex = self._exec
         for desc, arr in zip(self._data_shapes, data):
             ex.arg_arrays[desc.name][...] = _as_numpy(arr)
@@ -1001,6 +1070,13 @@ class Module(BaseModule):
         if not self._forwarded:
             raise MXNetError("Module.backward: call forward() first (backward needs the "
                              "outputs of a forward pass on the bound executor)")
+        if len(self._execs) > 1:
+            if out_grads is not None:
+                _dp.load_head_grads(self._symbol, self._execs, self._context_slices(),
+                                    _as_list(out_grads))
+            for ex in self._execs:
+                ex.backward()
+            return
         ex = self._exec
         if out_grads is not None:
             for hg, g in zip(ex.head_grads, _as_list(out_grads)):
@@ -1010,48 +1086,52 @@ class Module(BaseModule):
 
     def get_outputs(self, merge_multi_context=True):
         self._check_ready("get_outputs", params=True)
-        outs = [nd.NDArray(o if self._stored is None else o.astype(self._stored))
-                for o in self._exec.outputs]
-        if len(self._context) > 1 and merge_multi_context:
-            return [o.copy() for o in outs]     # MXNet concatenates the contexts' parts
-        if merge_multi_context or len(self._context) == 1:
-            return outs if merge_multi_context else [[o] for o in outs]
-        slices = self._context_slices()
-        return [_dp.split(o, _dp.batch_axis(self._symbol, n), slices)
-                for n, o in zip(self._output_names, outs)]
+        parts = [[nd.NDArray(o if self._stored is None else o.astype(self._stored))
+                  for o in ex.outputs] for ex in self._execs]
+        parts = [list(p) for p in zip(*parts)]          # per output, one part per context
+        if not merge_multi_context:
+            return parts
+        return [_dp.merge(p, _dp.output_axis(self._symbol, n))    # concatenated: new arrays
+                for n, p in zip(self._output_names, parts)]
 
     def get_input_grads(self, merge_multi_context=True):
         self._check_ready("get_input_grads", params=True)
         if not self.inputs_need_grad:
             raise MXNetError("Module.get_input_grads: bind with inputs_need_grad=True first")
-        grads = [nd.NDArray(self._exec.grad_arrays[n] if self._stored is None else
-                            self._exec.grad_arrays[n].astype(self._stored),
-                            ctx=self._var_contexts.get(n))
-                 if n in self._exec.grad_arrays else None      # grad_req 'null': None, as MXNet
-                 for n in self._data_names]
-        if merge_multi_context or len(self._context) == 1:
-            return grads if merge_multi_context else [[g] for g in grads]
-        slices = self._context_slices()
-        axes = {d.name: max(DataDesc.get_batch_axis(getattr(d, "layout", None)), 0)
-                for d in self._data_shapes}
-        return [_dp.split(g, axes.get(n, 0), slices) for n, g in zip(self._data_names, grads)]
+        parts = [[nd.NDArray(ex.grad_arrays[n] if self._stored is None else
+                             ex.grad_arrays[n].astype(self._stored),
+                             ctx=self._var_contexts.get(n))
+                  if n in ex.grad_arrays else None      # grad_req 'null': None, as MXNet
+                  for ex in self._execs] for n in self._data_names]
+        if not merge_multi_context:
+            return parts
+        axes = {d.name: _dp.axis_of(d) for d in self._data_shapes}
+        return [None if p[0] is None else _dp.merge(p, axes.get(n, 0))
+                for n, p in zip(self._data_names, parts)]
 
     def get_states(self, merge_multi_context=True):
         assert not merge_multi_context, "merge_multi_context=True is not supported for states"
-        states = [nd.NDArray(self._exec.arg_arrays[n]) for n in self._state_names]
-        if len(self._context) == 1:
-            return [[s] for s in states]
-        return [_dp.split(s, 0, self._context_slices()) for s in states]
+        return [[nd.NDArray(ex.arg_arrays[n]) for ex in self._execs]
+                for n in self._state_names]
 
     def set_states(self, states=None, value=None):
+        """A value for every state, or per state one array per context (a whole-batch
+        array is sliced over the contexts)."""
+        slices = self._context_slices() if len(self._execs) > 1 else None
         for k, name in enumerate(self._state_names):
-            if value is not None:
-                self._exec.arg_arrays[name][...] = value
-            else:
-                self._exec.arg_arrays[name][...] = _as_numpy(_dp.merge(states[k]))
+            for c, ex in enumerate(self._execs):
+                if value is not None:
+                    ex.arg_arrays[name][...] = value
+                elif isinstance(states[k], (list, tuple)):
+                    ex.arg_arrays[name][...] = _as_numpy(states[k][c])
+                else:
+                    ex.arg_arrays[name][...] = _dp.take(states[k], 0, slices[c]) \
+                        if slices else _as_numpy(states[k])
 
     @_profiler.timed("update_metric")
     def update_metric(self, eval_metric, labels, pre_sliced=False):
+        if pre_sliced or len(self._execs) > 1:      # once per context slice, as MXNet
+            return _dp.update_metric(self, eval_metric, labels, pre_sliced)
         labels = _as_list(labels)
         label_dict = {name: lab for name, lab in zip(self._label_names, labels)}
         if len(label_dict) < len(labels):
@@ -1063,6 +1143,10 @@ class Module(BaseModule):
     def _fast_path(self, data_iter, metric=None, train=False):
         if self._monitor is not None or _profiler._PROFILER.active:
             return None     # a recording profiler times each forward / backward / update
+        if len(self._execs) > 1:
+            return None     # several contexts: batch by batch, each through every context
+        if train and self._kvstore is not None and self._kvstore.num_workers > 1:
+            return None     # the batch loop all-reduces the gradients in update()
         optimizer = None
         if train:
             if self._opt_kernel is None:
@@ -1078,18 +1162,18 @@ class Module(BaseModule):
 
     def _unfuse(self):
         """Rebind to a plan without fused kernels, so every internal output exists."""
-        old = self._exec
-        if not old.fuse or not old.plan.fused:
+        if not self._exec.fuse or not self._exec.plan.fused:
             return
-        new = self._new_executor(self._data_shapes, self._label_shapes, fuse=False)
-        if new.state_slices(1) != old.state_slices(1):
-            raise MXNetError("install_monitor: the unfused plan lays out the parameters "
-                             "differently")
-        self._copy_params(old, new, self._param_names)
-        for name, arr in old.grad_arrays.items():
-            if name in new.grad_arrays:
-                new.grad_arrays[name][...] = arr
-        self._exec = new
+        news = self._new_executors(self._data_shapes, self._label_shapes, fuse=False)
+        for old, new in zip(self._execs, news):
+            if new.state_slices(1) != old.state_slices(1):
+                raise MXNetError("install_monitor: the unfused plan lays out the parameters "
+                                 "differently")
+            self._copy_params(old, new, self._param_names)
+            for name, arr in old.grad_arrays.items():
+                if name in new.grad_arrays:
+                    new.grad_arrays[name][...] = arr
+        self._execs, self._exec = news, news[0]
 
     # -- checkpoints --------------------------------------------------------------------------
     def export(self, path, kind="inference", name="model", embed=False, target=None,
@@ -1147,9 +1231,10 @@ class Module(BaseModule):
     def save_checkpoint(self, prefix, epoch, save_optimizer_states=False,
                         remove_amp_cast=True):
         from ..model import save_checkpoint
+        from ..dist import writes_checkpoints
         arg, aux = self.get_params()
         save_checkpoint(prefix, epoch, self._symbol, arg, aux, remove_amp_cast=remove_amp_cast)
-        if save_optimizer_states:
+        if save_optimizer_states and writes_checkpoints():
             state_name = "%s-%04d.states" % (prefix, epoch)
             self.save_optimizer_states(state_name)
             logging.info('Saved optimizer state to "%s"', state_name)

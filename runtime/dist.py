@@ -1,0 +1,255 @@
+"""Training across processes: the 'dist_sync' / 'dist_device_sync' kvstore over MPI.
+
+A script launched as ``mpirun -np N python train.py`` gets, from ``mx.kv.create('dist_sync')``,
+a store whose N workers are the N MPI processes (mpi4py, the optional extra ``mxc[dist]``):
+
+* ``rank`` / ``num_workers`` are the MPI rank and size; ``barrier()`` waits for every worker.
+* ``init`` stores rank 0's value on every worker (a broadcast), as MXNet's servers keep the
+  first worker's initial value.
+* ``push`` sums the values of this worker's devices, then sums that over all workers (an
+  all-reduce) and applies the updater (set_optimizer) to the sum on every worker; the same
+  floats go in everywhere, so every worker holds the same parameters afterwards. MXNet's
+  dist_sync runs the update on its servers on the same sum, so the numbers agree.
+* ``pull`` copies the stored value out; ``pushpull`` is push then pull.
+
+A Module trained with such a store all-reduces its gradient arena once per batch before the
+compiled update (see Module.update), takes its initial parameters from rank 0 and lets only
+rank 0 write checkpoints (`writes_checkpoints`).
+
+A worker that fails must not leave the others waiting in a collective forever. Two guards:
+an uncaught exception in any worker logs which rank failed and calls MPI_Abort, which makes
+mpirun end every process of the job at once; and every collective this module starts is
+waited on with a deadline (``MXC_DIST_TIMEOUT`` seconds, default 600), after which the job
+is aborted with a message naming the operation and the rank.
+
+MXNet's ps-lite launch (``tools/launch.py``: DMLC_ROLE, DMLC_PS_ROOT_URI, DMLC_NUM_WORKER,
+...) is refused with the mpirun command line to use instead.
+"""
+import logging
+import os
+import sys
+import time
+
+import numpy as np
+
+from .base import MXNetError
+from .kvstore import KVStore, _check_type, _pairs
+from .ndarray import NDArray
+
+__all__ = ["DistKVStore", "check_launcher", "launched_size", "writes_checkpoints"]
+
+_log = logging.getLogger("mxc.dist")
+
+# environment variables by which an MPI launcher tells a process the size of its job
+_MPI_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE")
+# ... and those of MXNet's ps-lite launcher (tools/launch.py, dmlc-submit)
+_PSLITE_VARS = ("DMLC_ROLE", "DMLC_PS_ROOT_URI", "DMLC_PS_ROOT_PORT", "DMLC_NUM_WORKER",
+                "DMLC_NUM_SERVER")
+_DEFAULT_TIMEOUT = 600.0
+
+_active = None          # the DistKVStore of this process with more than one worker, if any
+
+
+def check_launcher(name):
+    """A clear error when this process was started by MXNet's ps-lite launcher."""
+    found = [v for v in _PSLITE_VARS if os.environ.get(v, "").strip()]
+    if not found:
+        return
+    role = os.environ.get("DMLC_ROLE", "").strip() or "worker"
+    workers = os.environ.get("DMLC_NUM_WORKER", "").strip()
+    n = workers if workers.isdigit() else "N"
+    raise MXNetError(
+        "kvstore '%s': this process was started by MXNet's ps-lite launcher (tools/launch.py; "
+        "%s set, role '%s'). mxc trains across processes with MPI and has no parameter "
+        "servers or scheduler: run the training script once per worker with mpirun instead, "
+        "e.g. `mpirun -np %s python train.py ...` (add `-H host1,host2,...` for several "
+        "hosts), and unset %s" % (name, ", ".join(found), role, n, ", ".join(found)))
+
+
+def launched_size():
+    """The number of processes of the MPI job around this process (1 when not launched)."""
+    for var in _MPI_SIZE_VARS:
+        raw = os.environ.get(var, "").strip()
+        if raw.isdigit() and int(raw) > 0:
+            return int(raw)
+    return 1
+
+
+def writes_checkpoints():
+    """False on the workers other than rank 0 of a multi-process job: they write no files."""
+    return _active is None or _active.rank == 0
+
+
+def active():
+    """The multi-worker store of this process, or None."""
+    return _active
+
+
+def _mpi():
+    """mpi4py's MPI module (initialising MPI), or a clear error naming the extra to install."""
+    try:
+        from mpi4py import MPI
+    except ImportError as err:
+        raise MXNetError("distributed training needs mpi4py (and an MPI library such as Open "
+                         "MPI): pip install \"mxc[dist]\" (%s)" % err) from None
+    return MPI
+
+
+def _timeout():
+    raw = os.environ.get("MXC_DIST_TIMEOUT", "").strip()
+    if not raw:
+        return _DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise MXNetError("MXC_DIST_TIMEOUT must be a number of seconds, got %r" % raw) from None
+    if not value > 0:
+        raise MXNetError("MXC_DIST_TIMEOUT must be positive, got %r" % raw)
+    return value
+
+
+def _install_abort_hook(comm, rank, size):
+    """Make an uncaught exception in this worker end the whole job (MPI_Abort)."""
+    previous = sys.excepthook
+
+    def hook(kind, value, tb):
+        try:
+            previous(kind, value, tb)
+            _log.error("worker rank %d of %d failed with %s: %s; aborting all %d workers "
+                       "(MPI_Abort)", rank, size, kind.__name__, value, size)
+            sys.stderr.flush()
+            sys.stdout.flush()
+        finally:
+            comm.Abort(1)
+    sys.excepthook = hook
+
+
+class DistKVStore(KVStore):
+    """'dist_sync' / 'dist_device_sync' across the processes of an MPI job."""
+
+    def __init__(self, kvstore_type="dist_sync"):         # pylint: disable=super-init-not-called
+        self._type = _check_type(kvstore_type)
+        if "dist" not in self._type:
+            raise MXNetError("DistKVStore needs a dist type, got '%s'" % self._type)
+        check_launcher(self._type)
+        MPI = _mpi()
+        self._MPI = MPI
+        self._comm = MPI.COMM_WORLD
+        self._rank = self._comm.Get_rank()
+        self._size = self._comm.Get_size()
+        self._timeout = _timeout()
+        self._store = {}
+        self._updater = None
+        self._compression = None
+        self.reduced_bytes = 0          # bytes all-reduced by this worker so far
+        global _active
+        if self._size > 1:
+            _active = self
+            _install_abort_hook(self._comm, self._rank, self._size)
+        _log.info("kvstore '%s': worker rank %d of %d (MPI)", self._type, self._rank,
+                  self._size)
+
+    # -- attributes
+    @property
+    def rank(self):
+        """This worker's rank in [0, num_workers)."""
+        return self._rank
+
+    @property
+    def num_workers(self):
+        """The number of workers (processes of the MPI job)."""
+        return self._size
+
+    def num_dead_node(self, node_id, timeout_sec=60):
+        """Dead nodes: 0 (a dead worker aborts the whole job, so a live one sees none)."""
+        return 0
+
+    # -- collectives, each waited on with a deadline
+    def _wait(self, request, what):
+        deadline = time.monotonic() + self._timeout
+        spins = 0
+        while not request.Test():
+            spins += 1
+            if spins > 200:
+                time.sleep(0.0002 if spins < 20000 else 0.005)
+            if time.monotonic() > deadline:
+                _log.error("worker rank %d of %d: %s did not complete within %g s "
+                           "(MXC_DIST_TIMEOUT): another worker is gone or stuck; aborting "
+                           "all workers", self._rank, self._size, what, self._timeout)
+                sys.stderr.flush()
+                self._comm.Abort(2)
+
+    def barrier(self):
+        """Wait until every worker has reached this barrier."""
+        if self._size > 1:
+            self._wait(self._comm.Ibarrier(), "barrier")
+
+    _barrier = barrier
+
+    def allreduce_(self, array, what="all-reduce"):
+        """Sum the contiguous NumPy array `array` over all workers, in place."""
+        if self._size == 1:
+            return array
+        if not (isinstance(array, np.ndarray) and array.flags.c_contiguous):
+            raise MXNetError("kvstore.%s: expects a contiguous NumPy array" % what)
+        self._wait(self._comm.Iallreduce(self._MPI.IN_PLACE, array, op=self._MPI.SUM), what)
+        self.reduced_bytes += array.nbytes
+        return array
+
+    def broadcast_(self, array, what="broadcast", root=0):
+        """Overwrite the contiguous NumPy array `array` with rank `root`'s, in place."""
+        if self._size > 1:
+            self._wait(self._comm.Ibcast(array, root=root), what)
+        return array
+
+    # -- data
+    def init(self, key, value):
+        """Store rank 0's value of `key` on every worker."""
+        for k, vals in _pairs(key, value, "init"):
+            if k in self._store:
+                raise MXNetError("kvstore.init: duplicate init of key %r" % (k,))
+            if len(vals) != 1:
+                raise MXNetError("kvstore.init: key %r got %d values, init takes one"
+                                 % (k, len(vals)))
+            local = np.ascontiguousarray(vals[0].asnumpy()).copy()
+            self._check_same_shape(k, local)
+            self._store[k] = NDArray(self.broadcast_(local, "init of key %r" % (k,)),
+                                     vals[0].context)
+
+    def _check_same_shape(self, key, local):
+        """Every worker must init a key with the same shape and dtype (else a broadcast
+        would read past a smaller buffer)."""
+        if self._size == 1:
+            return
+        mine = (tuple(local.shape), local.dtype.str)
+        theirs = self._comm.allgather(mine)
+        if any(t != mine for t in theirs):
+            raise MXNetError("kvstore.init: key %r has different shapes or types on the "
+                             "workers: %s" % (key, ", ".join("rank %d %s %s" % (r, s, d)
+                                                            for r, (s, d) in enumerate(theirs))))
+
+    def _merge(self, key, values, stored):
+        """The sum over this worker's devices, then over all workers."""
+        merged = KVStore._merge(self, key, values, stored)
+        summed = np.ascontiguousarray(merged.asnumpy())
+        self.allreduce_(summed, "push of key %r" % (key,))
+        return NDArray(summed, stored.context)
+
+    def set_gradient_compression(self, compression_params):
+        """Accept MXNet's compression settings; gradients are still all-reduced in full
+        precision (MXNet's 1bit / 2bit quantization is not applied)."""
+        from .kvstore import _compression_settings
+        self._compression = _compression_settings(compression_params)
+        _log.warning("kvstore '%s': gradient compression %s accepted but not applied; the "
+                     "gradients are all-reduced in full precision", self._type,
+                     self._compression)
+
+    def save_optimizer_states(self, fname, dump_optimizer=False):
+        """Rank 0 writes the updater's states (identical on every worker)."""
+        if self._rank == 0:
+            KVStore.save_optimizer_states(self, fname, dump_optimizer)
+
+
+def create(name):
+    """The store for kvstore type `name` in a process launched by mpirun."""
+    return DistKVStore(name)

@@ -1,0 +1,228 @@
+"""Training across processes over MPI: kvstore 'dist_sync' in Module.fit and the exported C
+trainer built with MPI=1, each run as `mpirun -np 2` and compared with one process training on
+the combined batches; only rank 0 writes checkpoints; a failing rank ends the job quickly."""
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import mxc as mx
+from mxc.base import MXNetError
+
+
+def _mpi_missing():
+    if shutil.which("mpirun") is None:
+        return "mpirun is not installed (Open MPI or MPICH)"
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return "mpi4py is not installed (pip install \"mxc[dist]\")"
+    return None
+
+
+needs_mpi = pytest.mark.skipif(_mpi_missing() is not None, reason=str(_mpi_missing()))
+
+BATCH = 8           # rows per worker and step
+WORKERS = 2
+ROWS = 400          # 25 steps of WORKERS * BATCH rows an epoch
+EPOCHS = 4          # 100 updates
+
+
+def _mpirun(args, cwd, timeout=120):
+    """Run `mpirun -np 2 ARGS`; (returncode, stdout + stderr, seconds)."""
+    cmd = ["mpirun", "-np", str(WORKERS)]
+    if _is_open_mpi():
+        cmd += ["--oversubscribe", "--mca", "btl", "self,vader"]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd.append("--allow-run-as-root")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    t0 = time.monotonic()
+    res = subprocess.run(cmd + list(args), cwd=str(cwd), env=env, capture_output=True,
+                         text=True, timeout=timeout)
+    return res.returncode, res.stdout + res.stderr, time.monotonic() - t0
+
+
+def _is_open_mpi():
+    res = subprocess.run(["mpirun", "--version"], capture_output=True, text=True)
+    return "Open MPI" in res.stdout + res.stderr or "OpenRTE" in res.stdout + res.stderr
+
+
+def _data():
+    rng = np.random.RandomState(3)
+    x = rng.randn(ROWS, 10).astype(np.float32)
+    y = (x[:, :4].sum(axis=1) > 0).astype(np.float32) + (x[:, 4] > 1)
+    return x, y.astype(np.float32)
+
+
+def _net():
+    net = mx.sym.Variable("data")
+    net = mx.sym.FullyConnected(net, name="fc1", num_hidden=16)
+    net = mx.sym.Activation(net, name="relu1", act_type="relu")
+    net = mx.sym.FullyConnected(net, name="fc2", num_hidden=3)
+    return mx.sym.SoftmaxOutput(net, name="softmax")
+
+
+def _initial(seed):
+    rng = np.random.RandomState(seed)
+    shapes = {"fc1_weight": (16, 10), "fc1_bias": (16,), "fc2_weight": (3, 16), "fc2_bias": (3,)}
+    return {k: (0.3 * rng.randn(*s)).astype(np.float32) for k, s in shapes.items()}
+
+
+OPTIMIZER = {"learning_rate": 0.1, "momentum": 0.9, "wd": 0.001}
+
+
+def _one_process_reference():
+    """One process, batches of WORKERS * BATCH rows, starting from rank 0's parameters."""
+    x, y = _data()
+    mod = mx.mod.Module(_net())
+    it = mx.io.NDArrayIter(x, y, WORKERS * BATCH, shuffle=False)
+    mod.fit(it, num_epoch=EPOCHS, optimizer="sgd", optimizer_params=OPTIMIZER,
+            arg_params={k: mx.nd.array(v) for k, v in _initial(0).items()})
+    return {k: v.asnumpy() for k, v in mod.get_params()[0].items()}
+
+
+# the training script every rank runs: the data split as MXNet's examples split it (each rank
+# its own part of every combined batch), its own initial parameters (the store must replace
+# them with rank 0's) and its own checkpoint prefix (only rank 0 may write)
+WORKER = r'''
+import logging, sys
+import numpy as np
+import mxc as mx
+sys.path.insert(0, sys.argv[1])
+import test_dist as t
+
+logging.basicConfig(level=logging.INFO, format="%(message)s")
+out, mode = sys.argv[2], sys.argv[3]
+kv = mx.kv.create("dist_sync")
+assert (kv.num_workers, type(kv).__name__) == (t.WORKERS, "DistKVStore"), kv
+x, y = t._data()
+part = np.arange(t.ROWS).reshape(-1, kv.num_workers, t.BATCH)[:, kv.rank].ravel()
+it = mx.io.NDArrayIter(x[part], y[part], t.BATCH, shuffle=False)
+mod = mx.mod.Module(t._net())
+
+def fail(param):
+    if mode == "raise" and kv.rank == 1 and param.epoch == 1 and param.nbatch == 5:
+        raise RuntimeError("injected failure in rank 1")
+
+mod.fit(it, num_epoch=t.EPOCHS, kvstore=kv, optimizer="sgd", optimizer_params=t.OPTIMIZER,
+        arg_params={k: mx.nd.array(v) for k, v in t._initial(kv.rank).items()},
+        batch_end_callback=[mx.callback.Speedometer(t.BATCH, 10), fail],
+        epoch_end_callback=mx.callback.do_checkpoint("%s/ck-rank%d" % (out, kv.rank)))
+np.savez("%s/final-rank%d.npz" % (out, kv.rank),
+         **{k: v.asnumpy() for k, v in mod.get_params()[0].items()})
+'''
+
+
+@needs_mpi
+def test_dist_sync_fit_equals_one_process_on_the_combined_batches(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(WORKER)
+    here = os.path.dirname(os.path.abspath(__file__))
+    rc, out, _ = _mpirun([sys.executable, str(script), here, str(tmp_path), "fit"], tmp_path)
+    assert rc == 0, out
+    want = _one_process_reference()
+    for rank in range(WORKERS):
+        got = np.load(tmp_path / ("final-rank%d.npz" % rank))
+        assert sorted(got.files) == sorted(want)
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=0, atol=1e-5,
+                                       err_msg="rank %d %s" % (rank, k))
+    # rank 0 wrote every epoch's checkpoint, rank 1 none; the last one is the final state
+    written = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("ck-"))
+    assert written == ["ck-rank0-%04d.params" % e for e in range(1, EPOCHS + 1)] + \
+        ["ck-rank0-symbol.json"], written
+    _, arg, _ = mx.model.load_checkpoint(str(tmp_path / "ck-rank0"), EPOCHS)
+    for k in want:
+        np.testing.assert_allclose(arg[k].asnumpy(), want[k], rtol=0, atol=1e-5)
+    # each worker logs its own speed and metric, as MXNet's workers do
+    assert out.count("Speed:") >= 2 * WORKERS and out.count("Epoch[3] Train-accuracy") == 2
+
+
+@needs_mpi
+def test_a_failing_rank_ends_the_job_with_a_clear_error(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(WORKER)
+    here = os.path.dirname(os.path.abspath(__file__))
+    rc, out, seconds = _mpirun([sys.executable, str(script), here, str(tmp_path), "raise"],
+                               tmp_path, timeout=90)
+    assert rc != 0, out
+    assert seconds < 60, seconds
+    assert "injected failure in rank 1" in out
+    assert "worker rank 1 of 2 failed with RuntimeError" in out
+    assert not list(tmp_path.glob("final-rank*.npz"))
+
+
+def _write_raw(path, array):
+    """mxc's raw float32 format: magic, u32 ndim, u64 dims, float32 values (little-endian)."""
+    array = np.ascontiguousarray(array, dtype="<f4")
+    with open(path, "wb") as f:
+        f.write(b"MXCF32\n\0" + struct.pack("<I", array.ndim))
+        f.write(struct.pack("<%dQ" % array.ndim, *array.shape))
+        f.write(array.tobytes())
+
+
+@needs_mpi
+@pytest.mark.skipif(shutil.which("mpicc") is None, reason="mpicc is not installed")
+def test_exported_c_trainer_with_mpi_equals_one_process(tmp_path):
+    x, y = _data()
+    mod = mx.mod.Module(_net())
+    mod.bind(data_shapes=[("data", (BATCH, 10))], label_shapes=[("softmax_label", (BATCH,))])
+    mod.init_params(arg_params={k: mx.nd.array(v) for k, v in _initial(0).items()})
+    mod.init_optimizer(optimizer="sgd", optimizer_params=OPTIMIZER)
+    mod.export(str(tmp_path), kind="trainer", name="d")
+    res = subprocess.run(["make", "-s", "-C", str(tmp_path), "MPI=1"], capture_output=True,
+                         text=True, timeout=180)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (tmp_path / "d_train_mpi").exists()
+    _write_raw(tmp_path / "x.raw", x)
+    _write_raw(tmp_path / "y.raw", y)
+    args = ["./d_train_mpi", "--format", "raw", "--train", "x.raw", "--train-labels", "y.raw",
+            "--params", "d.params", "--epochs", str(EPOCHS), "--no-shuffle", "--prefix", "ck"]
+    rc, out, _ = _mpirun(args, tmp_path)
+    assert rc == 0, out
+    assert out.count("Epoch[3] Train-accuracy=") == WORKERS          # one line per rank
+    assert out.count('Saved checkpoint to "ck-0004.params"') == 1    # rank 0 only
+    want = _one_process_reference()
+    _, got, _ = mx.model.load_checkpoint(str(tmp_path / "ck"), EPOCHS)
+    for k in want:
+        np.testing.assert_allclose(got[k].asnumpy(), want[k], rtol=0, atol=1e-5, err_msg=k)
+    # a rank that fails (here: every rank, on a missing file) ends the job, never hangs
+    rc, out, seconds = _mpirun(args[:4] + ["nope.raw"] + args[5:], tmp_path, timeout=90)
+    assert rc != 0 and "aborting all 2 ranks" in out and seconds < 60, out
+
+
+# ---------------------------------------------------------------- in this process, no mpirun
+
+def test_pslite_launch_is_refused_with_the_mpirun_command(monkeypatch):
+    monkeypatch.setenv("DMLC_ROLE", "worker")
+    monkeypatch.setenv("DMLC_NUM_WORKER", "4")
+    monkeypatch.setenv("DMLC_PS_ROOT_URI", "10.0.0.1")
+    with pytest.raises(MXNetError, match=r"ps-lite.*mpirun -np 4 python train.py"):
+        mx.kv.create("dist_sync")
+    mx.kv.create("local")           # the local types do not care
+
+
+def test_dist_async_is_refused():
+    with pytest.raises(MXNetError, match="asynchronous.*dist_sync"):
+        mx.kv.create("dist_async")
+
+
+def test_missing_mpi4py_names_the_extra(monkeypatch):
+    from mxc import dist
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    with pytest.raises(MXNetError, match=r'pip install "mxc\[dist\]"'):
+        dist._mpi()
+
+
+def test_timeout_setting_is_checked(monkeypatch):
+    from mxc import dist
+    monkeypatch.setenv("MXC_DIST_TIMEOUT", "soon")
+    with pytest.raises(MXNetError, match="MXC_DIST_TIMEOUT"):
+        dist._timeout()
+    monkeypatch.setenv("MXC_DIST_TIMEOUT", "2.5")
+    assert dist._timeout() == 2.5
