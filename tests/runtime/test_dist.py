@@ -157,6 +157,81 @@ def test_a_failing_rank_ends_the_job_with_a_clear_error(tmp_path):
     assert not list(tmp_path.glob("final-rank*.npz"))
 
 
+# the store's API across two workers, checked against closed forms in every rank
+STORE = r'''
+import os, sys, time
+import numpy as np
+import mxc as mx
+from mxc.base import MXNetError
+
+out, mode = sys.argv[1], sys.argv[2]
+kv = mx.kv.create("dist_device_sync")
+r, n = kv.rank, kv.num_workers
+assert (kv.type, n) == ("dist_device_sync", 2) and r in (0, 1)
+if mode == "stuck":                     # rank 1 never reaches the barrier
+    if r == 1:
+        time.sleep(60)
+    kv.barrier()
+    sys.exit(0)
+full = lambda shape, v: mx.nd.array(np.full(shape, v, dtype=np.float32))
+kv.init(3, full((2, 3), r + 1.0))       # rank 0's value wins
+got = mx.nd.zeros((2, 3))
+kv.pull(3, out=got)
+assert (got.asnumpy() == 1).all(), got
+kv.push(3, [full((2, 3), r + 1.0), full((2, 3), 1.0)])   # two devices a worker, no updater
+kv.pull(3, out=got)
+assert (got.asnumpy() == (1 + 1) + (2 + 1)).all(), got
+kv.init(["a", "b"], [mx.nd.zeros(4), mx.nd.zeros(1)])
+a, b = mx.nd.zeros(4), mx.nd.zeros(1)
+kv.pushpull(["a", "b"], [mx.nd.array(np.arange(4.0) * (r + 1)), full(1, 1.0)], out=[a, b])
+assert np.array_equal(a.asnumpy(), np.arange(4.0) * 3) and b.asnumpy()[0] == 2
+try:
+    kv.init("bad", mx.nd.zeros(r + 1))
+    raise AssertionError("init with different shapes on the workers was accepted")
+except MXNetError as err:
+    assert "different shapes" in str(err), err
+# an optimizer on the store: the same update of the summed gradient on every worker
+kv.set_optimizer(mx.optimizer.SGD(learning_rate=0.1, momentum=0.9, rescale_grad=0.5))
+w0 = np.array([1.0, -2.0, 3.0], dtype=np.float32)
+kv.init("w", mx.nd.array(w0 * (r + 1)))
+g = [np.array([0.5, 1.0, -1.0]), np.array([2.0, 0.0, 1.0])]     # per step, per worker * (r + 1)
+mom, w = np.zeros(3), w0.astype(np.float64)
+for step in g:
+    kv.push("w", mx.nd.array(step * (r + 1)))
+    total = 0.5 * step * (1 + 2)
+    mom = 0.9 * mom - 0.1 * total
+    w = w + mom
+got = mx.nd.zeros(3)
+kv.pull("w", out=got)
+assert np.allclose(got.asnumpy(), w, atol=1e-6), (got, w)
+kv.save_optimizer_states("%s/states-rank%d" % (out, r))     # rank 0 writes, rank 1 does not
+kv.barrier()
+kv.load_optimizer_states("%s/states-rank0" % out)
+print("store checks passed on rank %d" % r, flush=True)
+'''
+
+
+@needs_mpi
+def test_store_api_across_two_workers(tmp_path):
+    script = tmp_path / "store.py"
+    script.write_text(STORE)
+    rc, out, _ = _mpirun([sys.executable, str(script), str(tmp_path), "api"], tmp_path)
+    assert rc == 0, out
+    assert out.count("store checks passed on rank") == 2, out
+    assert sorted(p.name for p in tmp_path.glob("states-*")) == ["states-rank0"]
+
+
+@needs_mpi
+def test_a_stuck_rank_ends_the_job_after_the_timeout(tmp_path, monkeypatch):
+    script = tmp_path / "store.py"
+    script.write_text(STORE)
+    monkeypatch.setenv("MXC_DIST_TIMEOUT", "2")
+    rc, out, seconds = _mpirun([sys.executable, str(script), str(tmp_path), "stuck"],
+                               tmp_path, timeout=90)
+    assert rc != 0 and seconds < 30, (seconds, out)
+    assert "worker rank 0 of 2: barrier did not complete within 2 s" in out, out
+
+
 def _write_raw(path, array):
     """mxc's raw float32 format: magic, u32 ndim, u64 dims, float32 values (little-endian)."""
     array = np.ascontiguousarray(array, dtype="<f4")
