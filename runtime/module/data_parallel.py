@@ -1,26 +1,25 @@
-"""Data parallelism over several CPU contexts, as MXNet's Module does it, on one executor.
+"""Data parallelism over several contexts, as MXNet's DataParallelExecutorGroup does it.
 
-MXNet splits each batch along its batch axis into one slice per context (sizes from
-work_load_list), runs the slices on per-context executors, sums the gradients and applies
-one update. All CPU contexts are the same memory and cores, so mxc runs one compiled
-executor over the whole batch: the outputs are the slices' outputs concatenated, and the
-gradient is the sum of the slices' gradients, for every graph whose training step treats
-samples independently. Two things make a slice's result depend on the rest of its slice,
-and there the split changes the numbers: BatchNorm's batch statistics in training, and
-output layers that divide by the slice's size ('batch' / 'valid' normalization). Binding
-such a graph for training on several contexts raises an MXNetError that says so.
-`get_outputs(merge_multi_context=False)` and friends return the per-context slices.
+Module binds one compiled executor per context, each over its slice of the batch (sizes from
+work_load_list, MXNet's `_split_input_slice`); executors of equal slice shapes load the same
+cached library and differ only in their memory. forward writes each context's slice (or the
+context's own DataBatch of a pre-sliced list) into its executor and runs them in turn;
+backward slices the head gradients likewise. `update` sums the contexts' gradients in context
+order (as MXNet's CommCPU reduces them), applies the optimizer once on the first executor
+(the kvstore's copy: 'local' and 'device' give the same numbers) and copies the parameters
+back to every context; without a kvstore each context updates itself with its own gradients
+and optimizer state, as MXNet does then. Auxiliary states (BatchNorm's moving statistics)
+stay per context; `get_params` returns the mean over the contexts, as MXNet's executor group.
+Outputs and input gradients are concatenated along their batch axis (merge_multi_context),
+and metrics are updated once per context slice.
 """
-import json
+import copy
 
 import numpy as np
 
+from .. import ndarray as nd
 from ..base import MXNetError
 from ..io import DataDesc
-
-# Output layers whose gradient is divided by the number of samples (or valid labels) of the
-# slice they run on, by their `normalization` attribute.
-_NORMALIZED_LOSSES = ("SoftmaxOutput", "Softmax", "MakeLoss", "make_loss")
 
 
 def split_batch(batch_size, work_load_list):
@@ -50,60 +49,231 @@ def check_contexts(contexts):
                          % (len(contexts), ", ".join(str(c) for c in contexts)))
 
 
-def check_graph(symbol, contexts, for_training):
-    """MXNetError when a training step of `symbol` depends on how the batch is split."""
-    if len(contexts) < 2 or not for_training:
-        return
-    found = []
-    for node in json.loads(symbol.tojson())["nodes"]:
-        attrs = node.get("attrs") or node.get("attr") or node.get("param") or {}
-        op = node["op"]
-        if op == "BatchNorm" and str(attrs.get("use_global_stats", "False")).lower() \
-                not in ("true", "1"):
-            found.append("BatchNorm '%s' (batch statistics per slice)" % node["name"])
-        elif op in _NORMALIZED_LOSSES and attrs.get("normalization", "null") in ("batch",
-                                                                                 "valid"):
-            found.append("%s '%s' (normalization='%s' divides by the slice's size)"
-                         % (op, node["name"], attrs["normalization"]))
-    if found:
-        raise MXNetError("data parallelism over %d contexts: mxc runs the whole batch on one "
-                         "executor, which gives MXNet's per-context results only when samples "
-                         "are independent; %s depend on the split. Bind on one context "
-                         "(the results are then those of one device with the whole batch)"
-                         % (len(contexts), "; ".join(found)))
+def axis_of(desc):
+    """Batch axis of a DataDesc from its layout (-1: no batch axis), as MXNet reads it."""
+    return DataDesc.get_batch_axis(getattr(desc, "layout", None))
 
 
-def batch_axis(symbol, name):
-    """Batch axis of output or argument `name` of `symbol`, from its __layout__ attribute."""
+def output_axis(symbol, name):
+    """Batch axis of output `name` from its __layout__ attribute (0 without one; -1 when the
+    layout has no N: the output is the same on every context)."""
     try:
         layout = symbol[name].attr("__layout__")
     except (KeyError, IndexError, ValueError, AttributeError):
         layout = None
-    return max(DataDesc.get_batch_axis(layout), 0)
+    return DataDesc.get_batch_axis(layout)
+
+
+def batch_axis(symbol, name):
+    """Batch axis of output or argument `name` of `symbol` (0 when it has none)."""
+    return max(output_axis(symbol, name), 0)
+
+
+def sliced_descs(descs, sl):
+    """`descs` (DataDescs) with their batch dimension cut to slice `sl`."""
+    out = []
+    for d in descs or []:
+        shape = list(d.shape)
+        axis = axis_of(d)
+        if axis >= 0:
+            shape[axis] = sl.stop - sl.start
+        out.append(DataDesc(d.name, tuple(shape), getattr(d, "dtype", np.float32),
+                            getattr(d, "layout", "NCHW")))
+    return out if descs is not None else None
+
+
+def _numpy(x):
+    return x.asnumpy() if hasattr(x, "asnumpy") else np.asarray(x)
+
+
+def take(value, axis, sl):
+    """The part `sl` of `value` along `axis` (all of it when axis < 0)."""
+    value = _numpy(value)
+    if axis < 0:
+        return value
+    index = [slice(None)] * value.ndim
+    index[axis] = sl
+    return value[tuple(index)]
 
 
 def split(array, axis, slices):
-    """The per-context slices of `array` (an NDArray) along `axis`."""
-    from ..ndarray import NDArray
-    data = array.asnumpy() if hasattr(array, "asnumpy") else np.asarray(array)
-    index = [slice(None)] * data.ndim
-    parts = []
-    for sl in slices:
-        index[axis] = sl
-        parts.append(NDArray(np.ascontiguousarray(data[tuple(index)])))
-    return parts
+    """The per-context slices of `array` (an NDArray) along `axis`, as new NDArrays."""
+    return [nd.NDArray(np.ascontiguousarray(take(array, axis, sl))) for sl in slices]
 
 
 def merge(parts, axis=0):
-    """One array from per-context parts (a single part is returned as it is)."""
+    """One array from per-context parts: concatenated along `axis`, the first part when
+    axis < 0 (the same on every context), a single part as it is."""
     if not isinstance(parts, (list, tuple)):
         return parts
-    if len(parts) == 1:
+    if len(parts) == 1 or axis < 0:
         return parts[0]
-    from ..ndarray import NDArray
-    return NDArray(np.concatenate([p.asnumpy() if hasattr(p, "asnumpy") else np.asarray(p)
-                                   for p in parts], axis=axis))
+    return nd.NDArray(np.concatenate([_numpy(p) for p in parts], axis=axis),
+                      ctx=getattr(parts[0], "context", None))
 
+
+def mean(arrays):
+    """The mean of per-context copies of one array, summed in context order then divided,
+    in the arrays' dtype (MXNet's DataParallelExecutorGroup.get_params)."""
+    total = np.array(arrays[0], copy=True)
+    for a in arrays[1:]:
+        total += a
+    return total / np.asarray(len(arrays), dtype=total.dtype)
+
+
+# ---------------------------------------------------------------------------- inputs
+
+def pre_sliced(batches, ndev, data_names):
+    """(data, labels, data shapes, label shapes) of a pre-sliced batch: one DataBatch per
+    context. data[i] / labels[i] list input i per context; the shapes are the whole batch's
+    (the contexts' batch sizes added along axis 0, as MXNet's Module.forward reads them)."""
+    if len(batches) != ndev:
+        raise MXNetError("Module.forward: a pre-sliced batch is one DataBatch per context; got "
+                         "%d batches for %d contexts" % (len(batches), ndev))
+    data = []
+    for k, b in enumerate(batches):
+        if getattr(b, "data", None) is None:
+            raise MXNetError("Module.forward: pre-sliced batch %d must be a DataBatch with "
+                             "data, got %s" % (k, type(b).__name__))
+        arrays = list(b.data) if isinstance(b.data, (list, tuple)) else [b.data]
+        if len(arrays) != len(data_names):
+            raise MXNetError("pre-sliced batch %d has %d data arrays, the module expects %d "
+                             "(%s)" % (k, len(arrays), len(data_names), data_names))
+        data.append(arrays)
+    data = [list(parts) for parts in zip(*data)]
+    has_labels = all(getattr(b, "label", None) for b in batches)
+    labels = [list(parts) for parts in zip(*[list(b.label) if isinstance(b.label, (list, tuple))
+                                             else [b.label] for b in batches])] \
+        if has_labels else []
+
+    def whole(parts, name):
+        first = tuple(parts[0].shape)
+        for k, p in enumerate(parts):
+            if tuple(p.shape) != first:
+                raise MXNetError("pre-sliced batch: '%s' has shape %s on context 0 but %s on "
+                                 "context %d; all batches of a list need the same shape"
+                                 % (name, first, tuple(p.shape), k))
+        return (len(parts) * first[0],) + first[1:]
+    data_shapes = [whole(parts, n) for parts, n in zip(data, data_names)]
+    label_shapes = [whole(parts, "label%d" % i) for i, parts in enumerate(labels)]
+    return data, labels, data_shapes, label_shapes
+
+
+def load_inputs(execs, slices, data_descs, label_descs, data, labels, presliced):
+    """Write each context's part of the inputs into its executor: a slice along the input's
+    batch axis, or, pre-sliced, the context's own array."""
+    inputs = list(zip(data_descs, data))
+    inputs += [(d, lab) for d, lab in zip(label_descs or [], labels)]
+    for k, (ex, sl) in enumerate(zip(execs, slices)):
+        for desc, value in inputs:
+            if desc.name not in ex.arg_arrays:
+                continue
+            part = _numpy(value[k]) if presliced else take(value, axis_of(desc), sl)
+            dst = ex.arg_arrays[desc.name]
+            if part.shape != dst.shape:
+                if part.size != dst.size:
+                    raise MXNetError("input '%s': %s values for context %d, whose bound slice "
+                                     "has shape %s" % (desc.name, part.shape, k, dst.shape))
+                part = part.reshape(dst.shape)
+            dst[...] = part
+
+
+def load_head_grads(symbol, execs, slices, out_grads):
+    """Each context's slice of the given output gradients into its executor's head grads."""
+    names = symbol.list_outputs()
+    for ex, sl in zip(execs, slices):
+        for name, hg, g in zip(names, ex.head_grads, out_grads):
+            if hg is not None:
+                hg[...] = take(g, output_axis(symbol, name), sl)
+
+
+# ---------------------------------------------------------------------------- update
+
+def _copy_params(execs, names):
+    first = execs[0]
+    for ex in execs[1:]:
+        for n in names:
+            ex.arg_arrays[n][...] = first.arg_arrays[n]
+
+
+def update(mod):
+    """One optimizer step of a Module bound on several contexts (see the module docstring)."""
+    execs = mod._execs
+    updated = mod._updated_params()
+    names = [n for _, n in updated]
+    if mod._kvstore is None:
+        return _update_each(mod, execs, updated)
+    first = execs[0]
+    # with the optimizer on the store the contexts keep their own gradients; else every
+    # context receives the sum (MXNet's push then pull into the gradient arrays)
+    kept = {n: first.grad_arrays[n].copy() for n in names} if mod._update_on_kvstore else None
+    for n in names:
+        total = first.grad_arrays[n]
+        for ex in execs[1:]:
+            total += ex.grad_arrays[n]
+        if kept is None:
+            for ex in execs[1:]:
+                ex.grad_arrays[n][...] = total
+    if mod._opt_kernel is not None:
+        first.update(mod._opt_state, mod._opt_kernel[0], mod._hyper_rows(1))
+    else:
+        for i, n in updated:
+            mod._updater(i, nd.NDArray(first.grad_arrays[n]), nd.NDArray(first.arg_arrays[n]))
+    if kept is not None:
+        for n in names:
+            first.grad_arrays[n][...] = kept[n]
+    _copy_params(execs, names)
+
+
+def _update_each(mod, execs, updated):
+    """No kvstore: every context updates its parameters with its own gradients and its own
+    optimizer state (MXNet's _update_params without a store)."""
+    if mod._opt_kernel is not None:
+        states = mod._dp_states
+        if states is None or states[0] is not mod._opt_state or len(states) != len(execs):
+            states = [mod._opt_state] + [mod._opt_state.copy() for _ in execs[1:]]
+            mod._dp_states = states
+        hyper = mod._hyper_rows(1)          # the same numbers for every context
+        for ex, state in zip(execs, states):
+            ex.update(state, mod._opt_kernel[0], hyper)
+        return
+    updaters = mod._dp_states
+    if updaters is None or updaters[0] is not mod._updater or len(updaters) != len(execs):
+        from .. import optimizer as opt
+        # one optimizer copy per further context: its own states and update counts
+        updaters = [mod._updater] + [opt.get_updater(copy.deepcopy(mod._optimizer))
+                                     for _ in execs[1:]]
+        mod._dp_states = updaters
+    for ex, updater in zip(execs, updaters):
+        for i, n in updated:
+            updater(i, nd.NDArray(ex.grad_arrays[n]), nd.NDArray(ex.arg_arrays[n]))
+
+
+# ---------------------------------------------------------------------------- metrics
+
+def update_metric(mod, eval_metric, labels, presliced):
+    """Add each context's outputs and its slice of the labels to `eval_metric`."""
+    slices = mod._context_slices()
+    label_descs = mod._label_shapes or []
+    for k, (ex, sl) in enumerate(zip(mod._execs, slices)):
+        if presliced:
+            part = labels[k]
+            part = list(part) if isinstance(part, (list, tuple)) else [part]
+        else:
+            labels = list(labels) if isinstance(labels, (list, tuple)) else [labels]
+            axes = [axis_of(d) for d in label_descs] + [0] * len(labels)
+            part = [nd.NDArray(np.ascontiguousarray(take(lab, axis, sl)))
+                    for lab, axis in zip(labels, axes)]
+        label_dict = dict(zip(mod._label_names, part))
+        if len(label_dict) < len(part):
+            label_dict.update({"label%d" % i: lab for i, lab in enumerate(part)
+                               if i >= len(mod._label_names)})
+        pred_dict = {n: nd.NDArray(o if mod._stored is None else o.astype(mod._stored))
+                     for n, o in zip(mod._output_names, ex.outputs)}
+        eval_metric.update_dict(label_dict, pred_dict)
+
+
+# ---------------------------------------------------------------------------- group2ctxs
 
 def group_contexts(symbol, contexts, group2ctxs):
     """{variable name: Context} from Module's group2ctxs (a dict of ctx_group -> Context, or

@@ -1,30 +1,28 @@
 """mx.module.executor_group: DataParallelExecutorGroup, MXNet's per-context executor group.
 
-mxc binds one compiled executor on one context, so the group holds one executor; the array
-lists keep MXNet's layout (one entry per context: `param_arrays[i][0]` is parameter i on the
-only context) and are views of the executor's memory, so writing them writes the parameters
-the compiled code uses. Several contexts raise an MXNetError naming what is not built.
+The group is a view of a Module bound on its contexts: one compiled executor per context,
+each over its slice of the batch (see data_parallel). The array lists keep MXNet's layout
+(`param_arrays[i][k]` is parameter i on context k) and are views of the executors' memory, so
+writing them writes the values the compiled code uses.
 """
 import logging
 
 from .. import ndarray as nd
 from ..base import MXNetError
+from . import data_parallel as _dp
 from .module import Module, _descs
 
 
 class DataParallelExecutorGroup:
-    """The executors of one bound symbol (one, on one context, in mxc)."""
+    """The executors of one bound symbol, one per context."""
 
     def __init__(self, symbol, contexts, workload, data_shapes, label_shapes, param_names,
                  for_training, inputs_need_grad, shared_group=None, logger=logging,
                  fixed_param_names=None, grad_req="write", state_names=None, group2ctxs=None):
         contexts = list(contexts) if isinstance(contexts, (list, tuple)) else [contexts]
-        if len(contexts) != 1:
-            raise MXNetError("DataParallelExecutorGroup: data parallelism over %d contexts is "
-                             "not supported yet; use a single context" % len(contexts))
         self.symbol = symbol
         self.contexts = contexts
-        self.workload = workload
+        self.workload = list(workload) if workload else [1] * len(contexts)
         self.param_names = list(param_names)
         self.arg_names = symbol.list_arguments()
         self.aux_names = symbol.list_auxiliary_states()
@@ -44,7 +42,8 @@ class DataParallelExecutorGroup:
                              "labels, states nor param_names" % extra)
         self._module = Module(symbol, [d.name for d in data_shapes],
                               [d.name for d in label_shapes or []], logger=logger,
-                              context=contexts[0], fixed_param_names=self.fixed_param_names,
+                              context=contexts, work_load_list=workload,
+                              fixed_param_names=self.fixed_param_names,
                               state_names=self.state_names)
         self._module.bind(data_shapes, label_shapes, for_training=for_training,
                           inputs_need_grad=inputs_need_grad, grad_req=grad_req)
@@ -76,27 +75,33 @@ class DataParallelExecutorGroup:
         return group
 
     def _refresh(self):
-        """MXNet's per-context array lists, as views of the current executor."""
-        ex = self._module._exec
-        self.execs = [ex]
-        self.data_shapes = self._module.data_shapes
-        self.label_shapes = self._module.label_shapes
-        self.batch_size = self.data_shapes[0].shape[0]
-        self.slices = [slice(0, self.batch_size)]
-        self.data_arrays = [[(self.slices[0], nd.NDArray(ex.arg_arrays[d.name]))]
+        """MXNet's per-context array lists, as views of the current executors."""
+        mod = self._module
+        execs = self.execs = list(mod._execs)
+        self.data_shapes = mod.data_shapes
+        self.label_shapes = mod.label_shapes
+        self.batch_size = self.data_shapes[0].shape[max(_dp.axis_of(self.data_shapes[0]), 0)]
+        self.slices = mod._context_slices()
+
+        def views(table, name):
+            return [nd.NDArray(getattr(ex, table)[name]) if name in getattr(ex, table)
+                    else None for ex in execs]
+        self.data_arrays = [list(zip(self.slices, views("arg_arrays", d.name)))
                             for d in self.data_shapes]
-        self.label_arrays = [[(self.slices[0], nd.NDArray(ex.arg_arrays[d.name]))]
-                             for d in self.label_shapes or [] if d.name in ex.arg_arrays]
-        self.param_arrays = [[nd.NDArray(ex.arg_arrays[n])] for n in self.param_names]
-        self.grad_arrays = [[nd.NDArray(ex.grad_arrays[n])] if n in ex.grad_arrays else [None]
-                            for n in self.param_names] if self.for_training else []
-        self.aux_arrays = [[nd.NDArray(ex.aux_arrays[n])] for n in self.aux_names]
-        self.input_grad_arrays = [[nd.NDArray(ex.grad_arrays[d.name])]
-                                  for d in self.data_shapes] if self.inputs_need_grad else []
+        self.label_arrays = [list(zip(self.slices, views("arg_arrays", d.name)))
+                             for d in self.label_shapes or [] if d.name in execs[0].arg_arrays]
+        self.state_arrays = [views("arg_arrays", n) for n in self.state_names]
+        self.param_arrays = [views("arg_arrays", n) for n in self.param_names]
+        self.grad_arrays = [views("grad_arrays", n) for n in self.param_names] \
+            if self.for_training else []
+        self.aux_arrays = [views("aux_arrays", n) for n in self.aux_names]
+        self.input_grad_arrays = [views("grad_arrays", d.name) for d in self.data_shapes] \
+            if self.inputs_need_grad else []
 
     def decide_slices(self, data_shapes):
-        """The batch slice of each context: the whole batch on the one context."""
-        return [slice(0, _descs(data_shapes)[0].shape[0])]
+        """The batch slice of each context (MXNet's split by the work load list)."""
+        desc = _descs(data_shapes)[0]
+        return _dp.split_batch(desc.shape[max(_dp.axis_of(desc), 0)], self.workload)
 
     def bind_exec(self, data_shapes, label_shapes, shared_group=None, reshape=False):
         self.reshape(data_shapes, label_shapes)
@@ -117,7 +122,7 @@ class DataParallelExecutorGroup:
 
     def forward(self, data_batch, is_train=None):
         self._module.forward(data_batch, is_train=is_train)
-        if self._module._exec is not self.execs[0]:
+        if self._module._execs != self.execs:
             self._refresh()
 
     def backward(self, out_grads=None):
@@ -127,8 +132,7 @@ class DataParallelExecutorGroup:
         return self._module.output_shapes
 
     def get_outputs(self, merge_multi_context=True, begin=0, end=None):
-        outputs = self._module.get_outputs()[begin:end]
-        return outputs if merge_multi_context else [[o] for o in outputs]
+        return self._module.get_outputs(merge_multi_context=merge_multi_context)[begin:end]
 
     def get_input_grads(self, merge_multi_context=True):
         return self._module.get_input_grads(merge_multi_context=merge_multi_context)

@@ -797,6 +797,8 @@ class Module(BaseModule):
         self._optimizer = optimizer
         self._setup_updater()
         self._attach_kvstore(kv)
+        if len(self._execs) > 1:
+            self._update_on_kvstore = kv is not None and update_on_kvstore
         if kv is not None and update_on_kvstore:
             kv._updater = self._updater     # MXNet keeps the optimizer on the store here
         self.optimizer_initialized = True

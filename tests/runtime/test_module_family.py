@@ -403,9 +403,13 @@ def test_executor_group_arrays_are_the_compiled_parameters():
     dlogits = probs - np.eye(CLASSES, dtype=np.float32)[y.astype(int)]
     np.testing.assert_allclose(group.grad_arrays[names.index("fc2_bias")][0].asnumpy(),
                                dlogits.sum(0), rtol=1e-5, atol=1e-6)
-    with pytest.raises(MXNetError, match="2 contexts"):
-        DataParallelExecutorGroup(fused, [mx.cpu(0), mx.cpu(1)], None, [("data", x.shape)],
-                                  None, names, False, False)
+    two = DataParallelExecutorGroup(fused, [mx.cpu(0), mx.cpu(1)], None, [("data", x.shape)],
+                                    [("softmax_label", y.shape)], names, False, False)
+    two.set_params(arg, aux)
+    two.forward(batch, is_train=False)          # one executor per context, outputs merged
+    assert len(two.execs) == 2 and two.slices == [slice(0, 2), slice(2, 5)]
+    np.testing.assert_allclose(two.get_outputs()[0].asnumpy(),
+                               mod.get_outputs()[0].asnumpy(), rtol=1e-6)
 
 
 def _two_module_chain(loss):

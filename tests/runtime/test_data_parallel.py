@@ -1,0 +1,262 @@
+"""Module on several contexts: one compiled executor per context over its slice of the batch,
+against MXNet 1.9.1's recorded runs (mxnet_recorded/record_data_parallel.py) and NumPy."""
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+import mxc as mx
+from mxc.base import MXNetError
+
+HERE = pathlib.Path(__file__).resolve().parent / "mxnet_recorded"
+sys.path.insert(0, str(HERE))
+import record_data_parallel as rec  # noqa: E402  (the runs MXNet recorded, run here with mxc)
+
+RECORDED = HERE / "data_parallel"
+TWO = [mx.cpu(0), mx.cpu(1)]
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    return mx.nd.load(str(RECORDED / "inputs.params"))
+
+
+def recorded(net, run):
+    return {k: v.asnumpy() for k, v in mx.nd.load(str(RECORDED / ("%s-%s.params" % (net, run))))
+            .items()}
+
+
+def assert_matches(got, want, keys=None):
+    for key in keys or sorted(want):
+        np.testing.assert_allclose(got[key].asnumpy(), want[key], rtol=1e-5, atol=1e-5,
+                                   err_msg=key)
+
+
+@pytest.mark.parametrize("run", list(rec.RUNS))
+@pytest.mark.parametrize("net", ["mlp", "convbn"])
+def test_training_matches_mxnet(inputs, net, run):
+    """Parameters (get_params: the mean over the contexts), every context's own parameters
+    and BatchNorm moving statistics, merged outputs and per-slice metrics after three SGD
+    updates with momentum and wd: kvstore 'local' / 'device' / none, work_load_list [1, 3],
+    and one context with the same batch."""
+    mod, metric = rec.train(mx, inputs, net, run)
+    got = rec.results(mx, mod, metric)
+    want = recorded(net, run)
+    assert sorted(got) == sorted(want)
+    assert_matches(got, want)
+
+
+def test_one_context_and_two_give_the_same_parameters():
+    # what MXNet's recordings show too: summed slice gradients with rescale_grad = 1 / batch
+    one, two = recorded("mlp", "one"), recorded("mlp", "local-1-3")
+    for key in one:
+        if key.startswith("arg:"):
+            np.testing.assert_allclose(one[key], two[key], rtol=1e-5, atol=1e-6)
+    bn_one, bn_two = recorded("convbn", "one"), recorded("convbn", "local")
+    assert np.abs(bn_one["dev0:aux:bn1_moving_mean"] - bn_two["dev0:aux:bn1_moving_mean"]).max() \
+        > 1e-3                     # BatchNorm: each context normalises its own slice
+
+
+def _bound(inputs, net="mlp", contexts=TWO, work_load=None, **bind):
+    build, shape = rec.NETS[net]
+    mod = mx.mod.Module(build(mx), context=contexts, work_load_list=work_load)
+    mod.bind(data_shapes=[("data", (rec.BATCH,) + shape)],
+             label_shapes=[("softmax_label", (rec.BATCH,))], **bind)
+    prefix = "init:%s:" % net
+    mod.init_params(arg_params={k[len(prefix) + 4:]: v for k, v in inputs.items()
+                                if k.startswith(prefix + "arg:")},
+                    aux_params={k[len(prefix) + 4:]: v for k, v in inputs.items()
+                                if k.startswith(prefix + "aux:")})
+    return mod
+
+
+def _batch(inputs, step, net="mlp"):
+    return mx.io.DataBatch([inputs["data:%s:%d" % (net, step)]], [inputs["label:%d" % step]])
+
+
+def test_pre_sliced_batches_give_the_recorded_run(inputs):
+    mod = _bound(inputs)
+    mod.init_optimizer(kvstore="local", optimizer="sgd", optimizer_params=rec.OPTIMIZER)
+    metric = mx.metric.create(["acc", "mae"])
+    for step in range(rec.STEPS):
+        whole = _batch(inputs, step)
+        parts = [mx.io.DataBatch([whole.data[0][sl]], [whole.label[0][sl]])
+                 for sl in (slice(0, 4), slice(4, 8))]
+        mod.forward_backward(parts)
+        mod.update()
+        mod.update_metric(metric, [b.label for b in parts], pre_sliced=True)
+    got = rec.results(mx, mod, metric)
+    assert_matches(got, recorded("mlp", "local"))
+
+
+def test_pre_sliced_batches_must_fit_the_contexts(inputs):
+    mod = _bound(inputs)
+    whole = _batch(inputs, 0)
+    with pytest.raises(MXNetError, match="one DataBatch per context; got 1 batches for 2"):
+        mod.forward([whole])
+    parts = [mx.io.DataBatch([whole.data[0][0:3]], None),
+             mx.io.DataBatch([whole.data[0][3:8]], None)]
+    with pytest.raises(MXNetError, match=r"'data' has shape \(3, 10\) on context 0 but "
+                                         r"\(5, 10\) on context 1"):
+        mod.forward(parts)
+
+
+def test_one_library_per_slice_shape_and_merged_outputs(inputs):
+    mod = _bound(inputs, for_training=False)
+    a, b = mod._execs
+    assert a is not b and a.built.key == b.built.key          # equal slices: one library
+    assert a.arena is not b.arena
+    x = inputs["data:mlp:0"].asnumpy()
+    mod.forward(mx.io.DataBatch([mx.nd.array(x)], None), is_train=False)
+    parts = mod.get_outputs(merge_multi_context=False)[0]
+    assert [p.shape for p in parts] == [(4, 4), (4, 4)]
+    merged = mod.get_outputs()[0].asnumpy()
+    np.testing.assert_array_equal(merged, np.concatenate([p.asnumpy() for p in parts]))
+    assert mod.output_shapes == [("softmax_output", (8, 4))]
+    one = _bound(inputs, contexts=[mx.cpu()], for_training=False)
+    one.forward(mx.io.DataBatch([mx.nd.array(x)], None), is_train=False)
+    np.testing.assert_allclose(merged, one.get_outputs()[0].asnumpy(), rtol=1e-6, atol=1e-7)
+
+    uneven = _bound(inputs, work_load=[1, 3], for_training=False)
+    a, b = uneven._execs
+    assert a.built.key != b.built.key and a.arg_arrays["data"].shape == (2, 10)
+    group = uneven._exec_group
+    assert group.slices == [slice(0, 2), slice(2, 8)] and len(group.param_arrays[0]) == 2
+
+
+def test_contexts_keep_their_gradients_unless_the_store_hands_back_the_sum(inputs,
+                                                                           monkeypatch):
+    def grads(update_on_kvstore):
+        monkeypatch.setenv("MXNET_UPDATE_ON_KVSTORE", "1" if update_on_kvstore else "0")
+        mod = _bound(inputs)
+        mod.init_optimizer(kvstore="local", optimizer="sgd", optimizer_params=rec.OPTIMIZER)
+        assert mod._update_on_kvstore == update_on_kvstore
+        mod.forward_backward(_batch(inputs, 0))
+        before = [[g.asnumpy().copy() for g in block] for block in mod._exec_group.grad_arrays]
+        mod.update()
+        after = [[g.asnumpy() for g in block] for block in mod._exec_group.grad_arrays]
+        return before, after, mod
+    before, after, mod_kv = grads(True)
+    for b, a in zip(before, after):
+        for g_before, g_after in zip(b, a):
+            np.testing.assert_array_equal(g_before, g_after)
+    before, after, mod_dev = grads(False)
+    for b, a in zip(before, after):
+        for g_after in a:
+            np.testing.assert_allclose(g_after, b[0] + b[1], rtol=1e-6, atol=1e-7)
+    for (name, w_kv), w_dev in zip(mod_kv.get_params()[0].items(),
+                                   mod_dev.get_params()[0].values()):
+        np.testing.assert_array_equal(w_kv.asnumpy(), w_dev.asnumpy(), err_msg=name)
+
+
+def test_kvstore_objects_and_their_lists_of_device_arrays(inputs):
+    want = recorded("mlp", "local")
+    for name in ("local", "device"):
+        kv = mx.kv.create(name)
+        mod = _bound(inputs)
+        mod.init_optimizer(kvstore=kv, optimizer="sgd", optimizer_params=rec.OPTIMIZER)
+        assert mod._kvstore is kv and mod._update_on_kvstore
+        metric = mx.metric.create(["acc", "mae"])
+        for step in range(rec.STEPS):
+            mod.forward_backward(_batch(inputs, step))
+            mod.update()
+            mod.update_metric(metric, _batch(inputs, step).label)
+        assert_matches(rec.results(mx, mod, metric), want)
+    # the store sums one array per device (CommCPU's order) and pulls into every device
+    group = mod._exec_group
+    store = mx.kv.create("device")
+    k = group.param_names.index("fc2_bias")
+    store.init("g", mx.nd.zeros(group.grad_arrays[k][0].shape))
+    store.push("g", group.grad_arrays[k])
+    out = [mx.nd.zeros(group.grad_arrays[k][0].shape) for _ in TWO]
+    store.pull("g", out=out)
+    total = group.grad_arrays[k][0].asnumpy() + group.grad_arrays[k][1].asnumpy()
+    for o in out:
+        np.testing.assert_array_equal(o.asnumpy(), total)
+
+
+def test_input_gradients_and_out_grads_are_sliced_and_merged(inputs):
+    x = inputs["data:mlp:0"].asnumpy()
+    fc = mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=3, name="fc")
+    w = np.random.RandomState(0).randn(3, 10).astype(np.float32)
+    head = np.random.RandomState(1).randn(8, 3).astype(np.float32)
+    mod = mx.mod.Module(fc, label_names=None, context=TWO, work_load_list=[1, 3])
+    mod.bind(data_shapes=[("data", (8, 10))], inputs_need_grad=True)
+    mod.init_params(arg_params={"fc_weight": mx.nd.array(w), "fc_bias": mx.nd.zeros(3)})
+    mod.forward(mx.io.DataBatch([mx.nd.array(x)], None), is_train=True)
+    mod.backward([mx.nd.array(head)])
+    np.testing.assert_allclose(mod.get_input_grads()[0].asnumpy(), head @ w, rtol=1e-5,
+                               atol=1e-6)
+    parts = mod.get_input_grads(merge_multi_context=False)[0]
+    assert [p.shape for p in parts] == [(2, 10), (6, 10)]
+    grads = mod._exec_group.grad_arrays[0]              # each context's own weight gradient
+    for g, sl in zip(grads, (slice(0, 2), slice(2, 8))):
+        np.testing.assert_allclose(g.asnumpy(), head[sl].T @ x[sl], rtol=1e-5, atol=1e-5)
+
+
+@mx.optimizer.register
+class PlainStep(mx.optimizer.Optimizer):
+    """w -= lr * (rescale_grad * g): an optimizer with no compiled kernel (Python updates)."""
+
+    def create_state(self, index, weight):
+        return None
+
+    def update(self, index, weight, grad, state):
+        self._update_count(index)
+        weight[:] = weight.asnumpy() - self._get_lr(index) * self.rescale_grad * grad.asnumpy()
+
+
+@pytest.mark.parametrize("kvstore", ["local", None])
+def test_python_updates_over_several_contexts(inputs, kvstore):
+    x = inputs["data:mlp:0"].asnumpy()
+    fc = mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=3, name="fc", no_bias=True)
+    w = np.random.RandomState(0).randn(3, 10).astype(np.float32)
+    head = np.random.RandomState(1).randn(8, 3).astype(np.float32)
+    mod = mx.mod.Module(fc, label_names=None, context=TWO)
+    mod.bind(data_shapes=[("data", (8, 10))])
+    mod.init_params(arg_params={"fc_weight": mx.nd.array(w)})
+    mod.init_optimizer(kvstore=kvstore, optimizer="plainstep",
+                       optimizer_params={"learning_rate": 0.5})
+    assert mod._opt_kernel is None
+    mod.forward(mx.io.DataBatch([mx.nd.array(x)], None), is_train=True)
+    mod.backward([mx.nd.array(head)])
+    mod.update()
+    devices = [block[0].asnumpy() for block in mod._exec_group.param_arrays] + \
+        [block[1].asnumpy() for block in mod._exec_group.param_arrays]
+    grads = [head[sl].T @ x[sl] for sl in (slice(0, 4), slice(4, 8))]
+    if kvstore:                 # one update with the summed gradient, on every context
+        for dev in devices:
+            np.testing.assert_allclose(dev, w - 0.5 / 8 * (grads[0] + grads[1]), rtol=1e-5,
+                                       atol=1e-6)
+    else:                       # each context with its own gradient; get_params: the mean
+        for dev, g in zip(devices, grads):
+            np.testing.assert_allclose(dev, w - 0.5 / 8 * g, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(mod.get_params()[0]["fc_weight"].asnumpy(),
+                                   w - 0.5 / 16 * (grads[0] + grads[1]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore:Parameters already initialized")
+def test_fit_goes_batch_by_batch_over_the_contexts(inputs):
+    x = np.concatenate([inputs["data:mlp:%d" % s].asnumpy() for s in range(rec.STEPS)])
+    y = np.concatenate([inputs["label:%d" % s].asnumpy() for s in range(rec.STEPS)])
+    results = []
+    for contexts in ([mx.cpu()], TWO):
+        mod = _bound(inputs, contexts=contexts)
+        it = mx.io.NDArrayIter(x, y, batch_size=rec.BATCH)
+        assert (mod._fast_path(it, mx.metric.create("acc"), train=False) is None) == \
+            (len(contexts) > 1)
+        metric = mx.metric.create(["acc", "mae"])
+        mod.fit(it, eval_metric=metric, optimizer="sgd", optimizer_params=rec.OPTIMIZER,
+                num_epoch=1)
+        results.append((mod.get_params()[0], dict(metric.get_name_value())))
+    (one, metric_one), (two, metric_two) = results
+    for name in one:
+        np.testing.assert_allclose(two[name].asnumpy(), one[name].asnumpy(), rtol=1e-5,
+                                   atol=1e-6, err_msg=name)
+    assert metric_one["accuracy"] == metric_two["accuracy"]
+    want = recorded("mlp", "local")                     # the same three batches and updates
+    for key in want:
+        if key.startswith("arg:"):
+            np.testing.assert_allclose(two[key[4:]].asnumpy(), want[key], rtol=1e-5,
+                                       atol=1e-5)
