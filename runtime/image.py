@@ -91,14 +91,27 @@ def _decode_rgb(data, flag, what="imdecode"):
             img = None
         if img is None:
             img = _open(data, what)
+        if img.mode in ("1", "I;16", "I"):
+            img = img.convert("L")
         if img.mode != "L":
-            img = img.convert("RGB").convert("L") if img.mode not in ("1", "I;16", "I") \
-                else img.convert("L")
+            return _grey_of_rgb(np.asarray(img.convert("RGB")), img.format == "PNG")
         return np.asarray(img, dtype=np.uint8)[:, :, None]
     img = _open(data, what)
     if img.mode != "RGB":
         img = img.convert("RGB")
     return np.asarray(img, dtype=np.uint8)
+
+
+def _grey_of_rgb(rgb, png):
+    """(H, W, 1) grey of a colour image as OpenCV's grey decode computes it: for PNG,
+    libpng's rgb_to_gray (weights 9797, 19234, 3737 / 2^15, truncated), otherwise
+    cv::cvtColor's (4899, 9617, 1868 / 2^14, rounded)."""
+    rgb = rgb.astype(np.int64)
+    if png:
+        grey = (9797 * rgb[..., 0] + 19234 * rgb[..., 1] + 3737 * rgb[..., 2]) >> 15
+    else:
+        grey = (4899 * rgb[..., 0] + 9617 * rgb[..., 1] + 1868 * rgb[..., 2] + 8192) >> 14
+    return grey.astype(np.uint8)[:, :, None]
 
 
 def _decode_bgr(data, iscolor=-1):
@@ -257,6 +270,40 @@ def _get_interp_method(interp, sizes=()):
     return interp
 
 
+def _linear_taps_u8(n_in, n_out):
+    """OpenCV's fixed-point bilinear taps of one axis: source indices (lo, hi) and weights
+    (w0, w1) in 1/2048ths, from float32 source positions as cv::resize computes them."""
+    pos = ((np.arange(n_out) + 0.5) * (n_in / float(n_out)) - 0.5).astype(np.float32)
+    lo = np.floor(pos).astype(np.int64)
+    frac = pos - lo.astype(np.float32)
+    edge = (lo < 0) | (lo >= n_in - 1)
+    frac[edge] = 0
+    lo = np.clip(lo, 0, n_in - 1)
+    w0 = np.rint((np.float32(1) - frac) * np.float32(2048)).astype(np.int64)
+    w1 = np.rint(frac * np.float32(2048)).astype(np.int64)
+    return lo, np.minimum(lo + 1, n_in - 1), w0, w1
+
+
+def _resize_linear_u8(img, w, h):
+    """Bilinear resize of a uint8 image bit for bit as OpenCV 3.4's cv::resize: rows of
+    11-bit fixed-point horizontal sums, then the vertical blend rounded as its SIMD kernel
+    ((b0 * (s0 >> 4)) >> 16) + ((b1 * (s1 >> 4)) >> 16) + 2) >> 2; an exact halving of both
+    axes is its 2x2 box average."""
+    src_h, src_w = img.shape[:2]
+    src = img.astype(np.int64)
+    if src_h == 2 * h and src_w == 2 * w:
+        box = src[0::2, 0::2] + src[0::2, 1::2] + src[1::2, 0::2] + src[1::2, 1::2]
+        return ((box + 2) >> 2).astype(np.uint8)
+    xlo, xhi, a0, a1 = _linear_taps_u8(src_w, w)
+    ylo, yhi, b0, b1 = _linear_taps_u8(src_h, h)
+    extra = (1,) * (img.ndim - 2)
+    rows = src[:, xlo] * a0.reshape((1, -1) + extra) + src[:, xhi] * a1.reshape((1, -1) + extra)
+    b0 = b0.reshape((-1, 1) + extra)
+    b1 = b1.reshape((-1, 1) + extra)
+    out = (((b0 * (rows[ylo] >> 4)) >> 16) + ((b1 * (rows[yhi] >> 4)) >> 16) + 2) >> 2
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def _resize(img, w, h, interp):
     w, h = int(w), int(h)
     if w <= 0 or h <= 0:
@@ -265,6 +312,8 @@ def _resize(img, w, h, interp):
         raise MXNetError("imresize: an image is (H, W) or (H, W, C) and not empty; got %s"
                          % (img.shape,))
     interp = _get_interp_method(interp, (img.shape[0], img.shape[1], h, w))
+    if interp == 1 and img.dtype == np.uint8:
+        return _resize_linear_u8(img, w, h)
     if interp == 3 and (h > img.shape[0] or w > img.shape[1]):
         interp = 5  # OpenCV enlarges with its area-mode bilinear taps on both axes
     wy = _interp_weights(img.shape[0], h, interp)
@@ -913,28 +962,282 @@ class ImageIter(_io.DataIter):
 # --------------------------------------------------------------------------- ImageRecordIter
 
 
+def _warp_affine_u8(img, mat, out_w, out_h, fill):
+    """cv::warpAffine of a uint8 (H, W, C) image, bilinear, constant border `fill`, as
+    OpenCV 3.4 computes it: `mat` (2 x 3, source to destination) inverted in double, source
+    positions in 1/1024ths rounded to 1/32 of a pixel, the four taps weighted in 1/32768ths
+    (a tap outside the image reads `fill`)."""
+    m = np.asarray(mat, np.float64).reshape(2, 3)
+    det = m[0, 0] * m[1, 1] - m[0, 1] * m[1, 0]
+    det = 1.0 / det if det != 0 else 0.0
+    a11, a12, a21, a22 = m[1, 1] * det, -m[0, 1] * det, -m[1, 0] * det, m[0, 0] * det
+    b1 = -a11 * m[0, 2] - a12 * m[1, 2]
+    b2 = -a21 * m[0, 2] - a22 * m[1, 2]
+    xs, ys = np.arange(out_w, dtype=np.float64), np.arange(out_h, dtype=np.float64)
+    adelta = np.rint(a11 * xs * 1024).astype(np.int64)
+    bdelta = np.rint(a21 * xs * 1024).astype(np.int64)
+    x0 = np.rint((a12 * ys + b1) * 1024).astype(np.int64) + 16
+    y0 = np.rint((a22 * ys + b2) * 1024).astype(np.int64) + 16
+    sx_fixed = (x0[:, None] + adelta[None, :]) >> 5
+    sy_fixed = (y0[:, None] + bdelta[None, :]) >> 5
+    sx, fx = sx_fixed >> 5, sx_fixed & 31
+    sy, fy = sy_fixed >> 5, sy_fixed & 31
+    src_h, src_w = img.shape[:2]
+    src = img.reshape(src_h, src_w, -1).astype(np.int64)
+    acc = np.zeros((out_h, out_w, src.shape[2]), np.int64)
+    for dy, dx, weight in ((0, 0, (32 - fx) * (32 - fy)), (0, 1, fx * (32 - fy)),
+                           (1, 0, (32 - fx) * fy), (1, 1, fx * fy)):
+        ty, tx = sy + dy, sx + dx
+        inside = (ty >= 0) & (ty < src_h) & (tx >= 0) & (tx < src_w)
+        tap = np.where(inside[:, :, None],
+                       src[np.clip(ty, 0, src_h - 1), np.clip(tx, 0, src_w - 1)], int(fill))
+        acc += tap * (weight * 32)[:, :, None]
+    out = np.clip((acc + (1 << 14)) >> 15, 0, 255).astype(np.uint8)
+    return out.reshape((out_h, out_w) + img.shape[2:])
+
+
+def _affine_matrix(cols, rows, angle, shear, scale, ratio, min_img_size, max_img_size):
+    """MXNet's default augmenter's affine step in float32: rotation `angle` (degrees),
+    shear `shear`, scale and aspect `ratio`; returns the 2 x 3 source-to-destination matrix
+    and the output (width, height)."""
+    f32 = np.float32
+    a = f32(np.cos(angle / 180.0 * np.pi))
+    b = f32(np.sin(angle / 180.0 * np.pi))
+    shear, scale, ratio = f32(shear), f32(scale), f32(ratio)
+    hs = f32(2) * scale / (f32(1) + ratio)
+    ws = ratio * hs
+    new_w = max(f32(min_img_size), min(f32(max_img_size), scale * f32(cols)))
+    new_h = max(f32(min_img_size), min(f32(max_img_size), scale * f32(rows)))
+    m00 = hs * a - shear * b * ws
+    m10 = -b * ws
+    m01 = hs * b + shear * a * ws
+    m11 = a * ws
+    m02 = (new_w - (m00 * f32(cols) + m01 * f32(rows))) / f32(2)
+    m12 = (new_h - (m10 * f32(cols) + m11 * f32(rows))) / f32(2)
+    mat = np.array([[m00, m01, m02], [m10, m11, m12]], np.float32)
+    return mat, int(new_w), int(new_h)
+
+
+class _Draws:
+    """A record's uniform draws in [0, 1), handed out in order."""
+
+    def __init__(self, values):
+        self._values, self._pos = values, 0
+
+    def uniform(self, low=0.0, high=1.0):
+        value = self._values[self._pos % len(self._values)]
+        self._pos += 1
+        return low + (high - low) * value
+
+    def randint(self, low, high):
+        """An integer in [low, high]."""
+        return min(high, low + int(self.uniform() * (high - low + 1)))
+
+
+# ImageRecordIter's augmentation parameters (MXNet's default augmenter) and their defaults
+_AUG_DEFAULTS = dict(resize=-1, rand_crop=False, random_resized_crop=False,
+                     max_rotate_angle=0, max_aspect_ratio=0.0, min_aspect_ratio=None,
+                     max_shear_ratio=0.0, max_crop_size=-1, min_crop_size=-1,
+                     max_random_scale=1.0, min_random_scale=1.0, max_random_area=1.0,
+                     min_random_area=1.0, max_img_size=1e10, min_img_size=0.0, rotate=-1,
+                     fill_value=255, inter_method=1, pad=0, rand_mirror=False, mirror=False)
+_DRAWS_PER_RECORD = 48
+
+
+class _DefaultAugmenter:
+    """MXNet's default ImageRecordIter augmenter (resize, affine, pad, crop, mirror) on a
+    uint8 (H, W, C) image, its random choices taken from a record's `_Draws`.
+
+    Steps, as MXNet's: (1) `resize` > 0: the shorter side to `resize`; (2) when any of
+    rotation, shear, random scale, aspect ratio or image-size bounds is asked for, one
+    cv::warpAffine (bilinear, border `fill_value`) rotating by an integer angle in
+    [-max_rotate_angle, max_rotate_angle] (`rotate` > 0 fixes it), shearing x by m*y with m
+    in [-max_shear_ratio, max_shear_ratio], scaling by s in [min_random_scale,
+    max_random_scale] and changing the aspect (width / height) to r, uniform in
+    [min_aspect_ratio, max_aspect_ratio], or in [1 - max_aspect_ratio, 1 + max_aspect_ratio]
+    without a minimum; the output is s*W x s*H clamped to [min_img_size, max_img_size];
+    (3) `pad` pixels of `fill_value` on every side; (4) the crop: with
+    `random_resized_crop` a region of area fraction in [min_random_area, max_random_area]
+    and aspect log-uniform in [min_aspect_ratio, max_aspect_ratio] (10 tries; otherwise the
+    image enlarged to cover data_shape if smaller, then centre-cropped) resized to
+    data_shape; with min/max_crop_size a random square of that side resized to data_shape;
+    else data_shape's window at a random (`rand_crop`) or the centred position;
+    (5) mirrored always (`mirror`) or with probability 1/2 (`rand_mirror`).
+    """
+
+    def __init__(self, out_h, out_w, params):
+        self.out_h, self.out_w = out_h, out_w
+        p = dict(_AUG_DEFAULTS)
+        p.update(params)
+        self.resize = int(p["resize"])
+        self.rand_crop, self.rrc = bool(p["rand_crop"]), bool(p["random_resized_crop"])
+        self.max_angle, self.rotate = int(p["max_rotate_angle"]), int(p["rotate"])
+        self.max_aspect = float(p["max_aspect_ratio"])
+        self.min_aspect = None if p["min_aspect_ratio"] is None \
+            else float(p["min_aspect_ratio"])
+        self.max_shear = float(p["max_shear_ratio"])
+        self.min_crop, self.max_crop = int(p["min_crop_size"]), int(p["max_crop_size"])
+        self.min_scale, self.max_scale = float(p["min_random_scale"]), \
+            float(p["max_random_scale"])
+        self.min_area, self.max_area = float(p["min_random_area"]), \
+            float(p["max_random_area"])
+        self.min_img, self.max_img = float(p["min_img_size"]), float(p["max_img_size"])
+        self.fill, self.pad = int(p["fill_value"]), int(p["pad"])
+        self.inter = int(p["inter_method"])
+        self.mirror, self.rand_mirror = bool(p["mirror"]), bool(p["rand_mirror"])
+        self._check()
+        aspect_on = (self.max_aspect != 0.0) if self.min_aspect is None \
+            else (self.min_aspect != 1.0 or self.max_aspect != 1.0)
+        self.affine = (self.max_angle > 0 or self.max_shear > 0 or self.rotate > 0
+                       or self.max_scale != 1.0 or self.min_scale != 1.0 or aspect_on
+                       or self.max_img != 1e10 or self.min_img != 0.0)
+
+    def _check(self):
+        def fail(msg):
+            raise MXNetError("ImageRecordIter: " + msg)
+        if self.inter not in (0, 1, 2, 3, 4, 9, 10):
+            fail("inter_method must be 0-4, 9 or 10, got %d" % self.inter)
+        if self.max_angle < 0 or self.max_shear < 0 or self.pad < 0:
+            fail("max_rotate_angle, max_shear_ratio and pad must not be negative")
+        if not 0 <= self.fill <= 255:
+            fail("fill_value must be in 0..255, got %d" % self.fill)
+        if not 0 < self.min_scale <= self.max_scale:
+            fail("need 0 < min_random_scale <= max_random_scale, got %g and %g"
+                 % (self.min_scale, self.max_scale))
+        if self.min_aspect is not None and not 0 < self.min_aspect <= self.max_aspect:
+            fail("need 0 < min_aspect_ratio <= max_aspect_ratio, got %g and %g"
+                 % (self.min_aspect, self.max_aspect))
+        if self.min_aspect is None and not 0 <= self.max_aspect < 1:
+            fail("without min_aspect_ratio, max_aspect_ratio is in [0, 1), got %g"
+                 % self.max_aspect)
+        if self.rrc:
+            if self.min_scale != 1.0 or self.max_scale != 1.0 or self.rand_crop \
+                    or self.min_crop != -1 or self.max_crop != -1:
+                fail("random_resized_crop excludes rand_crop, min/max_random_scale and "
+                     "min/max_crop_size")
+            if not 0 < self.min_area <= self.max_area <= 1:
+                fail("need 0 < min_random_area <= max_random_area <= 1, got %g and %g"
+                     % (self.min_area, self.max_area))
+            if self.min_aspect is None and self.max_aspect != 0.0:
+                fail("random_resized_crop with max_aspect_ratio needs min_aspect_ratio")
+        if (self.min_crop == -1) != (self.max_crop == -1) or \
+                (self.min_crop != -1 and not 0 < self.min_crop <= self.max_crop):
+            fail("min_crop_size and max_crop_size are set together, 0 < min <= max; got "
+                 "%d and %d" % (self.min_crop, self.max_crop))
+
+    def _interp(self, draws, sizes):
+        if self.inter == 10:
+            return draws.randint(0, 4)
+        return _get_interp_method(self.inter, sizes)
+
+    def __call__(self, img, draws, where):
+        if self.resize > 0:
+            h, w = img.shape[:2]
+            new_h, new_w = (self.resize * h // w, self.resize) if h > w \
+                else (self.resize, self.resize * w // h)
+            img = _resize(img, new_w, new_h, self._interp(draws, (h, w, new_h, new_w)))
+        if self.affine:
+            shear = self.max_shear * (draws.uniform() * 2 - 1)
+            angle = draws.randint(-self.max_angle, self.max_angle)
+            if self.rotate > 0:
+                angle = self.rotate
+            scale = ratio = 1.0
+            if not self.rrc:
+                scale = np.float32(draws.uniform()) * np.float32(
+                    self.max_scale - self.min_scale) + np.float32(self.min_scale)
+                if self.min_aspect is not None:
+                    ratio = np.float32(draws.uniform()) * np.float32(
+                        self.max_aspect - self.min_aspect) + np.float32(self.min_aspect)
+                else:
+                    ratio = np.float32(draws.uniform()) * np.float32(2 * self.max_aspect) \
+                        - np.float32(self.max_aspect) + np.float32(1)
+            h, w = img.shape[:2]
+            mat, new_w, new_h = _affine_matrix(w, h, angle, shear, scale, ratio,
+                                               self.min_img, self.max_img)
+            if new_w <= 0 or new_h <= 0:
+                raise MXNetError("ImageRecordIter: %s: the affine step leaves a %d x %d "
+                                 "image" % (where, new_h, new_w))
+            img = _warp_affine_u8(img, mat, new_w, new_h, self.fill)
+        if self.pad > 0:
+            img = np.pad(img, ((self.pad, self.pad), (self.pad, self.pad), (0, 0)),
+                         constant_values=self.fill)
+        img = self._crop(img, draws, where)
+        if self.mirror or (self.rand_mirror and draws.uniform() < 0.5):
+            img = img[:, ::-1]
+        return img
+
+    def _crop(self, img, draws, where):
+        out_h, out_w = self.out_h, self.out_w
+        h, w = img.shape[:2]
+        if self.rrc:
+            if self.max_area != 1.0 or self.min_area != 1.0 or self.max_aspect != 0.0 \
+                    or self.min_aspect is not None:
+                lo_ratio = np.log(self.min_aspect if self.min_aspect is not None else 1.0)
+                hi_ratio = np.log(self.max_aspect if self.min_aspect is not None else 1.0)
+                for _ in range(10):
+                    area = draws.uniform(self.min_area, self.max_area) * h * w
+                    ratio = np.exp(draws.uniform(lo_ratio, hi_ratio))
+                    new_w = int(np.round(np.sqrt(area * ratio)))
+                    new_h = int(np.round(np.sqrt(area / ratio)))
+                    if new_w <= w and new_h <= h:
+                        x0, y0 = draws.randint(0, w - new_w), draws.randint(0, h - new_h)
+                        return _resize(img[y0:y0 + new_h, x0:x0 + new_w], out_w, out_h,
+                                       self._interp(draws, (new_h, new_w, out_h, out_w)))
+            grow = max(out_h / float(h), out_w / float(w))
+            if grow > 1:
+                new_w, new_h = max(out_w, int(w * grow)), max(out_h, int(h * grow))
+                img = _resize(img, new_w, new_h, self._interp(draws, (h, w, new_h, new_w)))
+                h, w = new_h, new_w
+            y0, x0 = (h - out_h) // 2, (w - out_w) // 2
+            return img[y0:y0 + out_h, x0:x0 + out_w]
+        if self.max_crop != -1:
+            side = draws.randint(self.min_crop, self.max_crop)
+            if side > h or side > w:
+                raise MXNetError("ImageRecordIter: %s: crop size %d is larger than the %d x "
+                                 "%d image" % (where, side, h, w))
+            if self.rand_crop:
+                y0, x0 = draws.randint(0, h - side), draws.randint(0, w - side)
+            else:
+                y0, x0 = (h - side) // 2, (w - side) // 2
+            return _resize(img[y0:y0 + side, x0:x0 + side], out_w, out_h,
+                           self._interp(draws, (side, side, out_h, out_w)))
+        if h < out_h or w < out_w:
+            raise MXNetError("ImageRecordIter: %s: the image (%d x %d after resize) is "
+                             "smaller than data_shape's %d x %d" % (where, h, w, out_h, out_w))
+        if self.rand_crop:
+            y0, x0 = draws.randint(0, h - out_h), draws.randint(0, w - out_w)
+        else:
+            y0, x0 = (h - out_h) // 2, (w - out_w) // 2
+        return img[y0:y0 + out_h, x0:x0 + out_w]
+
+
 class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance-attributes
     """MXNet's ImageRecordIter over a `.rec` file (mx.io.ImageRecordIter).
 
-    Each image is decoded (data_shape[0] 3: RGB, 1: grey), its shorter side resized to
-    `resize` (when > 0, interpolation `inter_method`), cropped to data_shape's (H, W) at a
-    random (rand_crop) or the centred position, mirrored with probability 1/2 (rand_mirror)
-    and written as (C, H, W) ``(pixel - mean_c) / std_c * scale``; a batch's index holds
-    the records' header ids (`path_imglist` gives labels by header id). Records are split
-    into `num_parts` contiguous parts; `shuffle` reorders each epoch from `seed`; crops and
-    mirrors are drawn in record order from `seed_aug` (default: `seed`), so a run is
-    reproducible whatever `preprocess_threads` (the size of the decoding thread pool);
-    round_batch as MXNet's BatchLoader (see mx.io.CSVIter).
+    Each image is decoded (data_shape[0] 3: RGB, 1: grey), augmented by MXNet's default
+    augmenter (see `_DefaultAugmenter`: resize, rotation / shear / scale / aspect, pad,
+    crop, mirror) and written as (C, H, W) ``(pixel - mean) / std_c * scale``, the mean
+    being mean_r/g/b or, with `mean_img`, a per-pixel mean image read from that file (MXNet's
+    .nd format, key "mean_img"); a missing file is computed first, as MXNet does, as the
+    mean of this part's outputs without a mean, and saved. A batch's index holds the
+    records' header ids (`path_imglist` gives labels by header id). Records are split into
+    `num_parts` parts as MXNet's input splits (by record count with an index file, by bytes
+    without); `shuffle` reorders each epoch from `seed`; the random augmentations draw from
+    `seed_aug` (default: `seed`) in record order, so a run is reproducible whatever
+    `preprocess_threads` (the size of the decoding thread pool); round_batch as MXNet's
+    (the wrapped records start the next epoch after them). `prefetch_buffer` batches are
+    prepared ahead in a background thread.
     """
 
     def __init__(self, path_imgrec=None, data_shape=None, batch_size=None, path_imgidx="",
-                 label_width=1, resize=-1, rand_crop=False, rand_mirror=False, mean_r=0.0,
-                 mean_g=0.0, mean_b=0.0, mean_a=0.0, std_r=1.0, std_g=1.0, std_b=1.0,
-                 std_a=1.0, scale=1.0, shuffle=False, seed=0, round_batch=True, part_index=0,
-                 num_parts=1, preprocess_threads=4, dtype="float32", inter_method=1,
-                 data_name="data", label_name="softmax_label", verbose=True, seed_aug=None,
-                 path_imglist="", **kwargs):
-        ignored = sorted(k for k in kwargs if k not in ("prefetch_buffer", "ctx"))
+                 label_width=1, mean_r=0.0, mean_g=0.0, mean_b=0.0, mean_a=0.0, std_r=1.0,
+                 std_g=1.0, std_b=1.0, std_a=1.0, scale=1.0, mean_img="", shuffle=False,
+                 seed=0, round_batch=True, part_index=0, num_parts=1, preprocess_threads=4,
+                 prefetch_buffer=4, dtype="float32", data_name="data",
+                 label_name="softmax_label", verbose=True, seed_aug=None, path_imglist="",
+                 **kwargs):
+        aug_params = {k: kwargs.pop(k) for k in list(kwargs) if k in _AUG_DEFAULTS}
+        ignored = sorted(k for k in kwargs if k not in ("ctx", "device_id"))
         if ignored:
             raise MXNetError("ImageRecordIter: unsupported parameters %s" % ignored)
         if not path_imgrec:
@@ -946,6 +1249,8 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
         if batch_size is None or int(batch_size) <= 0:
             raise MXNetError("ImageRecordIter: batch_size must be positive, got %s"
                              % (batch_size,))
+        if dtype is None:
+            dtype = "float32"
         if dtype not in ("float32", "uint8"):
             raise MXNetError("ImageRecordIter: dtype must be 'float32' or 'uint8', got %r"
                              % (dtype,))
@@ -955,6 +1260,7 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
         super().__init__(int(batch_size))
         self.data_shape = tuple(int(x) for x in data_shape)
         chans = self.data_shape[0]
+        self._aug = _DefaultAugmenter(self.data_shape[1], self.data_shape[2], aug_params)
         self._mean = np.array([mean_r, mean_g, mean_b][:chans] if chans == 3 else [mean_r],
                               np.float32).reshape(chans, 1, 1)
         self._std = np.array([std_r, std_g, std_b][:chans] if chans == 3 else [std_r],
@@ -963,17 +1269,16 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
             raise MXNetError("ImageRecordIter: std_r / std_g / std_b must not be 0")
         self._scale = np.float32(scale)
         if dtype == "uint8" and (np.any(self._mean != 0) or np.any(self._std != 1)
-                                 or scale != 1):
+                                 or scale != 1 or mean_img):
             raise MXNetError("ImageRecordIter: dtype uint8 takes the pixels as they are; "
-                             "mean, std and scale need dtype float32")
+                             "mean, mean_img, std and scale need dtype float32")
         self._dtype = np.dtype(dtype)
         self.label_width = int(label_width)
-        self._resize, self._inter = int(resize), int(inter_method)
-        self._rand_crop, self._rand_mirror = bool(rand_crop), bool(rand_mirror)
         self._round_batch, self._shuffle = bool(round_batch), bool(shuffle)
         self._rng = np.random.RandomState(int(seed))
         self._aug_rng = np.random.RandomState(int(seed if seed_aug is None else seed_aug))
         self._threads = max(1, int(preprocess_threads))
+        self._prefetch = max(0, int(prefetch_buffer))
         self._pool = None
         self._path = path_imgrec
         self._reader = recordio.MXRecordIO(path_imgrec, "r")
@@ -993,11 +1298,8 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
                     except ValueError as err:
                         raise MXNetError("ImageRecordIter: %s line %d: %s"
                                          % (path_imglist, lineno, err)) from None
-        offsets = self._record_offsets(path_imgidx)
-        count = len(offsets)
-        lo = count * int(part_index) // int(num_parts)
-        hi = count * (int(part_index) + 1) // int(num_parts)
-        self._offsets = offsets[lo:hi]
+        self._offsets = self._part_offsets(self._record_offsets(path_imgidx), path_imgidx,
+                                           int(part_index), int(num_parts))
         if not self._offsets:
             raise MXNetError("ImageRecordIter: %s part %d of %d holds no records"
                              % (path_imgrec, part_index, num_parts))
@@ -1007,15 +1309,43 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
         self._pos = 0
         self._num_overflow = 0
         self._current = None
+        self._queue = None
         self._label_shape = (self.batch_size, self.label_width) if self.label_width > 1 \
             else (self.batch_size,)
-        self._data_buf = np.zeros((self.batch_size,) + self.data_shape, self._dtype)
-        self._label_buf = np.zeros(self._label_shape, np.float32)
-        self.provide_data = [_io.DataDesc(data_name, self._data_buf.shape)]
+        self.provide_data = [_io.DataDesc(data_name, (self.batch_size,) + self.data_shape,
+                                          self._dtype)]
         self.provide_label = [_io.DataDesc(label_name, self._label_shape)]
+        self._mean_img = None
+        if mean_img:
+            self._mean_img = self._load_or_make_mean(str(mean_img))
         if verbose:
             _LOG.info("ImageRecordIter: %s, %d records (part %d of %d), %d threads",
                       path_imgrec, len(self._offsets), part_index, num_parts, self._threads)
+
+    def _load_or_make_mean(self, path):
+        from . import ndarray as _ndarray
+        if not os.path.exists(path):
+            _LOG.info("ImageRecordIter: %s is missing: computing the mean image", path)
+            total = np.zeros(self.data_shape, np.float64)
+            state = self._aug_rng.get_state()  # the first epoch draws as without it
+            for job in self._jobs(range(len(self._offsets))):
+                total += self._process(job)[0]
+            mean = (total / len(self._offsets)).astype(np.float32)
+            _ndarray.save(path, {"mean_img": _nd(mean)})
+            self._aug_rng.set_state(state)
+            return mean
+        try:
+            loaded = _ndarray.load(path)
+        except MXNetError as err:
+            raise MXNetError("ImageRecordIter: mean_img %s: %s" % (path, err)) from None
+        if not isinstance(loaded, dict) or "mean_img" not in loaded:
+            raise MXNetError("ImageRecordIter: mean_img %s holds no array named 'mean_img'"
+                             % path)
+        mean = loaded["mean_img"].asnumpy().astype(np.float32)
+        if mean.shape != self.data_shape:
+            raise MXNetError("ImageRecordIter: mean_img %s has shape %s, data_shape is %s"
+                             % (path, mean.shape, self.data_shape))
+        return mean
 
     def _record_offsets(self, path_imgidx):
         if path_imgidx:
@@ -1031,76 +1361,38 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
             offsets.append(pos)
         return offsets
 
+    def _part_offsets(self, offsets, path_imgidx, part_index, num_parts):
+        """The records of part `part_index` as MXNet's input splits cut them: with an index,
+        ceil(n / num_parts) records a part; without one, the file's bytes in num_parts
+        4-byte-aligned ranges, a record belonging to the range its header starts in."""
+        if path_imgidx:
+            step = -(-len(offsets) // num_parts)
+            return offsets[step * part_index:step * (part_index + 1)]
+        total = os.path.getsize(self._path)
+        step = (-(-total // num_parts) + 3) // 4 * 4
+        lo, hi = step * part_index, step * (part_index + 1)
+        return [off for off in offsets if lo <= off < hi]
+
     def __del__(self):
+        if getattr(self, "_queue", None) is not None:
+            self._queue[1].set()
         if getattr(self, "_pool", None) is not None:
             self._pool.shutdown(wait=False)
 
-    def reset(self):
-        if not self._round_batch or self._num_overflow == 0:
-            self._pos = 0
-            if self._shuffle:
-                self._rng.shuffle(self._order)
-        else:
-            self._num_overflow = 0
+    # -- the batches, in order ------------------------------------------------------------
 
-    def _read(self, record):
-        offset = self._offsets[record]
-        self._reader._seek(offset)  # pylint: disable=protected-access
-        return offset, self._reader.read()
-
-    def _process(self, job):
-        """(C, H, W) array and label of one record; `job` carries its random draws."""
-        offset, raw, crop_u, crop_v, flip = job
-        where = "%s record at offset %d" % (self._path, offset)
-        try:
-            header, payload = recordio.unpack(raw)
-            img = _decode_rgb(payload, 1 if self.data_shape[0] == 3 else 0, "ImageRecordIter")
-        except MXNetError as err:
-            raise MXNetError("ImageRecordIter: %s: %s" % (where, err)) from None
-        if self._resize > 0:
-            h, w = img.shape[:2]
-            new_h, new_w = (self._resize * h // w, self._resize) if h > w \
-                else (self._resize, self._resize * w // h)
-            img = _resize(img, new_w, new_h, self._inter)
-        _, out_h, out_w = self.data_shape
-        h, w = img.shape[:2]
-        if h < out_h or w < out_w:
-            raise MXNetError("ImageRecordIter: %s: the image (%d x %d after resize) is "
-                             "smaller than data_shape's %d x %d" % (where, h, w, out_h, out_w))
-        if self._rand_crop:
-            y0, x0 = int(crop_u * (h - out_h + 1)), int(crop_v * (w - out_w + 1))
-        else:
-            y0, x0 = (h - out_h) // 2, (w - out_w) // 2
-        img = img[y0:y0 + out_h, x0:x0 + out_w]
-        if flip:
-            img = img[:, ::-1]
-        chw = np.transpose(img, (2, 0, 1))
-        if self._dtype == np.uint8:
-            data = chw
-        else:
-            data = (chw.astype(np.float32) - self._mean) / self._std * self._scale
-        if self._list_labels is None:
-            label = np.asarray(header.label, np.float32).ravel()
-        elif header.id in self._list_labels:
-            label = self._list_labels[header.id]
-        else:
-            raise MXNetError("ImageRecordIter: %s has id %d, which the image list lacks"
-                             % (where, header.id))
-        if label.size < self.label_width:
-            raise MXNetError("ImageRecordIter: %s has %d labels, label_width is %d"
-                             % (where, label.size, self.label_width))
-        return data, label[:self.label_width], header.id
-
-    def iter_next(self):
+    def _plan(self):
+        """The next batch's record numbers and pad, advancing the epoch state; None at the
+        end of the epoch."""
         if self._num_overflow != 0:
-            return False
+            return None
         total = len(self._offsets)
         picks = []
         while self._pos < total and len(picks) < self.batch_size:
             picks.append(self._order[self._pos])
             self._pos += 1
         if not picks:
-            return False
+            return None
         pad = 0
         if len(picks) < self.batch_size:
             if self._round_batch:
@@ -1115,12 +1407,58 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
                 pad = self._num_overflow
             else:
                 pad = self.batch_size - len(picks)
+        return picks, pad
+
+    def _epoch_end(self):
+        """What reset() does to the epoch state."""
+        if not self._round_batch or self._num_overflow == 0:
+            self._pos = 0
+            if self._shuffle:
+                self._rng.shuffle(self._order)
+        else:
+            self._num_overflow = 0
+
+    def _jobs(self, picks):
+        """(offset, record bytes, random draws) of each record: read here, in order."""
+        draws = self._aug_rng.random_sample((len(picks), _DRAWS_PER_RECORD))
         jobs = []
-        for record in picks:
-            offset, raw = self._read(record)
-            crop_u, crop_v = self._aug_rng.random_sample(2)
-            flip = self._rand_mirror and self._aug_rng.random_sample() < 0.5
-            jobs.append((offset, raw, crop_u, crop_v, flip))
+        for row, record in enumerate(picks):
+            offset = self._offsets[record]
+            self._reader._seek(offset)  # pylint: disable=protected-access
+            jobs.append((offset, self._reader.read(), draws[row]))
+        return jobs
+
+    def _process(self, job):
+        """(C, H, W) array, label and header id of one record."""
+        offset, raw, draws = job
+        where = "%s record at offset %d" % (self._path, offset)
+        try:
+            header, payload = recordio.unpack(raw)
+            img = _decode_rgb(payload, 1 if self.data_shape[0] == 3 else 0, "ImageRecordIter")
+        except MXNetError as err:
+            raise MXNetError("ImageRecordIter: %s: %s" % (where, err)) from None
+        img = self._aug(img, _Draws(draws), where)
+        chw = np.transpose(img, (2, 0, 1))
+        if self._dtype == np.uint8:
+            data = chw
+        elif self._mean_img is not None:
+            data = (chw.astype(np.float32) - self._mean_img) / self._std * self._scale
+        else:
+            data = (chw.astype(np.float32) - self._mean) / self._std * self._scale
+        if self._list_labels is None:
+            label = np.asarray(header.label, np.float32).ravel()
+        elif header.id in self._list_labels:
+            label = self._list_labels[header.id]
+        else:
+            raise MXNetError("ImageRecordIter: %s has id %d, which the image list lacks"
+                             % (where, header.id))
+        if label.size < self.label_width:
+            raise MXNetError("ImageRecordIter: %s has %d labels, label_width is %d"
+                             % (where, label.size, self.label_width))
+        return data, label[:self.label_width], header.id
+
+    def _make_batch(self, picks, pad):
+        jobs = self._jobs(picks)
         if self._threads > 1 and len(jobs) > 1:
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
@@ -1128,10 +1466,92 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
             results = list(self._pool.map(self._process, jobs))
         else:
             results = [self._process(job) for job in jobs]
+        data = np.zeros((self.batch_size,) + self.data_shape, self._dtype)
+        label = np.zeros(self._label_shape, np.float32)
         ids = np.zeros(self.batch_size, np.uint64)
-        for top, (data, label, ident) in enumerate(results):
+        for top, (row, lab, ident) in enumerate(results):
             ids[top] = ident
-            self._data_buf[top] = data
-            self._label_buf[top] = label if self.label_width > 1 else label[0]
-        self._current = (_nd(self._data_buf.copy()), _nd(self._label_buf.copy()), pad, ids)
+            data[top] = row
+            label[top] = lab if self.label_width > 1 else lab[0]
+        return _nd(data), _nd(label), pad, ids
+
+    # -- prefetching: a thread runs ahead by up to prefetch_buffer batches -----------------
+
+    def _state(self):
+        return self._pos, self._num_overflow, self._aug_rng.get_state()
+
+    def _set_state(self, state):
+        self._pos, self._num_overflow = state[0], state[1]
+        self._aug_rng.set_state(state[2])
+
+    @staticmethod
+    def _producer(ref, queue, stop):
+        """Plans and makes batches into `queue` with the state after each; holds the
+        iterator only by weak reference while it waits, so that it can be collected."""
+        import queue as _queue
+        while not stop.is_set():
+            it = ref()
+            if it is None:
+                return
+            try:
+                plan = it._plan()  # pylint: disable=protected-access
+                item = None if plan is None else it._make_batch(*plan)  # pylint: disable=protected-access
+                item = (item, it._state())  # pylint: disable=protected-access
+            except BaseException as err:  # pylint: disable=broad-except
+                item = (err, None)
+            del it
+            while not stop.is_set():
+                try:
+                    queue.put(item, timeout=0.1)
+                    break
+                except _queue.Full:
+                    pass
+            if item[0] is None or item[1] is None:
+                return
+
+    def _start_prefetch(self):
+        import queue as _queue
+        import threading
+        import weakref
+        stop = threading.Event()
+        q = _queue.Queue(self._prefetch)
+        thread = threading.Thread(target=ImageRecordIterImpl._producer,
+                                  args=(weakref.ref(self), q, stop), daemon=True,
+                                  name="mxc-ImageRecordIter")
+        self._consumed_state = self._state()
+        self._queue = (q, stop, thread)
+        thread.start()
+
+    def _stop_prefetch(self):
+        """Stops the producer and puts back the state after the last batch handed out."""
+        if self._queue is None:
+            return
+        _, stop, thread = self._queue
+        stop.set()
+        thread.join()
+        self._queue = None
+        self._set_state(self._consumed_state)
+
+    def reset(self):
+        self._stop_prefetch()
+        self._epoch_end()
+
+    def iter_next(self):
+        if self._prefetch == 0:
+            plan = self._plan()
+            if plan is None:
+                return False
+            self._current = self._make_batch(*plan)
+            return True
+        if self._queue is None:
+            self._start_prefetch()
+        item, state = self._queue[0].get()
+        if state is None:  # the producer failed: its error, from the state before it
+            self._stop_prefetch()
+            raise item
+        self._consumed_state = state
+        if item is None:
+            self._current = None
+            return False
+        self._current = item
         return True
