@@ -3,9 +3,11 @@
 `sym_gen(bucket_key)` returns `(symbol, data_names, label_names)`. Every bucket is its own
 Module, so its own compiled library (the build cache keys it by graph and shapes, so a bucket
 seen before, in this process or an earlier one, loads without compiling). The buckets hold
-one set of parameters: whenever the current bucket changes, the parameters, auxiliary states
-and optimizer state of the bucket just used are copied by name into the next one (a plain
-memory copy; the compiled code never sees two copies at once).
+one set of parameters: whenever the current bucket changes, the parameters and auxiliary
+states of the bucket just used are copied into the next one (the compiled code never sees two
+copies at once). Buckets of one unrolled network lay their parameters out alike: the whole
+parameter region is then one memory copy and all of them update one optimizer state buffer;
+buckets laid out differently copy parameters and optimizer state by name.
 """
 import logging
 import warnings
@@ -38,6 +40,7 @@ class BucketingModule(BaseModule):
                                symbol.list_outputs())
         self._symbol = symbol
         self._buckets = {}
+        self._stash = {}            # parameters the current bucket lacks, kept for later ones
         self._curr_module = None
         self._curr_bucket_key = None
         self._grad_req = "write"
@@ -107,12 +110,15 @@ class BucketingModule(BaseModule):
         self._curr_module.init_params(initializer=initializer, arg_params=arg_params,
                                       aux_params=aux_params, allow_missing=allow_missing,
                                       force_init=force_init, allow_extra=allow_extra)
+        self._stash = {}
         self.params_initialized = True
 
     def _write_params(self, arg_params, aux_params, allow_missing, allow_extra):
         self._check_ready("set_params")
         self._curr_module.set_params(arg_params, aux_params, allow_missing=allow_missing,
                                      force_init=True, allow_extra=allow_extra)
+        for name in arg_params or {}:
+            self._stash.pop(name, None)
 
     def get_states(self, merge_multi_context=True):
         self._check_ready("get_states", params=True)
@@ -159,6 +165,7 @@ class BucketingModule(BaseModule):
     def _reset_bind(self):
         self.binded = False
         self._buckets = {}
+        self._stash = {}
         self._curr_module = None
         self._curr_bucket_key = None
 
@@ -196,14 +203,51 @@ class BucketingModule(BaseModule):
                                      self._default_bucket_key))
 
     def _hand_over(self, src, dst):
-        """Copy parameters and optimizer state from the bucket just used into the next."""
+        """Copy parameters and optimizer state from the bucket just used into the next.
+
+        Buckets whose parameter regions have one layout (the same parameters, shapes and
+        offsets: every bucket of an unrolled network) take the region as one memory copy and
+        use one optimizer state buffer; others copy by name."""
+        same = _same_layout(src, dst)
         if self.params_initialized:
-            dst._write_params(*src.get_params(), allow_missing=True, allow_extra=True)
+            if same:
+                s, d = src._exec, dst._exec
+                d.arena[d.plan.param_begin:d.plan.param_end] = \
+                    s.arena[s.plan.param_begin:s.plan.param_end]
+                for name, arr in s.aux_arrays.items():
+                    if name in d.aux_arrays:
+                        d.aux_arrays[name][...] = arr
+            else:
+                self._stash_params(src, dst)
+                dst._write_params(*src.get_params(), allow_missing=True, allow_extra=True)
             dst.params_initialized = True
         if self.optimizer_initialized:
-            if not dst.optimizer_initialized:
-                _share_optimizer(src, dst)
+            if not dst.optimizer_initialized or (same and src._opt_state is not dst._opt_state
+                                                 and src._opt_kernel is not None):
+                _share_optimizer(src, dst, share_state=same)
             _copy_optimizer_state(src, dst)
+        if not same:
+            self._unstash_params(src, dst)
+
+    def _stash_params(self, src, dst):
+        """Keep the parameters (and their optimizer states) that src has and dst lacks: a later
+        bucket that has them again takes them from here, not from its own stale copy."""
+        states = _state_views(src)
+        for name in src._param_names:
+            if name not in dst._exec.arg_arrays:
+                self._stash[name] = (src._exec.arg_arrays[name].copy(),
+                                     [s.copy() for s in states.get(name, ())])
+
+    def _unstash_params(self, src, dst):
+        """The stashed parameters dst has and src lacks (written after the hand-over)."""
+        states = _state_views(dst)
+        for name in dst._param_names:
+            if name in src._exec.arg_arrays or name not in self._stash:
+                continue
+            value, saved = self._stash.pop(name)
+            dst._exec.arg_arrays[name][...] = value
+            for view, arr in zip(states.get(name, ()), saved):
+                view[...] = arr
 
     # -- optimizer ----------------------------------------------------------------------------
     def init_optimizer(self, kvstore="local", optimizer="sgd",
@@ -292,8 +336,40 @@ class BucketingModule(BaseModule):
         return mod
 
 
-def _share_optimizer(src, dst):
-    """dst uses src's optimizer object (update counts, learning rate schedule) from now on."""
+def _state_views(module):
+    """{parameter name: views of its compiled optimizer states}; empty without them."""
+    if not module.optimizer_initialized or module._opt_kernel is None \
+            or module._opt_state is None:
+        return {}
+    slices = module._exec.state_slices(module._opt_kernel[1])
+    return {name: [module._opt_state[sl] for sl in sls] for name, sls in slices.items()}
+
+
+def _param_layout(module):
+    """(name, shape, offset in the parameter region) of each parameter of module's bound plan,
+    and the region's length; None when the arena is not host memory."""
+    from ..executor import HostMemory
+    ex = module._exec
+    if not isinstance(ex.memory, HostMemory):
+        return None
+    layout = getattr(ex, "_param_layout", None)
+    if layout is None:
+        plan = ex.plan
+        layout = (tuple((a.name, tuple(a.value.shape), a.value.offset - plan.param_begin)
+                        for a in plan.params), plan.param_end - plan.param_begin, ex.dtype)
+        ex._param_layout = layout
+    return layout
+
+
+def _same_layout(src, dst):
+    a = _param_layout(src)
+    return a is not None and a == _param_layout(dst)
+
+
+def _share_optimizer(src, dst, share_state=False):
+    """dst uses src's optimizer object (update counts, learning rate schedule) from now on;
+    with share_state (the parameter regions have one layout) also src's compiled state
+    buffer, so a switch copies no optimizer state."""
     same_layout = src._param_names == dst._param_names
     if src._opt_kernel is None and not same_layout:
         raise MXNetError("BucketingModule: buckets must list their parameters in the same "
@@ -305,7 +381,12 @@ def _share_optimizer(src, dst):
         dst._updater, dst._opt_kernel, dst._opt_state = src._updater, None, None
         dst.optimizer_initialized = True
         return
-    dst._setup_updater()        # dst's own state buffer, filled by _copy_optimizer_state
+    if share_state and dst._exec.use_optimizer(src._opt_kernel[0]):
+        from .module import _CompiledUpdater
+        dst._opt_kernel, dst._opt_state = src._opt_kernel, src._opt_state
+        dst._updater = _CompiledUpdater(dst)
+    else:
+        dst._setup_updater()    # dst's own state buffer, filled by _copy_optimizer_state
     dst.optimizer_initialized = True
 
 
