@@ -9,8 +9,9 @@ Resizing is NumPy, following OpenCV's definitions of MXNet's interpolation codes
 with replicated borders, 3 area (exact area averaging when shrinking; OpenCV's area-mode
 bilinear taps when either axis grows), 4 Lanczos (8 taps, normalised), 9 auto (cubic to
 enlarge, area to shrink, else bilinear), 10 a random one of 0..4. On float images these agree
-with OpenCV's cv2.resize to float32 rounding; OpenCV computes uint8 bilinear and area in fixed
-point, so on uint8 images its results can differ from these by 1 grey level.
+with OpenCV's cv2.resize to float32 rounding. On uint8 images bilinear is OpenCV 3.4's fixed
+point bit for bit (MXNet 1.9.1's ImageRecordIter uses it); OpenCV computes uint8 bicubic and
+area in its own fixed point / float32, which these match within 1 grey level.
 """
 import logging
 import os
