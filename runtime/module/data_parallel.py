@@ -5,9 +5,9 @@ work_load_list, MXNet's `_split_input_slice`); executors of equal slice shapes l
 cached library and differ only in their memory. forward writes each context's slice (or the
 context's own DataBatch of a pre-sliced list) into its executor and runs them in turn;
 backward slices the head gradients likewise. `update` sums the contexts' gradients in context
-order (as MXNet's CommCPU reduces them), applies the optimizer once on the first executor
-(the kvstore's copy: 'local' and 'device' give the same numbers) and copies the parameters
-back to every context; without a kvstore each context updates itself with its own gradients
+order (as MXNet's CommCPU reduces them; a dist store then sums them over its workers),
+applies the optimizer once on the first executor (the kvstore's copy: 'local' and 'device'
+give the same numbers) and copies the parameters back to every context; without a kvstore each context updates itself with its own gradients
 and optimizer state, as MXNet does then. Auxiliary states (BatchNorm's moving statistics)
 stay per context; `get_params` returns the mean over the contexts, as MXNet's executor group.
 Outputs and input gradients are concatenated along their batch axis (merge_multi_context),
@@ -189,7 +189,8 @@ def load_head_grads(symbol, execs, slices, out_grads):
 
 # ---------------------------------------------------------------------------- update
 
-def _copy_params(execs, names):
+def copy_params(execs, names):
+    """The first context's values of parameters `names` into every other context."""
     first = execs[0]
     for ex in execs[1:]:
         for n in names:
@@ -211,9 +212,12 @@ def update(mod):
         total = first.grad_arrays[n]
         for ex in execs[1:]:
             total += ex.grad_arrays[n]
-        if kept is None:
+    if getattr(mod._kvstore, "num_workers", 1) > 1:
+        mod._allreduce_grads()              # and over the workers of a dist store
+    if kept is None:
+        for n in names:
             for ex in execs[1:]:
-                ex.grad_arrays[n][...] = total
+                ex.grad_arrays[n][...] = first.grad_arrays[n]
     if mod._opt_kernel is not None:
         first.update(mod._opt_state, mod._opt_kernel[0], mod._hyper_rows(1))
     else:
@@ -222,7 +226,7 @@ def update(mod):
     if kept is not None:
         for n in names:
             first.grad_arrays[n][...] = kept[n]
-    _copy_params(execs, names)
+    copy_params(execs, names)
 
 
 def _update_each(mod, execs, updated):

@@ -799,6 +799,7 @@ class Module(BaseModule):
         self._attach_kvstore(kv)
         if len(self._execs) > 1:
             self._update_on_kvstore = kv is not None and update_on_kvstore
+            _dp.copy_params(self._execs, self._param_names)     # the store's start values
         if kv is not None and update_on_kvstore:
             kv._updater = self._updater     # MXNet keeps the optimizer on the store here
         self.optimizer_initialized = True

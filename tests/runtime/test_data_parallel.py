@@ -260,3 +260,65 @@ def test_fit_goes_batch_by_batch_over_the_contexts(inputs):
         if key.startswith("arg:"):
             np.testing.assert_allclose(two[key[4:]].asnumpy(), want[key], rtol=1e-5,
                                        atol=1e-5)
+
+
+# each of two MPI ranks trains on its own half of every combined batch over two contexts
+DIST_WORKER = r'''
+import sys
+import numpy as np
+import mxc as mx
+sys.path.insert(0, sys.argv[1])
+import record_data_parallel as rec
+kv = mx.kv.create("dist_sync")
+inputs = mx.nd.load(sys.argv[1] + "/data_parallel/inputs.params")
+half = slice(kv.rank * 4, kv.rank * 4 + 4)
+mod = mx.mod.Module(rec.mlp(mx), context=[mx.cpu(0), mx.cpu(1)])
+mod.bind(data_shapes=[("data", (4, 10))], label_shapes=[("softmax_label", (4,))])
+mod.init_params(arg_params={k[len("init:mlp:arg:"):]: v for k, v in inputs.items()
+                            if k.startswith("init:mlp:arg:")})
+mod.init_optimizer(kvstore=kv, optimizer="sgd", optimizer_params=rec.OPTIMIZER)
+for step in range(rec.STEPS):
+    mod.forward_backward(mx.io.DataBatch([inputs["data:mlp:%d" % step][half]],
+                                         [inputs["label:%d" % step][half]]))
+    mod.update()
+np.savez(sys.argv[2] + "/rank%d.npz" % kv.rank,
+         **{k: v.asnumpy() for k, v in mod.get_params()[0].items()})
+'''
+
+
+def _mpi_missing():
+    import shutil
+    if shutil.which("mpirun") is None:
+        return "mpirun is not installed"
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        return "mpi4py is not installed"
+    return None
+
+
+@pytest.mark.skipif(_mpi_missing() is not None, reason=str(_mpi_missing()))
+def test_two_contexts_per_worker_under_dist_sync(tmp_path):
+    """Two ranks of two contexts each: the contexts' gradients summed, then all-reduced; the
+    parameters of one context training on the whole batch (MXNet's recorded 'one' run)."""
+    import os
+    import subprocess
+    script = tmp_path / "worker.py"
+    script.write_text(DIST_WORKER)
+    cmd = ["mpirun", "-np", "2"]
+    version = subprocess.run(["mpirun", "--version"], capture_output=True, text=True)
+    if "Open MPI" in version.stdout + version.stderr:
+        cmd += ["--oversubscribe", "--mca", "btl", "self,vader"]
+        if os.geteuid() == 0:
+            cmd.append("--allow-run-as-root")
+    res = subprocess.run(cmd + [sys.executable, str(script), str(HERE), str(tmp_path)],
+                         capture_output=True, text=True, timeout=180,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    want = recorded("mlp", "one")
+    for rank in range(2):
+        got = np.load(tmp_path / ("rank%d.npz" % rank))
+        for key in want:
+            if key.startswith("arg:"):
+                np.testing.assert_allclose(got[key[4:]], want[key], rtol=1e-5, atol=1e-5,
+                                           err_msg="rank %d %s" % (rank, key))
