@@ -13,8 +13,8 @@ The cost model then predicts, for N hosts of this machine's compute per step, th
 t(N) = compute + ring all-reduce = compute + 2 (N-1)/N x bytes / bandwidth + 2 (N-1) x latency,
 and samples/s = N x batch / t(N), for a few network speeds. With one process the store has one
 worker, so fit takes its whole-epoch C path; with several it runs the batch loop. Last, the
-exported C trainer of the same network, built with `make MPI=1`, runs on the same process
-counts (`--no-c` skips it).
+exported C trainer of the same network, built with `make MPI=1` and the runtime's flags
+(-O3 -march=native), runs on the same process counts (`--no-c` skips it).
 """
 import argparse
 import json
@@ -105,8 +105,9 @@ def worker(args):
 
 
 def run(procs, args):
-    cmd = _mpirun(procs) + [sys.executable, os.path.abspath(__file__), "--worker", "--batch", str(args.batch),
-            "--rows", str(args.rows), "--epochs", str(args.epochs)]
+    cmd = _mpirun(procs) + [sys.executable, os.path.abspath(__file__), "--worker",
+                            "--batch", str(args.batch), "--rows", str(args.rows),
+                            "--epochs", str(args.epochs)]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
     for line in res.stdout.splitlines():
@@ -136,7 +137,9 @@ def c_trainer(procs_list, args, folder):
     mod.init_params(mx.init.Xavier())
     mod.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": 0.05})
     mod.export(folder, kind="trainer", name="mlp")
-    res = subprocess.run(["make", "-s", "-C", folder, "MPI=1", "mlp_train_mpi"],
+    # the flags the runtime compiles with on this machine (the Makefile's default is -O2)
+    flags = "CFLAGS=-std=c11 -O3 -march=native -fno-math-errno"
+    res = subprocess.run(["make", "-s", "-C", folder, "MPI=1", flags, "mlp_train_mpi"],
                          capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError("make MPI=1 failed:\n" + res.stdout + res.stderr)
@@ -197,8 +200,9 @@ def main(argv=None):
         sys.exit("mpirun not found: install Open MPI (or MPICH) and mpi4py (pip install "
                  "\"mxc[dist]\")")
     results = [run(int(n), args) for n in args.procs.split(",")]
-    print("MLP 784-512-256-10, %s data, batch %d a process, SGD, OMP_NUM_THREADS=1, %d cores"
-          % (results[0]["data"], args.batch, os.cpu_count()))
+    print("MLP 784-512-256-10, %s data, batch %d a process, SGD, OMP_NUM_THREADS=1, %d cores, "
+          "load average %.1f" % (results[0]["data"], args.batch, os.cpu_count(),
+                                 os.getloadavg()[0]))
     print("%6s %12s %12s %14s %14s %12s" % ("procs", "samples/s", "epoch s", "compute/step",
                                              "allreduce/step", "grad bytes"))
     for r in results:

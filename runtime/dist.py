@@ -137,6 +137,12 @@ class DistKVStore(KVStore):
         self._comm = MPI.COMM_WORLD
         self._rank = self._comm.Get_rank()
         self._size = self._comm.Get_size()
+        launched = launched_size()
+        if launched > 1 and self._size != launched:
+            raise MXNetError("kvstore '%s': the launcher started %d processes but MPI sees %d "
+                             "in this job; mpi4py is probably built against another MPI "
+                             "library than the mpirun used (reinstall mpi4py with that MPI's "
+                             "mpicc, or use its own mpirun)" % (self._type, launched, self._size))
         self._timeout = _timeout()
         self._store = {}
         self._updater = None

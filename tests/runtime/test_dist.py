@@ -301,3 +301,14 @@ def test_timeout_setting_is_checked(monkeypatch):
         dist._timeout()
     monkeypatch.setenv("MXC_DIST_TIMEOUT", "2.5")
     assert dist._timeout() == 2.5
+
+
+@needs_mpi
+def test_an_mpi_that_sees_fewer_processes_than_launched_is_an_error():
+    """mpi4py built against another MPI than the launcher's: every process would see a job of
+    one and train alone; the store says so instead."""
+    env = dict(os.environ, OMPI_COMM_WORLD_SIZE="4")
+    res = subprocess.run([sys.executable, "-c", "import mxc; mxc.kv.create('dist_sync')"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0
+    assert "launcher started 4 processes but MPI sees 1" in res.stderr, res.stderr
