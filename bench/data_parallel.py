@@ -1,0 +1,108 @@
+"""Training samples/s of Module.fit on one and on two CPU contexts (the tutorial MLP 16-64-26
+on the UCI letters data, SGD).
+
+    python bench/data_parallel.py [--epochs 4] [--batches 32,128] [--mxnet-python PY]
+
+One context runs whole epochs in one compiled call; two contexts run every batch through one
+executor per context (half the batch each), gradients summed on the host. With
+--mxnet-python (or env MXNET_PYTHON) the same runs are timed on MXNet 1.x as well. Each system
+runs in its own process; one warm-up epoch (compiles, caches) is not timed.
+"""
+import argparse
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def tutorial_net(mx):
+    net = mx.sym.Variable("data")
+    net = mx.sym.FullyConnected(net, name="fc1", num_hidden=64)
+    net = mx.sym.Activation(net, name="relu1", act_type="relu")
+    net = mx.sym.FullyConnected(net, name="fc2", num_hidden=26)
+    return mx.sym.SoftmaxOutput(net, name="softmax")
+
+
+def letters():
+    """(data float32 [20000, 16], label float32) as in MXNet's Module tutorial (read with
+    plain Python so that any NumPy version gives the same arrays)."""
+    sys.path.insert(0, os.path.dirname(HERE))
+    from bench.data import shared_dir
+    rows = [line.strip().split(",") for line in
+            open(shared_dir() / "data" / "letter-recognition.data") if line.strip()]
+    data = np.array([[float(v) for v in r[1:]] for r in rows], dtype=np.float32)
+    label = np.array([ord(r[0]) - ord("A") for r in rows], dtype=np.float32)
+    return data, label
+
+
+def measure(system, ncontexts, batch, epochs):
+    """samples/s of `epochs` timed epochs of fit on `ncontexts` CPU contexts."""
+    if system == "mxnet":
+        import mxnet as mx
+    else:
+        import mxc as mx
+    x, y = letters()
+    n = int(x.shape[0] * 0.8)
+    it = mx.io.NDArrayIter(x[:n], y[:n], batch, shuffle=False)
+    mod = mx.mod.Module(tutorial_net(mx), context=[mx.cpu(k) for k in range(ncontexts)])
+    kw = dict(optimizer="sgd", optimizer_params={"learning_rate": 0.1}, eval_metric="acc")
+    mod.fit(it, num_epoch=1, **kw)                          # warm-up: compile, load, caches
+    it.reset()
+    t0 = time.perf_counter()
+    mod.fit(it, begin_epoch=1, num_epoch=1 + epochs, **kw)
+    seconds = time.perf_counter() - t0
+    return epochs * (n // batch) * batch / seconds
+
+
+def child(args):
+    logging.disable(logging.WARNING)
+    import warnings
+    warnings.simplefilter("ignore")
+    out = {}
+    for batch in args.batches:
+        for ncontexts in (1, 2):
+            out["%d,%d" % (batch, ncontexts)] = measure(args.system, ncontexts, batch,
+                                                        args.epochs)
+    print(json.dumps(out))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--batches", default="32,128")
+    p.add_argument("--mxnet-python", default=os.environ.get("MXNET_PYTHON"))
+    p.add_argument("--system", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.batches = [int(b) for b in str(args.batches).split(",")]
+    if args.system:
+        return child(args)
+    systems = [("mxc", sys.executable)]
+    if args.mxnet_python:
+        systems.append(("mxnet", args.mxnet_python))
+    print("tutorial MLP 16-64-26, letters (16000 rows), SGD, %d timed epochs, %d cores"
+          % (args.epochs, os.cpu_count()))
+    print("%-6s %6s %14s %14s %7s" % ("system", "batch", "1 ctx samp/s", "2 ctx samp/s",
+                                      "2 / 1"))
+    for system, python in systems:
+        res = subprocess.run([python, os.path.abspath(__file__), "--system", system,
+                              "--epochs", str(args.epochs),
+                              "--batches", ",".join(map(str, args.batches))],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            print("%s failed:\n%s" % (system, res.stderr[-2000:]))
+            continue
+        out = json.loads(res.stdout.strip().splitlines()[-1])
+        for batch in args.batches:
+            one, two = out["%d,1" % batch], out["%d,2" % batch]
+            print("%-6s %6d %14.0f %14.0f %7.2f" % (system, batch, one, two, two / one))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
