@@ -166,7 +166,8 @@ def _mpirun(procs):
     cmd = ["mpirun", "-np", str(procs)]
     version = subprocess.run(["mpirun", "--version"], capture_output=True, text=True).stdout
     if "Open MPI" in version:
-        cmd += ["--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,vader"]
+        cmd += ["--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,vader",
+                "--mca", "btl_vader_single_copy_mechanism", "none"]
         if os.geteuid() == 0:
             cmd.append("--allow-run-as-root")
     return cmd

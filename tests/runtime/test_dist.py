@@ -1,6 +1,7 @@
 """Training across processes over MPI: kvstore 'dist_sync' in Module.fit and the exported C
 trainer built with MPI=1, each run as `mpirun -np 2` and compared with one process training on
-the combined batches; only rank 0 writes checkpoints; a failing rank ends the job quickly."""
+the combined batches and with MXNet 1.9.1's dist_sync on ps-lite (recorded); only rank 0 writes
+checkpoints; a failing or stuck rank ends the job quickly."""
 import os
 import shutil
 import struct
@@ -37,7 +38,8 @@ def _mpirun(args, cwd, timeout=120):
     """Run `mpirun -np 2 ARGS`; (returncode, stdout + stderr, seconds)."""
     cmd = ["mpirun", "-np", str(WORKERS)]
     if _is_open_mpi():
-        cmd += ["--oversubscribe", "--mca", "btl", "self,vader"]
+        cmd += ["--oversubscribe", "--mca", "btl", "self,vader",
+                "--mca", "btl_vader_single_copy_mechanism", "none"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-run-as-root")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
@@ -86,6 +88,31 @@ def _one_process_reference():
     return {k: v.asnumpy() for k, v in mod.get_params()[0].items()}
 
 
+def _mxnet_dist_sync():
+    """MXNet 1.9.1's parameters after the same run on ps-lite (two workers, one server), as
+    recorded by mxnet_recorded/record_dist_sync.py, after checking it trained on our data."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mxnet_recorded",
+                        "dist_sync", "mxnet_dist_sync.npz")
+    rec = np.load(path)
+    x, y = _data()
+    assert np.array_equal(rec["x"], x) and np.array_equal(rec["y"], y)
+    for k, v in _initial(0).items():
+        assert np.array_equal(rec["init:" + k], v), k
+    return rec
+
+
+def test_mxnet_dist_sync_equals_one_process_on_the_combined_batches():
+    """The claim the MPI test rests on, checked on MXNet itself: its dist_sync run gives the
+    parameters of one process training on the combined batches."""
+    rec = _mxnet_dist_sync()
+    want = _one_process_reference()
+    for k in want:
+        assert np.abs(want[k] - _initial(0)[k]).max() > 0.1          # training moved it
+        for rank in range(WORKERS):
+            np.testing.assert_allclose(rec["rank%d:%s" % (rank, k)], want[k], rtol=0,
+                                       atol=1e-5, err_msg="rank %d %s" % (rank, k))
+
+
 # the training script every rank runs: the data split as MXNet's examples split it (each rank
 # its own part of every combined batch), its own initial parameters (the store must replace
 # them with rank 0's) and its own checkpoint prefix (only rank 0 may write)
@@ -126,12 +153,15 @@ def test_dist_sync_fit_equals_one_process_on_the_combined_batches(tmp_path):
     rc, out, _ = _mpirun([sys.executable, str(script), here, str(tmp_path), "fit"], tmp_path)
     assert rc == 0, out
     want = _one_process_reference()
+    mxnet = _mxnet_dist_sync()
     for rank in range(WORKERS):
         got = np.load(tmp_path / ("final-rank%d.npz" % rank))
         assert sorted(got.files) == sorted(want)
         for k in want:
             np.testing.assert_allclose(got[k], want[k], rtol=0, atol=1e-5,
                                        err_msg="rank %d %s" % (rank, k))
+            np.testing.assert_allclose(got[k], mxnet["rank%d:%s" % (rank, k)], rtol=0,
+                                       atol=1e-5, err_msg="vs MXNet: rank %d %s" % (rank, k))
     # rank 0 wrote every epoch's checkpoint, rank 1 none; the last one is the final state
     written = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("ck-"))
     assert written == ["ck-rank0-%04d.params" % e for e in range(1, EPOCHS + 1)] + \
