@@ -1269,6 +1269,8 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
         if np.any(self._std == 0):
             raise MXNetError("ImageRecordIter: std_r / std_g / std_b must not be 0")
         self._scale = np.float32(scale)
+        self._lut = (np.arange(256, dtype=np.float32)[None, :] - self._mean.reshape(chans, 1)) \
+            / self._std.reshape(chans, 1) * self._scale
         if dtype == "uint8" and (np.any(self._mean != 0) or np.any(self._std != 1)
                                  or scale != 1 or mean_img):
             raise MXNetError("ImageRecordIter: dtype uint8 takes the pixels as they are; "
@@ -1429,8 +1431,9 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
             jobs.append((offset, self._reader.read(), draws[row]))
         return jobs
 
-    def _process(self, job):
-        """(C, H, W) array, label and header id of one record."""
+    def _process(self, job, out=None):
+        """Writes one record's (C, H, W) array into `out` (a new array when None); returns
+        (array, label, header id)."""
         offset, raw, draws = job
         where = "%s record at offset %d" % (self._path, offset)
         try:
@@ -1439,13 +1442,17 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
         except MXNetError as err:
             raise MXNetError("ImageRecordIter: %s: %s" % (where, err)) from None
         img = self._aug(img, _Draws(draws), where)
-        chw = np.transpose(img, (2, 0, 1))
-        if self._dtype == np.uint8:
-            data = chw
-        elif self._mean_img is not None:
-            data = (chw.astype(np.float32) - self._mean_img) / self._std * self._scale
-        else:
-            data = (chw.astype(np.float32) - self._mean) / self._std * self._scale
+        if out is None:
+            out = np.empty(self.data_shape, self._dtype)
+        for chan in range(self.data_shape[0]):
+            plane = img[:, :, chan]
+            if self._dtype == np.uint8:
+                out[chan] = plane
+            elif self._mean_img is not None:
+                out[chan] = (plane.astype(np.float32) - self._mean_img[chan]) \
+                    / self._std[chan] * self._scale
+            else:  # the same float32 values as (pixel - mean) / std * scale, by lookup
+                np.take(self._lut[chan], plane, out=out[chan])
         if self._list_labels is None:
             label = np.asarray(header.label, np.float32).ravel()
         elif header.id in self._list_labels:
@@ -1456,23 +1463,29 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
         if label.size < self.label_width:
             raise MXNetError("ImageRecordIter: %s has %d labels, label_width is %d"
                              % (where, label.size, self.label_width))
-        return data, label[:self.label_width], header.id
+        return out, label[:self.label_width], header.id
+
+    def _process_rows(self, jobs, data, start):
+        return [self._process(job, data[start + k]) for k, job in enumerate(jobs)]
 
     def _make_batch(self, picks, pad):
         jobs = self._jobs(picks)
+        data = np.zeros((self.batch_size,) + self.data_shape, self._dtype)
         if self._threads > 1 and len(jobs) > 1:
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
                 self._pool = ThreadPoolExecutor(self._threads)
-            results = list(self._pool.map(self._process, jobs))
+            # one contiguous slice of the batch a thread (decoding releases the GIL)
+            bounds = np.linspace(0, len(jobs), min(self._threads, len(jobs)) + 1).astype(int)
+            futures = [self._pool.submit(self._process_rows, jobs[lo:hi], data, lo)
+                       for lo, hi in zip(bounds[:-1], bounds[1:])]
+            results = [row for fut in futures for row in fut.result()]
         else:
-            results = [self._process(job) for job in jobs]
-        data = np.zeros((self.batch_size,) + self.data_shape, self._dtype)
+            results = self._process_rows(jobs, data, 0)
         label = np.zeros(self._label_shape, np.float32)
         ids = np.zeros(self.batch_size, np.uint64)
-        for top, (row, lab, ident) in enumerate(results):
+        for top, (_, lab, ident) in enumerate(results):
             ids[top] = ident
-            data[top] = row
             label[top] = lab if self.label_width > 1 else lab[0]
         return _nd(data), _nd(label), pad, ids
 
