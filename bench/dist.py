@@ -14,7 +14,8 @@ t(N) = compute + ring all-reduce = compute + 2 (N-1)/N x bytes / bandwidth + 2 (
 and samples/s = N x batch / t(N), for a few network speeds. With one process the store has one
 worker, so fit takes its whole-epoch C path; with several it runs the batch loop. Last, the
 exported C trainer of the same network, built with `make MPI=1` and the runtime's flags
-(-O3 -march=native), runs on the same process counts (`--no-c` skips it).
+(-O3 -march=native), runs on the same process counts (`--no-c` skips it). `--mxnet PYTHON`
+runs the same workers on MXNet's own dist_sync (ps-lite, one server) as a peer.
 """
 import argparse
 import json
@@ -57,7 +58,10 @@ def _data(rows):
 
 def worker(args):
     import logging
-    import mxc as mx
+    if args.framework == "mxnet":
+        import mxnet as mx
+    else:
+        import mxc as mx
     logging.getLogger().setLevel(logging.WARNING)
     kv = mx.kv.create("dist_sync")
     rank, n = kv.rank, kv.num_workers
@@ -87,11 +91,13 @@ def worker(args):
     for _ in range(steps):
         local.forward_backward(batch)
         local.update()
+    if args.framework == "mxnet":
+        mx.nd.waitall()
     compute_s = (time.perf_counter() - t) / steps
-    plan = local._exec.plan
-    grads = np.zeros(plan.regions["grads"], dtype=np.float32)
+    arg, _ = local.get_params()
+    grads = np.zeros(sum(v.size for v in arg.values()), dtype=np.float32)
     reduce_s = 0.0
-    if n > 1:
+    if n > 1 and hasattr(kv, "allreduce_"):
         kv.barrier()
         t = time.perf_counter()
         for _ in range(steps):
@@ -104,16 +110,43 @@ def worker(args):
             allreduce_s=reduce_s, grad_bytes=int(grads.nbytes), data=source)), flush=True)
 
 
-def run(procs, args):
-    cmd = _mpirun(procs) + [sys.executable, os.path.abspath(__file__), "--worker",
-                            "--batch", str(args.batch), "--rows", str(args.rows),
-                            "--epochs", str(args.epochs)]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+def _worker_args(args, framework):
+    return [os.path.abspath(__file__), "--worker", "--framework", framework,
+            "--batch", str(args.batch), "--rows", str(args.rows), "--epochs", str(args.epochs)]
+
+
+def _result(res, what):
     for line in res.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[7:])
-    raise RuntimeError("mpirun -np %d failed:\n%s%s" % (procs, res.stdout, res.stderr))
+    raise RuntimeError("%s failed:\n%s%s" % (what, res.stdout, res.stderr))
+
+
+def run(procs, args):
+    cmd = _mpirun(procs) + [sys.executable] + _worker_args(args, "mxc")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    return _result(res, "mpirun -np %d" % procs)
+
+
+def run_mxnet(procs, args, python):
+    """The same workers on MXNet's ps-lite: a scheduler, one server, `procs` workers."""
+    base = dict(os.environ, OMP_NUM_THREADS="1", DMLC_PS_ROOT_URI="127.0.0.1",
+                DMLC_PS_ROOT_PORT=str(9500 + procs), DMLC_NUM_WORKER=str(procs),
+                DMLC_NUM_SERVER="1")
+    base.pop("MXNET_ENGINE_TYPE", None)
+    others = [subprocess.Popen([python, "-c", "import mxnet"], env=dict(base, DMLC_ROLE=role),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+              for role in ("scheduler", "server")]
+    workers = [subprocess.Popen([python] + _worker_args(args, "mxnet"),
+                                env=dict(base, DMLC_ROLE="worker"), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(procs)]
+    outs = [w.communicate(timeout=1800) for w in workers]
+    for p in others:
+        p.wait(timeout=60)
+    res = subprocess.CompletedProcess([], 0, "".join(o for o, _ in outs),
+                                      "".join(e for _, e in outs))
+    return _result(res, "MXNet ps-lite with %d workers" % procs)
 
 
 def _write_raw(path, array):
@@ -193,6 +226,10 @@ def main(argv=None):
     p.add_argument("--rows", type=int, default=20000, help="MNIST rows (split over ranks)")
     p.add_argument("--epochs", type=int, default=3, help="epochs (the first is a warm-up)")
     p.add_argument("--no-c", action="store_true", help="skip the exported C trainer (MPI=1)")
+    p.add_argument("--mxnet", metavar="PYTHON",
+                   help="also run MXNet's dist_sync (ps-lite: a scheduler, one server) with "
+                        "this Python interpreter, which has MXNet installed")
+    p.add_argument("--framework", default="mxc", help=argparse.SUPPRESS)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
@@ -216,6 +253,12 @@ def main(argv=None):
             rows = c_trainer([r["procs"] for r in results], args, folder)
         print("exported C trainer (make MPI=1), last epoch: " + ", ".join(
             "%d process%s %.0f samples/s" % (n, "es" if n > 1 else "", sps) for n, sps in rows))
+    if args.mxnet:
+        for n in args.procs.split(","):
+            r = run_mxnet(int(n), args, args.mxnet)
+            print("MXNet 1.x dist_sync (ps-lite, 1 server), %d worker%s: %.0f samples/s, "
+                  "compute/step %.2f ms" % (r["procs"], "s" if r["procs"] > 1 else "",
+                                            r["samples_per_s"], 1e3 * r["compute_s"]))
     base = results[0]
     print("\ncost model, N hosts with this machine's compute per step (%.2f ms at batch %d) "
           "and a ring all-reduce of %.2f MB:" % (1e3 * base["compute_s"], args.batch,
