@@ -226,6 +226,11 @@ def update(mod):
     if kept is not None:
         for n in names:
             first.grad_arrays[n][...] = kept[n]
+        store = getattr(mod._kvstore, "_store", None)
+        if isinstance(store, dict):         # the store holds the weights: pull reads them
+            for n in names:
+                if n in store:
+                    store[n][:] = first.arg_arrays[n]
     copy_params(execs, names)
 
 

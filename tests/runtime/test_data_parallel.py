@@ -163,6 +163,10 @@ def test_kvstore_objects_and_their_lists_of_device_arrays(inputs):
             mod.update()
             mod.update_metric(metric, _batch(inputs, step).label)
         assert_matches(rec.results(mx, mod, metric), want)
+        pulled = mx.nd.zeros((16, 10))
+        kv.pull("fc1_weight", out=pulled)               # the store holds the weights
+        np.testing.assert_array_equal(pulled.asnumpy(),
+                                      mod.get_params()[0]["fc1_weight"].asnumpy())
     # the store sums one array per device (CommCPU's order) and pulls into every device
     group = mod._exec_group
     store = mx.kv.create("device")
@@ -322,3 +326,21 @@ def test_two_contexts_per_worker_under_dist_sync(tmp_path):
             if key.startswith("arg:"):
                 np.testing.assert_allclose(got[key[4:]], want[key], rtol=1e-5, atol=1e-5,
                                            err_msg="rank %d %s" % (rank, key))
+
+
+def test_predict_score_and_a_new_batch_size_over_two_contexts(inputs):
+    x = np.concatenate([inputs["data:convbn:%d" % s].asnumpy() for s in range(rec.STEPS)])
+    y = np.concatenate([inputs["label:%d" % s].asnumpy() for s in range(rec.STEPS)])
+    one = _bound(inputs, "convbn", contexts=[mx.cpu()], for_training=False)
+    two = _bound(inputs, "convbn", for_training=False)
+    it = mx.io.NDArrayIter(x[:20], y[:20], batch_size=rec.BATCH)     # the last batch padded
+    np.testing.assert_allclose(two.predict(it).asnumpy(), one.predict(it).asnumpy(),
+                               rtol=1e-5, atol=1e-6)
+    assert dict(two.score(it, "acc")) == dict(one.score(it, "acc"))
+    batch = mx.io.DataBatch([mx.nd.array(x[:6])], None)          # rebinds: slices of 3 and 3
+    two.forward(batch, is_train=False)
+    one.forward(batch, is_train=False)
+    assert [p.shape[0] for p in two.get_outputs(merge_multi_context=False)[0]] == [3, 3]
+    np.testing.assert_allclose(two.get_outputs()[0].asnumpy(), one.get_outputs()[0].asnumpy(),
+                               rtol=1e-5, atol=1e-6)
+    assert two.output_shapes == one.output_shapes == [("softmax_output", (6, 4))]
