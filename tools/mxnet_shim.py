@@ -7,6 +7,9 @@ Loaded with ``python -m pytest -p mxnet_shim``. It does three things and nothing
 * When the real ``nose`` package is absent, the test-infrastructure stand-in in
   ``mxnet_compat/`` becomes importable (MXNet 1.9's test helpers import ``nose.tools``).
 * ``MXNET_SHIM_TEST_TIMEOUT`` (seconds) bounds each test's call phase with SIGALRM.
+
+With ``MXNET_SHIM_REFERENCE=1`` the re-routing is left out, so the same files run on a real
+MXNet install under the same selection and time limit (the reference run).
 """
 import importlib
 import importlib.abc
@@ -23,6 +26,7 @@ import pytest
 SOURCE_PACKAGE = "mxnet"
 TARGET_PACKAGE = "mxc"
 TIMEOUT_ENV = "MXNET_SHIM_TEST_TIMEOUT"
+REFERENCE_ENV = "MXNET_SHIM_REFERENCE"
 COMPAT_DIR = pathlib.Path(__file__).resolve().parent / "mxnet_compat"
 
 
@@ -92,7 +96,8 @@ def install_test_infra_compat():
         sys.path.append(str(COMPAT_DIR))
 
 
-install_finder()
+if os.environ.get(REFERENCE_ENV) != "1":
+    install_finder()
 install_test_infra_compat()
 
 

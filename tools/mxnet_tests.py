@@ -10,7 +10,14 @@ pytest process with the mxnet_shim plugin (tools/mxnet_shim.py), which makes
 are out of scope and deselected by what their source uses; the count and reasons are
 printed. For each file the tool prints `FILE: N passed, M failed, K errors, S skipped`,
 the slowest tests, then a total and the most common first errors (the blockers).
+
+    python tools/mxnet_tests.py PATH --reference-python VENV/bin/python
+
+runs the same selection on a real MXNet 1.9.1 install (that interpreter, no re-routing) and
+records each test's outcome in tools/mxnet_1.9.1_outcomes.json. Runs against mxc then also
+print how many of the tests that pass on real MXNet pass on mxc, per file and in total.
 """
+import json
 import argparse
 import ast
 import collections
@@ -206,15 +213,20 @@ def missing_imports(paths):
 
 # ----------------------------------------------------------------------------- running
 
-def pytest_command(stem, names, junit_path, ini_path):
-    return [sys.executable, "-m", "pytest", "-p", "mxnet_shim", "-p", "no:cacheprovider",
+REFERENCE_OUTCOMES = TOOLS_DIR / "mxnet_1.9.1_outcomes.json"
+
+
+def pytest_command(stem, names, junit_path, ini_path, python):
+    return [python, "-m", "pytest", "-p", "mxnet_shim", "-p", "no:cacheprovider",
             "-c", str(ini_path), "--rootdir", ".", "-q", "--no-header", "-rN",
             "--junitxml", str(junit_path), "-o", "junit_family=xunit2"] + \
            ["%s.py::%s" % (stem, name) for name in names]
 
 
-def subprocess_env(unittest_dir, per_test_timeout):
+def subprocess_env(unittest_dir, per_test_timeout, reference):
     env = dict(os.environ)
+    if reference:
+        env["MXNET_SHIM_REFERENCE"] = "1"
     paths = [str(TOOLS_DIR), str(unittest_dir)]
     if env.get("PYTHONPATH"):
         paths.append(env["PYTHONPATH"])
@@ -223,16 +235,17 @@ def subprocess_env(unittest_dir, per_test_timeout):
     return env
 
 
-def run_file(unittest_dir, stem, names, per_test_timeout, file_timeout):
+def run_file(unittest_dir, stem, names, per_test_timeout, file_timeout, python=None):
     """Run the selected tests of one file; returns (junit xml root or None, note)."""
     with tempfile.TemporaryDirectory(prefix="mxnet_tests_") as tmp:
         junit_path = pathlib.Path(tmp, "junit.xml")
         ini_path = pathlib.Path(tmp, "pytest.ini")
         ini_path.write_text("[pytest]\n")
-        command = pytest_command(stem, names, junit_path, ini_path)
+        command = pytest_command(stem, names, junit_path, ini_path, python or sys.executable)
         try:
             done = subprocess.run(command, cwd=str(unittest_dir),
-                                  env=subprocess_env(unittest_dir, per_test_timeout),
+                                  env=subprocess_env(unittest_dir, per_test_timeout,
+                                                     python is not None),
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                   timeout=file_timeout, text=True)
             note = "" if junit_path.exists() else last_lines(done.stdout)
@@ -315,6 +328,10 @@ def parse_args(argv):
     parser.add_argument("--file-timeout", type=int, default=3600, help="seconds per file")
     parser.add_argument("--slowest", type=int, default=5, help="slowest tests shown per file")
     parser.add_argument("--blockers", type=int, default=20, help="first errors shown at the end")
+    parser.add_argument("--reference-python", metavar="PYTHON",
+                        help="run on real MXNet with this interpreter and record the outcomes")
+    parser.add_argument("--outcomes", type=pathlib.Path, default=REFERENCE_OUTCOMES,
+                        help="real MXNet's recorded outcomes (written by --reference-python)")
     return parser.parse_args(argv)
 
 
@@ -354,14 +371,50 @@ def report_file(stem, counts, times, note, slowest):
         print("  slowest: %s" % shown, flush=True)
 
 
+def load_reference(path):
+    """{file stem: {test name: outcome}} recorded on real MXNet, or {} when there is none."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["outcomes"]
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def passing_on_reference(reference, stem, selected):
+    return [n for n in selected if reference.get(stem, {}).get(n) == "passed"]
+
+
+def report_against_reference(stem, selected, outcomes, reference):
+    """How many of the tests that pass on real MXNet pass here; names those that do not."""
+    wanted = passing_on_reference(reference, stem, selected)
+    if not wanted:
+        return 0, 0
+    passed = [n for n in wanted if outcomes.get(n) == "passed"]
+    missed = sorted(set(wanted) - set(passed))
+    print("  of the %d passing on MXNet 1.9.1: %d pass%s" % (
+        len(wanted), len(passed), (" (not: %s)" % ", ".join(missed)) if missed else ""))
+    return len(passed), len(wanted)
+
+
+def write_reference(path, outcomes_by_file, python):
+    version = subprocess.run([python, "-c", "import mxnet, numpy; print(mxnet.__version__, "
+                              "numpy.__version__)"], stdout=subprocess.PIPE, text=True).stdout
+    path.write_text(json.dumps({
+        "recorded_with": "mxnet %s, numpy %s" % tuple((version.split() + ["?", "?"])[:2]),
+        "outcomes": outcomes_by_file}, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    print("recorded real MXNet's outcomes in %s" % path)
+
+
 def main(argv=None):
     args = parse_args(argv)
     unittest_dir = (args.checkout / UNITTEST_DIR).resolve()
     if not unittest_dir.is_dir():
         sys.exit("error: %s has no %s (expected an apache/mxnet checkout)"
                  % (args.checkout, UNITTEST_DIR))
+    recording = args.reference_python is not None
+    reference = {} if recording else load_reference(args.outcomes)
     total, all_errors = collections.Counter(), collections.Counter()
     total_deselected = collections.Counter()
+    recorded, against = {}, [0, 0]
     started = time.time()
     for stem in file_stems(args.files):
         path = unittest_dir / (stem + ".py")
@@ -375,7 +428,8 @@ def main(argv=None):
             print(summary_line(stem, collections.Counter()) + " (nothing selected)")
             report_deselected(stem, deselected)
             continue
-        root, note = run_file(unittest_dir, stem, selected, args.timeout, args.file_timeout)
+        root, note = run_file(unittest_dir, stem, selected, args.timeout, args.file_timeout,
+                              args.reference_python)
         if root is None:
             counts = collections.Counter(error=len(selected))
             times, errors, outcomes = [], [note] * len(selected), {}
@@ -385,21 +439,30 @@ def main(argv=None):
                             if file_error else "")
         report_file(stem, counts, times, note, args.slowest)
         report_deselected(stem, deselected)
-        report_touching(touching, outcomes)
-        absent = missing_imports([path] + helper_modules(unittest_dir, path))
-        if absent:
-            print("  mxnet names it (or common.py) imports that mxc lacks: " + ", ".join(absent))
+        recorded[stem] = {n: outcomes.get(n, "error") for n in selected}
+        if not recording:
+            report_touching(touching, outcomes)
+            absent = missing_imports([path] + helper_modules(unittest_dir, path))
+            if absent:
+                print("  mxnet names it (or common.py) imports that mxc lacks: "
+                      + ", ".join(absent))
+            passed, wanted = report_against_reference(stem, selected, outcomes, reference)
+            against[0] += passed
+            against[1] += wanted
         total.update(counts)
         all_errors.update(normalise(e) for e in errors)
     print(summary_line("TOTAL", total) + " in %.0f s" % (time.time() - started))
+    if against[1]:
+        print("of the %d tests that pass on MXNet 1.9.1 (%s): %d pass (%.0f%%)" % (
+            against[1], args.outcomes.name, against[0], 100.0 * against[0] / against[1]))
     for reason, count in sorted(total_deselected.items()):
         print("  deselected %d (%s)" % (count, reason))
     if all_errors:
         print("most common first errors:")
         for message, count in all_errors.most_common(args.blockers):
             print("  %4d  %s" % (count, message))
-    return 0
-
+    if recording:
+        write_reference(args.outcomes, recorded, args.reference_python)
 
 if __name__ == "__main__":
     sys.exit(main())

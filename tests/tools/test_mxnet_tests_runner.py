@@ -1,4 +1,5 @@
 """tools/mxnet_tests.py on a fake MXNet checkout: the shim maps `mxnet` to mxc, outcomes count."""
+import json
 import pathlib
 import subprocess
 import sys
@@ -94,3 +95,49 @@ def test_missing_checkout_is_a_clear_error(tmp_path):
                           stderr=subprocess.STDOUT, text=True, timeout=60)
     assert done.returncode != 0
     assert "expected an apache/mxnet checkout" in done.stdout
+
+
+_PLAIN = '''
+import mxnet
+
+
+def test_passes_on_both():
+    assert mxnet.__name__ in ("mxnet", "mxc")
+
+
+def test_passes_only_on_the_reference():
+    assert getattr(mxnet, "__version__", "") == "9.9.9"
+
+
+def test_fails_on_both():
+    assert False
+'''
+
+
+def test_reference_run_records_outcomes_and_mxc_runs_compare(tmp_path):
+    checkout = tmp_path / "checkout"
+    unittest_dir = checkout / "tests" / "python" / "unittest"
+    unittest_dir.mkdir(parents=True)
+    (unittest_dir / "test_plain.py").write_text(textwrap.dedent(_PLAIN))
+    fake = tmp_path / "fake_mxnet"
+    (fake / "mxnet").mkdir(parents=True)
+    (fake / "mxnet" / "__init__.py").write_text("__version__ = '9.9.9'\n")
+    outcomes = tmp_path / "outcomes.json"
+    env_path = "PYTHONPATH=%s" % fake
+    done = subprocess.run(["env", env_path, sys.executable, str(_TOOL), str(checkout),
+                           "test_plain", "--reference-python", sys.executable,
+                           "--outcomes", str(outcomes)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout
+    assert "test_plain: 2 passed, 1 failed" in done.stdout, done.stdout
+    recorded = json.loads(outcomes.read_text())
+    assert recorded["recorded_with"].startswith("mxnet 9.9.9")
+    assert recorded["outcomes"]["test_plain"] == {
+        "test_passes_on_both": "passed", "test_passes_only_on_the_reference": "passed",
+        "test_fails_on_both": "failure"}
+    out = _run_tool(checkout, "test_plain", "--outcomes", str(outcomes))
+    assert "test_plain: 1 passed, 2 failed" in out, out
+    assert ("  of the 2 passing on MXNet 1.9.1: 1 pass "
+            "(not: test_passes_only_on_the_reference)") in out, out
+    assert "of the 2 tests that pass on MXNet 1.9.1 (outcomes.json): 1 pass (50%)" in out, out
