@@ -121,6 +121,21 @@ def mean(arrays):
     return total / np.asarray(len(arrays), dtype=total.dtype)
 
 
+def as_one_context(calls):
+    """[call() for call in calls] (one call per context), leaving NumPy's global random
+    stream where the first call alone leaves it: the further contexts' executors draw their
+    generator seeds from it, and binding or running on several contexts must not change what
+    initializers and samplers draw next (it does not in MXNet)."""
+    out, after = [], None
+    for k, call in enumerate(calls):
+        out.append(call())
+        if k == 0:
+            after = np.random.get_state()
+    if after is not None and len(out) > 1:
+        np.random.set_state(after)
+    return out
+
+
 # ---------------------------------------------------------------------------- inputs
 
 def pre_sliced(batches, ndev, data_names):

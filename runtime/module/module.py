@@ -625,9 +625,10 @@ class Module(BaseModule):
             return [self._new_executor(data_shapes, label_shapes, fuse)]
         desc = data_shapes[0]
         slices = _dp.split_batch(desc.shape[max(_dp.axis_of(desc), 0)], self._work_load_list)
-        return [self._new_executor(_dp.sliced_descs(data_shapes, sl),
-                                   _dp.sliced_descs(label_shapes, sl), fuse, k)
-                for k, sl in enumerate(slices)]
+        return _dp.as_one_context([
+            (lambda k=k, sl=sl: self._new_executor(_dp.sliced_descs(data_shapes, sl),
+                                                   _dp.sliced_descs(label_shapes, sl), fuse, k))
+            for k, sl in enumerate(slices)])
 
     def _new_executor(self, data_shapes, label_shapes, fuse=True, k=0):
         shapes = self._shape_dict(data_shapes, label_shapes)
@@ -1042,8 +1043,7 @@ class Module(BaseModule):
         if presliced or len(self._execs) > 1:
             _dp.load_inputs(self._execs, self._context_slices(), self._data_shapes,
                             self._label_shapes, data, labels, presliced)
-            for ex in self._execs:
-                ex.forward(is_train)
+            _dp.as_one_context([lambda ex=ex: ex.forward(is_train) for ex in self._execs])
             self._forwarded = True
             if self._monitor is not None:
                 self._monitor.collect(self)

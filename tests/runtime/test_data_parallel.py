@@ -344,3 +344,22 @@ def test_predict_score_and_a_new_batch_size_over_two_contexts(inputs):
     np.testing.assert_allclose(two.get_outputs()[0].asnumpy(), one.get_outputs()[0].asnumpy(),
                                rtol=1e-5, atol=1e-6)
     assert two.output_shapes == one.output_shapes == [("softmax_output", (6, 4))]
+
+
+def test_several_contexts_leave_the_random_stream_as_one_does():
+    """Initial values after mx.random.seed do not depend on the number of contexts (as in
+    MXNet); each context's executor still draws its own Dropout masks."""
+    net = mx.sym.Dropout(mx.sym.FullyConnected(mx.sym.Variable("data"), num_hidden=50,
+                                               name="fc"), p=0.5)
+    params, masks = [], None
+    for contexts in ([mx.cpu()], TWO):
+        mx.random.seed(7)
+        mod = mx.mod.Module(net, label_names=None, context=contexts)
+        mod.bind(data_shapes=[("data", (8, 3))])
+        mod.init_params(mx.init.Xavier())
+        params.append(mod.get_params()[0])
+        mod.forward(mx.io.DataBatch([mx.nd.ones((8, 3))]), is_train=True)
+        masks = [p.asnumpy() != 0 for p in mod.get_outputs(merge_multi_context=False)[0]]
+    for name in params[0]:
+        np.testing.assert_array_equal(params[0][name].asnumpy(), params[1][name].asnumpy())
+    assert not np.array_equal(masks[0], masks[1])
