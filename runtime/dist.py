@@ -16,15 +16,18 @@ A Module trained with such a store all-reduces its gradient arena once per batch
 compiled update (see Module.update), takes its initial parameters from rank 0 and lets only
 rank 0 write checkpoints (`writes_checkpoints`).
 
-A worker that fails must not leave the others waiting in a collective forever. Two guards:
+A worker that fails must not leave the others waiting in a collective forever. Three guards:
 an uncaught exception in any worker logs which rank failed and calls MPI_Abort, which makes
-mpirun end every process of the job at once; and every collective this module starts is
-waited on with a deadline (``MXC_DIST_TIMEOUT`` seconds, default 600), after which the job
-is aborted with a message naming the operation and the rank.
+mpirun end every process of the job at once; a worker whose script ends (returns, or calls
+sys.exit) tells the others at exit, and one still waiting in a collective a few seconds
+after that aborts the job, naming the rank that left; and every collective this module
+starts is waited on with a deadline (``MXC_DIST_TIMEOUT`` seconds, default 600), after which
+the job is aborted with a message naming the operation and the rank.
 
 MXNet's ps-lite launch (``tools/launch.py``: DMLC_ROLE, DMLC_PS_ROOT_URI, DMLC_NUM_WORKER,
 ...) is refused with the mpirun command line to use instead.
 """
+import atexit
 import logging
 import os
 import sys
@@ -46,6 +49,8 @@ _MPI_SIZE_VARS = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MV2_COMM_WOR
 _PSLITE_VARS = ("DMLC_ROLE", "DMLC_PS_ROOT_URI", "DMLC_PS_ROOT_PORT", "DMLC_NUM_WORKER",
                 "DMLC_NUM_SERVER")
 _DEFAULT_TIMEOUT = 600.0
+_GOODBYE = 7717         # the message tag of "this worker has left its script"
+_GRACE = 5.0            # seconds a collective may still take after another worker left
 
 _active = None          # the DistKVStore of this process with more than one worker, if any
 
@@ -149,9 +154,14 @@ class DistKVStore(KVStore):
         self._compression = None
         self.reduced_bytes = 0          # bytes all-reduced by this worker so far
         global _active
+        self._exit_comm, self._left = None, False
         if self._size > 1:
             _active = self
             _install_abort_hook(self._comm, self._rank, self._size)
+            # a second communicator for the goodbye at exit, so that it never matches a
+            # collective of the training itself
+            self._exit_comm = self._comm.Dup()
+            atexit.register(self._goodbye)
         _log.info("kvstore '%s': worker rank %d of %d (MPI)", self._type, self._rank,
                   self._size)
 
@@ -171,19 +181,53 @@ class DistKVStore(KVStore):
         return 0
 
     # -- collectives, each waited on with a deadline
-    def _wait(self, request, what):
+    def _wait(self, request, what, watch=True):
+        """Wait for `request`; abort the job when it takes longer than MXC_DIST_TIMEOUT, or
+        (watch) when another worker has left its script and it is still not done after
+        _GRACE seconds (the leaver finished every collective it was part of, so one still
+        open then can never complete)."""
         deadline = time.monotonic() + self._timeout
         spins = 0
+        left = None
         while not request.Test():
             spins += 1
             if spins > 200:
                 time.sleep(0.0002 if spins < 20000 else 0.005)
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if watch and left is None and spins % 64 == 0:
+                status = self._MPI.Status()
+                if self._exit_comm.Iprobe(source=self._MPI.ANY_SOURCE, tag=_GOODBYE,
+                                          status=status):
+                    left = (status.Get_source(), now)
+            if left is not None and now - left[1] > _GRACE:
+                _log.error("worker rank %d of %d: rank %d has ended its script (returned or "
+                           "called sys.exit) while this worker waits in %s; aborting all "
+                           "workers", self._rank, self._size, left[0], what)
+                sys.stderr.flush()
+                self._comm.Abort(3)
+            if now > deadline:
                 _log.error("worker rank %d of %d: %s did not complete within %g s "
                            "(MXC_DIST_TIMEOUT): another worker is gone or stuck; aborting "
                            "all workers", self._rank, self._size, what, self._timeout)
                 sys.stderr.flush()
                 self._comm.Abort(2)
+
+    def _goodbye(self):
+        """At exit: tell every other worker this one is leaving, then wait until all have
+        left (the exit barrier) and collect their notes."""
+        comm, MPI = self._exit_comm, self._MPI
+        if comm is None or self._left or MPI.Is_finalized():
+            return
+        self._left = True
+        note = np.array([self._rank], dtype=np.int32)
+        sends = [comm.Isend(note, dest=r, tag=_GOODBYE) for r in range(self._size)
+                 if r != self._rank]
+        self._wait(comm.Ibarrier(), "the exit barrier", watch=False)
+        got = np.zeros(1, dtype=np.int32)
+        for r in range(self._size):
+            if r != self._rank:
+                comm.Recv(got, source=r, tag=_GOODBYE)
+        MPI.Request.Waitall(sends)
 
     def barrier(self):
         """Wait until every worker has reached this barrier."""

@@ -203,6 +203,10 @@ if mode == "stuck":                     # rank 1 never reaches the barrier
         time.sleep(60)
     kv.barrier()
     sys.exit(0)
+if mode == "exit":                      # rank 1 ends its script early, without an error
+    if r == 1:
+        sys.exit(0)
+    kv.barrier()
 full = lambda shape, v: mx.nd.array(np.full(shape, v, dtype=np.float32))
 kv.init(3, full((2, 3), r + 1.0))       # rank 0's value wins
 got = mx.nd.zeros((2, 3))
@@ -260,6 +264,16 @@ def test_a_stuck_rank_ends_the_job_after_the_timeout(tmp_path, monkeypatch):
                                tmp_path, timeout=90)
     assert rc != 0 and seconds < 30, (seconds, out)
     assert "worker rank 0 of 2: barrier did not complete within 2 s" in out, out
+
+
+@needs_mpi
+def test_a_rank_that_leaves_early_ends_the_job_naming_it(tmp_path):
+    script = tmp_path / "store.py"
+    script.write_text(STORE)
+    rc, out, seconds = _mpirun([sys.executable, str(script), str(tmp_path), "exit"],
+                               tmp_path, timeout=90)
+    assert rc != 0 and seconds < 30, (seconds, out)
+    assert "rank 1 has ended its script" in out and "waits in barrier" in out, out
 
 
 def _write_raw(path, array):
