@@ -14,6 +14,7 @@ Outputs and input gradients are concatenated along their batch axis (merge_multi
 and metrics are updated once per context slice.
 """
 import copy
+import functools
 
 import numpy as np
 
@@ -25,6 +26,11 @@ from ..io import DataDesc
 def split_batch(batch_size, work_load_list):
     """Per-context slices of range(batch_size), sized in proportion to work_load_list (the
     last context takes the rounding remainder), as MXNet splits a batch."""
+    return list(_split_batch(int(batch_size), tuple(work_load_list)))
+
+
+@functools.lru_cache(maxsize=64)
+def _split_batch(batch_size, work_load_list):
     total = float(sum(work_load_list))
     sizes = [int(round(w * batch_size / total)) for w in work_load_list]
     if sum(sizes) < batch_size:
@@ -134,6 +140,18 @@ def as_one_context(calls):
     if after is not None and len(out) > 1:
         np.random.set_state(after)
     return out
+
+
+def forward(execs, is_train):
+    """Forward on every context; the random stream is rewound (as_one_context) only when an
+    executor is about to reseed its generator after mx.random.seed."""
+    from ..random import seedings
+    now = seedings()
+    if any(getattr(ex, "_seedings", now) != now for ex in execs):
+        as_one_context([lambda ex=ex: ex.forward(is_train) for ex in execs])
+        return
+    for ex in execs:
+        ex.forward(is_train)
 
 
 # ---------------------------------------------------------------------------- inputs
