@@ -332,6 +332,8 @@ def parse_args(argv):
                         help="run on real MXNet with this interpreter and record the outcomes")
     parser.add_argument("--outcomes", type=pathlib.Path, default=REFERENCE_OUTCOMES,
                         help="real MXNet's recorded outcomes (written by --reference-python)")
+    parser.add_argument("--save-outcomes", type=pathlib.Path, metavar="JSON",
+                        help="also write this run's outcome of every test to JSON")
     return parser.parse_args(argv)
 
 
@@ -463,6 +465,9 @@ def main(argv=None):
             print("  %4d  %s" % (count, message))
     if recording:
         write_reference(args.outcomes, recorded, args.reference_python)
+    if args.save_outcomes:
+        args.save_outcomes.write_text(json.dumps({"outcomes": recorded}, indent=1,
+                                                 sort_keys=True) + "\n", encoding="utf-8")
 
 if __name__ == "__main__":
     sys.exit(main())
