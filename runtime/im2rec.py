@@ -8,7 +8,8 @@ sub-folder is a class, labelled in sorted order; --train-ratio / --test-ratio sp
 list into PREFIX_train.lst / PREFIX_val.lst / PREFIX_test.lst). Without `--list` each
 PREFIX*.lst is packed into PREFIX*.rec and PREFIX*.idx: the image bytes as they are
 (--pass-through) or decoded, centre-cropped to a square (--center-crop), the shorter side
-resized (--resize, bilinear) and encoded again (--encoding, --quality).
+resized (--resize, bilinear) and encoded again (--encoding, --quality; `.raw` stores the
+pixels uncompressed, the form the exported C trainer reads).
 """
 import argparse
 import logging
@@ -168,7 +169,9 @@ def _parser():
     group.add_argument("--num-thread", type=int, default=1)
     group.add_argument("--color", type=int, default=1, choices=[-1, 0, 1],
                        help="1 colour, 0 grey, -1 as stored")
-    group.add_argument("--encoding", default=".jpg", choices=[".jpg", ".png"])
+    group.add_argument("--encoding", default=".jpg", choices=[".jpg", ".png", ".raw"],
+                       help=".raw: uncompressed pixels (RAW8 header, then H x W x C uint8), "
+                            "the form the exported C trainer reads")
     group.add_argument("--pack-label", action="store_true",
                        help="store every label of a line (a vector label)")
     return parser

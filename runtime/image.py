@@ -76,8 +76,40 @@ def _open(data, what):
     return img
 
 
+# Raw-pixel image records (`pack_img(..., img_fmt=".raw")`, `im2rec --encoding .raw`): the
+# bytes b"RAW8", then height, width and channels (1 grey or 3 RGB) as little-endian uint32,
+# then height * width * channels uint8 pixels, row-major (H, W, C). No decoder is needed to
+# read them (the exported C trainer reads them); MXNet's OpenCV decoder does not.
+_RAW_MAGIC = b"RAW8"
+
+
+def _raw_encode(pixels):
+    """Raw-pixel bytes of an (H, W, C) uint8 RGB or grey image."""
+    import struct
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    return _RAW_MAGIC + struct.pack("<III", *pixels.shape) + pixels.tobytes()
+
+
+def _raw_decode(data, what):
+    """(H, W, C) uint8 array of raw-pixel bytes, every size checked against the length."""
+    import struct
+    if len(data) < 16:
+        raise MXNetError("%s: a raw-pixel image needs a 16-byte header, got %d bytes"
+                         % (what, len(data)))
+    h, w, c = struct.unpack("<III", data[4:16])
+    if c not in (1, 3) or h == 0 or w == 0 or h * w * c != len(data) - 16:
+        raise MXNetError("%s: raw-pixel header says %d x %d x %d, with %d pixel bytes after it"
+                         % (what, h, w, c, len(data) - 16))
+    return np.frombuffer(data, np.uint8, h * w * c, 16).reshape(h, w, c)
+
+
 def _decode_rgb(data, flag, what="imdecode"):
     """(H, W, 3) RGB or (H, W, 1) grey uint8 NumPy array of encoded `data`."""
+    if data[:4] == _RAW_MAGIC:
+        img = _raw_decode(data, what)
+        if flag == 0:
+            return img if img.shape[2] == 1 else _grey_of_rgb(img, False)
+        return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else img
     import io as _pyio
     Image = _pil()
     if flag == 0:
@@ -118,6 +150,9 @@ def _grey_of_rgb(rgb, png):
 def _decode_bgr(data, iscolor=-1):
     """OpenCV's cv2.imdecode layout: 2-D grey, (H, W, 3) BGR or (H, W, 4) BGRA uint8."""
     data = _as_bytes(data)
+    if iscolor < 0 and data[:4] == _RAW_MAGIC:
+        img = _raw_decode(data, "unpack_img")
+        return img[:, :, 0].copy() if img.shape[2] == 1 else img[:, :, ::-1].copy()
     if iscolor == 0:
         return _decode_rgb(data, 0, "unpack_img")[:, :, 0].copy()
     if iscolor > 0:
@@ -152,6 +187,10 @@ def _encode_bgr(img, quality=95, img_fmt=".jpg"):
         raise MXNetError("pack_img: an image is (H, W), (H, W, 1), (H, W, 3) or (H, W, 4); "
                          "got shape %s" % (img.shape,))
     fmt = img_fmt.lower()
+    if fmt == ".raw":
+        if pil.mode == "RGBA":
+            raise MXNetError("pack_img: raw-pixel records hold grey or RGB images, not BGRA")
+        return _raw_encode(np.asarray(pil).reshape(pil.size[1], pil.size[0], -1))
     out = _pyio.BytesIO()
     if fmt in (".jpg", ".jpeg"):
         if not 1 <= int(quality) <= 100:
@@ -162,7 +201,7 @@ def _encode_bgr(img, quality=95, img_fmt=".jpg"):
     elif fmt == ".png":
         pil.save(out, "PNG", compress_level=min(max(int(quality), 0), 9))
     else:
-        raise MXNetError("pack_img: img_fmt must be '.jpg', '.jpeg' or '.png', got %r"
+        raise MXNetError("pack_img: img_fmt must be '.jpg', '.jpeg', '.png' or '.raw', got %r"
                          % img_fmt)
     return out.getvalue()
 

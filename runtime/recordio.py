@@ -368,6 +368,8 @@ def unpack_img(s, iscolor=-1):
 
 def pack_img(header, img, quality=95, img_fmt=".jpg"):
     """An image record of `img` (uint8 NumPy array, OpenCV's BGR layout) encoded as JPEG
-    (quality 1..100) or PNG (quality = compression level 0..9)."""
+    (quality 1..100), PNG (quality = compression level 0..9) or '.raw' (uncompressed RGB or
+    grey pixels after a b"RAW8" + height, width, channels uint32 header; mxc reads them, the
+    exported C trainer too, MXNet does not)."""
     from . import image
     return pack(header, image._encode_bgr(img, quality, img_fmt))

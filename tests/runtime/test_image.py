@@ -576,3 +576,42 @@ def test_image_iter_roll_over_and_list_labels_over_rec(tmp_path):
     it = mx.image.ImageIter(5, (3, 6, 7), path_imgrec=rec, path_imgidx=idx,
                             path_imglist=str(lst))
     np.testing.assert_array_equal(next(it).label[0].asnumpy(), [0, 10, 20, 30, 40])
+
+
+def test_raw_pixel_records(tmp_path):
+    """img_fmt '.raw' / im2rec --encoding .raw: uncompressed pixels after a RAW8 header; read
+    back exactly by unpack_img, imdecode and ImageRecordIter; bad headers are clear errors."""
+    import struct
+    from mxc import im2rec
+    rgb = smooth_image(7, 9, seed=4)
+    record = mx.recordio.pack_img((0, 2.0, 5, 0), rgb[:, :, ::-1], img_fmt=".raw")
+    header, payload = mx.recordio.unpack(record)
+    assert payload == b"RAW8" + struct.pack("<III", 7, 9, 3) + rgb.tobytes()
+    np.testing.assert_array_equal(mx.recordio.unpack_img(record)[1], rgb[:, :, ::-1])
+    np.testing.assert_array_equal(mx.image.imdecode(payload).asnumpy(), rgb)
+    grey = mx.image.imdecode(payload, flag=0).asnumpy()[:, :, 0].astype(np.int64)
+    weights = np.array([4899, 9617, 1868])  # OpenCV's RGB-to-grey in 1/2^14, rounded
+    np.testing.assert_array_equal(grey, (rgb.astype(np.int64) @ weights + 8192) >> 14)
+    one = mx.recordio.pack_img((0, 0.0, 0, 0), rgb[:, :, 1], img_fmt=".raw")
+    np.testing.assert_array_equal(mx.recordio.unpack_img(one)[1], rgb[:, :, 1])
+    np.testing.assert_array_equal(mx.recordio.unpack_img(one, 1)[1],
+                                  np.repeat(rgb[:, :, 1:2], 3, axis=2))
+    for bad, want in ((payload[:10], "needs a 16-byte header"),
+                      (payload[:-1], "raw-pixel header says 7 x 9 x 3, with 188 pixel bytes"),
+                      (b"RAW8" + struct.pack("<III", 7, 9, 2) + bytes(126), "7 x 9 x 2")):
+        with pytest.raises(MXNetError, match=want):
+            mx.image.imdecode(bad)
+    # im2rec packs raw pixels; ImageRecordIter reads the same batches as from PNG records
+    root = tmp_path / "images"
+    (root / "a").mkdir(parents=True)
+    for i in range(3):
+        (root / "a" / ("%d.png" % i)).write_bytes(encode(smooth_image(8, 10, seed=i), "PNG"))
+    prefix = str(tmp_path / "px")
+    assert im2rec.main(["--list", "--recursive", "--no-shuffle", prefix, str(root)]) == 0
+    batches = {}
+    for enc in (".png", ".raw"):
+        assert im2rec.main([prefix, str(root), "--encoding", enc]) == 0
+        it = mx.io.ImageRecordIter(path_imgrec=prefix + ".rec", data_shape=(3, 6, 8),
+                                   batch_size=3, mean_r=10.0, scale=0.5)
+        batches[enc] = next(it).data[0].asnumpy()
+    np.testing.assert_array_equal(batches[".raw"], batches[".png"])
