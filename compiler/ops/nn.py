@@ -721,13 +721,22 @@ def _axis_geometry(p, shapes):
                 T=1.0 if p.get("temperature") is None else p["temperature"])
 
 
+def _softmax_inputs(p):
+    return ["data", "length"] if p["use_length"] else ["data"]
+
+
 def _softmax_shape(p, ins, outs=None):
-    if p["use_length"]:
-        raise ShapeError(0, ins[0], (), "use_length=True is not supported")
     d = ins[0]
     if ndim_known(d) and not -len(d) <= p["axis"] < len(d):
         raise ShapeError(0, d, (), "axis %d is out of range for data %s" % (p["axis"], d))
-    return _same_shape(p, ins, outs)
+    if not p["use_length"]:
+        return _same_shape(p, ins, outs)
+    ins_d, outs_d = _same_shape(p, ins[:1], outs)
+    ins = [ins_d[0], ins[1]]
+    if known(ins[0]):       # the length tensor: the data's shape without the axis
+        ax = p["axis"] % len(ins[0])
+        assign(ins, 1, tuple(s for k, s in enumerate(ins[0]) if k != ax))
+    return ins, outs_d
 
 
 _SOFTMAX_PARAMS = {"axis": Param(p_int, -1),
@@ -753,22 +762,32 @@ def _softmax_dtype(p, ins, outs):
     if p["dtype"]:
         return ins, [p["dtype"]]
     d = ins[0] or outs[0]
-    return [d], [d]
+    return [d] + list(ins[1:]), [d]     # a length input keeps its own (integer) type
 
 
 def _softmax_ref(log):
     def reference(p, arrays, train=False):
         x = arrays[0]
         t = 1.0 if p["temperature"] is None else p["temperature"]
-        out = softmax_along(x, p["axis"], t, log)
-        return [out.astype(p["dtype"] or x.dtype)]
+        if not p["use_length"]:
+            return [softmax_along(x, p["axis"], t, log).astype(p["dtype"] or x.dtype)]
+        ax = p["axis"] % x.ndim
+        lengths = np.clip(np.trunc(np.nan_to_num(np.asarray(arrays[1], np.float64))),
+                          0, x.shape[ax]).astype(np.int64)
+        xm = np.moveaxis(x, ax, -1)
+        out = np.zeros(xm.shape, dtype=np.result_type(x.dtype, np.float32))
+        for idx in np.ndindex(*xm.shape[:-1]):
+            n = lengths[idx]
+            if n:
+                out[idx][:n] = softmax_along(xm[idx][:n].astype(out.dtype), -1, t, log)
+        return [np.moveaxis(out, -1, ax).astype(p["dtype"] or x.dtype)]
     return reference
 
 
 for _name in ("softmax", "log_softmax"):
     register(OpDef(
         _name, params=_SOFTMAX_PARAMS, check=_check_softmax, shape=_softmax_shape,
-        dtype_rule=_softmax_dtype,
+        inputs=_softmax_inputs, no_grad_inputs=("length",), dtype_rule=_softmax_dtype,
         geometry=_axis_geometry, template="ops/softmax.c.j2",
         reference=_softmax_ref(_name == "log_softmax")))
 
@@ -813,8 +832,10 @@ def _embedding_shape(p, ins, outs=None):
     return ins, [tuple(data) + (p["output_dim"],)]
 
 
+# _contrib_SparseEmbedding (mx.sym.contrib.SparseEmbedding) is MXNet's Embedding with a
+# row_sparse weight gradient; with dense computation it is the same operator
 register(OpDef(
-    "Embedding",
+    "Embedding", aliases=("_contrib_SparseEmbedding",),
     params={"input_dim": Param(p_int, ge=1), "output_dim": Param(p_int, ge=1),
             "dtype": Param(p_dtype, "float32"), "sparse_grad": Param(p_bool, False)},
     inputs=("data", "weight"), shape=_embedding_shape, no_grad_inputs=("data",),

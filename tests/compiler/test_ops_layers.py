@@ -414,6 +414,35 @@ def test_softmax_log_softmax_and_softmax_activation():
            lambda v: _np_softmax(v["data"], 1))
 
 
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_softmax_with_length_masks_each_row_past_its_length(op):
+    # data (2, 5, 3) along axis 1: the length tensor is (2, 3), one length per row; lengths
+    # past the axis count as the whole row, negative ones as 0 (the row is all zeros)
+    x = RNG.uniform(-2, 2, (2, 5, 3))
+    lengths = np.array([[5, 1, 3], [0, 9, -2]], dtype=np.float64)
+    sym = getattr(mx.sym, op)(mx.sym.Variable("data"), mx.sym.Variable("length"), axis=1,
+                              use_length=True)
+    assert sym.list_arguments() == ["data", "length"]
+    assert sym.infer_shape(data=(2, 5, 3))[0] == [(2, 5, 3), (2, 3)]
+    want = np.zeros_like(x)
+    for i in range(2):
+        for j in range(3):
+            n = int(min(max(lengths[i, j], 0), 5))
+            if n:
+                row = x[i, :n, j]
+                e = np.exp(row - row.max())
+                want[i, :n, j] = np.log(e / e.sum()) if op == "log_softmax" else e / e.sum()
+    ex = bind(sym, {"data": (2, 5, 3)}, no_grad=("length",))
+    fill(ex, {"data": x, "length": lengths})
+    ex.forward(False)
+    np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-12, atol=1e-12)
+    ref = ops.get(op).reference(ops.get(op).parse_params({"axis": "1", "use_length": "True"}),
+                                [x, lengths])[0]
+    np.testing.assert_allclose(ref, want, rtol=1e-12, atol=1e-12)
+    g = check_grad(ex, {"data": x, "length": lengths}, ["data"])
+    assert np.all(g["data"][1, :, 0] == 0) and np.all(g["data"][0, 1:, 1] == 0)
+
+
 # ---- loss heads ----------------------------------------------------------------------------
 
 def _loss_grad(sym, shapes, vals):
