@@ -155,6 +155,7 @@ class DistKVStore(KVStore):
         self.reduced_bytes = 0          # bytes all-reduced by this worker so far
         global _active
         self._exit_comm, self._left = None, False
+        self._watchdog, self._current = None, None
         if self._size > 1:
             _active = self
             _install_abort_hook(self._comm, self._rank, self._size)
@@ -162,6 +163,8 @@ class DistKVStore(KVStore):
             # collective of the training itself
             self._exit_comm = self._comm.Dup()
             atexit.register(self._goodbye)
+            if MPI.Query_thread() == MPI.THREAD_MULTIPLE:
+                self._start_watchdog()
         _log.info("kvstore '%s': worker rank %d of %d (MPI)", self._type, self._rank,
                   self._size)
 
@@ -181,36 +184,80 @@ class DistKVStore(KVStore):
         return 0
 
     # -- collectives, each waited on with a deadline
+    #
+    # With an MPI that allows calls from several threads (THREAD_MULTIPLE, mpi4py's default
+    # request), the collectives are MPI's blocking ones (its tuned algorithms: a 2 MB
+    # all-reduce between two processes of one host takes a fraction of a millisecond where
+    # polling a non-blocking one takes several) and a watchdog thread enforces the deadline
+    # and notices workers that left. Otherwise the non-blocking ones are polled here.
+    def _start_watchdog(self):
+        import threading
+        self._stop = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name="mxc-dist-watchdog",
+                                          daemon=True)
+        self._watchdog.start()
+
+    def _watch(self):
+        left = None
+        status = self._MPI.Status()
+        while not self._stop.wait(0.1):
+            now = time.monotonic()
+            if left is None and self._exit_comm.Iprobe(source=self._MPI.ANY_SOURCE,
+                                                       tag=_GOODBYE, status=status):
+                left = (status.Get_source(), now)
+            current = self._current
+            if current is not None:
+                self._check(current[0], current[1], left, now)
+
+    def _check(self, what, started, left, now):
+        """Abort the job when the collective `what` (begun at `started`) can no longer
+        complete: another worker left (`left`: its rank and when that was seen) more than
+        _GRACE seconds ago, or it has waited past MXC_DIST_TIMEOUT."""
+        if left is not None and now - max(left[1], started) > _GRACE:
+            _log.error("worker rank %d of %d: rank %d has ended its script (returned or "
+                       "called sys.exit) while this worker waits in %s; aborting all "
+                       "workers", self._rank, self._size, left[0], what)
+            sys.stderr.flush()
+            self._comm.Abort(3)
+        if now - started > self._timeout:
+            _log.error("worker rank %d of %d: %s did not complete within %g s "
+                       "(MXC_DIST_TIMEOUT): another worker is gone or stuck; aborting "
+                       "all workers", self._rank, self._size, what, self._timeout)
+            sys.stderr.flush()
+            self._comm.Abort(2)
+
+    def _collective(self, blocking, nonblocking, what):
+        """Run one collective: blocking under the watchdog, else non-blocking and polled."""
+        if self._watchdog is None:
+            self._wait(nonblocking(), what)
+            return
+        self._current = (what, time.monotonic())
+        try:
+            blocking()
+        finally:
+            self._current = None
+
     def _wait(self, request, what, watch=True):
         """Wait for `request`; abort the job when it takes longer than MXC_DIST_TIMEOUT, or
         (watch) when another worker has left its script and it is still not done after
         _GRACE seconds (the leaver finished every collective it was part of, so one still
         open then can never complete)."""
-        deadline = time.monotonic() + self._timeout
+        started = time.monotonic()
         spins = 0
         left = None
+        status = self._MPI.Status()
         while not request.Test():
             spins += 1
-            if spins > 200:
-                time.sleep(0.0002 if spins < 20000 else 0.005)
             now = time.monotonic()
-            if watch and left is None and spins % 64 == 0:
-                status = self._MPI.Status()
-                if self._exit_comm.Iprobe(source=self._MPI.ANY_SOURCE, tag=_GOODBYE,
-                                          status=status):
-                    left = (status.Get_source(), now)
-            if left is not None and now - left[1] > _GRACE:
-                _log.error("worker rank %d of %d: rank %d has ended its script (returned or "
-                           "called sys.exit) while this worker waits in %s; aborting all "
-                           "workers", self._rank, self._size, left[0], what)
-                sys.stderr.flush()
-                self._comm.Abort(3)
-            if now > deadline:
-                _log.error("worker rank %d of %d: %s did not complete within %g s "
-                           "(MXC_DIST_TIMEOUT): another worker is gone or stuck; aborting "
-                           "all workers", self._rank, self._size, what, self._timeout)
-                sys.stderr.flush()
-                self._comm.Abort(2)
+            if now - started > 1.0:         # a long wait: stop competing for the cores
+                time.sleep(0.002)
+            elif spins > 100:
+                os.sched_yield()
+            if watch and left is None and spins % 64 == 0 and self._exit_comm.Iprobe(
+                    source=self._MPI.ANY_SOURCE, tag=_GOODBYE, status=status):
+                left = (status.Get_source(), now)
+            if spins % 64 == 0:
+                self._check(what, started, left, now)
 
     def _goodbye(self):
         """At exit: tell every other worker this one is leaving, then wait until all have
@@ -219,6 +266,9 @@ class DistKVStore(KVStore):
         if comm is None or self._left or MPI.Is_finalized():
             return
         self._left = True
+        if self._watchdog is not None:
+            self._stop.set()
+            self._watchdog.join()
         note = np.array([self._rank], dtype=np.int32)
         sends = [comm.Isend(note, dest=r, tag=_GOODBYE) for r in range(self._size)
                  if r != self._rank]
@@ -232,7 +282,7 @@ class DistKVStore(KVStore):
     def barrier(self):
         """Wait until every worker has reached this barrier."""
         if self._size > 1:
-            self._wait(self._comm.Ibarrier(), "barrier")
+            self._collective(self._comm.Barrier, self._comm.Ibarrier, "barrier")
 
     _barrier = barrier
 
@@ -242,14 +292,18 @@ class DistKVStore(KVStore):
             return array
         if not (isinstance(array, np.ndarray) and array.flags.c_contiguous):
             raise MXNetError("kvstore.%s: expects a contiguous NumPy array" % what)
-        self._wait(self._comm.Iallreduce(self._MPI.IN_PLACE, array, op=self._MPI.SUM), what)
+        MPI = self._MPI
+        self._collective(lambda: self._comm.Allreduce(MPI.IN_PLACE, array, op=MPI.SUM),
+                         lambda: self._comm.Iallreduce(MPI.IN_PLACE, array, op=MPI.SUM),
+                         what)
         self.reduced_bytes += array.nbytes
         return array
 
     def broadcast_(self, array, what="broadcast", root=0):
         """Overwrite the contiguous NumPy array `array` with rank `root`'s, in place."""
         if self._size > 1:
-            self._wait(self._comm.Ibcast(array, root=root), what)
+            self._collective(lambda: self._comm.Bcast(array, root=root),
+                             lambda: self._comm.Ibcast(array, root=root), what)
         return array
 
     # -- data

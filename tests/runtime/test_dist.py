@@ -27,6 +27,9 @@ def _mpi_missing():
 
 
 needs_mpi = pytest.mark.skipif(_mpi_missing() is not None, reason=str(_mpi_missing()))
+# the collectives are MPI's blocking ones under a watchdog thread when MPI allows calls from
+# several threads (mpi4py asks for that), else non-blocking ones polled with the same guards
+THREAD_LEVELS = pytest.mark.parametrize("level", ["multiple", "single"])
 
 BATCH = 8           # rows per worker and step
 WORKERS = 2
@@ -241,24 +244,30 @@ assert np.allclose(got.asnumpy(), w, atol=1e-6), (got, w)
 kv.save_optimizer_states("%s/states-rank%d" % (out, r))     # rank 0 writes, rank 1 does not
 kv.barrier()
 kv.load_optimizer_states("%s/states-rank0" % out)
-print("store checks passed on rank %d" % r, flush=True)
+print("store checks passed on rank %d (watchdog: %s)" % (r, kv._watchdog is not None),
+      flush=True)
 '''
 
 
 @needs_mpi
-def test_store_api_across_two_workers(tmp_path):
+@THREAD_LEVELS
+def test_store_api_across_two_workers(tmp_path, monkeypatch, level):
     script = tmp_path / "store.py"
     script.write_text(STORE)
+    monkeypatch.setenv("MPI4PY_RC_THREAD_LEVEL", level)
     rc, out, _ = _mpirun([sys.executable, str(script), str(tmp_path), "api"], tmp_path)
     assert rc == 0, out
     assert out.count("store checks passed on rank") == 2, out
+    assert out.count("watchdog: %s" % (level == "multiple")) == 2, out
     assert sorted(p.name for p in tmp_path.glob("states-*")) == ["states-rank0"]
 
 
 @needs_mpi
-def test_a_stuck_rank_ends_the_job_after_the_timeout(tmp_path, monkeypatch):
+@THREAD_LEVELS
+def test_a_stuck_rank_ends_the_job_after_the_timeout(tmp_path, monkeypatch, level):
     script = tmp_path / "store.py"
     script.write_text(STORE)
+    monkeypatch.setenv("MPI4PY_RC_THREAD_LEVEL", level)
     monkeypatch.setenv("MXC_DIST_TIMEOUT", "2")
     rc, out, seconds = _mpirun([sys.executable, str(script), str(tmp_path), "stuck"],
                                tmp_path, timeout=90)
@@ -267,9 +276,11 @@ def test_a_stuck_rank_ends_the_job_after_the_timeout(tmp_path, monkeypatch):
 
 
 @needs_mpi
-def test_a_rank_that_leaves_early_ends_the_job_naming_it(tmp_path):
+@THREAD_LEVELS
+def test_a_rank_that_leaves_early_ends_the_job_naming_it(tmp_path, monkeypatch, level):
     script = tmp_path / "store.py"
     script.write_text(STORE)
+    monkeypatch.setenv("MPI4PY_RC_THREAD_LEVEL", level)
     rc, out, seconds = _mpirun([sys.executable, str(script), str(tmp_path), "exit"],
                                tmp_path, timeout=90)
     assert rc != 0 and seconds < 30, (seconds, out)
