@@ -567,7 +567,11 @@ def Variable(name, attr=None, shape=None, lr_mult=None, wd_mult=None, dtype=None
     if init is not None:
         attrs["__init__"] = init if isinstance(init, str) else init.dumps()
     if stype is not None:
-        attrs["__storage_type__"] = str({"default": 0, "row_sparse": 1, "csr": 2}[stype])
+        codes = {"default": 0, "row_sparse": 1, "csr": 2}
+        if stype not in codes:
+            raise MXNetError("variable '%s': unknown storage type %r (expected 'default', "
+                             "'row_sparse' or 'csr')" % (name, stype))
+        attrs["__storage_type__"] = str(codes[stype])
     for k, v in kwargs.items():
         if k.startswith("__") and k.endswith("__"):
             attrs[k] = _param_str(v)

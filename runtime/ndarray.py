@@ -107,8 +107,13 @@ class NDArray:
 
     @property
     def stype(self):
-        """Storage type; always 'default' (dense)."""
+        """Storage type: 'default' (dense); see mx.nd.sparse for 'csr' and 'row_sparse'."""
         return "default"
+
+    def tostype(self, stype):
+        """A copy in storage type `stype` ('default', 'csr' or 'row_sparse')."""
+        from .sparse import cast_storage
+        return cast_storage(self, stype)
 
     @property
     def T(self):
@@ -145,6 +150,9 @@ class NDArray:
             if other.shape != self.shape:
                 raise ValueError("copyto: shape mismatch, source %s vs target %s"
                                  % (self.shape, other.shape))
+            if other.stype != "default":
+                from .sparse import cast_storage
+                return cast_storage(self, other.stype, out=other)
             other._data[...] = self._data
             return other
         if isinstance(other, Context):
@@ -436,9 +444,20 @@ def _ctx_or_default(ctx):
     return Context(ctx) if ctx is not None else current_context()
 
 
-def array(source_array, ctx=None, dtype=None):
+def array(source_array, ctx=None, dtype=None, stype=None):
     """A new NDArray copied from `source_array`; dtype defaults to float32 (or the source
-    NDArray's dtype)."""
+    NDArray's dtype). A sparse source (mx.nd.sparse array, scipy.sparse matrix) gives a
+    sparse copy; `stype` casts the result to that storage type."""
+    from . import sparse
+    if stype not in (None, "default") or isinstance(source_array, sparse.BaseSparseNDArray) \
+            or sparse._is_scipy_like(source_array):
+        if isinstance(source_array, NDArray) and source_array.stype == "default":
+            result = array(source_array, ctx, dtype)
+        elif isinstance(source_array, NDArray) or sparse._is_scipy_like(source_array):
+            result = sparse.array(source_array, ctx=ctx, dtype=dtype)
+        else:
+            result = array(source_array, ctx, dtype)
+        return result if stype is None else sparse.cast_storage(result, stype)
     if isinstance(source_array, NDArray):
         dtype = source_array.dtype if dtype is None else dtype
         source_array = source_array._data
@@ -454,9 +473,10 @@ def empty(shape, ctx=None, dtype=None):
 
 
 def zeros(shape, ctx=None, dtype=None, stype=None, **kwargs):
-    """An array of zeros."""
+    """An array of zeros (a sparse one with nothing stored for stype 'csr'/'row_sparse')."""
     if stype not in (None, "default"):
-        raise ValueError("zeros: only stype 'default' is supported, got %r" % (stype,))
+        from .sparse import zeros as sparse_zeros
+        return sparse_zeros(stype, shape, ctx=ctx, dtype=dtype)
     return NDArray(np.zeros(_shape_tuple(shape), _dtype_type(dtype)), _ctx_or_default(ctx))
 
 
@@ -639,7 +659,9 @@ def waitall():
     """Wait for all pending computation (computation is synchronous here)."""
 
 
-_NAMESPACES = {"random": "random", "linalg": "linalg", "op": "nd_ops"}
+_NAMESPACES = {"random": "random", "linalg": "linalg", "op": "nd_ops", "sparse": "sparse"}
+_SPARSE_FUNCTIONS = {"cast_storage": "cast_storage", "retain": "retain",
+                     "_sparse_retain": "retain"}
 
 
 def _sampler(name):
@@ -663,6 +685,9 @@ def __getattr__(name):
         module = importlib.import_module("." + _NAMESPACES[name], __package__)
         globals()[name] = module
         return module
+    if name in _SPARSE_FUNCTIONS:
+        from . import sparse
+        return getattr(sparse, _SPARSE_FUNCTIONS[name])
     sampler = _sampler(name)
     if sampler is not None:
         return sampler

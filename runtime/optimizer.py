@@ -41,9 +41,24 @@ def _wrap(array):
     return NDArray(array)
 
 
-def _zeros_like(weight, dtype=None):
+def _zeros_like(weight, dtype=None, stype="default"):
     value = _np(weight)
-    return _wrap(np.zeros(value.shape, dtype=dtype or value.dtype))
+    zeros = _wrap(np.zeros(value.shape, dtype=dtype or value.dtype))
+    if stype != "default":      # a sparse state stores nothing yet, as MXNet's zeros(stype=)
+        from .sparse import cast_storage
+        return cast_storage(zeros, stype)
+    return zeros
+
+
+def _stype(arr):
+    return getattr(arr, "stype", "default")
+
+
+def _as_float32(arr):
+    """A float32 copy, keeping a sparse array's storage type (as MXNet's astype)."""
+    if hasattr(arr, "astype") and hasattr(arr, "stype"):
+        return arr.astype(np.float32)
+    return _wrap(_np(arr).astype(np.float32))
 
 
 def _clip(x, bound):
@@ -207,7 +222,7 @@ class Optimizer(object):
     def create_state_multi_precision(self, index, weight):
         """State with an fp32 master copy for float16 weights when multi_precision."""
         if self.multi_precision and _np(weight).dtype == np.float16:
-            master = _wrap(_np(weight).astype(np.float32))
+            master = _as_float32(weight)
             return (master, self.create_state(index, master))
         if _np(weight).dtype == np.float16 and not self.multi_precision:
             warnings.warn("Accumulating with float16 in optimizer can lead to poor accuracy "
@@ -223,7 +238,7 @@ class Optimizer(object):
         """Update through the fp32 master copy for float16 weights."""
         if self.multi_precision and _np(weight).dtype == np.float16:
             master, inner = state
-            self.update(index, master, _wrap(_np(grad).astype(np.float32)), inner)
+            self.update(index, master, _as_float32(grad), inner)
             weight[:] = _np(master).astype(np.float16)
         else:
             self.update(index, weight, grad, state)
@@ -276,10 +291,25 @@ class Optimizer(object):
             return wrapped[0]
         return tuple(wrapped)
 
+    def _sparse_rows(self, hyper, weight, grad, states):
+        """The rows a lazy update with a row_sparse gradient touches (MXNet's sparse update
+        kernels), or None for the dense update (the "std" update and operator fallback)."""
+        return None
+
     def _apply(self, index, weight, grad, state, rule):
-        """Run `rule(hyper, w, g, states)` on NumPy copies and write results back."""
+        """Run `rule(hyper, w, g, states)` on NumPy copies and write results back; with a
+        lazy sparse update, on the gradient's stored rows only."""
         hyper = self._hyper(index)
         holders = _as_state_list(state)
+        rows = self._sparse_rows(hyper, weight, grad, holders)
+        if rows is not None:
+            from .sparse import write_rows
+            states = [np.asarray(s)[rows] for s in holders]
+            new_rows = rule(hyper, np.asarray(weight)[rows], np.asarray(grad)[rows], states)
+            for holder, value in zip(holders, states):
+                write_rows(holder, rows, value)
+            write_rows(weight, rows, new_rows)
+            return
         states = [_np(s).copy() for s in holders]
         new_weight = rule(hyper, _np(weight).copy(), _np(grad), states)
         for holder, value in zip(holders, states):
@@ -455,10 +485,45 @@ class _KernelOptimizer(Optimizer):
         self._apply(index, weight, grad, state, _RULES[self._c_kernel()[0]])
 
 
+class _MasterLast(object):
+    """MXNet's SGD and NAG keep (momentum or None, float32 master copy) for float16
+    weights under multi_precision (the other optimizers: master copy first)."""
+
+    def create_state_multi_precision(self, index, weight):
+        if self.multi_precision and _np(weight).dtype == np.float16:
+            master = _as_float32(weight)
+            return (self.create_state(index, master), master)
+        return super(_MasterLast, self).create_state_multi_precision(index, weight)
+
+    def update_multi_precision(self, index, weight, grad, state):
+        if self.multi_precision and _np(weight).dtype == np.float16:
+            momentum, master = state
+            self.update(index, master, _as_float32(grad), momentum)
+            weight[:] = _np(master).astype(np.float16)
+        else:
+            self.update(index, weight, grad, state)
+
+
+class _LazyUpdate(object):
+    """MXNet's `lazy_update` (SGD, Adam): with a row_sparse gradient and states of the
+    weight's storage type, only the gradient's stored rows of weight and states change."""
+
+    def _state_stype(self, weight):
+        return _stype(weight) if self.lazy_update else "default"
+
+    def _sparse_rows(self, hyper, weight, grad, states):
+        from .sparse import lazy_rows
+        rows = lazy_rows(weight, grad, states, type(self).__name__)
+        if rows is None or not self.lazy_update or \
+                any(_stype(s) != _stype(weight) for s in states):
+            return None
+        return rows
+
+
 # -------------------------------------------------------------------------- optimizers
 
 @register
-class SGD(_KernelOptimizer):
+class SGD(_MasterLast, _LazyUpdate, _KernelOptimizer):
     """SGD, with momentum when `momentum` is non-zero."""
     _state_is_tuple = False
 
@@ -468,7 +533,9 @@ class SGD(_KernelOptimizer):
         self.lazy_update = lazy_update
 
     def create_state(self, index, weight):
-        return _zeros_like(weight) if self.momentum != 0.0 else None
+        if self.momentum == 0.0:
+            return None
+        return _zeros_like(weight, stype=self._state_stype(weight))
 
     def _c_kernel(self):
         return ('sgd_mom', 1) if self.momentum != 0.0 else ('sgd', 0)
@@ -481,7 +548,7 @@ register(type('ccSGD', (SGD,), {'__doc__': "Alias of SGD.", '__module__': __name
 
 
 @register
-class NAG(_KernelOptimizer):
+class NAG(_MasterLast, _KernelOptimizer):
     """Nesterov accelerated gradient; plain SGD when momentum is 0."""
     _state_is_tuple = False
 
@@ -500,7 +567,7 @@ class NAG(_KernelOptimizer):
 
 
 @register
-class Adam(_KernelOptimizer):
+class Adam(_LazyUpdate, _KernelOptimizer):
     """Adam with bias-corrected step size."""
 
     def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8,
@@ -510,7 +577,8 @@ class Adam(_KernelOptimizer):
         self.lazy_update = lazy_update
 
     def create_state(self, index, weight):
-        return (_zeros_like(weight), _zeros_like(weight))
+        stype = self._state_stype(weight)
+        return (_zeros_like(weight, stype=stype), _zeros_like(weight, stype=stype))
 
     def _c_kernel(self):
         return ('adam', 2)
@@ -529,7 +597,24 @@ class AdaGrad(_KernelOptimizer):
         self.float_stable_eps = eps
 
     def create_state(self, index, weight):
-        return _zeros_like(weight)
+        return _zeros_like(weight, stype=_stype(weight))
+
+    def _sparse_rows(self, hyper, weight, grad, states):
+        # MXNet's sparse adagrad_update: a row_sparse gradient updates its rows only, for a
+        # dense or row_sparse weight whose history has the same storage type, without wd
+        if _stype(grad) != "row_sparse":
+            return None
+        from .base import MXNetError
+        from .sparse import lazy_rows
+        if hyper['wd'] != 0:
+            raise MXNetError("AdaGrad: the sparse update (row_sparse gradient) does not "
+                             "support weight decay, got wd=%g" % hyper['wd'])
+        if _stype(weight) not in ("default", "row_sparse") or \
+                any(_stype(s) != _stype(weight) for s in states):
+            raise MXNetError("AdaGrad: a row_sparse gradient needs a dense or row_sparse "
+                             "weight and history of one storage type, got weight %s, "
+                             "history %s" % (_stype(weight), _stype(states[0])))
+        return lazy_rows(weight, grad, states, "AdaGrad")
 
     def _c_kernel(self):
         return ('adagrad', 1)
@@ -550,9 +635,10 @@ class RMSProp(_KernelOptimizer):
         self.clip_weights = clip_weights
 
     def create_state(self, index, weight):
+        stype = _stype(weight)
         if self.centered:
-            return (_zeros_like(weight), _zeros_like(weight), _zeros_like(weight))
-        return (_zeros_like(weight),)
+            return tuple(_zeros_like(weight, stype=stype) for _ in range(3))
+        return (_zeros_like(weight, stype=stype),)
 
     def _c_kernel(self):
         return ('rmsprop_centered', 3) if self.centered else ('rmsprop', 1)
@@ -593,7 +679,15 @@ class Ftrl(_KernelOptimizer):
         self.lamda1, self.beta = lamda1, beta
 
     def create_state(self, index, weight):
-        return (_zeros_like(weight), _zeros_like(weight))
+        stype = _stype(weight)
+        return (_zeros_like(weight, stype=stype), _zeros_like(weight, stype=stype))
+
+    def _sparse_rows(self, hyper, weight, grad, states):
+        # MXNet's sparse ftrl_update: weight, gradient, z and n all row_sparse
+        if any(_stype(a) != "row_sparse" for a in [weight, grad] + list(states)):
+            return None
+        from .sparse import lazy_rows
+        return lazy_rows(weight, grad, states, "Ftrl")
 
     def _c_kernel(self):
         return ('ftrl', 2)
@@ -612,7 +706,7 @@ class Signum(_KernelOptimizer):
         self.momentum, self.wd_lh = momentum, wd_lh
 
     def create_state(self, index, weight):
-        return _zeros_like(weight) if self.momentum != 0.0 else None
+        return _zeros_like(weight, stype=_stype(weight)) if self.momentum != 0.0 else None
 
     def _c_kernel(self):
         return ('signum', 1) if self.momentum != 0.0 else ('signsgd', 0)
@@ -625,8 +719,9 @@ class Signum(_KernelOptimizer):
 class FTML(_KernelOptimizer):
     """Follow the moving leader."""
 
-    def __init__(self, learning_rate=0.0025, beta1=0.6, beta2=0.999, epsilon=1e-8, **kwargs):
-        super(FTML, self).__init__(learning_rate=learning_rate, **kwargs)
+    def __init__(self, beta1=0.6, beta2=0.999, epsilon=1e-8, **kwargs):
+        # MXNet 1.x: the learning rate defaults to the Optimizer's (0.01)
+        super(FTML, self).__init__(**kwargs)
         self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
 
     def create_state(self, index, weight):

@@ -10,6 +10,23 @@ def __getattr__(name):
     return getattr(_impl, name)
 
 
+class _Contrib:
+    """mx.sym.contrib: the operators MXNet registers as _contrib_<name>."""
+
+    def __getattr__(self, name):
+        from .compiler import ops
+        if not name.startswith("_") and "_contrib_" + name in ops.FUNCTIONS:
+            return getattr(_impl, "_contrib_" + name)
+        raise AttributeError("mx.sym.contrib has no operator %r" % name)
+
+    def __dir__(self):
+        from .compiler import ops
+        return sorted(n[len("_contrib_"):] for n in ops.FUNCTIONS if n.startswith("_contrib_"))
+
+
+contrib = _Contrib()
+
+
 def __dir__():
     from .compiler import ops
     return sorted(set(globals()) | set(ops.FUNCTIONS))

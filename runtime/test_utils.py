@@ -27,13 +27,16 @@ import numpy as np
 import numpy.random as rnd  # noqa: F401
 import numpy.testing as npt  # noqa: F401
 
+from .context import Context, current_context  # noqa: F401
 from .io import DataIter
+from .ndarray import array  # noqa: F401
 
 mx = sys.modules[__package__]
 
 # MXNet's test_utils has no __all__, so scripts doing `from mxnet.test_utils import *` also
 # receive the modules it imports (sys, os, time, np, mx, ...) and rely on them.
-_STAR_EXPORTS = ["bz2", "contextmanager", "errno", "gzip", "json", "logging", "mx", "np",
+_STAR_EXPORTS = ["array", "Context", "current_context",
+                 "bz2", "contextmanager", "errno", "gzip", "json", "logging", "mx", "np",
                  "npt", "numbers", "OrderedDict", "os", "platform", "rnd", "struct", "sys",
                  "time", "traceback", "zipfile"]
 
@@ -437,7 +440,8 @@ def check_symbolic_backward(sym, location, out_grads, expected, rtol=1e-5, atol=
 # ---- contexts, dtypes and random inputs -------------------------------------------------------
 
 __all__ += ["default_context", "set_default_context", "default_dtype", "random_arrays",
-            "random_uniform_arrays", "random_sample", "rand_ndarray", "rand_shape_2d",
+            "random_uniform_arrays", "random_sample", "rand_ndarray", "rand_sparse_ndarray",
+            "assign_each", "create_sparse_array", "rand_shape_2d",
             "rand_shape_3d", "rand_shape_nd", "np_reduce", "same", "same_array",
             "assert_allclose", "assert_exception", "retry", "discard_stderr", "environment",
             "set_env_var", "list_gpus", "use_np"]
@@ -482,13 +486,127 @@ def random_sample(population, k):
 
 def rand_ndarray(shape, stype="default", density=None, dtype=None, modifier_func=None,
                  shuffle_csr_indices=False, distribution=None, ctx=None):
-    """A standard-normal NDArray of `shape` (dense storage only)."""
-    if stype != "default":
-        from .base import MXNetError
-        raise MXNetError("rand_ndarray: storage type %r is not supported; mxc arrays are "
-                         "dense (stype='default')" % (stype,))
-    from .ndarray import array
-    return array(random_arrays(tuple(shape)), ctx=ctx or default_context(), dtype=dtype)
+    """A random NDArray of `shape`: standard-normal values when dense, else a sparse array
+    from rand_sparse_ndarray (uniform [0, 1) values at a `density` fraction)."""
+    if stype == "default":
+        from .ndarray import array
+        return array(random_arrays(tuple(shape)), ctx=ctx or default_context(), dtype=dtype)
+    arr, _ = rand_sparse_ndarray(shape, stype, density=density, dtype=dtype,
+                                 modifier_func=modifier_func, distribution=distribution,
+                                 shuffle_csr_indices=shuffle_csr_indices, ctx=ctx)
+    return arr
+
+
+def assign_each(the_input, function):
+    """`function` applied to every element of `the_input` (a float64 array; a copy when
+    `function` is None)."""
+    values = np.asarray(the_input)
+    if function is None:
+        return np.array(values)
+    flat = [function(v) for v in values.reshape(-1)]
+    return np.asarray(flat, dtype=np.float64).reshape(values.shape)
+
+
+def rand_sparse_ndarray(shape, stype, density=None, dtype=None, distribution=None,
+                        data_init=None, rsp_indices=None, modifier_func=None,
+                        shuffle_csr_indices=False, ctx=None):
+    """A random sparse array and its parts, with MXNet's meaning of `density`.
+
+    row_sparse: each row is stored with probability `density` (or the rows `rsp_indices`),
+    its values uniform in [0, 1); returns (array, (values, indices)).
+    csr (2-D): 'uniform' stores round(density * size) positions drawn without replacement,
+    values uniform in [0, 1); 'powerlaw' stores the first element of every row, then 2, 4,
+    8, ... leading elements of successive rows (values in [1.001, 3)) until density * size
+    elements are stored; returns (array, (indptr, indices, data)). Column indices are kept
+    sorted (`shuffle_csr_indices` is accepted and has no effect on the values).
+    """
+    from . import sparse
+    from .base import MXNetError
+    ctx = ctx or default_context()
+    density = np.random.rand() if density is None else density
+    dtype = default_dtype() if dtype is None else dtype
+    distribution = "uniform" if distribution is None else distribution
+    shape = tuple(int(d) for d in shape)
+    if not 0 <= density <= 1:
+        raise MXNetError("rand_sparse_ndarray: density must be in [0, 1], got %r" % density)
+    if stype == "row_sparse":
+        if distribution != "uniform":
+            raise MXNetError("rand_sparse_ndarray: distribution %r is not supported for "
+                             "row_sparse (only 'uniform')" % (distribution,))
+        if rsp_indices is not None:
+            indices = np.asarray(rsp_indices, dtype=np.int64)
+        else:
+            indices = np.flatnonzero(np.random.rand(shape[0]) < density).astype(np.int64)
+        if indices.shape[0] == 0:
+            return (sparse.zeros("row_sparse", shape, ctx=ctx, dtype=dtype),
+                    (np.array([], dtype=dtype), np.array([], dtype=np.int64)))
+        values = np.random.rand(indices.shape[0], *shape[1:]).astype(dtype)
+        if data_init is not None:
+            values.fill(data_init)
+        if modifier_func is not None:
+            values = assign_each(values, modifier_func).astype(dtype)
+        arr = sparse.row_sparse_array((values, indices), shape=shape, ctx=ctx, dtype=dtype)
+        return arr, (values, indices)
+    if stype != "csr":
+        raise MXNetError("rand_sparse_ndarray: unknown storage type %r (expected 'csr' or "
+                         "'row_sparse')" % (stype,))
+    if len(shape) != 2:
+        raise MXNetError("rand_sparse_ndarray: csr arrays are 2-D, got shape %s" % (shape,))
+    rows, cols = shape
+    if distribution == "uniform":
+        nnz = int(round(density * rows * cols))
+        flat = np.sort(np.random.choice(rows * cols, nnz, replace=False))
+        values = np.random.rand(nnz).astype(dtype)
+        if data_init is not None:
+            values.fill(data_init)
+        coords = (flat // cols, flat % cols)
+    elif distribution == "powerlaw":
+        coords, values = _powerlaw_positions(rows, cols, density, dtype)
+    else:
+        raise MXNetError("rand_sparse_ndarray: distribution %r is not supported (expected "
+                         "'uniform' or 'powerlaw')" % (distribution,))
+    if modifier_func is not None:
+        values = assign_each(values, modifier_func).astype(dtype)
+    arr = sparse.csr_matrix((values, coords), shape=shape, ctx=ctx, dtype=dtype)
+    return arr, (arr.indptr, arr.indices, arr.data)
+
+
+def _powerlaw_positions(rows, cols, density, dtype):
+    """((row, col), values) of the powerlaw csr layout described in rand_sparse_ndarray."""
+    budget = int(rows * cols * density)
+    taken = np.zeros((rows, cols), bool)
+    for row in range(rows):                 # no empty row: the first column of each
+        if budget <= 0:
+            break
+        taken[row, 0] = True
+        budget -= 1
+    width = 2
+    for row in range(rows):
+        if budget <= 0:
+            break
+        extra = min(cols, width) - 1        # columns 1 .. width-1 of this row
+        fill = min(extra, budget)
+        taken[row, 1:1 + fill] = True
+        budget -= fill
+        width *= 2
+    if budget > 0:
+        raise ValueError("not supported for this density: %s for this shape (%s,%s)"
+                         % (density, rows, cols))
+    row_idx, col_idx = np.nonzero(taken)
+    values = (1 + np.random.uniform(0.001, 2, size=row_idx.shape[0])).astype(dtype)
+    return (row_idx, col_idx), values
+
+
+def create_sparse_array(shape, stype, data_init=None, rsp_indices=None, dtype=None,
+                        modifier_func=None, density=.5, shuffle_csr_indices=False):
+    """A random sparse array (rand_sparse_ndarray); row_sparse indices are sorted first."""
+    if stype == "row_sparse" and rsp_indices is not None:
+        rsp_indices = np.sort(np.asarray(rsp_indices))
+    arr, _ = rand_sparse_ndarray(shape, stype, density=density, dtype=dtype,
+                                 data_init=data_init, rsp_indices=rsp_indices,
+                                 modifier_func=modifier_func,
+                                 shuffle_csr_indices=shuffle_csr_indices)
+    return arr
 
 
 def _rand_shape(bounds, allow_zero_size):
@@ -782,11 +900,26 @@ def compare_ndarray_tuple(t1, t2, rtol=None, atol=None):
         assert_almost_equal(t1, t2, rtol=rtol, atol=atol)
 
 
-def _dense_only(what, stype):
-    if stype != "default":
-        from .base import MXNetError
-        raise MXNetError("compare_optimizer: %s storage type %r is not supported; mxc arrays "
-                         "are dense (stype='default')" % (what, stype))
+def _optimizer_operands(shape, dtype, w_stype, g_stype, ctx):
+    """(w1, g1, w2, g2) as MXNet's compare_optimizer draws them: opt2 gets the given
+    storage types (a sparse weight stores every row), opt1 dense copies."""
+    from .random import uniform
+    from .base import MXNetError
+    pairs = []
+    for what, stype in (("weight", w_stype), ("gradient", g_stype)):
+        if stype == "default":
+            second = uniform(shape=shape, ctx=ctx, dtype=dtype)
+            first = second.copyto(ctx)
+        elif stype in ("row_sparse", "csr"):
+            second = rand_ndarray(shape, stype, density=1 if what == "weight" else None,
+                                  dtype=dtype)
+            first = second.copyto(ctx).tostype("default")
+        else:
+            raise MXNetError("compare_optimizer: %s storage type %r is not supported"
+                             % (what, stype))
+        pairs.append((first, second))
+    (w1, w2), (g1, g2) = pairs
+    return w1, g1, w2, g2
 
 
 def compare_optimizer(opt1, opt2, shape, dtype, w_stype="default", g_stype="default",
@@ -795,17 +928,12 @@ def compare_optimizer(opt1, opt2, shape, dtype, w_stype="default", g_stype="defa
 
     `shape` is one shape (ntensors must be 1) or a list of shapes, each updated in turn.
     """
-    from .random import uniform
-    _dense_only("weight", w_stype)
-    _dense_only("gradient", g_stype)
     shapes = shape if isinstance(shape, list) else [shape]
     if not isinstance(shape, list):
         assert ntensors == 1
     ctx = default_context()
     for index, one_shape in enumerate(shapes):
-        w2 = uniform(shape=one_shape, ctx=ctx, dtype=dtype)
-        g2 = uniform(shape=one_shape, ctx=ctx, dtype=dtype)
-        w1, g1 = w2.copyto(ctx), g2.copyto(ctx)
+        w1, g1, w2, g2 = _optimizer_operands(one_shape, dtype, w_stype, g_stype, ctx)
         state1 = opt1.create_state_multi_precision(index, w1)
         state2 = opt2.create_state_multi_precision(index, w2)
         if compare_states:

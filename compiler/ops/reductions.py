@@ -1,4 +1,4 @@
-"""Reductions over a set of axes: prod, nansum, nanprod, norm (MXNet's broadcast_reduce_op_value.cc
+"""Reductions over a set of axes: prod, nansum, nanprod, _square_sum, norm (MXNet's broadcast_reduce_op_value.cc
 and broadcast_reduce_norm_value.cc), and the softmax relatives softmin and
 softmax_cross_entropy (nn/softmax.cc, loss_binary_op.cc).
 
@@ -36,7 +36,13 @@ def _reducer(fn):
     return reference
 
 
-for _name, _np in (("prod", np.prod), ("nansum", np.nansum), ("nanprod", np.nanprod)):
+def _square_sum(x, axis, keepdims):
+    return np.sum(np.square(x), axis=axis, keepdims=keepdims)
+
+
+# _square_sum: MXNet's sum of squares (written for row_sparse data; computed densely here)
+for _name, _np in (("prod", np.prod), ("nansum", np.nansum), ("nanprod", np.nanprod),
+                   ("_square_sum", _square_sum)):
     register(OpDef(_name, params=_REDUCE_PARAMS, shape=_reduce_shape, geometry=reduce_geometry,
                    template="ops/reductions.c.j2", reference=_reducer(_np)))
 

@@ -723,6 +723,8 @@ class Module(BaseModule):
         for other in self._execs[1:]:      # every context starts from the same values
             self._copy_params(ex, other, self._param_names)
         self.params_initialized = True     # extra names in the dicts are ignored, as MXNet
+        # MXNet keeps the initial values in _arg_params / _aux_params (until a sync)
+        self._arg_params, self._aux_params = self.get_params()
 
     def _write_params(self, arg_params, aux_params, allow_missing, allow_extra=True):
         ex = self._exec
@@ -751,15 +753,18 @@ class Module(BaseModule):
             raise MXNetError("Module.get_params: call init_params() first")
         if not self.binded:
             return dict(self._arg_params), dict(self._aux_params)
+        from ..sparse import declared_stypes, with_declared_stypes
+        stypes = declared_stypes(self._symbol)      # parameters declared row_sparse / csr
         if len(self._execs) > 1:    # MXNet's executor group: the mean over the contexts
-            return ({n: nd.NDArray(_dp.mean([e.arg_arrays[n] for e in self._execs]))
-                     for n in self._param_names},
+            return (with_declared_stypes({n: nd.NDArray(_dp.mean([e.arg_arrays[n]
+                                                                 for e in self._execs]))
+                                          for n in self._param_names}, stypes),
                     {n: nd.NDArray(_dp.mean([e.aux_arrays[n] for e in self._execs]))
                      for n in self._aux_names})
         ex = self._exec
         arg = {n: nd.NDArray(ex.arg_arrays[n].copy()) for n in self._param_names}
         aux = {n: nd.NDArray(ex.aux_arrays[n].copy()) for n in self._aux_names}
-        return arg, aux
+        return with_declared_stypes(arg, stypes), aux
 
     # -- optimizer ----------------------------------------------------------------------------
     def init_optimizer(self, kvstore="local", optimizer="sgd",

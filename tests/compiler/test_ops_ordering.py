@@ -242,15 +242,16 @@ def test_cuda_kernels_compile_with_nvcc(tmp_path):
             mx.sym.topk(x, k=2, ret_typ="mask", name="tkm"), mx.sym.sort(x, axis=0, name="srt"),
             mx.sym.argsort(x, name="asrt"), mx.sym.prod(x, axis=1, name="prd"),
             mx.sym.nanprod(x, name="nprd"), mx.sym.nansum(x, axis=0, name="nsum"),
+            mx.sym._internal._square_sum(x, axis=1, name="ssum"),
             mx.sym.norm(x, axis=(1,), name="nrm"), mx.sym.norm(x, ord=1, name="nrm1"),
             mx.sym.softmin(x, name="smin"),
             mx.sym.softmax_cross_entropy(x, lab, name="sce")]
     plan = make_plan(mx.sym.Group(syms), {"x": (4, 5), "lab": (4,)}, ["x", "lab"], [],
                      grad_req={"x": "write", "lab": "null"})
     src, cdef = cuda.render(plan)
-    for name in ("amax", "tk", "srt", "prd", "nprd", "nsum", "nrm", "smin"):
+    for name in ("amax", "tk", "srt", "prd", "nprd", "nsum", "ssum", "nrm", "smin"):
         assert "%s_fwd_k" % name in src, name
-    for name in ("tk", "srt", "prd", "nrm", "smin"):
+    for name in ("tk", "srt", "prd", "ssum", "nrm", "smin"):
         assert "%s_bwd_k" % name in src, name
     built = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
     assert built.compiled and os.path.isfile(os.path.join(built.path, "libmxc.so"))

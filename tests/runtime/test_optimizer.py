@@ -321,10 +321,12 @@ def test_multi_precision_keeps_fp32_master():
     opt = mx.optimizer.SGD(learning_rate=0.1, momentum=0.9, multi_precision=True)
     weight = NDArray(np.ones(4, dtype=np.float16))
     state = opt.create_state_multi_precision(0, weight)
-    assert state[0].dtype == np.float32
+    # MXNet's SGD: (momentum, float32 master copy)
+    assert state[0].dtype == np.float32 and state[1].dtype == np.float32
     opt.update_multi_precision(0, weight, NDArray(np.full(4, 1e-3, dtype=np.float16)), state)
     assert weight.dtype == np.float16
-    np.testing.assert_allclose(state[0].asnumpy(), 1 - 1e-4, rtol=1e-6)
+    np.testing.assert_allclose(state[1].asnumpy(), 1 - 1e-4, rtol=1e-6)
+    np.testing.assert_allclose(state[0].asnumpy(), -0.1 * float(np.float16(1e-3)), rtol=1e-6)
 
 
 def test_get_set_states_round_trip():

@@ -58,11 +58,11 @@ def test_rand_shapes_stay_in_bounds():
     assert all(1 <= d <= 4 for d in tu.rand_shape_3d(4, 4, 4))
 
 
-def test_rand_ndarray_dense_and_rejects_sparse():
+def test_rand_ndarray_dense_and_refuses_unknown_storage():
     arr = tu.rand_ndarray((3, 4), dtype=np.float64)
     assert arr.shape == (3, 4) and arr.dtype == np.float64
-    with pytest.raises(mx.base.MXNetError, match="row_sparse"):
-        tu.rand_ndarray((3, 4), stype="row_sparse")
+    with pytest.raises(mx.base.MXNetError, match="coo"):
+        tu.rand_ndarray((3, 4), stype="coo")
 
 
 def test_np_reduce_matches_numpy_multi_axis():
@@ -180,9 +180,9 @@ def test_compare_optimizer_detects_learning_rate():
     with pytest.raises(AssertionError):
         tu.compare_optimizer(mx.optimizer.SGD(learning_rate=0.1),
                              mx.optimizer.SGD(learning_rate=0.2), (3, 4), np.float32)
-    with pytest.raises(mx.base.MXNetError, match="row_sparse"):
+    with pytest.raises(mx.base.MXNetError, match="coo"):
         tu.compare_optimizer(mx.optimizer.SGD(), mx.optimizer.SGD(), (3, 4), np.float32,
-                             g_stype="row_sparse")
+                             g_stype="coo")
 
 
 def _fc_tanh():

@@ -1,0 +1,580 @@
+"""mx.nd.sparse: the CSR and row_sparse storage types around dense computation.
+
+A sparse array here is an NDArray: it holds the dense array it stands for (so every dense
+path, the compiled executors and mx.nd included, reads it unchanged) plus the part of its
+structure that values alone cannot tell, because MXNet may store zeros explicitly:
+
+* ``RowSparseNDArray`` keeps the set of rows stored explicitly; its ``indices`` are those
+  rows together with every row that holds a non-zero value.
+* ``CSRNDArray`` keeps the positions stored explicitly; its ``indices`` / ``indptr`` list
+  those positions together with every non-zero one, in row-major order.
+
+So writes through a dense view never break the structure: a row or element that becomes
+non-zero is stored. A full assignment (``a[:] = value``, ``copyto``) replaces the structure
+with the value's, as MXNet's cast_storage does. Arithmetic is computed densely; the result
+keeps the storage type where MXNet's does (sparse times or divided by a scalar, a sum or
+difference or product of two arrays of one sparse type), else it is dense.
+
+Index arrays are checked on construction (in range, sorted, ``indptr`` monotone and
+consistent with ``indices``); a violation raises an MXNetError naming the array at fault.
+"""
+import numpy as np
+
+from .base import MXNetError, numeric_types
+from .context import Context
+from .ndarray import NDArray, _ctx_or_default, _divide, _dtype_type, _shape_tuple
+
+__all__ = ["BaseSparseNDArray", "CSRNDArray", "RowSparseNDArray", "csr_matrix",
+           "row_sparse_array", "zeros", "empty", "array", "cast_storage", "retain",
+           "STORAGE_TYPES"]
+
+STORAGE_TYPES = ("default", "row_sparse", "csr")
+_INDEX_DTYPE = np.int64
+
+
+def _check_stype(stype, what):
+    if stype not in STORAGE_TYPES:
+        raise MXNetError("%s: unknown storage type %r (expected one of %s)"
+                         % (what, stype, ", ".join(STORAGE_TYPES)))
+    return stype
+
+
+def _as_index_array(values, what):
+    """A 1-D int64 array of indices, or an MXNetError naming `what`."""
+    if isinstance(values, NDArray):
+        values = values._data
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise MXNetError("%s must be 1-D, got shape %s" % (what, arr.shape))
+    if arr.size and arr.dtype.kind not in "iu":
+        if arr.dtype.kind != "f" or not np.all(np.isfinite(arr)) or \
+                not np.all(arr == np.round(arr)):
+            raise MXNetError("%s must hold integers, got dtype %s" % (what, arr.dtype))
+    return arr.astype(_INDEX_DTYPE)
+
+
+def _values(source, dtype):
+    """(numpy array, dtype type) of any array-like, NDArray included."""
+    if isinstance(source, NDArray):
+        dtype = source.dtype if dtype is None else dtype
+        source = source._data
+    elif dtype is None:
+        dtype = getattr(source, "dtype", None) if isinstance(source, np.ndarray) else None
+    dtype = _dtype_type(dtype)
+    arr = np.asarray(source)
+    if arr.dtype.kind not in "biuf":
+        raise MXNetError("sparse array values: %s data (dtype %s) is not supported"
+                         % ("non-numeric", arr.dtype))
+    return arr.astype(dtype), dtype
+
+
+# --------------------------------------------------------------------------- classes
+
+
+class BaseSparseNDArray(NDArray):
+    """Common part of CSRNDArray and RowSparseNDArray (see the module docstring)."""
+
+    _stype = None
+
+    def __init__(self, dense, ctx=None, stored=None):
+        super().__init__(dense, ctx)
+        self._stored = stored
+
+    @property
+    def stype(self):
+        """Storage type: 'csr' or 'row_sparse'."""
+        return self._stype
+
+    def _like(self, dense, stored=None, ctx=None):
+        return type(self)(dense, self._ctx if ctx is None else ctx, stored)
+
+    # ---- conversion
+    def tostype(self, stype):
+        """A copy in storage type `stype` ('default', 'csr' or 'row_sparse')."""
+        return cast_storage(self, stype)
+
+    def copy(self):
+        """A deep copy, same storage type and context."""
+        return self._like(self._data.copy(), self._copy_stored())
+
+    def _copy_stored(self):
+        return None if self._stored is None else self._stored.copy()
+
+    def copyto(self, other):
+        """Copy into `other` (taking its storage type) or onto a new array on Context
+        `other` (keeping this one's)."""
+        if isinstance(other, Context):
+            return self._like(self._data.copy(), self._copy_stored(), ctx=other)
+        if isinstance(other, NDArray):
+            if other is self:
+                return other
+            if other.shape != self.shape:
+                raise MXNetError("copyto: shape mismatch, source %s vs target %s"
+                                 % (self.shape, other.shape))
+            _assign(other, self)
+            return other
+        raise TypeError("copyto does not support type %s" % type(other).__name__)
+
+    def astype(self, dtype, copy=True):
+        """The array converted to `dtype`, same storage type."""
+        dtype = _dtype_type(dtype)
+        if not copy and dtype == self.dtype:
+            return self
+        return self._like(self._data.astype(dtype), self._copy_stored())
+
+    def check_format(self, full_check=True):
+        """Raise an MXNetError when the structure is not valid (it always is once built)."""
+        if self.stype == "csr":
+            _check_csr(self.data._data, self.indices._data, self.indptr._data, self.shape)
+        else:
+            _check_rsp(self.data._data, self.indices._data, self.shape)
+
+    def reshape(self, *shape, **kwargs):
+        raise MXNetError("reshape is not supported for %s (storage type %s); convert it "
+                         "with tostype('default') first" % (type(self).__name__, self.stype))
+
+    # ---- assignment: only the whole array, as MXNet
+    def __setitem__(self, key, value):
+        if not _is_whole(key):
+            raise MXNetError("%s only supports [:] for assignment, got key %r"
+                             % (type(self).__name__, key))
+        if isinstance(value, NDArray):
+            if value.shape != self.shape:
+                raise MXNetError("%s[:] = value: shape %s does not match %s"
+                                 % (type(self).__name__, value.shape, self.shape))
+            _assign(self, value)
+        elif isinstance(value, (numeric_types, bool)):
+            self._data[...] = value
+            self._stored = None
+        else:
+            arr = np.asarray(value)
+            try:
+                self._data[...] = arr
+            except ValueError:
+                raise MXNetError("%s[:] = value: shape %s does not match %s"
+                                 % (type(self).__name__, arr.shape, self.shape)) from None
+            self._stored = None
+
+    # ---- arithmetic: computed densely, the storage type kept where MXNet keeps it
+    def _binary(self, other, fn, reflected=False):
+        result = super()._binary(other, fn, reflected)
+        if result is NotImplemented:
+            return result
+        scalar = isinstance(other, (numeric_types, np.generic, bool))
+        keeps = (scalar and (fn is np.multiply or fn is _divide and not reflected) or
+                 isinstance(other, BaseSparseNDArray) and other.stype == self.stype and
+                 fn in (np.add, np.subtract, np.multiply))
+        return _from_dense(result._data, self.stype, self._ctx) if keeps else result
+
+    def __neg__(self):
+        return self._like(-self._data, self._copy_stored())
+
+    def __repr__(self):
+        shape_info = "x".join("%d" % d for d in self.shape)
+        return "\n<%s %s @%s>" % (type(self).__name__, shape_info, self._ctx)
+
+    __str__ = __repr__
+
+    def __setstate__(self, state):
+        # pickled as the dense record it stands for (see NDArray.__getstate__)
+        super().__setstate__(state)
+        self._stored = None
+
+
+class RowSparseNDArray(BaseSparseNDArray):
+    """A row_sparse array: its stored rows (``indices``) and their values (``data``)."""
+
+    _stype = "row_sparse"
+
+    def _stored_rows(self):
+        n = self.shape[0] if self.ndim else 0
+        if n == 0:
+            return np.zeros((0,), _INDEX_DTYPE)
+        nonzero = np.flatnonzero(self._data.reshape(n, -1).any(axis=1))
+        if self._stored is None or not self._stored.size:
+            return nonzero.astype(_INDEX_DTYPE)
+        return np.union1d(self._stored, nonzero).astype(_INDEX_DTYPE)
+
+    @property
+    def indices(self):
+        """The stored row indices, sorted, as an int64 NDArray."""
+        return NDArray(self._stored_rows(), self._ctx)
+
+    @property
+    def data(self):
+        """The stored rows' values, shape (len(indices),) + shape[1:]."""
+        return NDArray(np.ascontiguousarray(self._data[self._stored_rows()]), self._ctx)
+
+    def __getitem__(self, key):
+        if _is_whole(key):
+            return self
+        raise MXNetError("RowSparseNDArray only supports [:] for indexing, got key %r; "
+                         "convert it with tostype('default') first" % (key,))
+
+    def retain(self, indices):
+        """A row_sparse copy keeping only the stored rows listed in `indices`."""
+        return retain(self, indices)
+
+    def _add_rows(self, rows):
+        """Mark `rows` as stored (after a write to them through the dense values)."""
+        rows = np.asarray(rows, _INDEX_DTYPE)
+        self._stored = rows.copy() if self._stored is None else np.union1d(self._stored, rows)
+
+
+class CSRNDArray(BaseSparseNDArray):
+    """A 2-D compressed sparse row array: ``data``, ``indices`` (columns), ``indptr``."""
+
+    _stype = "csr"
+
+    def _mask(self):
+        mask = self._data != 0
+        if self._stored is not None:
+            mask |= self._stored
+        return mask
+
+    @property
+    def indices(self):
+        """Column index of every stored element, row by row, as an int64 NDArray."""
+        return NDArray(np.nonzero(self._mask())[1].astype(_INDEX_DTYPE), self._ctx)
+
+    @property
+    def indptr(self):
+        """Row pointers: row i's elements are data[indptr[i]:indptr[i+1]]."""
+        counts = self._mask().sum(axis=1).astype(_INDEX_DTYPE)
+        return NDArray(np.concatenate([[0], np.cumsum(counts)]).astype(_INDEX_DTYPE),
+                       self._ctx)
+
+    @property
+    def data(self):
+        """The stored values, row by row."""
+        return NDArray(np.ascontiguousarray(self._data[self._mask()]), self._ctx)
+
+    def __getitem__(self, key):
+        if _is_whole(key):
+            return self
+        if isinstance(key, (int, np.integer)):
+            n = self.shape[0]
+            if not -n <= key < n:
+                raise IndexError("index %d is out of bounds for axis 0 with size %d"
+                                 % (key, n))
+            key = slice(int(key) % n, int(key) % n + 1)
+        if isinstance(key, slice):
+            if key.step not in (None, 1):
+                raise MXNetError("CSRNDArray slicing supports step 1 only, got %r" % (key,))
+            stored = None if self._stored is None else self._stored[key].copy()
+            return CSRNDArray(self._data[key].copy(), self._ctx, stored)
+        raise MXNetError("CSRNDArray only supports [:], an integer or a row slice for "
+                         "indexing, got key %r" % (key,))
+
+    def asscipy(self):
+        """A scipy.sparse.csr_matrix with the same structure (needs SciPy)."""
+        try:
+            import scipy.sparse as spsp
+        except ImportError:
+            raise MXNetError("CSRNDArray.asscipy needs SciPy, which is not installed") from None
+        return spsp.csr_matrix((self.data._data, self.indices._data, self.indptr._data),
+                               shape=self.shape)
+
+
+_CLASSES = {"row_sparse": RowSparseNDArray, "csr": CSRNDArray}
+
+
+def _is_whole(key):
+    return (isinstance(key, slice) and key == slice(None)) or key is Ellipsis or \
+        (isinstance(key, tuple) and len(key) == 0)
+
+
+def _assign(target, source):
+    """target's values and structure := source's (cast to target's storage type)."""
+    target._data[...] = source._data
+    if not isinstance(target, BaseSparseNDArray):
+        return
+    same = isinstance(source, BaseSparseNDArray) and source.stype == target.stype
+    # another storage type is cast as cast_storage does: the non-zero values are stored
+    target._stored = source._copy_stored() if same else None
+
+
+def _from_dense(values, stype, ctx, stored=None):
+    values = np.ascontiguousarray(values)
+    if stype == "default":
+        return NDArray(values, ctx)
+    if stype == "csr" and values.ndim != 2:
+        raise MXNetError("csr storage needs a 2-D array, got shape %s" % (values.shape,))
+    if stype == "row_sparse" and values.ndim < 1:
+        raise MXNetError("row_sparse storage needs at least 1 dimension")
+    return _CLASSES[stype](values, ctx, stored)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_csr(data, indices, indptr, shape):
+    rows, cols = shape
+    if indptr.shape[0] != rows + 1:
+        raise MXNetError("csr_matrix: indptr has %d entries, expected rows + 1 = %d"
+                         % (indptr.shape[0], rows + 1))
+    if indptr[0] != 0:
+        raise MXNetError("csr_matrix: indptr[0] must be 0, got %d" % indptr[0])
+    steps = np.diff(indptr)
+    if np.any(steps < 0):
+        row = int(np.flatnonzero(steps < 0)[0])
+        raise MXNetError("csr_matrix: indptr must be non-decreasing, indptr[%d] = %d > "
+                         "indptr[%d] = %d" % (row, indptr[row], row + 1, indptr[row + 1]))
+    if indptr[-1] != indices.shape[0]:
+        raise MXNetError("csr_matrix: indptr[-1] = %d but indices has %d entries"
+                         % (indptr[-1], indices.shape[0]))
+    if data.shape[0] != indices.shape[0]:
+        raise MXNetError("csr_matrix: data has %d entries but indices has %d"
+                         % (data.shape[0], indices.shape[0]))
+    bad = np.flatnonzero((indices < 0) | (indices >= cols))
+    if bad.size:
+        raise MXNetError("csr_matrix: indices[%d] = %d is out of range for %d columns"
+                         % (bad[0], indices[bad[0]], cols))
+    row_of = np.repeat(np.arange(rows), steps)
+    same_row = row_of[1:] == row_of[:-1]
+    unsorted = np.flatnonzero(same_row & (indices[1:] <= indices[:-1]))
+    if unsorted.size:
+        i = int(unsorted[0])
+        raise MXNetError("csr_matrix: column indices of row %d must be strictly increasing, "
+                         "got indices[%d] = %d then %d" % (row_of[i], i, indices[i],
+                                                          indices[i + 1]))
+
+
+def _check_rsp(data, indices, shape):
+    if data.shape[:1] != indices.shape:
+        raise MXNetError("row_sparse_array: data has %d rows but indices has %d entries"
+                         % (data.shape[0] if data.ndim else 0, indices.shape[0]))
+    if tuple(data.shape[1:]) != tuple(shape[1:]):
+        raise MXNetError("row_sparse_array: data rows have shape %s, expected %s for an "
+                         "array of shape %s" % (data.shape[1:], tuple(shape[1:]), shape))
+    bad = np.flatnonzero((indices < 0) | (indices >= shape[0]))
+    if bad.size:
+        raise MXNetError("row_sparse_array: indices[%d] = %d is out of range for %d rows"
+                         % (bad[0], indices[bad[0]], shape[0]))
+    unsorted = np.flatnonzero(indices[1:] <= indices[:-1])
+    if unsorted.size:
+        i = int(unsorted[0])
+        raise MXNetError("row_sparse_array: indices must be strictly increasing, got "
+                         "indices[%d] = %d then %d" % (i, indices[i], indices[i + 1]))
+
+
+# --------------------------------------------------------------------------- creation
+
+
+def _is_scipy_like(obj):
+    return all(hasattr(obj, a) for a in ("data", "indices", "indptr", "shape")) and \
+        not isinstance(obj, NDArray)
+
+
+def csr_matrix(arg1, shape=None, ctx=None, dtype=None):
+    """A CSRNDArray from (data, indices, indptr), (data, (row, col)), a shape (M, N) for
+    an empty array, a dense array-like, a CSRNDArray, or a scipy.sparse matrix."""
+    ctx = _ctx_or_default(ctx)
+    if isinstance(arg1, tuple) and len(arg1) == 3:
+        return _csr_from_parts(arg1[0], arg1[1], arg1[2], shape, ctx, dtype)
+    if isinstance(arg1, tuple) and len(arg1) == 2 and isinstance(arg1[1], tuple):
+        return _csr_from_coo(arg1[0], arg1[1], shape, ctx, dtype)
+    if isinstance(arg1, tuple) and len(arg1) == 2 and \
+            all(isinstance(d, (int, np.integer)) for d in arg1):
+        if shape is not None and _shape_tuple(shape) != _shape_tuple(arg1):
+            raise MXNetError("csr_matrix: shape %s given twice (%s)" % (arg1, shape))
+        return zeros("csr", arg1, ctx=ctx, dtype=dtype)
+    if isinstance(arg1, CSRNDArray):
+        out = arg1.copyto(ctx).astype(dtype or arg1.dtype)
+    elif _is_scipy_like(arg1):
+        csr = arg1.tocsr() if hasattr(arg1, "tocsr") else arg1
+        if hasattr(csr, "has_sorted_indices") and not csr.has_sorted_indices:
+            csr = csr.sorted_indices()
+        return _csr_from_parts(csr.data, csr.indices, csr.indptr,
+                               shape if shape is not None else csr.shape, ctx,
+                               dtype if dtype is not None else csr.data.dtype)
+    else:
+        values, dtype = _values(arg1, dtype)
+        out = _from_dense(values, "csr", ctx)
+    if shape is not None and out.shape != _shape_tuple(shape):
+        raise MXNetError("csr_matrix: the source has shape %s, shape=%s was given"
+                         % (out.shape, _shape_tuple(shape)))
+    return out
+
+
+def _csr_from_parts(data, indices, indptr, shape, ctx, dtype):
+    data, dtype = _values(data, dtype)
+    if data.ndim != 1:
+        raise MXNetError("csr_matrix: data must be 1-D, got shape %s" % (data.shape,))
+    indices = _as_index_array(indices, "csr_matrix: indices")
+    indptr = _as_index_array(indptr, "csr_matrix: indptr")
+    if shape is None:
+        if indptr.shape[0] < 1:
+            raise MXNetError("csr_matrix: indptr must have at least one entry")
+        shape = (indptr.shape[0] - 1, int(indices.max()) + 1 if indices.size else 0)
+    shape = _shape_tuple(shape)
+    if len(shape) != 2:
+        raise MXNetError("csr_matrix: shape must be 2-D, got %s" % (shape,))
+    _check_csr(data, indices, indptr, shape)
+    dense = np.zeros(shape, dtype)
+    rows = np.repeat(np.arange(shape[0]), np.diff(indptr))
+    dense[rows, indices] = data
+    stored = np.zeros(shape, bool)
+    stored[rows, indices] = True
+    return CSRNDArray(dense, ctx, stored if not np.all(data != 0) else None)
+
+
+def _csr_from_coo(data, coords, shape, ctx, dtype):
+    data, dtype = _values(data, dtype)
+    if len(coords) != 2:
+        raise MXNetError("csr_matrix: (data, (row, col)) needs two coordinate arrays")
+    row = _as_index_array(coords[0], "csr_matrix: row")
+    col = _as_index_array(coords[1], "csr_matrix: col")
+    if not (data.ndim == 1 and data.shape == row.shape == col.shape):
+        raise MXNetError("csr_matrix: data, row and col must be 1-D of one length, got "
+                         "%s, %s, %s" % (data.shape, row.shape, col.shape))
+    if shape is None:
+        shape = (int(row.max()) + 1 if row.size else 0, int(col.max()) + 1 if col.size else 0)
+    shape = _shape_tuple(shape)
+    for name, idx, bound in (("row", row, shape[0]), ("col", col, shape[1])):
+        bad = np.flatnonzero((idx < 0) | (idx >= bound))
+        if bad.size:
+            raise MXNetError("csr_matrix: %s[%d] = %d is out of range for shape %s"
+                             % (name, bad[0], idx[bad[0]], shape))
+    dense = np.zeros(shape, dtype)
+    np.add.at(dense, (row, col), data)      # duplicates are summed, as SciPy does
+    stored = np.zeros(shape, bool)
+    stored[row, col] = True
+    return CSRNDArray(dense, ctx, stored)
+
+
+def row_sparse_array(arg1, shape=None, ctx=None, dtype=None):
+    """A RowSparseNDArray from (data, indices), a shape (D0, D1, ...) for an empty array,
+    a dense array-like or a RowSparseNDArray."""
+    ctx = _ctx_or_default(ctx)
+    if isinstance(arg1, tuple) and len(arg1) == 2 and \
+            not all(isinstance(d, (int, np.integer)) for d in arg1):
+        return _rsp_from_parts(arg1[0], arg1[1], shape, ctx, dtype)
+    if isinstance(arg1, tuple) and all(isinstance(d, (int, np.integer)) for d in arg1):
+        if shape is not None and _shape_tuple(shape) != _shape_tuple(arg1):
+            raise MXNetError("row_sparse_array: shape %s given twice (%s)" % (arg1, shape))
+        return zeros("row_sparse", arg1, ctx=ctx, dtype=dtype)
+    if isinstance(arg1, RowSparseNDArray):
+        out = arg1.copyto(ctx).astype(dtype or arg1.dtype)
+    else:
+        values, dtype = _values(arg1, dtype)
+        out = _from_dense(values, "row_sparse", ctx)
+    if shape is not None and out.shape != _shape_tuple(shape):
+        raise MXNetError("row_sparse_array: the source has shape %s, shape=%s was given"
+                         % (out.shape, _shape_tuple(shape)))
+    return out
+
+
+def _rsp_from_parts(data, indices, shape, ctx, dtype):
+    data, dtype = _values(data, dtype)
+    if data.ndim < 1:
+        raise MXNetError("row_sparse_array: data must have at least one dimension")
+    indices = _as_index_array(indices, "row_sparse_array: indices")
+    if shape is None:
+        shape = (int(indices.max()) + 1 if indices.size else 0,) + tuple(data.shape[1:])
+    shape = _shape_tuple(shape)
+    _check_rsp(data, indices, shape)
+    dense = np.zeros(shape, dtype)
+    dense[indices] = data
+    return RowSparseNDArray(dense, ctx, indices.copy())
+
+
+def zeros(stype, shape, ctx=None, dtype=None, **kwargs):
+    """An all-zero array of storage type `stype` with nothing stored."""
+    _check_stype(stype, "zeros")
+    values = np.zeros(_shape_tuple(shape), _dtype_type(dtype))
+    return _from_dense(values, stype, _ctx_or_default(ctx))
+
+
+def empty(stype, shape, ctx=None, dtype=None):
+    """An empty (all-zero) array of storage type `stype`."""
+    return zeros(stype, shape, ctx=ctx, dtype=dtype)
+
+
+def array(source_array, ctx=None, dtype=None):
+    """A sparse array copied from a CSRNDArray, RowSparseNDArray or scipy.sparse matrix."""
+    if isinstance(source_array, CSRNDArray) or _is_scipy_like(source_array):
+        return csr_matrix(source_array, ctx=ctx, dtype=dtype)
+    if isinstance(source_array, RowSparseNDArray):
+        return row_sparse_array(source_array, ctx=ctx, dtype=dtype)
+    raise MXNetError("mx.nd.sparse.array: expected a CSRNDArray, RowSparseNDArray or "
+                     "scipy.sparse matrix, got %s" % type(source_array).__name__)
+
+
+def cast_storage(data, stype, out=None):
+    """`data` converted to storage type `stype`: only the non-zero values are stored."""
+    _check_stype(stype, "cast_storage")
+    if not isinstance(data, NDArray):
+        data = NDArray(np.asarray(data))
+    if isinstance(data, BaseSparseNDArray) and data.stype == stype:
+        result = data.copy()
+    else:
+        result = _from_dense(data._data.copy(), stype, data.context)
+    if out is not None:
+        _assign(out, result)
+        return out
+    return result
+
+
+def retain(data, indices):
+    """A row_sparse copy of `data` keeping the stored rows listed in `indices`."""
+    if not isinstance(data, RowSparseNDArray):
+        raise MXNetError("retain: expected a RowSparseNDArray, got %s (storage type %s)"
+                         % (type(data).__name__, getattr(data, "stype", "?")))
+    wanted = _as_index_array(indices, "retain: indices")
+    bad = np.flatnonzero((wanted < 0) | (wanted >= data.shape[0]))
+    if bad.size:
+        raise MXNetError("retain: indices[%d] = %d is out of range for %d rows"
+                         % (bad[0], wanted[bad[0]], data.shape[0]))
+    keep = np.intersect1d(data._stored_rows(), wanted).astype(_INDEX_DTYPE)
+    dense = np.zeros_like(data._data)
+    dense[keep] = data._data[keep]
+    return RowSparseNDArray(dense, data.context, keep)
+
+
+# --------------------------------------------------------------------------- optimizers
+
+
+def lazy_rows(weight, grad, states, what):
+    """The rows a lazy update touches: grad's stored rows when grad is row_sparse and
+    weight is dense or row_sparse (a row_sparse weight must store every row, as MXNet
+    requires of its sparse update kernels); None for a dense update."""
+    if getattr(grad, "stype", "default") != "row_sparse":
+        return None
+    wstype = getattr(weight, "stype", "default")
+    if wstype not in ("default", "row_sparse"):
+        return None
+    if wstype == "row_sparse" and weight._stored_rows().shape[0] != weight.shape[0]:
+        raise MXNetError("%s: a row_sparse weight must store all of its %d rows for the "
+                         "sparse update, it stores %d" % (what, weight.shape[0],
+                                                         weight._stored_rows().shape[0]))
+    return grad._stored_rows()
+
+
+def write_rows(target, rows, values):
+    """target[rows] := values through the dense values; a row_sparse target stores them."""
+    target._data[rows] = values
+    if isinstance(target, RowSparseNDArray):
+        target._add_rows(rows)
+
+
+# --------------------------------------------------------------------------- symbols
+
+_STYPE_CODES = {"0": "default", "1": "row_sparse", "2": "csr"}
+
+
+def declared_stypes(symbol):
+    """{variable name: storage type} of the variables declared sparse (mx.sym.var(...,
+    stype='csr' | 'row_sparse'), stored as MXNet's `__storage_type__` attribute)."""
+    found = {}
+    for name, attrs in symbol.attr_dict().items():
+        stype = _STYPE_CODES.get(attrs.get("__storage_type__", "0"), "default")
+        if stype != "default":
+            found[name] = stype
+    return found
+
+
+def with_declared_stypes(arrays, stypes):
+    """`arrays` (a dict name -> NDArray) with the arrays named in `stypes` cast to theirs."""
+    return {name: cast_storage(arr, stypes[name]) if name in stypes else arr
+            for name, arr in arrays.items()}
