@@ -3,8 +3,9 @@
 Module binds one compiled executor per context, each over its slice of the batch (sizes from
 work_load_list, MXNet's `_split_input_slice`); executors of equal slice shapes load the same
 cached library and differ only in their memory. forward writes each context's slice (or the
-context's own DataBatch of a pre-sliced list) into its executor and runs them in turn;
-backward slices the head gradients likewise. `update` sums the contexts' gradients in context
+context's own DataBatch of a pre-sliced list) into its executor and runs them, at the same
+time (one thread per context) when the executors are large enough to gain from it; backward
+slices the head gradients likewise. `update` sums the contexts' gradients in context
 order (as MXNet's CommCPU reduces them; a dist store then sums them over its workers),
 applies the optimizer once on the first executor (the kvstore's copy: 'local' and 'device'
 give the same numbers) and copies the parameters back to every context; without a kvstore each context updates itself with its own gradients
@@ -142,16 +143,63 @@ def as_one_context(calls):
     return out
 
 
+# Contexts whose arenas hold at least this many numbers run their forward / backward calls at
+# the same time, one thread each (the compiled calls release the GIL and keep no shared
+# state); below it a thread hand-off costs more than it saves.
+CONCURRENT_SIZE = 1 << 18
+_POOL = []
+
+
+def _concurrently(calls):
+    """Run calls (one per context), the first in this thread, the rest in a thread pool."""
+    if not _POOL or _POOL[0]._max_workers < len(calls) - 1:
+        from concurrent.futures import ThreadPoolExecutor
+        _POOL[:] = [ThreadPoolExecutor(max_workers=max(len(calls) - 1, 1),
+                                       thread_name_prefix="mxc-context")]
+    futures = [_POOL[0].submit(call) for call in calls[1:]]
+    errors = []
+    try:
+        calls[0]()
+    except Exception as err:            # noqa: BLE001  (raised once the others are done)
+        errors.append(err)
+    for f in futures:
+        try:
+            f.result()
+        except Exception as err:        # noqa: BLE001
+            errors.append(err)
+    if errors:
+        raise errors[0]
+
+
+def _parallel(execs):
+    """Whether the executors' calls may run at the same time: compiled host executors (no
+    Python operators inside) large enough to gain from it."""
+    from ..executor import Executor, HostMemory
+    return len(execs) > 1 and all(type(ex) is Executor and isinstance(ex.memory, HostMemory)
+                                  and ex.plan.size >= CONCURRENT_SIZE for ex in execs)
+
+
 def forward(execs, is_train):
-    """Forward on every context; the random stream is rewound (as_one_context) only when an
+    """Forward on every context; the random stream is rewound (as_one_context) when an
     executor is about to reseed its generator after mx.random.seed."""
     from ..random import seedings
     now = seedings()
     if any(getattr(ex, "_seedings", now) != now for ex in execs):
         as_one_context([lambda ex=ex: ex.forward(is_train) for ex in execs])
-        return
-    for ex in execs:
-        ex.forward(is_train)
+    elif _parallel(execs):
+        _concurrently([lambda ex=ex: ex.forward(is_train) for ex in execs])
+    else:
+        for ex in execs:
+            ex.forward(is_train)
+
+
+def backward(execs):
+    """Backward on every context."""
+    if _parallel(execs):
+        _concurrently([ex.backward for ex in execs])
+    else:
+        for ex in execs:
+            ex.backward()
 
 
 # ---------------------------------------------------------------------------- inputs

@@ -1082,8 +1082,7 @@ class Module(BaseModule):
             if out_grads is not None:
                 _dp.load_head_grads(self._symbol, self._execs, self._context_slices(),
                                     _as_list(out_grads))
-            for ex in self._execs:
-                ex.backward()
+            _dp.backward(self._execs)
             return
         ex = self._exec
         if out_grads is not None:

@@ -363,3 +363,22 @@ def test_several_contexts_leave_the_random_stream_as_one_does():
     for name in params[0]:
         np.testing.assert_array_equal(params[0][name].asnumpy(), params[1][name].asnumpy())
     assert not np.array_equal(masks[0], masks[1])
+
+
+def test_contexts_run_at_the_same_time_with_the_same_numbers(inputs, monkeypatch):
+    from mxc.module import data_parallel as dp
+    monkeypatch.setattr(dp, "CONCURRENT_SIZE", 0)      # every graph runs its contexts at once
+    mod, metric = rec.train(mx, inputs, "convbn", "device-1-3")
+    assert dp._parallel(mod._execs)
+    assert_matches(rec.results(mx, mod, metric), recorded("convbn", "device-1-3"))
+    # an error in the context running in another thread reaches the caller
+    data, idx = mx.sym.Variable("data"), mx.sym.Variable("idx")
+    net = mx.sym.take(mx.sym.FullyConnected(data, num_hidden=4, name="fc"), idx, axis=1,
+                      mode="raise")
+    mod = mx.mod.Module(net, data_names=["data", "idx"], label_names=None, context=TWO)
+    mod.bind(data_shapes=[("data", (8, 3)), ("idx", (8,))])
+    mod.init_params()
+    bad = np.zeros(8, dtype=np.float32)
+    bad[6] = 9
+    with pytest.raises(MXNetError, match="index 9"):
+        mod.forward(mx.io.DataBatch([mx.nd.ones((8, 3)), mx.nd.array(bad)]))
