@@ -1,11 +1,13 @@
-"""Training samples/s of Module.fit on one and on two CPU contexts (the tutorial MLP 16-64-26
-on the UCI letters data, SGD).
+"""Training samples/s of Module.fit on one and on two CPU contexts, SGD: the tutorial MLP
+16-64-26 on the UCI letters data (--net tutorial), or an MLP 784-512-256-10 on 12800 random
+MNIST-sized rows (--net mlp).
 
-    python bench/data_parallel.py [--epochs 4] [--repeat 3] [--batches 32,128]
-                                  [--mxnet-python PY]
+    python bench/data_parallel.py [--net tutorial] [--epochs 4] [--repeat 3]
+                                  [--batches 32,128] [--mxnet-python PY]
 
 One context runs whole epochs in one compiled call; two contexts run every batch through one
-executor per context (half the batch each), gradients summed on the host. With
+executor per context (half the batch each; large executors run at the same time, one thread
+each), gradients summed on the host. With
 --mxnet-python (or env MXNET_PYTHON) the same runs are timed on MXNet 1.x as well. Each system
 runs in its own process; one warm-up epoch (compiles, caches) is not timed, and the best of
 --repeat timings is kept (a busy machine only slows runs down).
@@ -23,12 +25,24 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def tutorial_net(mx):
+def mlp_net(mx, hidden, classes):
     net = mx.sym.Variable("data")
-    net = mx.sym.FullyConnected(net, name="fc1", num_hidden=64)
-    net = mx.sym.Activation(net, name="relu1", act_type="relu")
-    net = mx.sym.FullyConnected(net, name="fc2", num_hidden=26)
+    for k, h in enumerate(hidden):
+        net = mx.sym.FullyConnected(net, name="fc%d" % (k + 1), num_hidden=h)
+        net = mx.sym.Activation(net, name="relu%d" % (k + 1), act_type="relu")
+    net = mx.sym.FullyConnected(net, name="fc%d" % (len(hidden) + 1), num_hidden=classes)
     return mx.sym.SoftmaxOutput(net, name="softmax")
+
+
+def workload(name):
+    """(symbol builder, train x, train y)."""
+    if name == "tutorial":
+        x, y = letters()
+        n = int(x.shape[0] * 0.8)
+        return (lambda mx: mlp_net(mx, [64], 26)), x[:n], y[:n]
+    rng = np.random.RandomState(0)
+    return ((lambda mx: mlp_net(mx, [512, 256], 10)), rng.rand(12800, 784).astype(np.float32),
+            rng.randint(0, 10, 12800).astype(np.float32))
 
 
 def letters():
@@ -43,16 +57,16 @@ def letters():
     return data, label
 
 
-def measure(system, ncontexts, batch, epochs, repeat):
+def measure(system, net, ncontexts, batch, epochs, repeat):
     """samples/s of `epochs` epochs of fit on `ncontexts` CPU contexts (best of `repeat`)."""
     if system == "mxnet":
         import mxnet as mx
     else:
         import mxc as mx
-    x, y = letters()
-    n = int(x.shape[0] * 0.8)
-    it = mx.io.NDArrayIter(x[:n], y[:n], batch, shuffle=False)
-    mod = mx.mod.Module(tutorial_net(mx), context=[mx.cpu(k) for k in range(ncontexts)])
+    build, x, y = workload(net)
+    n = x.shape[0]
+    it = mx.io.NDArrayIter(x, y, batch, shuffle=False)
+    mod = mx.mod.Module(build(mx), context=[mx.cpu(k) for k in range(ncontexts)])
     kw = dict(optimizer="sgd", optimizer_params={"learning_rate": 0.1}, eval_metric="acc")
     mod.fit(it, num_epoch=1, **kw)                          # warm-up: compile, load, caches
     best = 0.0
@@ -71,13 +85,14 @@ def child(args):
     out = {}
     for batch in args.batches:
         for ncontexts in (1, 2):
-            out["%d,%d" % (batch, ncontexts)] = measure(args.system, ncontexts, batch,
-                                                        args.epochs, args.repeat)
+            out["%d,%d" % (batch, ncontexts)] = measure(args.system, args.net, ncontexts,
+                                                        batch, args.epochs, args.repeat)
     print(json.dumps(out))
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--net", choices=("tutorial", "mlp"), default="tutorial")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--batches", default="32,128")
     p.add_argument("--repeat", type=int, default=3, help="timings per setting (best kept)")
@@ -90,13 +105,16 @@ def main(argv=None):
     systems = [("mxc", sys.executable)]
     if args.mxnet_python:
         systems.append(("mxnet", args.mxnet_python))
-    print("tutorial MLP 16-64-26, letters (16000 rows), SGD, %d epochs (best of %d), %d cores"
-          % (args.epochs, args.repeat, os.cpu_count()))
+    print("%s, SGD, %d epochs (best of %d), %d cores"
+          % ({"tutorial": "tutorial MLP 16-64-26, letters (16000 rows)",
+              "mlp": "MLP 784-512-256-10, 12800 random rows"}[args.net], args.epochs,
+             args.repeat, os.cpu_count()))
     print("%-6s %6s %14s %14s %7s" % ("system", "batch", "1 ctx samp/s", "2 ctx samp/s",
                                       "2 / 1"))
     for system, python in systems:
         res = subprocess.run([python, os.path.abspath(__file__), "--system", system,
-                              "--epochs", str(args.epochs), "--repeat", str(args.repeat),
+                              "--net", args.net, "--epochs", str(args.epochs),
+                              "--repeat", str(args.repeat),
                               "--batches", ",".join(map(str, args.batches))],
                              capture_output=True, text=True)
         if res.returncode != 0:
