@@ -14,7 +14,9 @@ packs them into .rec files with mx.recordio, then measures:
 3. with --mxnet-python (a Python with real MXNet 1.x), MXNet's ImageRecordIter on the same
    files and settings, in a subprocess.
 
-Each number is the median of --repeats timed epochs after one warm-up epoch.
+Each number is the median of --repeats timed epochs after one warm-up epoch; for training
+the share of the epoch spent waiting for the next batch is printed too (the iterator starves
+training when it is more than a few percent).
 """
 import argparse
 import json
@@ -56,26 +58,34 @@ def write_rec(mx, path, count, side, seed=0):
 
 
 def time_epochs(it, repeats, per_batch=None):
-    """Median seconds per epoch and images per epoch (after a warm-up epoch)."""
-    times, images = [], 0
+    """Median seconds per epoch, images per epoch and the median fraction of the epoch spent
+    waiting for the iterator's next batch (after a warm-up epoch)."""
+    times, waits, images = [], [], 0
     for rep in range(repeats + 1):
         it.reset()
-        start, count = time.perf_counter(), 0
-        for batch in it:
+        start, count, wait = time.perf_counter(), 0, 0.0
+        while True:
+            asked = time.perf_counter()
+            try:
+                batch = next(it)
+            except StopIteration:
+                break
+            wait += time.perf_counter() - asked
             count += batch.data[0].shape[0] - batch.pad
             if per_batch is not None:
                 per_batch(batch)
         if rep:
             times.append(time.perf_counter() - start)
+            waits.append(wait / times[-1])
             images = count
-    return float(np.median(times)), images
+    return float(np.median(times)), images, float(np.median(waits))
 
 
 def iter_rate(mx, rec, side, batch, threads, repeats):
     it = mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, side, side), batch_size=batch,
                                preprocess_threads=threads, round_batch=False, verbose=False,
                                **MEAN)
-    seconds, images = time_epochs(it, repeats)
+    seconds, images, _ = time_epochs(it, repeats)
     return images / seconds
 
 
@@ -121,8 +131,8 @@ def train_rate(mx, data_iter, repeats):
     def step(batch):
         mod.forward_backward(batch)
         mod.update()
-    seconds, images = time_epochs(data_iter, repeats, step)
-    return images / seconds
+    seconds, images, wait = time_epochs(data_iter, repeats, step)
+    return images / seconds, wait
 
 
 # --------------------------------------------------------------------------- real MXNet
@@ -206,10 +216,10 @@ def main(argv=None):
         label = rng.randint(0, 10, count).astype(np.float32)
         mem = mx.io.NDArrayIter(data, label, batch_size=args.batch,
                                 label_name="softmax_label")
-        rate = train_rate(mx, mem, args.repeats)
+        rate, wait = train_rate(mx, mem, args.repeats)
         results["train_inmemory"] = rate
-        print("mxc   ResNet-20 training, NDArrayIter in memory: %8.0f samples/s" % rate,
-              flush=True)
+        print("mxc   ResNet-20 training, NDArrayIter in memory: %8.0f samples/s "
+              "(%.1f%% of the time waiting for batches)" % (rate, 100 * wait), flush=True)
         sub = os.path.join(tmp, "train32.rec")
         write_rec(mx, sub, count, 32, seed=2)
         for threads in (1, 2):
@@ -217,10 +227,12 @@ def main(argv=None):
                                         batch_size=args.batch, preprocess_threads=threads,
                                         rand_crop=True, rand_mirror=True, pad=4, fill_value=0,
                                         round_batch=False, verbose=False, **MEAN)
-            rate = train_rate(mx, fed, args.repeats)
+            rate, wait = train_rate(mx, fed, args.repeats)
             results["train_rec_t%d" % threads] = rate
+            results["train_rec_t%d_wait" % threads] = wait
             print("mxc   ResNet-20 training, ImageRecordIter (pad 4, random crop + mirror, "
-                  "%d threads): %8.0f samples/s" % (threads, rate), flush=True)
+                  "%d threads): %8.0f samples/s (%.1f%% of the time waiting for batches)"
+                  % (threads, rate, 100 * wait), flush=True)
     if args.output:
         pathlib.Path(args.output).write_text(json.dumps(results, indent=1) + "\n")
     return 0

@@ -1371,7 +1371,7 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
             total = np.zeros(self.data_shape, np.float64)
             state = self._aug_rng.get_state()  # the first epoch draws as without it
             for job in self._jobs(range(len(self._offsets))):
-                total += self._process(job)[0]
+                total += self._normalize(self._process(job)[0][None])[0]
             mean = (total / len(self._offsets)).astype(np.float32)
             _ndarray.save(path, {"mean_img": _nd(mean)})
             self._aug_rng.set_state(state)
@@ -1470,9 +1470,21 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
             jobs.append((offset, self._reader.read(), draws[row]))
         return jobs
 
+    def _normalize(self, pixels):
+        """Batch rows of (C, H, W) uint8 pixels as the output dtype: (pixel - mean) / std *
+        scale in float32 (by a lookup table of the same values for per-channel means)."""
+        if self._dtype == np.uint8:
+            return pixels
+        if self._mean_img is not None:
+            return (pixels.astype(np.float32) - self._mean_img) / self._std * self._scale
+        out = np.empty(pixels.shape, np.float32)
+        for chan in range(self.data_shape[0]):
+            np.take(self._lut[chan], pixels[:, chan], out=out[:, chan])
+        return out
+
     def _process(self, job, out=None):
-        """Writes one record's (C, H, W) array into `out` (a new array when None); returns
-        (array, label, header id)."""
+        """Writes one record's (C, H, W) uint8 pixels into `out` (a new array when None);
+        returns (pixels, label, header id)."""
         offset, raw, draws = job
         where = "%s record at offset %d" % (self._path, offset)
         try:
@@ -1482,16 +1494,8 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
             raise MXNetError("ImageRecordIter: %s: %s" % (where, err)) from None
         img = self._aug(img, _Draws(draws), where)
         if out is None:
-            out = np.empty(self.data_shape, self._dtype)
-        for chan in range(self.data_shape[0]):
-            plane = img[:, :, chan]
-            if self._dtype == np.uint8:
-                out[chan] = plane
-            elif self._mean_img is not None:
-                out[chan] = (plane.astype(np.float32) - self._mean_img[chan]) \
-                    / self._std[chan] * self._scale
-            else:  # the same float32 values as (pixel - mean) / std * scale, by lookup
-                np.take(self._lut[chan], plane, out=out[chan])
+            out = np.empty(self.data_shape, np.uint8)
+        out[...] = np.transpose(img, (2, 0, 1))
         if self._list_labels is None:
             label = np.asarray(header.label, np.float32).ravel()
         elif header.id in self._list_labels:
@@ -1509,7 +1513,7 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
 
     def _make_batch(self, picks, pad):
         jobs = self._jobs(picks)
-        data = np.zeros((self.batch_size,) + self.data_shape, self._dtype)
+        data = np.zeros((self.batch_size,) + self.data_shape, np.uint8)
         if self._threads > 1 and len(jobs) > 1:
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
@@ -1526,6 +1530,9 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
         for top, (_, lab, ident) in enumerate(results):
             ids[top] = ident
             label[top] = lab if self.label_width > 1 else lab[0]
+        data = self._normalize(data)
+        if len(results) < self.batch_size:  # rows a short last batch leaves empty are zero
+            data[len(results):] = 0
         return _nd(data), _nd(label), pad, ids
 
     # -- prefetching: a thread runs ahead by up to prefetch_buffer batches -----------------
