@@ -419,3 +419,10 @@ def test_fit_and_score_take_pre_sliced_batches(inputs):
     for name in plain:
         np.testing.assert_array_equal(sliced[name].asnumpy(), plain[name].asnumpy())
     assert score_sliced == score_plain
+
+
+@pytest.mark.filterwarnings("ignore:Parameters already initialized")
+def test_bench_script_measures_one_and_two_contexts(shared_dir):
+    sys.path.insert(0, str(HERE.parent.parent.parent))
+    from bench import data_parallel as bench
+    assert bench.measure("mxc", "tutorial", 2, 128, epochs=1, repeat=1) > 0
