@@ -5,14 +5,14 @@ work_load_list, MXNet's `_split_input_slice`); executors of equal slice shapes l
 cached library and differ only in their memory. forward writes each context's slice (or the
 context's own DataBatch of a pre-sliced list) into its executor and runs them, at the same
 time (one thread per context) when the executors are large enough to gain from it; backward
-slices the head gradients likewise. `update` sums the contexts' gradients in context
-order (as MXNet's CommCPU reduces them; a dist store then sums them over its workers),
-applies the optimizer once on the first executor (the kvstore's copy: 'local' and 'device'
-give the same numbers) and copies the parameters back to every context; without a kvstore each context updates itself with its own gradients
-and optimizer state, as MXNet does then. Auxiliary states (BatchNorm's moving statistics)
-stay per context; `get_params` returns the mean over the contexts, as MXNet's executor group.
-Outputs and input gradients are concatenated along their batch axis (merge_multi_context),
-and metrics are updated once per context slice.
+slices the head gradients likewise. `update` sums the contexts' gradients in context order
+(as MXNet's CommCPU reduces them; a dist store then sums them over its workers), applies the
+optimizer once on the first executor (the kvstore's copy: 'local' and 'device' give the same
+numbers) and copies the parameters back to every context; without a kvstore each context
+updates itself with its own gradients and optimizer state, as MXNet does then. Auxiliary
+states (BatchNorm's moving statistics) stay per context; `get_params` returns the mean over
+the contexts, as MXNet's executor group. Outputs and input gradients are concatenated along
+their batch axis (merge_multi_context), and metrics are updated once per context slice.
 """
 import copy
 import functools
@@ -147,16 +147,16 @@ def as_one_context(calls):
 # the same time, one thread each (the compiled calls release the GIL and keep no shared
 # state); below it a thread hand-off costs more than it saves.
 CONCURRENT_SIZE = 1 << 18
-_POOL = []
+_POOL = []          # [(ThreadPoolExecutor, its number of threads)] once needed
 
 
 def _concurrently(calls):
     """Run calls (one per context), the first in this thread, the rest in a thread pool."""
-    if not _POOL or _POOL[0]._max_workers < len(calls) - 1:
+    if not _POOL or _POOL[0][1] < len(calls) - 1:
         from concurrent.futures import ThreadPoolExecutor
-        _POOL[:] = [ThreadPoolExecutor(max_workers=max(len(calls) - 1, 1),
-                                       thread_name_prefix="mxc-context")]
-    futures = [_POOL[0].submit(call) for call in calls[1:]]
+        _POOL[:] = [(ThreadPoolExecutor(max_workers=len(calls) - 1,
+                                        thread_name_prefix="mxc-context"), len(calls) - 1)]
+    futures = [_POOL[0][0].submit(call) for call in calls[1:]]
     errors = []
     try:
         calls[0]()
