@@ -6,6 +6,7 @@ becomes a host function `<node>_forward/_backward` that launches the op's device
 `backward(n)` and optionally `errors(n)`). An op without a CUDA template cannot run on a GPU.
 """
 import os
+import re
 
 import jinja2
 
@@ -140,39 +141,73 @@ def _serial_code(env, v):
     return trusted("\n".join(device)), launchers, trusted(errors)
 
 
-def _forward_call(v, plan):
-    """The forward launch of one node, as the C build calls it (a fused node by its name)."""
-    args = [e for _, _, e in v.fwd_args]
-    if v.ws:
-        args.append(plan.workspace.expr())
-    if v.uses_rng:
-        args.append("(uint64_t*)mem")
-    args.append("is_train")
-    return "%s(%s)" % (v.forward_name, ", ".join(args))
+class _Launches:
+    """The nodes' device code, each emitted once: a node whose kernels and launchers equal an
+    earlier node's up to the node's own name (the time steps of an unrolled recurrent net) calls
+    that node's launchers (`alias`: launcher name -> the one called)."""
+
+    def __init__(self):
+        self.kernels_of, self.launchers, self.alias, self._by_code = {}, [], {}, {}
+
+    def add(self, n, kernels, launchers):
+        own = re.compile(r"(?<![A-Za-z0-9_])%s(?=_)" % re.escape(n.name))
+        code = (own.sub("@", str(kernels)),
+                tuple((own.sub("@", k.name), str(k.signature), own.sub("@", str(k.body)))
+                      for k in launchers))
+        first = self._by_code.get(code)
+        if first is None:
+            self._by_code[code] = first = launchers
+            self.kernels_of[n.name] = kernels
+            self.launchers.extend(launchers)
+        else:
+            self.kernels_of[n.name] = trusted("")
+        for mine, theirs in zip(launchers, first):
+            self.alias[mine.name] = theirs.name
+            if n.label not in theirs.callers:
+                theirs.callers.append(n.label)
 
 
-def render(plan, prefix="mxc", kinds=None, metric_io=None):
-    """Return (cuda_source, cdef) for the plan; raises MXNetError for ops without kernels."""
+# names the entry points use besides the arena's tensors (a tensor pointer must not shadow them)
+_HOST_NAMES = ("real", "cudaMemsetAsync", "dim3")
+
+
+def render(plan, prefix="mxc", kinds=None, metric_io=None, roll=True):
+    """Return (cuda_source, cdef) for the plan; raises MXNetError for ops without kernels.
+
+    As in the C build, nodes whose device code is the same up to their names share it, and a
+    run of launches repeated back to back (the time steps of an unrolled net) is one host loop
+    (roll=False writes every launch out)."""
     check_supported(plan)
     env = codegen.environment()
     nodes = [CudaNode(v, i) for i, v in enumerate(plan.nodes)]
     available = optimizer_kinds()
     kinds = available if kinds is None else [k for k in kinds if k in available]
-    kernels_of, errors_of, launchers = {}, {}, []
+    code, errors_of = _Launches(), {}
     for n in nodes:
-        kernels_of[n.name], ls, errors_of[n.name] = _node_code(env, n)
-        launchers.extend(ls)
+        kernels, ls, errors_of[n.name] = _node_code(env, n)
+        code.add(n, kernels, ls)
     inputs = [a for a in plan.args if a.role in ("data", "label")]
+    functions = [k.name for k in code.launchers] + list(_HOST_NAMES) + re.findall(
+        r"__global__\s+void\s+(\w+)", " ".join(str(t) for t in code.kernels_of.values()))
+    names = codegen.TensorNames(plan)
+    fwd_ptrs = codegen.Pointers(prefix, functions)
+    bwd_ptrs = codegen.Pointers(prefix, functions)
+    forward = codegen.EntryWriter(fwd_ptrs, roll).statements(
+        [codegen._call_step(v, plan, False, names, code) for v in plan.nodes
+         if v.fused_into is None])
+    backward_nodes = [v for v in reversed(plan.nodes) if v.needs_backward]
+    backward = codegen.EntryWriter(bwd_ptrs, roll).statements(
+        codegen._backward_step_list(plan, backward_nodes, names, code))
     ctx = dict(
         plan=plan, prefix=prefix, P=prefix.upper(), real=plan.ctype, nodes=nodes,
-        kernels_of=kernels_of, errors_of=errors_of, launchers=launchers,
-        forward_calls=[_forward_call(n, plan) for n in nodes if n.fused_into is None],
-        backward_nodes=[v for v in reversed(plan.nodes) if v.needs_backward],
+        kernels_of=code.kernels_of, errors_of=errors_of, launchers=code.launchers,
+        forward_steps=forward, forward_pointers=fwd_ptrs.decls,
+        backward_steps=backward, backward_pointers=bwd_ptrs.decls,
+        backward_nodes=backward_nodes,
         optim=[(k, optimizers.kind_id(k), optimizers.n_states(k), optimizers.KERNELS[k][1])
                for k in kinds],
         max_hyper=optimizers.MAX_HYPER, inputs=inputs, metric_io=metric_io,
     )
-    ctx["backward_steps"] = codegen._backward_steps(plan, ctx)
     source = env.get_template("cuda/net.cu.j2").render(**ctx)
     cdef = env.get_template("cuda/net.cdef.j2").render(**ctx)
     return source, cdef

@@ -4,6 +4,7 @@ and gamma / gammaln rows. Forward against NumPy, gradients against float64 centr
 differences (mx.test_utils.check_numeric_gradient), and the CUDA kernels built with nvcc."""
 import math
 import os
+import re
 
 import numpy as np
 import pytest
@@ -254,8 +255,11 @@ def test_new_rows_cuda_kernels_compile_with_nvcc(tmp_path):
     plan = make_plan(_row_group(names), shapes, list(shapes), [],
                      grad_req={k: "write" for k in shapes})
     src, cdef = cuda.render(plan)
+    # a row whose code equals an earlier row's (trunc and fix) launches that row's kernels
+    shared = {label for text in re.findall(r"/\* launched for: (.*?) \*/", src)
+              for label in text.split(", ")}
     for name in names:
-        assert "%s_fwd_k" % name in src and "%s_bwd_k" % name in src, name
+        assert ("%s_fwd_k" % name in src and "%s_bwd_k" % name in src) or name in shared, name
     built = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
     assert built.compiled and os.path.isfile(os.path.join(built.path, "libmxc.so"))
 
