@@ -106,3 +106,56 @@ def test_bad_records_name_file_and_offset(trainer, tmp_path):
     res = run(folder, "--train", str(tmp_path / "ok.rec"), "--format", "png", "--train-labels",
               str(tmp_path / "ok.rec"))
     assert res.returncode == 1 and "(csv, idx, raw, rec)" in res.stderr
+
+
+@pytest.fixture(scope="module")
+def asan_trainer(trainer, tmp_path_factory):
+    """The same trainer built with AddressSanitizer and UndefinedBehaviorSanitizer."""
+    import shutil
+    folder, _ = trainer
+    out = tmp_path_factory.mktemp("asanrec") / "rt"
+    shutil.copytree(folder, out)
+    cc = "clang" if shutil.which("clang") else "gcc"
+    flags = ("-std=c11 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all "
+             "-fno-omit-frame-pointer")
+    res = make(out, "-B", "rt_train", "CC=" + cc, "CFLAGS=" + flags)
+    if res.returncode and "sanitize" in res.stderr:
+        pytest.skip("%s cannot build with -fsanitize=address: %s" % (cc, res.stderr[-300:]))
+    assert res.returncode == 0, res.stdout + res.stderr
+    return out
+
+
+def test_fuzzed_rec_files_give_clear_errors_only(asan_trainer, tmp_path):
+    """Truncations, flipped length words and continuation flags, huge label counts and image
+    sizes, random byte flips: each run ends with a trained epoch or an error naming the
+    file, never a sanitizer report."""
+    import os
+    import mxc as mx
+    c, h, w = SHAPE
+    rng = np.random.RandomState(7)
+    images = rng.randint(0, 256, (3, h, w, c)).astype(np.uint8)
+    images[1].reshape(-1)[:4] = [0x0A, 0x23, 0xD7, 0xCE]   # a split record in the middle
+    write_rec(mx, tmp_path / "seed.rec", images, [0, 1, 2])
+    good = (tmp_path / "seed.rec").read_bytes()
+    cases = [good[:cut] for cut in range(1, len(good), 9)]
+    for at in range(0, len(good), 4):
+        for word in (0xFFFFFFFF, 0x40000000, 0x60000004):
+            cases.append(good[:at] + struct.pack("<I", word) + good[at + 4:])
+    for _ in range(40):
+        mutated = bytearray(good)
+        for pos in rng.randint(0, len(good), rng.randint(1, 6)):
+            mutated[pos] = rng.randint(0, 256)
+        cases.append(bytes(mutated))
+    env = dict(os.environ, ASAN_OPTIONS="exitcode=99:detect_leaks=1", UBSAN_OPTIONS="exitcode=99")
+    path = tmp_path / "fuzz.rec"
+    outcomes = set()
+    for data in cases:
+        path.write_bytes(data)
+        res = subprocess.run(["./rt_train", "--params", "rt.params", "--epochs", "1",
+                              "--prefix", str(tmp_path / "ck"), "--format", "rec",
+                              "--train", str(path)], cwd=asan_trainer, capture_output=True,
+                             text=True, env=env, timeout=60)
+        assert res.returncode in (0, 1) and "Sanitizer" not in res.stderr, res.stderr[-2000:]
+        assert res.returncode == 0 or str(path) in res.stderr, res.stderr
+        outcomes.add(res.returncode)
+    assert outcomes == {0, 1}
