@@ -315,28 +315,85 @@ def update(mod):
     copy_params(execs, names)
 
 
+def _context_states(mod):
+    """Per context, its optimizer state: the compiled state buffer, or the Python updater.
+    With a kvstore every context shares the first one's; without, each further context gets
+    its own copy of the first's (made when first needed, so it starts from the same state)."""
+    n = len(mod._execs)
+    first = mod._opt_state if mod._opt_kernel is not None else mod._updater
+    if mod._kvstore is not None:
+        return [first] * n
+    states = mod._dp_states
+    if states is None or states[0] is not first or len(states) != n:
+        if mod._opt_kernel is not None:
+            states = [first] + [first.copy() for _ in range(n - 1)]
+        else:
+            from .. import optimizer as opt
+            # one optimizer copy per further context: its own states and update counts
+            states = [first] + [opt.get_updater(copy.deepcopy(mod._optimizer))
+                                for _ in range(n - 1)]
+        mod._dp_states = states
+    return states
+
+
 def _update_each(mod, execs, updated):
     """No kvstore: every context updates its parameters with its own gradients and its own
     optimizer state (MXNet's _update_params without a store)."""
+    states = _context_states(mod)
     if mod._opt_kernel is not None:
-        states = mod._dp_states
-        if states is None or states[0] is not mod._opt_state or len(states) != len(execs):
-            states = [mod._opt_state] + [mod._opt_state.copy() for _ in execs[1:]]
-            mod._dp_states = states
         hyper = mod._hyper_rows(1)          # the same numbers for every context
         for ex, state in zip(execs, states):
             ex.update(state, mod._opt_kernel[0], hyper)
         return
-    updaters = mod._dp_states
-    if updaters is None or updaters[0] is not mod._updater or len(updaters) != len(execs):
-        from .. import optimizer as opt
-        # one optimizer copy per further context: its own states and update counts
-        updaters = [mod._updater] + [opt.get_updater(copy.deepcopy(mod._optimizer))
-                                     for _ in execs[1:]]
-        mod._dp_states = updaters
-    for ex, updater in zip(execs, updaters):
+    for ex, updater in zip(execs, states):
         for i, n in updated:
             updater(i, nd.NDArray(ex.grad_arrays[n]), nd.NDArray(ex.arg_arrays[n]))
+
+
+# ---------------------------------------------------------------------------- optimizer states
+
+def saved_states(mod):
+    """{key: state} as MXNet's Module saves the optimizer states on several contexts: keyed
+    by parameter name when the optimizer runs on the kvstore, else by MXNet's per-context
+    index i * ncontexts + k (parameter i on context k)."""
+    n = len(mod._execs)
+    if mod._opt_kernel is not None:
+        per_context = [mod._compiled_states(buf) for buf in _context_states(mod)]
+    else:
+        per_context = [dict(u.states) for u in _context_states(mod)]
+    if mod._update_on_kvstore:
+        return {mod._param_names[i]: st for i, st in per_context[0].items()}
+    return {i * n + k: st for k, states in enumerate(per_context) for i, st in states.items()}
+
+
+def load_states(mod, states, fname):
+    """Write optimizer states read from `fname` into every context: keys by parameter name
+    (MXNet's kvstore) or by index, i * ncontexts + k without the optimizer on the store (the
+    per-context index MXNet's Module gives), else the parameter index."""
+    n = len(mod._execs)
+    names = mod._param_names
+    per_context = [{} for _ in range(n)]
+    for key, st in states.items():
+        if isinstance(key, str):
+            if key not in names:
+                raise MXNetError("optimizer state file '%s' has states of '%s', which is not a "
+                                 "parameter of this module" % (fname, key))
+            for part in per_context:
+                part[names.index(key)] = st
+        elif mod._update_on_kvstore:
+            for part in per_context:
+                part[int(key)] = st
+        else:
+            per_context[int(key) % n][int(key) // n] = st
+    targets = _context_states(mod)
+    for k, (part, target) in enumerate(zip(per_context, targets)):
+        if k and target is targets[0]:
+            continue                        # one state shared by every context
+        if mod._opt_kernel is not None:
+            mod._write_compiled_states(part, target, fname)
+        else:
+            target.states = part
+            target.states_synced = dict.fromkeys(part, False)
 
 
 # ---------------------------------------------------------------------------- metrics

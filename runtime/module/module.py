@@ -937,19 +937,23 @@ class Module(BaseModule):
 
     def _optimizer_states(self):
         from .. import states_format
+        if len(self._execs) > 1:        # MXNet's keys on several contexts (data_parallel)
+            return states_format.dumps(_dp.saved_states(self))
         if self._opt_kernel is None:
             return states_format.dumps(self._updater.states)
         return states_format.dumps(self._compiled_states())
 
-    def _compiled_states(self):
-        """{parameter index: MXNet state object} of the compiled optimizer (copies)."""
+    def _compiled_states(self, state=None):
+        """{parameter index: MXNet state object} of the compiled optimizer (copies), from the
+        state buffer `state` (default: the module's)."""
+        state = self._opt_state if state is None else state
         slices = self._exec.state_slices(self._opt_kernel[1])
         states = {}
         for i, name in enumerate(self._param_names):
             if self._grad_req.get(name, "null") == "null":
                 continue
             shape = self._exec.arg_arrays[name].shape
-            arrays = [self._opt_state[sl].reshape(shape).copy() for sl in slices[name]]
+            arrays = [state[sl].reshape(shape).copy() for sl in slices[name]]
             states[i] = self._optimizer._c_states_to_mx(i, arrays)
         return states
 
@@ -984,9 +988,15 @@ class Module(BaseModule):
         if not isinstance(states, dict):
             raise MXNetError("optimizer state file '%s' holds %s, expected a dict of "
                              "parameter index -> state" % (fname, type(states).__name__))
+        if len(self._execs) > 1:        # MXNet's keys on several contexts (data_parallel)
+            return _dp.load_states(self, states, fname)
         if self._opt_kernel is None:
             self._updater.set_states(blob)
             return
+        self._write_compiled_states(states, self._opt_state, fname)
+
+    def _write_compiled_states(self, states, state, fname):
+        """Write {parameter index: MXNet state object} into the compiled state buffer `state`."""
         slices = self._exec.state_slices(self._opt_kernel[1])
         for i, name in enumerate(self._param_names):
             if i not in states or self._grad_req.get(name, "null") == "null":
@@ -1002,7 +1012,7 @@ class Module(BaseModule):
                     raise MXNetError("optimizer state file '%s': state of '%s' has %d values, "
                                      "expected %d" % (fname, name, arr.size,
                                                       sl.stop - sl.start))
-                self._opt_state[sl] = arr
+                state[sl] = arr
 
     # -- computation --------------------------------------------------------------------------
     @_profiler.timed("forward")

@@ -426,3 +426,41 @@ def test_bench_script_measures_one_and_two_contexts(shared_dir):
     sys.path.insert(0, str(HERE.parent.parent.parent))
     from bench import data_parallel as bench
     assert bench.measure("mxc", "tutorial", 2, 128, epochs=1, repeat=1) > 0
+
+
+def _states(path):
+    from mxc import states_format
+    return {k: v.asnumpy() for k, v in
+            states_format.loads(pathlib.Path(path).read_bytes(), str(path)).items()}
+
+
+@pytest.mark.parametrize("run", rec.STATES_RUNS)
+def test_optimizer_states_are_saved_and_loaded_with_mxnets_keys(inputs, run, tmp_path):
+    """By parameter index on one context, by name with the optimizer on the kvstore, by
+    i * ncontexts + k without a store (each context's own momentum), as MXNet saves them."""
+    want = _states(RECORDED / ("mlp-%s.states" % run))
+    mod, _metric = rec.train(mx, inputs, "mlp", run)
+    mod.save_optimizer_states(str(tmp_path / "mine.states"))
+    got = _states(tmp_path / "mine.states")
+    assert sorted(got, key=str) == sorted(want, key=str)
+    for key in want:
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-6, err_msg=str(key))
+    # MXNet's file read into a new module gives the same states back
+    ndev, kvstore, work_load = rec.RUNS[run]
+    fresh = _bound(inputs, contexts=TWO[:ndev], work_load=work_load)
+    fresh.init_optimizer(kvstore=kvstore, optimizer="sgd", optimizer_params=rec.OPTIMIZER)
+    fresh.load_optimizer_states(str(RECORDED / ("mlp-%s.states" % run)))
+    fresh.save_optimizer_states(str(tmp_path / "again.states"))
+    again = _states(tmp_path / "again.states")
+    for key in want:
+        np.testing.assert_allclose(again[key], want[key], rtol=1e-6, atol=1e-7,
+                                   err_msg=str(key))
+
+
+def test_optimizer_states_naming_another_parameter_are_refused(inputs, tmp_path):
+    mod = _bound(inputs)
+    mod.init_optimizer(kvstore="local", optimizer="sgd", optimizer_params=rec.OPTIMIZER)
+    from mxc import states_format
+    (tmp_path / "bad.states").write_bytes(states_format.dumps({"conv9_weight": None}))
+    with pytest.raises(MXNetError, match="'conv9_weight', which is not a parameter"):
+        mod.load_optimizer_states(str(tmp_path / "bad.states"))

@@ -6,7 +6,8 @@ Writes data_parallel/inputs.params (fixed initial parameters and batches) and on
 data_parallel/<net>-<run>.params per run: the parameters and auxiliary states after a few
 SGD updates as `get_params` returns them ("arg:NAME", "aux:NAME"), every context's own arrays
 ("dev<k>:arg:NAME", "dev<k>:aux:NAME"), the merged outputs of the last forward ("out:<i>") and
-the training metrics ("metric:<name>"). The tests run `train` below with mxc on the same inputs.
+the training metrics ("metric:<name>"); for the runs in STATES_RUNS also the optimizer states
+(data_parallel/mlp-<run>.states). The tests run `train` below with mxc on the same inputs.
 """
 import pathlib
 
@@ -28,6 +29,12 @@ RUNS = {
     "device-1-3": (2, "device", [1, 3]),
     "nokv": (2, None, None),
 }
+
+
+# runs whose optimizer states are saved too ("<net>-<run>.states", MXNet's pickle): keyed by
+# parameter index on one context, by name with the optimizer on the kvstore, by the per-context
+# index i * ncontexts + k without a kvstore
+STATES_RUNS = ("one", "local", "nokv")
 
 
 def mlp(mx):
@@ -126,6 +133,8 @@ def main():
         for run in RUNS:
             mod, metric = train(mx, inputs, net, run)
             mx.nd.save(str(HERE / ("%s-%s.params" % (net, run))), results(mx, mod, metric))
+            if net == "mlp" and run in STATES_RUNS:
+                mod.save_optimizer_states(str(HERE / ("%s-%s.states" % (net, run))))
 
 
 if __name__ == "__main__":
