@@ -9,6 +9,12 @@ records, u64 name count (0 or the array count), then per name u64 length + UTF-8
 A record is V2/V3 (u32 magic, i32 storage type, i32 ndim, ndim x i64 dims), V1 (u32 magic,
 i32 ndim, i64 dims) or legacy (u32 ndim, u32 dims), then i32 device type, i32 device id,
 i32 dtype flag and the raw elements.
+
+A sparse V2/V3 record (storage type 1 row_sparse, 2 csr) has the storage shape (i32 ndim,
+i64 dims) before the shape, and after the dtype flag one (i32 type flag, shape) per index
+array (row_sparse: the row indices; csr: indptr, then column indices), then the stored
+values and the index arrays. Such a record is read into the dense array it stands for, with
+its storage type and index arrays kept (`Record.stype`, `Record.aux`).
 """
 import struct
 
@@ -38,12 +44,19 @@ class FormatError(MXNetError):
     """A malformed NDArray byte stream; callers add the file name."""
 
 
-class Record:
-    """One parsed array: shape, NumPy data (None for MXNet's "none" array) and device."""
-    __slots__ = ("shape", "data", "dev_type", "dev_id")
+STYPE_NAMES = {0: "default", 1: "row_sparse", 2: "csr"}
+STYPE_CODES = {name: code for code, name in STYPE_NAMES.items()}
 
-    def __init__(self, shape, data, dev_type=1, dev_id=0):
+
+class Record:
+    """One parsed array: shape, NumPy data (None for MXNet's "none" array) and device; for a
+    sparse record, data is the dense array it stands for, `stype` its storage type and `aux`
+    its index arrays (row_sparse: (indices,); csr: (indptr, indices))."""
+    __slots__ = ("shape", "data", "dev_type", "dev_id", "stype", "aux")
+
+    def __init__(self, shape, data, dev_type=1, dev_id=0, stype="default", aux=()):
         self.shape, self.data, self.dev_type, self.dev_id = shape, data, dev_type, dev_id
+        self.stype, self.aux = stype, aux
 
     @property
     def is_none(self):
@@ -92,7 +105,8 @@ def _read_shape(reader):
     if magic in (V2_MAGIC, V3_MAGIC):
         (stype,) = reader.unpack("<i", "storage type")
         if stype != 0:
-            raise FormatError("unsupported storage type %d (only dense arrays)" % stype)
+            raise FormatError("unsupported storage type %d (0 dense, 1 row_sparse, 2 csr)"
+                              % stype)
         (ndim,) = reader.unpack("<i", "ndim")
         if magic == V3_MAGIC:       # NumPy-shape files: -1 is "none", 0 is a scalar
             if ndim == -1:
@@ -133,9 +147,83 @@ def _read_dtype(reader):
     return dtype
 
 
+def _read_i64_shape(reader, what):
+    (ndim,) = reader.unpack("<i", "ndim of the %s" % what)
+    dims = _read_dims(reader, ndim, "q")
+    if any(d < 0 for d in dims):
+        raise FormatError("negative dimension in the %s %s" % (what, tuple(dims)))
+    return tuple(int(d) for d in dims)
+
+
+def _read_array(reader, shape, dtype, what):
+    le_dtype = np.dtype(dtype).newbyteorder("<")
+    count = _element_count(shape, le_dtype.itemsize, reader)
+    start = reader.take(count * le_dtype.itemsize, "%s of shape %s" % (what, tuple(shape)))
+    return np.frombuffer(reader.buf, le_dtype, count, start).astype(dtype).reshape(shape)
+
+
+def _read_sparse_record(reader, stype):
+    """The rest of a sparse record after its magic and storage type (see the docstring)."""
+    name = STYPE_NAMES[stype]
+    storage = _read_i64_shape(reader, "storage shape")
+    shape = _read_i64_shape(reader, "shape")
+    if not shape:
+        return Record((), None)
+    dev_type, dev_id = reader.unpack("<ii", "context")
+    if dev_type not in DEVICE_TYPES:
+        raise FormatError("unknown device type %d" % dev_type)
+    dtype = _read_dtype(reader)
+    aux_shapes = []
+    for k in range(2 if name == "csr" else 1):
+        flag = _read_dtype(reader)
+        if np.dtype(flag).kind not in "iu":
+            raise FormatError("%s index array %d has dtype %s, not an integer type"
+                              % (name, k, np.dtype(flag).name))
+        aux_shapes.append((flag, _read_i64_shape(reader, "index array %d shape" % k)))
+    values = _read_array(reader, storage, dtype, "stored values")
+    aux = tuple(_read_array(reader, s, t, "index array").astype(np.int64)
+                for t, s in aux_shapes)
+    if any(a.ndim != 1 for a in aux):
+        raise FormatError("%s index arrays must be 1-D, got shapes %s"
+                          % (name, [a.shape for a in aux]))
+    dense = np.zeros(shape, dtype)
+    if name == "row_sparse":
+        (rows,) = aux
+        if storage[1:] != shape[1:] or storage[:1] != rows.shape:
+            raise FormatError("row_sparse storage shape %s does not fit shape %s with %d "
+                              "rows stored" % (storage, shape, rows.shape[0]))
+        if rows.size and (rows.min() < 0 or rows.max() >= shape[0] or
+                          np.any(np.diff(rows) <= 0)):
+            raise FormatError("row_sparse row indices must be increasing and below %d"
+                              % shape[0])
+        dense[rows] = values
+    else:
+        indptr, cols = aux
+        if len(shape) != 2 or len(storage) != 1 or indptr.shape[0] != shape[0] + 1 or \
+                cols.shape[0] != storage[0]:
+            raise FormatError("csr storage shape %s, indptr of %d and %d column indices do "
+                              "not fit shape %s" % (storage, indptr.shape[0], cols.shape[0],
+                                                   shape))
+        steps = np.diff(indptr)
+        if indptr[0] != 0 or indptr[-1] != cols.shape[0] or np.any(steps < 0):
+            raise FormatError("csr indptr must rise from 0 to %d" % cols.shape[0])
+        row_of = np.repeat(np.arange(shape[0]), steps)
+        if cols.size and (cols.min() < 0 or cols.max() >= shape[1] or np.any(
+                (row_of[1:] == row_of[:-1]) & (cols[1:] <= cols[:-1]))):
+            raise FormatError("csr column indices must be increasing within each row and "
+                              "below %d" % shape[1])
+        dense[row_of, cols] = values
+    return Record(shape, dense, dev_type, dev_id, name, aux)
+
+
 def read_record(buf, offset):
     """Parse one array record at `offset`; returns (Record, offset after the record)."""
     reader = Reader(buf, offset)
+    if reader.remaining() >= 8:
+        magic, stype = struct.unpack_from("<Ii", buf, offset)
+        if magic in (V2_MAGIC, V3_MAGIC) and stype in (1, 2):
+            reader.take(8, "record magic and storage type")
+            return _read_sparse_record(reader, stype), reader.pos
     shape, is_none = _read_shape(reader)
     if is_none:
         return Record((), None), reader.pos

@@ -718,6 +718,9 @@ def _record_bytes(arr):
     """One V2 array record (section 3.2) for a dense NDArray."""
     if not isinstance(arr, NDArray):
         raise TypeError("expected an NDArray, got %s" % type(arr).__name__)
+    if arr.stype != "default":
+        from .sparse import record_bytes
+        return record_bytes(arr)
     flag = _DTYPE_TO_FLAG.get(arr.dtype)
     if flag is None:
         raise MXNetError("cannot save an NDArray of dtype %s" % np.dtype(arr.dtype).name)
@@ -745,6 +748,9 @@ def _load_context(dev_type, dev_id):
 def _as_ndarray(record):
     if record.is_none:
         return NDArray(np.empty((0,), np.float32), Context("cpu", 0))
+    if record.stype != "default":
+        from .sparse import from_record
+        return from_record(record, _load_context(record.dev_type, record.dev_id))
     return NDArray(record.data, _load_context(record.dev_type, record.dev_id))
 
 

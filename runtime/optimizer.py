@@ -303,7 +303,8 @@ class Optimizer(object):
         holders = _as_state_list(state)
         rows = self._sparse_rows(hyper, weight, grad, holders)
         if rows is not None:
-            from .sparse import write_rows
+            from .sparse import fill_states, write_rows
+            fill_states(holders)
             states = [np.asarray(s)[rows] for s in holders]
             new_rows = rule(hyper, np.asarray(weight)[rows], np.asarray(grad)[rows], states)
             for holder, value in zip(holders, states):

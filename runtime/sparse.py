@@ -176,9 +176,18 @@ class BaseSparseNDArray(NDArray):
     __str__ = __repr__
 
     def __setstate__(self, state):
-        # pickled as the dense record it stands for (see NDArray.__getstate__)
-        super().__setstate__(state)
+        # pickled as its sparse file record (see NDArray.__getstate__)
+        handle = state.get("handle") if isinstance(state, dict) else state
         self._stored = None
+        if handle is None:
+            super().__setstate__(state)
+            return
+        from .ndarray import _read_record
+        arr, end = _read_record(bytes(handle), 0)
+        if end != len(handle) or getattr(arr, "stype", "default") != self.stype:
+            raise MXNetError("pickled %s: the record is not one %s array"
+                             % (type(self).__name__, self.stype))
+        self._data, self._ctx, self._stored = arr._data, arr._ctx, arr._stored
 
 
 class RowSparseNDArray(BaseSparseNDArray):
@@ -551,6 +560,14 @@ def lazy_rows(weight, grad, states, what):
     return grad._stored_rows()
 
 
+def fill_states(states):
+    """MXNet's sparse update kernels first fill a row_sparse state that stores nothing with
+    zeros in every row; from then on it stores every row."""
+    for state in states:
+        if isinstance(state, RowSparseNDArray) and not state._stored_rows().size:
+            state._add_rows(np.arange(state.shape[0]))
+
+
 def write_rows(target, rows, values):
     """target[rows] := values through the dense values; a row_sparse target stores them."""
     target._data[rows] = values
@@ -578,3 +595,44 @@ def with_declared_stypes(arrays, stypes):
     """`arrays` (a dict name -> NDArray) with the arrays named in `stypes` cast to theirs."""
     return {name: cast_storage(arr, stypes[name]) if name in stypes else arr
             for name, arr in arrays.items()}
+
+
+# --------------------------------------------------------------------------- files
+
+
+def from_record(record, ctx):
+    """The sparse array of a parsed sparse file record (compiler.paramsfile.Record)."""
+    if record.stype == "row_sparse":
+        return RowSparseNDArray(record.data, ctx, record.aux[0].astype(_INDEX_DTYPE))
+    indptr, cols = record.aux
+    stored = np.zeros(record.shape, bool)
+    stored[np.repeat(np.arange(record.shape[0]), np.diff(indptr)), cols] = True
+    return CSRNDArray(record.data, ctx, stored)
+
+
+def record_bytes(arr):
+    """One sparse array record as MXNet's mx.nd.save writes it (the layout is described in
+    compiler.paramsfile): storage shape, shape, device, dtype, index array headers, the
+    stored values, the index arrays."""
+    import struct
+    from .compiler.paramsfile import DTYPE_TO_FLAG, STYPE_CODES, V2_MAGIC
+    values = arr.data._data
+    aux = [arr.indices._data] if arr.stype == "row_sparse" else \
+        [arr.indptr._data, arr.indices._data]
+    flag = DTYPE_TO_FLAG.get(arr.dtype)
+    if flag is None:
+        raise MXNetError("cannot save a %s of dtype %s" % (type(arr).__name__,
+                                                          np.dtype(arr.dtype).name))
+
+    def shape_bytes(shape):
+        return struct.pack("<i%dq" % len(shape), len(shape), *shape)
+
+    parts = [struct.pack("<Ii", V2_MAGIC, STYPE_CODES[arr.stype]), shape_bytes(values.shape),
+             shape_bytes(arr.shape),
+             struct.pack("<iii", arr.context.device_typeid, arr.context.device_id, flag)]
+    for index in aux:
+        parts.append(struct.pack("<i", DTYPE_TO_FLAG[np.int64]) + shape_bytes(index.shape))
+    parts.append(np.ascontiguousarray(values).astype(
+        np.dtype(arr.dtype).newbyteorder("<"), copy=False).tobytes())
+    parts.extend(index.astype("<i8").tobytes() for index in aux)
+    return b"".join(parts)

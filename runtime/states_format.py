@@ -18,18 +18,33 @@ class _MXNetNDArrayClass(object):
     """Stands for MXNet's NDArray class in the pickle stream (never instantiated here)."""
 
 
+class _MXNetRowSparseClass(object):
+    """Stands for MXNet's RowSparseNDArray class in the pickle stream."""
+
+
+class _MXNetCSRClass(object):
+    """Stands for MXNet's CSRNDArray class in the pickle stream."""
+
+
+# MXNet pickles a sparse array as its own class (mxnet.ndarray.sparse), the record in 'handle'
+_MX_SPARSE = {_MXNetRowSparseClass: "RowSparseNDArray", _MXNetCSRClass: "CSRNDArray"}
+_SPARSE_STAND_IN = {"row_sparse": _MXNetRowSparseClass, "csr": _MXNetCSRClass}
+
+
 class _StatesPickler(pickle._Pickler):
     """Pure-Python pickler that writes mxc NDArrays the way MXNet pickles its own."""
 
     def reducer_override(self, obj):
         if isinstance(obj, NDArray):
-            return (_MXNetNDArrayClass, (None,), {"handle": bytearray(_record_bytes(obj))})
+            cls = _SPARSE_STAND_IN.get(obj.stype, _MXNetNDArrayClass)
+            return (cls, (None,), {"handle": bytearray(_record_bytes(obj))})
         return NotImplemented
 
     def save_global(self, obj, name=None):
-        if obj is _MXNetNDArrayClass:
-            self.save(_MX_MODULE)
-            self.save(_MX_NAME)
+        if obj is _MXNetNDArrayClass or obj in _MX_SPARSE:
+            sparse = obj in _MX_SPARSE
+            self.save("mxnet.ndarray.sparse" if sparse else _MX_MODULE)
+            self.save(_MX_SPARSE[obj] if sparse else _MX_NAME)
             self.write(pickle.STACK_GLOBAL)
             self.memoize(obj)
             return
@@ -145,13 +160,23 @@ def _complex(real=0.0, imag=0.0):
 class _PickledNDArray(object):
     """MXNet's NDArray class in the stream: yields an empty NDArray that BUILD then fills
     from its {'handle': record bytes} state (see NDArray.__setstate__)."""
+    _cls = None
 
     def __new__(cls, *args):
         if len(args) > 1 or (args and args[0] is not None):
             raise _BadArgument("NDArray takes no constructor arguments in a .states file")
-        arr = NDArray.__new__(NDArray)
+        target = cls._cls() if cls._cls is not None else NDArray
+        arr = target.__new__(target)
         arr.__setstate__({"handle": None})
         return arr
+
+
+def _pickled_sparse(name):
+    """MXNet's RowSparseNDArray / CSRNDArray class in the stream (see _PickledNDArray)."""
+    def target():
+        from . import sparse
+        return getattr(sparse, name)
+    return type("_Pickled" + name, (_PickledNDArray,), {"_cls": staticmethod(target)})
 
 
 def _reconstructor(cls, base, state):
@@ -173,6 +198,8 @@ _ALLOWED.update({(m, "_reconstruct"): _reconstruct for m in _NUMPY_CORE})
 _ALLOWED.update({(m, "scalar"): _scalar for m in _NUMPY_CORE})
 _ALLOWED.update({(m, "_frombuffer"): _frombuffer for m in _NUMPY_NUMERIC})
 _ALLOWED.update({(m, "NDArray"): _PickledNDArray for m in _NDARRAY_MODULES})
+_ALLOWED.update({(m, n): _pickled_sparse(n) for m in ("mxnet.ndarray.sparse", "mxc.sparse")
+                 for n in ("RowSparseNDArray", "CSRNDArray")})
 for _b in _BUILTINS:
     _ALLOWED.update({(_b, "bytearray"): _bytearray, (_b, "set"): _collection(set),
                      (_b, "frozenset"): _collection(frozenset), (_b, "complex"): _complex,

@@ -4,13 +4,21 @@ row_sparse optimizer updates against NumPy implementations written here, csr fal
 sparse variables in symbols, _square_sum, and a Module with a row_sparse weight trained on
 csr batches."""
 import json
+import pathlib
+import pickle
+import sys
 
 import numpy as np
 import pytest
 
 import mxc as mx
+from mxc import states_format
 from mxc import test_utils as tu
 from mxc.base import MXNetError
+
+HERE = pathlib.Path(__file__).resolve().parent / "mxnet_recorded"
+sys.path.insert(0, str(HERE))
+import record_sparse as rec  # noqa: E402  (what MXNet 1.9.1 recorded, rerun here with mxc)
 
 sparse = mx.nd.sparse
 
@@ -206,8 +214,8 @@ def test_sgd_lazy_update_touches_only_the_gradients_stored_rows(w_stype):
         if lazy:    # row 3 is stored with zero values: updated (weight decay), rows 0, 2, 4 not
             np.testing.assert_array_equal(wt.asnumpy()[[0, 2, 4]], w[[0, 2, 4]])
             assert not np.allclose(wt.asnumpy()[3], w[3])
-            if w_stype == "row_sparse":     # the momentum stores the updated rows
-                np.testing.assert_array_equal(state.indices.asnumpy(), [1, 3])
+            if w_stype == "row_sparse":     # filled with zeros first, as MXNet's kernels
+                np.testing.assert_array_equal(state.indices.asnumpy(), np.arange(5))
 
 
 def test_adam_lazy_update_against_numpy():
@@ -336,3 +344,70 @@ def test_contrib_sparse_embedding_is_the_dense_embedding():
                               [table[ids.astype(int)]], dtype=np.float64)
     with pytest.raises(AttributeError, match="contrib has no operator"):
         mx.sym.contrib.NoSuchOperator
+
+
+# ---- against MXNet 1.9.1's recordings ----------------------------------------------------
+
+@pytest.mark.parametrize("run", sorted(rec.RUNS))
+def test_sparse_updates_match_mxnet(run):
+    recorded = mx.nd.load(str(HERE / "sparse" / "updates.params"))
+    name, kwargs, w_stype = rec.RUNS[run]
+    w, g_rows, g_idx = rec.inputs()
+    np.testing.assert_array_equal(recorded["in:weight"].asnumpy(), w)
+    opt = mx.optimizer.create(name, **kwargs)
+    weight = mx.nd.array(w).tostype(w_stype)
+    grad = sparse.row_sparse_array((g_rows, g_idx), shape=w.shape)
+    state = opt.create_state(0, weight)
+    for _ in range(2):
+        opt.update(0, weight, grad, state)
+    states = [s for s in (state if isinstance(state, (tuple, list)) else [state])
+              if s is not None]
+    got = dict({"weight": weight}, **{"state%d" % k: s for k, s in enumerate(states)})
+    want = {k.split(":", 1)[1]: v for k, v in recorded.items() if k.startswith(run + ":")}
+    assert sorted(got) == sorted(want)
+    for key, arr in got.items():
+        assert arr.stype == want[key].stype, key
+        np.testing.assert_allclose(arr.asnumpy(), want[key].asnumpy(), rtol=1e-5, atol=1e-7,
+                                   err_msg=key)
+        if arr.stype == "row_sparse":
+            np.testing.assert_array_equal(arr.indices.asnumpy(),
+                                          want[key].indices.asnumpy(), err_msg=key)
+
+
+def test_sparse_files_read_and_write_as_mxnet():
+    path = HERE / "sparse" / "arrays.params"
+    loaded = mx.nd.load(str(path))
+    csr, rsp, empty = loaded["csr"], loaded["rsp"], loaded["empty"]
+    assert isinstance(csr, sparse.CSRNDArray) and isinstance(rsp, sparse.RowSparseNDArray)
+    np.testing.assert_array_equal(csr.indices.asnumpy(), [0, 3, 1, 2])   # a stored zero
+    np.testing.assert_array_equal(csr.indptr.asnumpy(), [0, 2, 2, 4])
+    np.testing.assert_array_equal(csr.data.asnumpy(), [1.5, 0, -2, 4])
+    np.testing.assert_array_equal(rsp.indices.asnumpy(), [0, 2, 5])      # a stored zero row
+    np.testing.assert_array_equal(rsp.data.asnumpy(), [[1, 2], [0, 0], [3, 4]])
+    assert empty.dtype == np.float64 and empty.indices.shape == (0,)
+    assert loaded["dense"].stype == "default"
+    # written back byte for byte as MXNet wrote it
+    assert mx.nd._serialize(loaded) == path.read_bytes()
+    # optimizer-state pickles with sparse arrays, both ways
+    states = states_format.loads((HERE / "sparse" / "states.pkl").read_bytes())
+    assert isinstance(states[0], sparse.RowSparseNDArray) and \
+        isinstance(states[1][0], sparse.CSRNDArray)
+    np.testing.assert_array_equal(states[0].indices.asnumpy(), [0, 2, 5])
+    again = states_format.loads(states_format.dumps(states))
+    np.testing.assert_array_equal(again[1][0].indices.asnumpy(), [0, 3, 1, 2])
+    assert pickle.loads(pickle.dumps(rsp)).indices.asnumpy().tolist() == [0, 2, 5]
+
+
+@pytest.mark.parametrize("cut, message", [
+    (lambda b: b[:-3], "truncated"),
+    (lambda b: b.replace(bytes.fromhex("0000000000000000" "0300000000000000" "0100000000000000"
+                                       "0200000000000000"),
+                         bytes.fromhex("0000000000000000" "0100000000000000" "0300000000000000"
+                                       "0200000000000000")), "increasing"),
+])
+def test_malformed_sparse_records_are_refused(cut, message):
+    raw = (HERE / "sparse" / "arrays.params").read_bytes()
+    bad = cut(raw)
+    assert bad != raw
+    with pytest.raises(MXNetError, match=message):
+        mx.nd.load_frombuffer(bad)
