@@ -1099,9 +1099,10 @@ class _DefaultAugmenter:
     (3) `pad` pixels of `fill_value` on every side; (4) the crop: with
     `random_resized_crop` a region of area fraction in [min_random_area, max_random_area]
     and aspect log-uniform in [min_aspect_ratio, max_aspect_ratio] (10 tries; otherwise the
-    image enlarged to cover data_shape if smaller, then centre-cropped) resized to
-    data_shape; with min/max_crop_size a random square of that side resized to data_shape;
-    else data_shape's window at a random (`rand_crop`) or the centred position;
+    centre crop) resized to data_shape; with min/max_crop_size a random square of that side
+    resized to data_shape; else data_shape's window at a random (`rand_crop`) or the centred
+    position; an image smaller than data_shape is first enlarged to cover it (bilinear,
+    keeping its aspect: to data_shape's height, then to its width);
     (5) mirrored always (`mirror`) or with probability 1/2 (`rand_mirror`).
     """
 
@@ -1209,6 +1210,16 @@ class _DefaultAugmenter:
     def _crop(self, img, draws, where):
         out_h, out_w = self.out_h, self.out_w
         h, w = img.shape[:2]
+        if self.max_crop == -1:
+            # smaller than data_shape: enlarged (bilinear, keeping the aspect) to its height,
+            # then to its width, the new side float32 out / old * other side, truncated
+            f32 = np.float32
+            if h < out_h:
+                w = max(1, int(f32(out_h) / f32(h) * f32(w)))
+                img, h = _resize(img, w, out_h, 1), out_h
+            if w < out_w:
+                h = max(1, int(f32(out_w) / f32(w) * f32(h)))
+                img, w = _resize(img, out_w, h, 1), out_w
         if self.rrc:
             if self.max_area != 1.0 or self.min_area != 1.0 or self.max_aspect != 0.0 \
                     or self.min_aspect is not None:
@@ -1223,11 +1234,6 @@ class _DefaultAugmenter:
                         x0, y0 = draws.randint(0, w - new_w), draws.randint(0, h - new_h)
                         return _resize(img[y0:y0 + new_h, x0:x0 + new_w], out_w, out_h,
                                        self._interp(draws, (new_h, new_w, out_h, out_w)))
-            grow = max(out_h / float(h), out_w / float(w))
-            if grow > 1:
-                new_w, new_h = max(out_w, int(w * grow)), max(out_h, int(h * grow))
-                img = _resize(img, new_w, new_h, self._interp(draws, (h, w, new_h, new_w)))
-                h, w = new_h, new_w
             y0, x0 = (h - out_h) // 2, (w - out_w) // 2
             return img[y0:y0 + out_h, x0:x0 + out_w]
         if self.max_crop != -1:
@@ -1241,9 +1247,6 @@ class _DefaultAugmenter:
                 y0, x0 = (h - side) // 2, (w - side) // 2
             return _resize(img[y0:y0 + side, x0:x0 + side], out_w, out_h,
                            self._interp(draws, (side, side, out_h, out_w)))
-        if h < out_h or w < out_w:
-            raise MXNetError("ImageRecordIter: %s: the image (%d x %d after resize) is "
-                             "smaller than data_shape's %d x %d" % (where, h, w, out_h, out_w))
         if self.rand_crop:
             y0, x0 = draws.randint(0, h - out_h), draws.randint(0, w - out_w)
         else:

@@ -497,8 +497,12 @@ def test_image_record_iter_vector_labels_errors_and_fit(tmp_path):
     np.testing.assert_array_equal(next(it).label[0].asnumpy(), [[0, 1], [5, 1], [10, 1]])
     with pytest.raises(MXNetError, match="id 1003, which the image list lacks"):
         next(it)
-    with pytest.raises(MXNetError, match="smaller than data_shape's 9 x 10"):
-        next(mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 9, 10), batch_size=2))
+    # smaller than data_shape: enlarged to cover it (8 x 10 to 9 x 11), then centre-cropped
+    small = next(mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 9, 10), batch_size=2,
+                                       dtype="uint8")).data[0].asnumpy()
+    first = mx.recordio.unpack_img(mx.recordio.MXRecordIO(rec, "r").read())[1][:, :, ::-1]
+    grown = mx.image.imresize(first, 11, 9, interp=1).asnumpy()
+    np.testing.assert_array_equal(small[0], grown[:, 0:10].transpose(2, 0, 1))
     with pytest.raises(MXNetError, match="has 2 labels, label_width is 3"):
         next(mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 8, 10), batch_size=2,
                                    label_width=3))

@@ -3,10 +3,11 @@ tests; needs real MXNet and, for pack_img, OpenCV's Python module).
 
     VENV/bin/pip install mxnet==1.9.1 numpy==1.23.5 opencv-python-headless
     python tests/runtime/mxnet_recorded/record_image_data.py --write-mxc-rec   # mxc's Python
-    VENV/bin/python tests/runtime/mxnet_recorded/record_image_data.py          # MXNet's Python
+    VENV/bin/python tests/runtime/mxnet_recorded/record_image_data.py [SETTING...]  # MXNet's
 
 The first command writes image_data/mxc_written.rec (+ .idx) with mxc's pack_img; the second
-writes image_data/mxnet_*.rec with MXNet's pack_img and records, for every setting in
+(given no setting names) writes image_data/mxnet_*.rec with MXNet's pack_img and records, for
+every setting in
 SETTINGS, each batch MXNet's ImageRecordIter gives (data, label, pad, index) in
 image_data/<setting>.npz, the mean image MXNet computes for `mean_img` (<setting>_mean.nd),
 MXNet's imdecode of each record (decoded.npz) and a JSON summary.
@@ -89,6 +90,11 @@ SETTINGS = {
                                                random_resized_crop=True, min_random_area=1.0,
                                                max_random_area=1.0, min_aspect_ratio=0.3,
                                                max_aspect_ratio=0.3), 1),
+    "small_center": ("mxnet_scalar", dict(data_shape=(3, 40, 60), batch_size=7), 1),
+    "rrc_fallback_small": ("mxnet_scalar", dict(data_shape=(3, 40, 60), batch_size=7,
+                                                random_resized_crop=True, min_random_area=1.0,
+                                                max_random_area=1.0, min_aspect_ratio=3.0,
+                                                max_aspect_ratio=3.0), 1),
     "mean_img": ("mxnet_scalar", dict(data_shape=(3, 20, 20), batch_size=7, resize=22,
                                       mean_img=True, scale=0.25), 1),
     "mean_img_std": ("mxnet_scalar", dict(data_shape=(3, 20, 20), batch_size=7, resize=22,
@@ -176,11 +182,16 @@ def main():
     import mxnet as mx
     assert mx.__version__ == "1.9.1", mx.__version__
     OUT.mkdir(exist_ok=True)
-    write_mxnet_recs(mx)
-    record_decodes(mx)
+    only = [name for name in sys.argv[1:] if not name.startswith("-")]
+    if not only:  # everything, from new .rec files
+        write_mxnet_recs(mx)
+        record_decodes(mx)
     summary = {}
+    if (OUT / "batches.json").exists():
+        summary = json.loads((OUT / "batches.json").read_text())
     for name, (rec_name, kwargs, epochs) in sorted(SETTINGS.items()):
-        summary[name] = record(mx, name, rec_name, kwargs, epochs)
+        if not only or name in only:
+            summary[name] = record(mx, name, rec_name, kwargs, epochs)
     (OUT / "batches.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
 
 
