@@ -310,18 +310,20 @@ def _get_interp_method(interp, sizes=()):
     return interp
 
 
-def _linear_taps_u8(n_in, n_out):
+def _linear_taps_u8(n_in, n_out, clamp=True):
     """OpenCV's fixed-point bilinear taps of one axis: source indices (lo, hi) and weights
-    (w0, w1) in 1/2048ths, from float32 source positions as cv::resize computes them."""
+    (w0, w1) in 1/2048ths, from float32 source positions as cv::resize computes them. Past
+    the borders the columns (`clamp`) take the edge pixel whole; the rows keep their
+    fraction, blending the edge row with itself."""
     pos = ((np.arange(n_out) + 0.5) * (n_in / float(n_out)) - 0.5).astype(np.float32)
     lo = np.floor(pos).astype(np.int64)
     frac = pos - lo.astype(np.float32)
-    edge = (lo < 0) | (lo >= n_in - 1)
-    frac[edge] = 0
-    lo = np.clip(lo, 0, n_in - 1)
+    if clamp:
+        frac[(lo < 0) | (lo >= n_in - 1)] = 0
+        lo = np.clip(lo, 0, n_in - 1)
     w0 = np.rint((np.float32(1) - frac) * np.float32(2048)).astype(np.int64)
     w1 = np.rint(frac * np.float32(2048)).astype(np.int64)
-    return lo, np.minimum(lo + 1, n_in - 1), w0, w1
+    return np.clip(lo, 0, n_in - 1), np.clip(lo + 1, 0, n_in - 1), w0, w1
 
 
 def _resize_linear_u8(img, w, h):
@@ -335,7 +337,7 @@ def _resize_linear_u8(img, w, h):
         box = src[0::2, 0::2] + src[0::2, 1::2] + src[1::2, 0::2] + src[1::2, 1::2]
         return ((box + 2) >> 2).astype(np.uint8)
     xlo, xhi, a0, a1 = _linear_taps_u8(src_w, w)
-    ylo, yhi, b0, b1 = _linear_taps_u8(src_h, h)
+    ylo, yhi, b0, b1 = _linear_taps_u8(src_h, h, clamp=False)
     extra = (1,) * (img.ndim - 2)
     rows = src[:, xlo] * a0.reshape((1, -1) + extra) + src[:, xhi] * a1.reshape((1, -1) + extra)
     b0 = b0.reshape((-1, 1) + extra)

@@ -10,7 +10,8 @@ The first command writes image_data/mxc_written.rec (+ .idx) with mxc's pack_img
 every setting in
 SETTINGS, each batch MXNet's ImageRecordIter gives (data, label, pad, index) in
 image_data/<setting>.npz, the mean image MXNet computes for `mean_img` (<setting>_mean.nd),
-MXNet's imdecode of each record (decoded.npz) and a JSON summary.
+MXNet's imdecode of each record (decoded.npz), its imresize of the RESIZES cases
+(resized.npz) and a JSON summary.
 """
 import json
 import os
@@ -175,6 +176,22 @@ def record_decodes(mx):
     np.savez_compressed(OUT / "decoded.npz", **out)
 
 
+# (width, height) of mx.image.imresize cases over pattern(2, 24, 20): halving, doubling,
+# identity, shrinking and enlarging along one axis each
+RESIZES = [(10, 12), (40, 48), (20, 24), (9, 11), (30, 15), (10, 40), (33, 7), (5, 5)]
+
+
+def record_resizes(mx):
+    """MXNet's imresize (cv::resize on uint8 RGB) of each case, interpolations 0..4."""
+    img = pattern(2, 24, 20, False)[:, :, ::-1].copy()
+    out = {}
+    for k, (w, h) in enumerate(RESIZES):
+        for interp in range(5):
+            out["%d_%d" % (k, interp)] = mx.image.imresize(mx.nd.array(img, dtype="uint8"), w, h,
+                                                           interp=interp).asnumpy()
+    np.savez_compressed(OUT / "resized.npz", **out)
+
+
 def main():
     if "--write-mxc-rec" in sys.argv:
         write_mxc_rec()
@@ -186,6 +203,8 @@ def main():
     if not only:  # everything, from new .rec files
         write_mxnet_recs(mx)
         record_decodes(mx)
+    if not only or "resized" in only:
+        record_resizes(mx)
     summary = {}
     if (OUT / "batches.json").exists():
         summary = json.loads((OUT / "batches.json").read_text())
