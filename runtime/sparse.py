@@ -636,3 +636,25 @@ def record_bytes(arr):
         np.dtype(arr.dtype).newbyteorder("<"), copy=False).tobytes())
     parts.extend(index.astype("<i8").tobytes() for index in aux)
     return b"".join(parts)
+
+
+def lazy_module_params(optimizer, symbol):
+    """Names of a Module's parameters declared row_sparse whose updates MXNet makes with the
+    optimizer's sparse (lazy) update; empty when there are none or the update is dense."""
+    names = {n for n, s in declared_stypes(symbol).items() if s == "row_sparse"}
+    if not names:
+        return set()
+    from . import optimizer as opt
+    if getattr(optimizer, "lazy_update", False) or isinstance(optimizer, (opt.AdaGrad,
+                                                                          opt.Ftrl)):
+        return names
+    return set()
+
+
+def row_sparse_views(grad, weight):
+    """A Module's gradient and weight arrays (views of its memory) as MXNet hands a
+    row_sparse parameter to the updater: the weight stores every row, the gradient the rows
+    that received a non-zero gradient."""
+    rows = np.arange(weight.shape[0], dtype=_INDEX_DTYPE)
+    return (RowSparseNDArray(grad._data, grad.context),
+            RowSparseNDArray(weight._data, weight.context, rows))

@@ -821,6 +821,10 @@ class Module(BaseModule):
         from .. import optimizer as opt
         from ..compiler import optimizers as kernels
         kernel = self._optimizer._c_kernel()
+        from ..sparse import lazy_module_params
+        self._lazy_params = lazy_module_params(self._optimizer, self._symbol)
+        if self._lazy_params:   # MXNet's lazy row_sparse updates run in Python
+            kernel = None
         if kernel is not None and not self._exec.use_optimizer(kernel[0]):
             kernel = None
         self._opt_kernel = kernel
@@ -919,7 +923,11 @@ class Module(BaseModule):
             ex.update(self._opt_state, self._opt_kernel[0], self._hyper_rows(1))
             return
         for i, name in self._updated_params():
-            self._updater(i, nd.NDArray(ex.grad_arrays[name]), nd.NDArray(ex.arg_arrays[name]))
+            grad, weight = nd.NDArray(ex.grad_arrays[name]), nd.NDArray(ex.arg_arrays[name])
+            if name in getattr(self, "_lazy_params", ()):
+                from ..sparse import row_sparse_views
+                grad, weight = row_sparse_views(grad, weight)
+            self._updater(i, grad, weight)
 
     def _allreduce_grads(self):
         """Sum the gradients over the workers of a dist kvstore (mxc.dist), in place: one

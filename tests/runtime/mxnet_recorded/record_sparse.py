@@ -6,9 +6,10 @@ run by the tests).
 Writes sparse/arrays.params: a csr matrix with an explicitly stored zero, a row_sparse array
 with a stored all-zero row, an empty row_sparse array, and a dense array, as mx.nd.save
 writes them (MXNet's sparse record layout); sparse/states.pkl: the first two and a dense
-array pickled as optimizer states; and sparse/updates.params: the inputs ("in:...")
+array pickled as optimizer states; sparse/updates.params: the inputs ("in:...")
 and, per optimizer run, the weight and states after two updates ("<run>:weight",
-"<run>:state<k>"), with the storage types MXNet gives them.
+"<run>:state<k>"), with the storage types MXNet gives them; and sparse/module.params: the
+parameters ("<run>:<name>") after `train_module` with each of MODULE_RUNS.
 """
 import pathlib
 import pickle
@@ -41,8 +42,58 @@ def inputs():
     return w, g_rows, np.array([1, 3], np.int64)
 
 
+# Module runs: optimizer name -> parameters (one epoch over four csr batches)
+MODULE_RUNS = {
+    "sgd": {"learning_rate": 0.1, "momentum": 0.9, "wd": 0.01},
+    "sgd_std": {"learning_rate": 0.1, "momentum": 0.9, "wd": 0.01, "lazy_update": False},
+    "adam": {"learning_rate": 0.05, "wd": 0.01},
+}
+
+
+def module_inputs():
+    """csr-like data (16 x 12, column 7 never present), labels and initial parameters."""
+    rng = np.random.RandomState(0)
+    n, m, k = 16, 12, 3
+    dense = (rng.rand(n, m) < 0.15) * rng.uniform(-1, 1, (n, m))
+    dense[:, 7] = 0
+    x = dense.astype(np.float32)
+    y = rng.uniform(-1, 1, (n, 1)).astype(np.float32)
+    w0 = rng.uniform(-0.5, 0.5, (m, 1)).astype(np.float32)
+    v0 = rng.uniform(-0.5, 0.5, (m, k)).astype(np.float32)
+    return x, y, w0, v0
+
+
+def train_module(mx, optimizer, optimizer_params):
+    """A linear model plus a factor sum over csr data with two row_sparse parameters, trained
+    one epoch by Module (run with `mx` = MXNet here, mxc in the tests)."""
+    x, y, w0, v0 = module_inputs()
+    m, k = v0.shape
+    data = mx.sym.var("data", stype="csr")
+    w = mx.sym.var("w_weight", shape=(m, 1), stype="row_sparse")
+    v = mx.sym.var("v", shape=(m, k), stype="row_sparse")
+    out = mx.sym.dot(data, w) + mx.sym.sum(mx.sym.dot(data, v), axis=1, keepdims=True)
+    net = mx.sym.LinearRegressionOutput(out, mx.sym.var("label"), name="out")
+    it = mx.io.NDArrayIter(mx.nd.array(x).tostype("csr"), {"label": mx.nd.array(y)},
+                           batch_size=4, last_batch_handle="discard")
+    mod = mx.mod.Module(net, data_names=["data"], label_names=["label"])
+    mod.bind(it.provide_data, it.provide_label)
+    mod.init_params(arg_params={"w_weight": mx.nd.array(w0).tostype("row_sparse"),
+                                "v": mx.nd.array(v0).tostype("row_sparse")})
+    mod.init_optimizer(optimizer=optimizer, optimizer_params=optimizer_params)
+    for batch in it:
+        mod.forward_backward(batch)
+        mod.update()
+    return mod.get_params()[0]
+
+
 def main():
     import mxnet as mx
+    trained = {}
+    for run, params in MODULE_RUNS.items():
+        for name, arr in train_module(mx, run.split("_")[0], params).items():
+            trained["%s:%s" % (run, name)] = arr
+    HERE.mkdir(exist_ok=True)
+    mx.nd.save(str(HERE / "module.params"), trained)
     HERE.mkdir(exist_ok=True)
     csr = mx.nd.sparse.csr_matrix(([1.5, 0.0, -2.0, 4.0], [0, 3, 1, 2], [0, 2, 2, 4]),
                                   shape=(3, 4))
