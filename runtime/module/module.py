@@ -1072,8 +1072,9 @@ class Module(BaseModule):
                             self._label_shapes, data, labels, presliced)
             _dp.forward(self._execs, is_train)
             self._forwarded = True
-            if self._monitor is not None:
-                self._monitor.collect(self)
+            if self._monitor is not None:       # every context's outputs, as MXNet's group
+                for ex in self._execs:
+                    self._monitor.collect(ex)
             return
         ex = self._exec
         for desc, arr in zip(self._data_shapes, data):

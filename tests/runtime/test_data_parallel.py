@@ -464,3 +464,13 @@ def test_optimizer_states_naming_another_parameter_are_refused(inputs, tmp_path)
     (tmp_path / "bad.states").write_bytes(states_format.dumps({"conv9_weight": None}))
     with pytest.raises(MXNetError, match="'conv9_weight', which is not a parameter"):
         mod.load_optimizer_states(str(tmp_path / "bad.states"))
+
+
+def test_monitor_sees_every_contexts_outputs(inputs):
+    mod = _bound(inputs)
+    mon = mx.mon.Monitor(1, pattern="fc2_output", stat_func=lambda x: mx.nd.array([x.shape[0]]))
+    mod.install_monitor(mon)
+    mon.tic()
+    mod.forward(_batch(inputs, 0), is_train=True)
+    rows = [float(text) for _step, name, text in mon.toc() if name == "fc2_output"]
+    assert rows == [4.0, 4.0]                   # one statistic per context, of its slice
