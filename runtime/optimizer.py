@@ -302,6 +302,13 @@ class Optimizer(object):
         hyper = self._hyper(index)
         holders = _as_state_list(state)
         rows = self._sparse_rows(hyper, weight, grad, holders)
+        stypes = tuple(_stype(a) for a in [weight, grad] + holders)
+        if any(s != "default" for s in stypes):
+            from .sparse import log_once
+            log_once((type(self).__name__, stypes, rows is None),
+                     "%s with storage types %s (weight, gradient, states): %s",
+                     type(self).__name__, stypes, "the dense update (storage fallback)"
+                     if rows is None else "the lazy update of the gradient's stored rows")
         if rows is not None:
             from .sparse import fill_states, write_rows
             fill_states(holders)

@@ -18,6 +18,8 @@ difference or product of two arrays of one sparse type), else it is dense.
 Index arrays are checked on construction (in range, sorted, ``indptr`` monotone and
 consistent with ``indices``); a violation raises an MXNetError naming the array at fault.
 """
+import logging
+
 import numpy as np
 
 from .base import MXNetError, numeric_types
@@ -25,11 +27,21 @@ from .context import Context
 from .ndarray import NDArray, _ctx_or_default, _divide, _dtype_type, _shape_tuple
 
 __all__ = ["BaseSparseNDArray", "CSRNDArray", "RowSparseNDArray", "csr_matrix",
-           "row_sparse_array", "zeros", "empty", "array", "cast_storage", "retain",
-           "STORAGE_TYPES"]
+           "row_sparse_array", "zeros", "empty", "array", "cast_storage", "retain", "add",
+           "subtract", "multiply", "divide", "STORAGE_TYPES"]
 
 STORAGE_TYPES = ("default", "row_sparse", "csr")
 _INDEX_DTYPE = np.int64
+_LOG = logging.getLogger("mxc.sparse")
+_LOGGED = set()
+
+
+def log_once(key, message, *args):
+    """Log `message` on mxc.sparse the first time `key` is seen (MXNet logs its storage
+    fallbacks and lazy updates once)."""
+    if key not in _LOGGED:
+        _LOGGED.add(key)
+        _LOG.info(message, *args)
 
 
 def _check_stype(stype, what):
@@ -508,6 +520,32 @@ def array(source_array, ctx=None, dtype=None):
         return row_sparse_array(source_array, ctx=ctx, dtype=dtype)
     raise MXNetError("mx.nd.sparse.array: expected a CSRNDArray, RowSparseNDArray or "
                      "scipy.sparse matrix, got %s" % type(source_array).__name__)
+
+
+def add(lhs, rhs):
+    """lhs + rhs (a sparse result where MXNet's is: two arrays of one sparse type)."""
+    return lhs + rhs
+
+
+def subtract(lhs, rhs):
+    """lhs - rhs (a sparse result where MXNet's is: two arrays of one sparse type)."""
+    return lhs - rhs
+
+
+def multiply(lhs, rhs):
+    """lhs * rhs (sparse when a sparse array is multiplied by a scalar or its own type)."""
+    return lhs * rhs
+
+
+def divide(lhs, rhs):
+    """lhs / rhs (sparse when a sparse array is divided by a scalar)."""
+    return lhs / rhs
+
+
+def __getattr__(name):
+    """mx.nd.sparse.<operator> (dot, square_sum, ...): the operator, computed densely."""
+    from . import ndarray
+    return getattr(ndarray, "_square_sum" if name == "square_sum" else name)
 
 
 def cast_storage(data, stype, out=None):

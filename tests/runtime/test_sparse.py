@@ -426,3 +426,21 @@ def test_module_row_sparse_parameters_train_as_in_mxnet(run):
                                    err_msg=name)
     moved = params["w_weight"].asnumpy()[7] != w0[7]
     assert moved == (run == "sgd_std")
+
+
+def test_sparse_namespace_operators_and_dispatch_log(caplog):
+    a = mx.nd.array(DENSE).tostype("csr")
+    np.testing.assert_array_equal(mx.nd.sparse.dot(a, mx.nd.ones((4, 2))).asnumpy(),
+                                  DENSE @ np.ones((4, 2)))
+    assert mx.nd.sparse.add(a, a).stype == "csr" and mx.nd.sparse.multiply(a, 3).stype == "csr"
+    assert mx.nd.sparse.subtract(a, mx.nd.ones((3, 4))).stype == "default"
+    np.testing.assert_array_equal(mx.nd.sparse.square_sum(a, axis=1).asnumpy(),
+                                  (DENSE ** 2).sum(axis=1))
+    import logging
+    sparse._LOGGED.clear()                          # logged once per process otherwise
+    with caplog.at_level(logging.INFO, logger="mxc.sparse"):
+        opt = mx.optimizer.Signum(momentum=0.5)     # no sparse update: the dense fallback
+        w = a.copy()
+        opt.update(0, w, a, opt.create_state(0, w))
+    assert any(r.name == "mxc.sparse" and "storage fallback" in r.getMessage()
+               for r in caplog.records)
