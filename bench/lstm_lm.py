@@ -2,6 +2,7 @@
 
     python bench/lstm_lm.py --mxnet-python /path/to/mxnet-venv/bin/python
     python bench/lstm_lm.py --epochs 1 --tokens 40000            # smaller, mxc only
+    python bench/lstm_lm.py --cell fused ...                      # one FusedRNNCell instead
 
 The model is MXNet's example/rnn/bucketing/lstm_bucketing.py: Embedding(200), two
 LSTMCell(200) in a SequentialRNNCell unrolled over each bucket (10, 20, ..., 60 steps),
@@ -110,10 +111,14 @@ def seeded_iter_class(mx):
     return SeededBucketSentenceIter
 
 
-def make_sym_gen(mx, vocab_size, num_embed, num_hidden, num_layers):
-    stack = mx.rnn.SequentialRNNCell()
-    for i in range(num_layers):
-        stack.add(mx.rnn.LSTMCell(num_hidden=num_hidden, prefix="lstm_l%d_" % i))
+def make_sym_gen(mx, vocab_size, num_embed, num_hidden, num_layers, cell="lstm"):
+    if cell == "fused":             # one fused RNN operator (mx.sym.RNN) for the whole stack
+        stack = mx.rnn.FusedRNNCell(num_hidden, num_layers=num_layers, mode="lstm",
+                                    prefix="lstm_")
+    else:                           # the example's LSTMCells, unrolled into the graph
+        stack = mx.rnn.SequentialRNNCell()
+        for i in range(num_layers):
+            stack.add(mx.rnn.LSTMCell(num_hidden=num_hidden, prefix="lstm_l%d_" % i))
 
     def sym_gen(seq_len):
         data = mx.sym.Variable("data")
@@ -138,7 +143,8 @@ def build(mx, args):
                seed=1)
     val = it(val_sent, args.batch_size, buckets=list(BUCKETS), invalid_label=INVALID_LABEL,
              seed=2)
-    sym_gen = make_sym_gen(mx, len(vocab), args.num_hidden, args.num_hidden, args.num_layers)
+    sym_gen = make_sym_gen(mx, len(vocab), args.num_hidden, args.num_hidden, args.num_layers,
+                           args.cell)
     model = mx.mod.BucketingModule(sym_gen=sym_gen,
                                    default_bucket_key=train.default_bucket_key,
                                    context=mx.cpu(0))
@@ -180,6 +186,7 @@ def run_system(system, args):
     later = epoch_times[1:]
     return {
         "system": system,
+        "cell": args.cell,
         "version": getattr(mx, "__version__", "?"),
         "batches_per_epoch": nbatch,
         "val_perplexity": val_ppl,
@@ -216,7 +223,7 @@ def initial_params(args, path):
 def worker_command(python, system, args, out):
     cmd = [python, os.path.abspath(__file__), "--worker", system, "--result", out]
     for key in ("data", "init", "epochs", "batch_size", "num_hidden", "num_layers",
-                "optimizer", "lr", "mom", "wd"):
+                "optimizer", "lr", "mom", "wd", "cell"):
         cmd += ["--" + key.replace("_", "-"), str(getattr(args, key))]
     return cmd
 
@@ -233,6 +240,8 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--num-hidden", type=int, default=200)
     p.add_argument("--num-layers", type=int, default=2)
+    p.add_argument("--cell", choices=("lstm", "fused"), default="lstm",
+                   help="lstm: the example's LSTMCells unrolled; fused: one FusedRNNCell")
     p.add_argument("--optimizer", default="sgd")
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--mom", type=float, default=0.0)
