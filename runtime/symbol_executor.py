@@ -22,6 +22,8 @@ of a float16 executor's but index-only arguments; a Cast to float16's output in 
 one) is a float16 array kept apart from the arena, converted on its way in before each call
 and on its way out after.
 """
+import os
+
 import numpy as np
 
 from .base import MXNetError
@@ -193,11 +195,29 @@ def _arguments_reached_by_gradient(symbol):
     return names
 
 
+def _optimized_symbol(symbol):
+    """The graph the executor compiles: `symbol` after common subexpression elimination
+    (MXNET_ELIMINATE_COMMON_EXPR, on unless set to 0, as in MXNet); its arguments, auxiliary
+    states and outputs are those of `symbol`, in the same order."""
+    if os.environ.get("MXNET_ELIMINATE_COMMON_EXPR", "1") == "0":
+        return symbol
+    from .compiler.cse import eliminate_common_expr
+    heads = eliminate_common_expr(symbol._heads)
+    if heads == symbol._heads:
+        return symbol
+    optimized = type(symbol)(heads)
+    same = (optimized.list_arguments() == symbol.list_arguments()
+            and optimized.list_auxiliary_states() == symbol.list_auxiliary_states())
+    return optimized if same else symbol
+
+
 def _check_stypes(stype_dict):
+    """csr / row_sparse arguments are bound as the dense arrays they stand for (the
+    executor computes densely); an unknown storage type is refused."""
     for name, stype in (stype_dict or {}).items():
-        if stype != "default":
-            raise MXNetError("argument '%s': storage type %r is not supported (dense "
-                             "'default' only)" % (name, stype))
+        if stype not in ("default", "row_sparse", "csr"):
+            raise MXNetError("argument '%s': unknown storage type %r (expected 'default', "
+                             "'row_sparse' or 'csr')" % (name, stype))
 
 
 def _named_arrays(names, arrays, what, allow_missing):
@@ -256,6 +276,7 @@ class Executor:
         self._monitor = None
         self._forwarded = False
         _check_gradient_path(symbol, self._grad_req)
+        self._optimized = _optimized_symbol(symbol)
         self._exec = self._compile(fuse)
         self._make_arrays(args or {}, grads or {}, aux or {}, outputs or {})
         self._pair_with(self._exec)
@@ -270,7 +291,7 @@ class Executor:
         asked = {n for n, r in self._grad_req.items() if r != "null"}
         self._trains = bool(asked & _arguments_reached_by_gradient(self._symbol))
         every = {n: "write" if self._trains else "null" for n in self._arg_names}
-        return executor_for(self._symbol, self._shapes, grad_req=every,
+        return executor_for(self._optimized, self._shapes, grad_req=every,
                             for_training=self._trains, dtype=self._dtype, fuse=fuse,
                             device_id=_device_id(self._ctx), optimizer_kinds=[])
 
@@ -523,6 +544,10 @@ class Executor:
         for name, view in self._exec.internals.items():
             if monitor_all or name not in inputs:
                 callback(name, NDArray(view.astype(self._stored), self._ctx))
+
+    def get_optimized_symbol(self):
+        """The graph this executor runs, after common subexpression elimination (a Symbol)."""
+        return self._optimized
 
     def debug_str(self):
         """The bound graph in words: outputs, arguments with shapes and gradient requests,

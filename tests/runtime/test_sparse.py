@@ -444,3 +444,23 @@ def test_sparse_namespace_operators_and_dispatch_log(caplog):
         opt.update(0, w, a, opt.create_state(0, w))
     assert any(r.name == "mxc.sparse" and "storage fallback" in r.getMessage()
                for r in caplog.records)
+
+
+def test_executors_take_sparse_arrays_and_compute_densely():
+    x, w = mx.sym.var("x", stype="csr"), mx.sym.var("w", stype="row_sparse")
+    y = mx.sym.dot(x, w)
+    a = mx.nd.array(DENSE).tostype("csr")
+    b = mx.nd.array(np.arange(8).reshape(4, 2)).tostype("row_sparse")
+    want = DENSE @ np.arange(8).reshape(4, 2)
+    np.testing.assert_array_equal(y.eval(x=a, w=b)[0].asnumpy(), want)
+    ex = y.simple_bind(mx.cpu(), x=(3, 4), w=(4, 2), stype_dict={"x": "csr", "w": "row_sparse"})
+    ex.forward(x=a, w=b)
+    np.testing.assert_array_equal(ex.outputs[0].asnumpy(), want)
+    grad = mx.nd.zeros((4, 2), stype="row_sparse")
+    ex = y.bind(mx.cpu(), {"x": a, "w": b}, args_grad={"w": grad})
+    ex.forward(is_train=True)
+    ex.backward(mx.nd.ones((3, 2)))
+    np.testing.assert_array_equal(grad.asnumpy(), DENSE.T @ np.ones((3, 2)))
+    np.testing.assert_array_equal(grad.indices.asnumpy(), [0, 1, 2, 3])
+    with pytest.raises(MXNetError, match="unknown storage type 'coo'"):
+        y.simple_bind(mx.cpu(), x=(3, 4), w=(4, 2), stype_dict={"x": "coo"})

@@ -305,7 +305,7 @@ def test_bad_bind_arguments_are_clear_errors():
     with pytest.raises(MXNetError, match="NDArray"):
         linear().bind(mx.cpu(), args=[np.zeros((BATCH, IN))] * 3)
     with pytest.raises(MXNetError, match="storage"):
-        linear().simple_bind(mx.cpu(), stype_dict={"data": "csr"}, data=(BATCH, IN))
+        linear().simple_bind(mx.cpu(), stype_dict={"data": "sparse"}, data=(BATCH, IN))
     with pytest.raises(MXNetError, match="'fc'.*weight.*\\(5, 2\\)"):
         linear().bind(mx.cpu(), args=[mx.nd.zeros((BATCH, IN)), mx.nd.zeros((HIDDEN, 2)),
                                       mx.nd.zeros(HIDDEN)])
