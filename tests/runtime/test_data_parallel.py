@@ -39,7 +39,7 @@ def test_training_matches_mxnet(inputs, net, run):
     """Parameters (get_params: the mean over the contexts), every context's own parameters
     and BatchNorm moving statistics, merged outputs and per-slice metrics after three SGD
     updates with momentum and wd: kvstore 'local' / 'device' / none, work_load_list [1, 3],
-    and one context with the same batch."""
+    three contexts ([1, 2, 1]), and one context with the same batch."""
     mod, metric = rec.train(mx, inputs, net, run)
     got = rec.results(mx, mod, metric)
     want = recorded(net, run)

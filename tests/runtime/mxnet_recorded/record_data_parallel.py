@@ -28,6 +28,7 @@ RUNS = {
     "local-1-3": (2, "local", [1, 3]),
     "device-1-3": (2, "device", [1, 3]),
     "nokv": (2, None, None),
+    "local-3": (3, "local", [1, 2, 1]),
 }
 
 
