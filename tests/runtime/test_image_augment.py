@@ -190,6 +190,7 @@ def test_parameter_errors_name_the_parameter(tmp_path):
              (dict(fill_value=300), "fill_value must be in 0..255"),
              (dict(pad=-1), "pad must not be negative"),
              (dict(min_crop_size=4), "min_crop_size and max_crop_size"),
+             (dict(rotate=10, inter_method=2), "built for inter_method 1 .* got inter_method 2"),
              (dict(mean_img=str(tmp_path / "m.nd"), dtype="uint8"), "mean_img"),
              (dict(brightness=0.2, contrast=0.1), r"unsupported parameters \['brightness', "
                                                    r"'contrast'\]")]
