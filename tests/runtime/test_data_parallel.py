@@ -474,3 +474,16 @@ def test_monitor_sees_every_contexts_outputs(inputs):
     mod.forward(_batch(inputs, 0), is_train=True)
     rows = [float(text) for _step, name, text in mon.toc() if name == "fc2_output"]
     assert rows == [4.0, 4.0]                   # one statistic per context, of its slice
+
+
+@pytest.mark.filterwarnings("ignore:Parameters already initialized")
+@pytest.mark.parametrize("run", rec.FIT_RUNS)
+@pytest.mark.parametrize("net", ["mlp", "convbn"])
+def test_fit_matches_mxnet(inputs, net, run):
+    """Module.fit on several contexts: at the epoch's end every context gets the mean of the
+    contexts' BatchNorm statistics (fit's get_params / set_params), as in MXNet."""
+    mod, metric = rec.fit(mx, inputs, net, run)
+    got = rec.results(mx, mod, metric)
+    want = recorded(net, "fit-" + run)
+    assert sorted(got) == sorted(want)
+    assert_matches(got, want)

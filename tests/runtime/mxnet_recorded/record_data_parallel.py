@@ -7,7 +7,8 @@ data_parallel/<net>-<run>.params per run: the parameters and auxiliary states af
 SGD updates as `get_params` returns them ("arg:NAME", "aux:NAME"), every context's own arrays
 ("dev<k>:arg:NAME", "dev<k>:aux:NAME"), the merged outputs of the last forward ("out:<i>") and
 the training metrics ("metric:<name>"); for the runs in STATES_RUNS also the optimizer states
-(data_parallel/mlp-<run>.states). The tests run `train` below with mxc on the same inputs.
+(data_parallel/mlp-<run>.states), for those in FIT_RUNS the same run through Module.fit
+(data_parallel/<net>-fit-<run>.params). The tests run `train` below with mxc on the same inputs.
 """
 import pathlib
 
@@ -105,6 +106,30 @@ def train(mx, inputs, net, run):
     return mod, metric
 
 
+def fit(mx, inputs, net, run):
+    """Module.fit over the same STEPS batches (one epoch of an NDArrayIter) under `run`: at the
+    epoch's end fit writes get_params (the contexts' mean) back to every context."""
+    ndev, kvstore, work_load = RUNS[run]
+    build, shape = NETS[net]
+    x = np.concatenate([inputs["data:%s:%d" % (net, s)].asnumpy() for s in range(STEPS)])
+    y = np.concatenate([inputs["label:%d" % s].asnumpy() for s in range(STEPS)])
+    mod = mx.mod.Module(build(mx), context=[mx.cpu(k) for k in range(ndev)],
+                        work_load_list=work_load)
+    prefix = "init:%s:" % net
+    metric = mx.metric.create(["acc", "mae"])
+    mod.fit(mx.io.NDArrayIter(x, y, batch_size=BATCH), eval_metric=metric, kvstore=kvstore,
+            optimizer="sgd", optimizer_params=OPTIMIZER, num_epoch=1,
+            arg_params={k[len(prefix) + 4:]: v for k, v in inputs.items()
+                        if k.startswith(prefix + "arg:")},
+            aux_params={k[len(prefix) + 4:]: v for k, v in inputs.items()
+                        if k.startswith(prefix + "aux:")})
+    return mod, metric
+
+
+# runs also recorded through Module.fit ("<net>-fit-<run>.params")
+FIT_RUNS = ("local-1-3",)
+
+
 def results(mx, mod, metric):
     """{key: NDArray} of what a run is checked on (see the module docstring)."""
     out = {}
@@ -136,6 +161,10 @@ def main():
             mx.nd.save(str(HERE / ("%s-%s.params" % (net, run))), results(mx, mod, metric))
             if net == "mlp" and run in STATES_RUNS:
                 mod.save_optimizer_states(str(HERE / ("%s-%s.states" % (net, run))))
+            if run in FIT_RUNS:
+                mod, metric = fit(mx, inputs, net, run)
+                mx.nd.save(str(HERE / ("%s-fit-%s.params" % (net, run))),
+                           results(mx, mod, metric))
 
 
 if __name__ == "__main__":
