@@ -147,7 +147,7 @@ def build(target, rendered, name="mxc", root=None):
     t0 = time.perf_counter()
     (ffi, lib), folder, compiled = fetch_or_build(
         target.shard(root or cache_root(), key), key,
-        lambda tmp: target.compile(tmp, name, rendered, key),
+        lambda tmp: target.compile(tmp, name, rendered, key, root),
         lambda library, meta: target.load_library(library, meta),
         dict(target.entry_meta(name, rendered), target=target.name, version=VERSION))
     _LOADED[key] = (ffi, lib, folder)

@@ -434,7 +434,8 @@ class EntryWriter:
 
 
 def render(plan, prefix="mxc", kinds=None, metric_io=None, training=True, roll=True):
-    """Return (c_source, header, cdef) for the plan.
+    """Return (c_source, header, cdef) for the plan: one translation unit holding everything
+    (the shared kernels as static functions), as exports ship it.
 
     kinds: the optimizer kernels to include (default: all known; [] for none);
     metric_io: (output, label) Args the whole-epoch loop scores, or None; training=False
@@ -442,6 +443,82 @@ def render(plan, prefix="mxc", kinds=None, metric_io=None, training=True, roll=T
     roll=False writes every step of the entry points out (no loops over repeated runs or
     over the parts of a sum).
     """
+    env, ctx = _context(plan, prefix, kinds, metric_io, training, roll)
+    ctx["unit"] = "all"
+    source = env.get_template("net.c.j2").render(**ctx)
+    return source, ctx["header"], ctx["cdef"]
+
+
+# kernel code (characters of the bodies) per translation unit of a split build, below which a
+# second unit costs more (one more compiler process parsing the same headers) than it saves
+SPLIT_MIN_CHARS = 12000
+
+
+def render_split(plan, parts=2, prefix="mxc", kinds=None, metric_io=None, training=True,
+                 roll=True):
+    """The plan as several translation units, so that compilers run side by side and each
+    part gets its own optimisation level: (glue, kernel_sources, header, cdef).
+
+    glue holds the entry points (`prefix`.c); kernel_sources (at most `parts`, at least one)
+    the operator kernels, balanced by size with each helper beside its first caller. The
+    shared kernels (GEMM, convolution, gradient sums: render_shared) are a separate object.
+    """
+    env, ctx = _context(plan, prefix, kinds, metric_io, training, roll)
+    kernels = ctx["kernels"]
+    size = sum(len(str(k.body)) for k in kernels)
+    groups = partition(kernels, max(1, min(parts, size // SPLIT_MIN_CHARS)))
+    sources = []
+    for i, group in enumerate(groups):
+        others = [k for k in kernels if k not in group]
+        sources.append(env.get_template("net_kernels.c.j2").render(
+            dict(ctx, unit="kernels", split=True, kernels=group, others=others, part=i,
+                 parts=len(groups))))
+    glue = env.get_template("net.c.j2").render(dict(ctx, unit="glue", split=True))
+    return glue, sources, ctx["header"], ctx["cdef"]
+
+
+def render_shared(real="float"):
+    """The shared kernels' translation unit for element type `real` (float or double): the
+    GEMM, convolution over a run-time geometry and gradient sums, the same for every graph."""
+    if real not in ("float", "double"):
+        raise MXNetError("shared kernels: no element type %r" % (real,))
+    return environment().get_template("shared.c.j2").render(
+        real=real, unit="shared", split=True, conv=True, conv_grad=True, gemm=GEMM_ALL)
+
+
+GEMM_ALL = ("mxc_gemm_nn", "mxc_gemm_tn", "mxc_gemm_nt", "mxc_gemm_nt_bias")
+
+
+def partition(kernels, parts):
+    """`kernels` in `parts` groups of about equal code size, each in source order: a kernel
+    with the helpers it calls (the first caller takes a helper) is one unit of the split."""
+    names = {k.name for k in kernels}
+    calls = {k.name: [c for c in re.findall(r"\b(\w+)\(", str(k.body))
+                      if c in names and c != k.name] for k in kernels}
+    helpers = {c for cs in calls.values() for c in cs}
+    units, placed = [], set()
+    for k in kernels:
+        if k.name in helpers:
+            continue
+        unit = [k]
+        for callee in calls[k.name]:
+            if callee not in placed:
+                unit.extend(x for x in kernels if x.name == callee)
+                placed.add(callee)
+        units.append(unit)
+    units.extend([k] for k in kernels if k.name in helpers and k.name not in placed)
+    loads, groups = [0] * parts, [[] for _ in range(parts)]
+    for unit in sorted(units, key=lambda u: -sum(len(str(k.body)) for k in u)):
+        i = loads.index(min(loads))
+        groups[i].extend(unit)
+        loads[i] += sum(len(str(k.body)) + 200 for k in unit)
+    order = {k.name: i for i, k in enumerate(kernels)}
+    return [sorted(g, key=lambda k: order[k.name]) for g in groups if g]
+
+
+def _context(plan, prefix, kinds, metric_io, training, roll):
+    """The Jinja environment and the templates' context for the plan (with its header and
+    cdef rendered)."""
     env = environment()
     kinds = list(optimizers.KERNELS) if kinds is None else list(kinds)
     kset, helper_names = KernelSet(), set()
@@ -461,9 +538,16 @@ def render(plan, prefix="mxc", kinds=None, metric_io=None, training=True, roll=T
             _backward_step_list(plan, backward_nodes, names, kset))
     inputs = [a for a in plan.args if a.role == "data" or (training and a.role == "label")]
     bodies = " ".join(str(k.body) for k in kernels)
+    gemm = set(re.findall(r"\bmxc_gemm\w*", bodies))
+    conv = bool(re.search(r"\bmxc_convolve\(", bodies))
+    conv_grad = bool(re.search(r"\bmxc_convolve_grad\(", bodies))
+    if conv:                                 # what the shared convolution calls
+        gemm.add("mxc_gemm_nn")
+    if conv_grad:
+        gemm |= {"mxc_gemm_tn", "mxc_gemm_nt"}
     ctx = dict(
         plan=plan, prefix=prefix, P=prefix.upper(), real=plan.ctype, kernels=kernels,
-        gemm=set(re.findall(r"\bmxc_gemm\w*", bodies)),
+        gemm=gemm, conv=conv or conv_grad, conv_grad=conv_grad, split=False,
         forward_steps=forward, forward_pointers=fwd_ptrs.decls,
         backward_pointers=bwd_ptrs.decls, backward_steps=backward, training=training,
         optim=[(k, optimizers.kind_id(k), optimizers.n_states(k),
@@ -471,10 +555,9 @@ def render(plan, prefix="mxc", kinds=None, metric_io=None, training=True, roll=T
         max_hyper=optimizers.MAX_HYPER, inputs=inputs,
         metric_io=metric_io if training else None, metrics=METRICS,
     )
-    source = env.get_template("net.c.j2").render(**ctx)
-    header = env.get_template("net.h.j2").render(**ctx)
-    cdef = env.get_template("net.cdef.j2").render(**ctx)
-    return source, header, cdef
+    ctx["header"] = env.get_template("net.h.j2").render(**ctx)
+    ctx["cdef"] = env.get_template("net.cdef.j2").render(**ctx)
+    return env, ctx
 
 
 def _backward_step_list(plan, backward_nodes, names, kset):

@@ -26,13 +26,19 @@ import os
 import shlex
 import sys
 import sysconfig
+import threading
 
 from . import build as _build
 from . import build_cuda, optimizers
+from .cache import fetch_or_build
 from .errors import MXNetError
 from .fileio import write_private
 
-Rendered = collections.namedtuple("Rendered", "source header cdef")
+# source, header, cdef: a graph's translation unit, its header and its cffi declarations;
+# units: when the build is split, ((kind, text), ...) besides source (then the entry points):
+# "kernels" units compile at the target's flags, side by side, and one "shared" unit is the
+# kernels every graph shares, compiled once per toolchain into its own cache entry
+Rendered = collections.namedtuple("Rendered", "source header cdef units", defaults=((),))
 
 
 class Target:
@@ -83,8 +89,9 @@ class Target:
         """The plan as a Rendered (source, header, cdef)."""
         raise NotImplementedError
 
-    def compile(self, folder, name, rendered, key):
-        """Write the rendered files into folder and compile them; the library's path."""
+    def compile(self, folder, name, rendered, key, root=None):
+        """Write the rendered files into folder and compile them; the library's path. root:
+        the cache root, for what the build shares with other entries (None: the default)."""
         raise NotImplementedError
 
     def entry_meta(self, name, rendered):
@@ -120,6 +127,38 @@ def c_default_flags():
     return out
 
 
+MAX_PARTS = 4        # translation units of operator kernels a C build splits into at most
+
+
+class _SharedJob:
+    """The shared kernels' object, found or compiled in a thread beside the graph's own
+    compilers; result() is [its path] (or raises what finding it raised)."""
+
+    def __init__(self, target, text, root):
+        self._path, self._error = None, None
+        self._thread = threading.Thread(target=self._run, args=(target, text, root),
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, target, text, root):
+        try:
+            self._path = target.shared_object(text, root)
+        except BaseException as err:              # re-raised in the caller's thread
+            self._error = err
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return [self._path]
+
+
+def fetch_or_build_object(shard, key, build, meta):
+    """(path, folder, compiled now) of a cached object file, built by build(folder) when
+    missing; the entry is checked (owner, mode, sha256) as any library is."""
+    return fetch_or_build(shard, key, build, lambda path, meta: path, meta)
+
+
 def _module_name(key):
     return "_mxc_" + key[:24]
 
@@ -137,13 +176,29 @@ class CTarget(Target):
                 sysconfig.get_platform(), sys.implementation.cache_tag)
 
     def render(self, plan, metric_io=None, kinds=None):
+        """The entry points, the operator kernels in one part per core (up to MAX_PARTS) and
+        the shared kernels, as separate translation units (see compile)."""
         from . import codegen
-        return Rendered(*codegen.render(plan, kinds=kinds, metric_io=metric_io))
+        glue, parts, header, cdef = codegen.render_split(
+            plan, parts=max(1, min(MAX_PARTS, os.cpu_count() or 1)), kinds=kinds,
+            metric_io=metric_io)
+        units = tuple(("kernels", text) for text in parts)
+        return Rendered(glue, header, cdef,
+                        units + (("shared", codegen.render_shared(plan.ctype)),))
 
-    def compile(self, folder, name, rendered, key):
-        """The graph's C and cffi's wrapper compile in parallel (the wrapper at -O1), then
-        link. cffi writes the wrapper (emit_c_code); the C compiler builds both objects and
-        the extension module, so the generated .c itself stays free of Python."""
+    def glue_flags(self):
+        """The flags of the entry points and cffi's wrapper: -O1 (calls in sequence and
+        copies; the optimizer loops raise their own level) with the target's other flags."""
+        return [f for f in self.flags if not f.startswith("-O")] + ["-O1"]
+
+    def compile(self, folder, name, rendered, key, root=None):
+        """The graph's translation units and cffi's wrapper compile side by side, then link
+        with the shared kernels' object (found in the cache, or compiled there meanwhile).
+
+        Split (rendered.units): the operator kernels at the target's flags, the entry points
+        and the wrapper at glue_flags. One unit (no units): it compiles at the target's flags.
+        cffi writes the wrapper (emit_c_code); the C compiler builds every object and the
+        extension module, so the generated .c files stay free of Python."""
         modname = _module_name(key)
         src = os.path.join(folder, name + self.suffix)
         write_private(src, rendered.source)
@@ -151,21 +206,56 @@ class CTarget(Target):
         wrapper = self._write_wrapper(folder, name, rendered.cdef, modname)
         cc = shlex.split(compiler_command())
         include = sysconfig.get_paths()["include"]
+        kernels = [t for kind, t in rendered.units if kind == "kernels"]
+        shared = [t for kind, t in rendered.units if kind == "shared"]
+        low = self.glue_flags() if rendered.units else ["-O1"]
         objs = [os.path.join(folder, name + ".o"), os.path.join(folder, modname + ".o")]
-        jobs = [cc + self.flags + ["-fPIC", "-c", src, "-o", objs[0]],
-                cc + ["-O1", "-fPIC", "-I", include, "-I", folder, "-c", wrapper, "-o", objs[1]]]
+        jobs = [cc + (low if rendered.units else self.flags) + ["-fPIC", "-c", src, "-o", objs[0]],
+                cc + low + ["-fPIC", "-I", include, "-I", folder, "-c", wrapper, "-o", objs[1]]]
+        for i, text in enumerate(kernels):
+            part = os.path.join(folder, "%s_k%d%s" % (name, i, self.suffix))
+            write_private(part, text)
+            objs.append(part[:-len(self.suffix)] + ".o")
+            jobs.append(cc + self.flags + ["-fPIC", "-c", part, "-o", objs[-1]])
+        jobs.sort(key=lambda job: job[-3] == wrapper)     # the wrapper last (it is quick)
         out = os.path.join(folder, modname + importlib.machinery.EXTENSION_SUFFIXES[0])
-        link = cc + ["-shared"] + (["-undefined", "dynamic_lookup"] if sys.platform == "darwin"
-                                   else []) + ["-o", out] + objs + \
-            [f for f in self.flags if f == "-fopenmp"]
         what = "C compilation of %s" % name
-        _build.run_compiler(what, jobs, compiler_command())
+        found = _SharedJob(self, shared[0], root) if shared else None
+        try:
+            _build.run_compiler(what, jobs, compiler_command())
+        finally:
+            linked = found.result() if found else []
+        link = cc + ["-shared"] + (["-undefined", "dynamic_lookup"] if sys.platform == "darwin"
+                                   else []) + ["-o", out] + objs + linked + \
+            [f for f in self.flags if f == "-fopenmp"]
         _build.run_compiler(what, [link], compiler_command())
         for obj in objs:
             os.unlink(obj)
         if not os.path.isfile(out):
             raise MXNetError("%s failed: the linker wrote no %s" % (what, os.path.basename(out)))
         return out
+
+    def shared_object(self, text, root=None):
+        """The object of the shared kernels' translation unit `text` for this compiler and
+        flags: from the cache (<root>/shared), compiled into it when missing."""
+        key = _build.cache_key(self, ("shared", text))
+        shard = os.path.join(root or _build.cache_root(), "shared", key[:2])
+        cc = shlex.split(compiler_command())
+
+        def compile_object(folder):
+            src = os.path.join(folder, "mxc_shared.c")
+            obj = os.path.join(folder, "mxc_shared.o")
+            write_private(src, text)
+            _build.run_compiler("C compilation of the shared kernels",
+                                [cc + self.flags + ["-fPIC", "-c", src, "-o", obj]],
+                                compiler_command())
+            if not os.path.isfile(obj):
+                raise MXNetError("C compilation of the shared kernels wrote no object")
+            return obj
+        path, _folder, _compiled = fetch_or_build_object(
+            shard, key, compile_object, {"what": "shared kernels", "flags": self.flags,
+                                         "cc": compiler_command()})
+        return path
 
     @staticmethod
     def _write_wrapper(folder, name, cdef, modname):
@@ -220,7 +310,7 @@ class CudaTarget(Target):
         source, cdef = cuda.render(plan, metric_io=metric_io)
         return Rendered(source, "", cdef)
 
-    def compile(self, folder, name, rendered, key):
+    def compile(self, folder, name, rendered, key, root=None):
         """nvcc <name>.cu -> lib<name>.so; MXNetError with nvcc's first lines on failure."""
         nvcc = build_cuda.require_nvcc()
         src = os.path.join(folder, name + self.suffix)
