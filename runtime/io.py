@@ -10,7 +10,7 @@ import numpy as np
 from .base import MXNetError
 from .ndarray import NDArray, array, concat
 
-__all__ = ["DataDesc", "DataBatch", "DataIter", "NDArrayIter", "ResizeIter",
+__all__ = ["DataDesc", "DataBatch", "DataIter", "NDArrayIter", "ResizeIter", "LibSVMIter",
            "PrefetchingIter", "CSVIter", "MNISTIter"]
 
 # A named logger: a message here before the user's logging.basicConfig must not configure the
@@ -775,6 +775,12 @@ class MNISTIter(_NativeIter):
                          0, None)
         self._loc += self.batch_size
         return True
+
+
+def LibSVMIter(*args, **kwargs):  # noqa: N802  (MXNet's name)
+    """MXNet's LibSVMIter: csr data batches from LibSVM-style files (see mx.nd.sparse)."""
+    from .sparse import LibSVMIter as make
+    return make(*args, **kwargs)
 
 
 def ImageRecordIter(*args, **kwargs):  # noqa: N802  (MXNet's name)

@@ -696,3 +696,160 @@ def row_sparse_views(grad, weight):
     rows = np.arange(weight.shape[0], dtype=_INDEX_DTYPE)
     return (RowSparseNDArray(grad._data, grad.context),
             RowSparseNDArray(weight._data, weight.context, rows))
+
+
+# --------------------------------------------------------------------------- LibSVMIter
+
+
+def _libsvm_files(path, what):
+    import os
+    if os.path.isdir(path):
+        names = sorted(os.path.join(path, n) for n in os.listdir(path)
+                       if os.path.isfile(os.path.join(path, n)))
+        if not names:
+            raise MXNetError("LibSVMIter: %s directory %s holds no files" % (what, path))
+        return names
+    return [path]
+
+
+def read_libsvm(path, width, what, num_parts=1, part_index=0):
+    """(leading values, indptr, column indices, values) of the LibSVM-style lines in `path`
+    (a file or a directory of files): `value idx:val idx:val ...` with zero-based column
+    indices below `width`, increasing within a line. Errors name the file and line.
+
+    With num_parts > 1, only the lines of part `part_index` are kept: the files are split as
+    one byte stream into num_parts ranges of ceil(size / num_parts) bytes, each boundary
+    moved past the end of the line it falls in (the line-aligned byte split of MXNet's
+    readers, so parts may be uneven)."""
+    leading, indptr, cols, vals = [], [0], [], []
+    files = []
+    for fname in _libsvm_files(path, what):
+        try:
+            with open(fname, "rb") as handle:
+                files.append((fname, handle.read()))
+        except OSError as err:
+            raise MXNetError("LibSVMIter: cannot read %s %s: %s" % (what, fname, err)) \
+                from None
+    total = sum(len(raw) for _, raw in files)
+    step = -(-total // num_parts)
+    lo, hi = part_index * step, min((part_index + 1) * step, total)
+    start = 0
+    for fname, raw in files:
+        begin, end = _aligned(raw, lo - start), _aligned(raw, hi - start)
+        start += len(raw)
+        lines = raw[begin:end].decode("utf-8", "replace").split("\n")
+        first = raw[:begin].count(b"\n") + 1
+        for lineno, line in enumerate(lines, first):
+            fields = line.split()
+            if not fields:
+                continue
+            where = "LibSVMIter: %s %s line %d" % (what, fname, lineno)
+            try:
+                leading.append(float(fields[0]))
+                last = -1
+                for field in fields[1:]:
+                    index, sep, value = field.partition(":")
+                    if not sep:
+                        raise ValueError(field)
+                    col = int(index)
+                    if not 0 <= col < width:
+                        raise MXNetError("%s: feature index %d is out of range [0, %d) "
+                                         "(indices are zero-based)" % (where, col, width))
+                    if col <= last:
+                        raise MXNetError("%s: feature indices must be increasing, got "
+                                         "%d after %d" % (where, col, last))
+                    last = col
+                    cols.append(col)
+                    vals.append(float(value))
+            except ValueError as err:
+                raise MXNetError("%s: cannot parse %r" % (where, str(err))) from None
+            indptr.append(len(cols))
+    return (np.asarray(leading, np.float32), np.asarray(indptr, _INDEX_DTYPE),
+            np.asarray(cols, _INDEX_DTYPE), np.asarray(vals, np.float32))
+
+
+def _aligned(raw, offset):
+    """`offset` in one file's bytes moved past the end of the line it falls in (0 and the
+    end stay; offsets outside the file clamp to it)."""
+    if offset <= 0:
+        return 0
+    if offset >= len(raw):
+        return len(raw)
+    newline = raw.find(b"\n", offset)
+    return len(raw) if newline < 0 else newline + 1
+
+
+class _LibSVMRows:
+    """Rows kept in CSR form; a row is expanded to dense only when batched."""
+
+    def __init__(self, indptr, cols, vals, width):
+        self.indptr, self.cols, self.vals = indptr, cols, vals
+        self.shape = (indptr.shape[0] - 1, width)
+        self.dtype = np.dtype(np.float32)
+
+    def __getitem__(self, row):
+        dense = np.zeros(self.shape[1], np.float32)
+        lo, hi = self.indptr[row], self.indptr[row + 1]
+        dense[self.cols[lo:hi]] = self.vals[lo:hi]
+        return dense
+
+
+def LibSVMIter(data_libsvm, data_shape, label_libsvm="NULL", label_shape=(1,),  # noqa: N802
+               batch_size=None, round_batch=True, num_parts=1, part_index=0, **ignored):
+    """MXNet's LibSVMIter: csr batches of LibSVM-style lines with zero-based, increasing
+    feature indices. Without `label_libsvm` the label is each line's leading value (a dense
+    batch); with it, the label file's features form a csr label of `label_shape`. Only
+    round_batch=True, as MXNet: the last batch is completed from the start of the data."""
+    from .io import _BatchLoader
+
+    class _Iter(_BatchLoader):
+        def _copy_row(self, top):
+            self._data_buf[top] = self._rows[self._pos]
+            self._label_buf[top] = self._labels[self._pos]
+            self._index_buf[top] = self._pos
+            self._pos += 1
+
+        def iter_next(self):
+            if not _BatchLoader.iter_next(self):
+                return False
+            data, label, pad, index = self._current
+            label = CSRNDArray(label._data, label.context) if sparse_label else label
+            self._current = (CSRNDArray(data._data, data.context), label, pad, index)
+            return True
+
+        def get_data(self):
+            return self.getdata()
+
+    if batch_size is None:
+        raise MXNetError("LibSVMIter: batch_size is required")
+    if not round_batch:
+        raise MXNetError("LibSVMIter: only round_batch=True is supported (as MXNet's)")
+    data_shape, label_shape = _shape_tuple(data_shape), _shape_tuple(label_shape)
+    if len(data_shape) != 1 or len(label_shape) != 1:
+        raise MXNetError("LibSVMIter: data_shape and label_shape must be 1-D, got %s and %s"
+                         % (data_shape, label_shape))
+    if not (int(num_parts) >= 1 and 0 <= int(part_index) < int(num_parts)):
+        raise MXNetError("LibSVMIter: part_index %r must be in [0, num_parts=%r)"
+                         % (part_index, num_parts))
+    part = (int(num_parts), int(part_index))
+    leading, indptr, cols, vals = read_libsvm(data_libsvm, data_shape[0], "data_libsvm", *part)
+    n = indptr.shape[0] - 1
+    if n == 0:
+        raise MXNetError("LibSVMIter: data_libsvm %s has no rows (in part %d of %d)"
+                         % (data_libsvm, part_index, num_parts))
+    rows = _LibSVMRows(indptr, cols, vals, data_shape[0])
+    sparse_label = label_libsvm not in (None, "NULL")
+    if sparse_label:
+        _, lptr, lcols, lvals = read_libsvm(label_libsvm, label_shape[0], "label_libsvm",
+                                            *part)
+        if lptr.shape[0] != indptr.shape[0]:
+            raise MXNetError("LibSVMIter: label_libsvm %s has %d rows but data_libsvm %s has "
+                             "%d" % (label_libsvm, lptr.shape[0] - 1, data_libsvm, n))
+        labels = _LibSVMRows(lptr, lcols, lvals, label_shape[0])
+        label_rows = np.stack([labels[i] for i in range(n)])
+        label_batch = label_shape
+    else:
+        label_rows = leading.reshape(-1, 1)
+        label_batch = () if label_shape == (1,) else label_shape
+    return _Iter(data_libsvm, rows, label_rows, batch_size, True, "data", "softmax_label",
+                 label_batch)

@@ -464,3 +464,59 @@ def test_executors_take_sparse_arrays_and_compute_densely():
     np.testing.assert_array_equal(grad.indices.asnumpy(), [0, 1, 2, 3])
     with pytest.raises(MXNetError, match="unknown storage type 'coo'"):
         y.simple_bind(mx.cpu(), x=(3, 4), w=(4, 2), stype_dict={"x": "coo"})
+
+
+# ---- LibSVMIter ---------------------------------------------------------------------------
+
+SVM_DATA = "1.0 0:0.5 2:1.2\n-2.0\n-3.0 0:0.6 1:2.4 2:1.2\n4 2:-1.2\n"
+SVM_LABEL = "1.0\n-2.0 0:0.125\n-3.0 2:1.2\n4 1:1.0 2:-1.2\n"
+SVM_ROWS = np.array([[0.5, 0, 1.2], [0, 0, 0], [0.6, 2.4, 1.2], [0, 0, -1.2]], np.float32)
+SVM_LABEL_ROWS = np.array([[0, 0, 0], [0.125, 0, 0], [0, 0, 1.2], [0, 1, -1.2]], np.float32)
+
+
+def test_libsvm_iter_batches_wrap_as_mxnet(tmp_path):
+    (tmp_path / "data.t").write_text(SVM_DATA)
+    (tmp_path / "label.t").write_text(SVM_LABEL)
+    it = mx.io.LibSVMIter(data_libsvm=str(tmp_path / "data.t"), data_shape=(3,),
+                          label_libsvm=str(tmp_path / "label.t"), label_shape=(3,),
+                          batch_size=3)
+    assert it.provide_data[0].shape == (3, 3) and it.provide_label[0].shape == (3, 3)
+    # round_batch: the second batch is completed from the start (pad 2), and the next epoch
+    # continues after the rows already used
+    order = [[0, 1, 2], [3, 0, 1], [2, 3, 0], [1, 2, 3]]
+    pads = [0, 2, 1, 0]
+    seen = []
+    for _ in range(3):
+        for batch in it:
+            seen.append(batch)
+        it.reset()
+    assert len(seen) == 4
+    for batch, rows, pad in zip(seen, order, pads):
+        assert batch.data[0].stype == "csr" and batch.label[0].stype == "csr"
+        batch.data[0].check_format()
+        np.testing.assert_allclose(batch.data[0].asnumpy(), SVM_ROWS[rows])
+        np.testing.assert_allclose(batch.label[0].asnumpy(), SVM_LABEL_ROWS[rows])
+        assert batch.pad == pad
+    plain = mx.io.LibSVMIter(data_libsvm=str(tmp_path / "data.t"), data_shape=(3,),
+                             batch_size=2)
+    labels = [b.label[0].asnumpy().tolist() for b in plain]
+    assert labels == [[1.0, -2.0], [-3.0, 4.0]] and plain.provide_label[0].shape == (2,)
+
+
+def test_libsvm_iter_parts_and_bad_files(tmp_path):
+    path = tmp_path / "data.t"
+    path.write_text(SVM_DATA)
+    # 53 bytes in 2 parts of 27: the boundary falls in the third line, so part 0 takes
+    # lines 0-2 and part 1 the last one
+    parts = [[b.label[0].asnumpy()[0] for b in mx.io.LibSVMIter(
+        data_libsvm=str(path), data_shape=(3,), batch_size=1, num_parts=2, part_index=k)]
+        for k in range(2)]
+    assert parts == [[1.0, -2.0, -3.0], [4.0]]
+    for text, message in (("1 -1:0.5\n", "out of range"), ("1 3:0.5\n", "out of range"),
+                          ("1 2:0.5 1:1\n", "increasing"), ("1 x:0.5\n", "cannot parse")):
+        path.write_text(text)
+        with pytest.raises(MXNetError, match=message):
+            mx.io.LibSVMIter(data_libsvm=str(path), data_shape=(3,), batch_size=1)
+    with pytest.raises(MXNetError, match="round_batch"):
+        mx.io.LibSVMIter(data_libsvm=str(path), data_shape=(3,), batch_size=1,
+                         round_batch=False)
