@@ -16,6 +16,7 @@ their batch axis (merge_multi_context), and metrics are updated once per context
 """
 import copy
 import functools
+import os
 
 import numpy as np
 
@@ -147,15 +148,17 @@ def as_one_context(calls):
 # the same time, one thread each (the compiled calls release the GIL and keep no shared
 # state); below it a thread hand-off costs more than it saves.
 CONCURRENT_SIZE = 1 << 18
-_POOL = []          # [(ThreadPoolExecutor, its number of threads)] once needed
+_POOL = []      # [(ThreadPoolExecutor, its number of threads, the process it belongs to)]
 
 
 def _concurrently(calls):
-    """Run calls (one per context), the first in this thread, the rest in a thread pool."""
-    if not _POOL or _POOL[0][1] < len(calls) - 1:
+    """Run calls (one per context), the first in this thread, the rest in a thread pool (a
+    new one in a forked child, which has none of its parent's threads)."""
+    if not _POOL or _POOL[0][1] < len(calls) - 1 or _POOL[0][2] != os.getpid():
         from concurrent.futures import ThreadPoolExecutor
         _POOL[:] = [(ThreadPoolExecutor(max_workers=len(calls) - 1,
-                                        thread_name_prefix="mxc-context"), len(calls) - 1)]
+                                        thread_name_prefix="mxc-context"), len(calls) - 1,
+                     os.getpid())]
     futures = [_POOL[0][0].submit(call) for call in calls[1:]]
     errors = []
     try:

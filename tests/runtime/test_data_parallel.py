@@ -487,3 +487,33 @@ def test_fit_matches_mxnet(inputs, net, run):
     want = recorded(net, "fit-" + run)
     assert sorted(got) == sorted(want)
     assert_matches(got, want)
+
+
+def test_a_forked_child_gets_its_own_context_threads(inputs, monkeypatch):
+    import os
+    import time
+    from mxc.module import data_parallel as dp
+    monkeypatch.setattr(dp, "CONCURRENT_SIZE", 0)
+    mod = _bound(inputs, for_training=False)
+    batch = _batch(inputs, 0)
+    mod.forward(batch, is_train=False)              # the pool exists in this process
+    want = mod.get_outputs()[0].asnumpy()
+    pid = os.fork()
+    if pid == 0:                                    # the child: a forward must not hang
+        code = 1
+        try:
+            mod.forward(batch, is_train=False)
+            code = 0 if np.array_equal(mod.get_outputs()[0].asnumpy(), want) else 2
+        finally:
+            os._exit(code)
+    deadline = time.time() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.time() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child's forward hung")
+        time.sleep(0.05)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
