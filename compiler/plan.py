@@ -92,6 +92,7 @@ class Plan:
         self.size = ALIGN_BYTES // self.itemsize      # header: generator state
         self.args, self.aux, self.outputs, self.nodes = [], [], [], []
         self.internals = {}                           # output name -> Tensor
+        self.backward_internals = {}                  # backward output -> (Tensor|None, shape)
         self.zero_fill, self.sums = [], []            # backward prologue / edge sums
         self.param_begin = self.param_end = 0
         self.workspace = None
@@ -184,6 +185,7 @@ def make_plan(symbol, input_shapes, data_names=(), label_names=(), grad_req=None
     add_workspace(plan, views)
     for v in views:
         kernel_args(v, value_of, grad_of)
+    plan.backward_internals = backward_outputs(views)
     plan.nodes = views
     plan.regions["activations"] = plan.size - inputs_end
     return plan
@@ -550,6 +552,23 @@ def written_inputs(v):
     """Input slots of view `v` that its forward kernel writes."""
     return {slot for op, when, slots in WRITTEN_INPUTS if v.op == op and when(v.p)
             for slot in slots}
+
+
+def backward_outputs(views):
+    """{name: (Tensor or None, shape)} of the input gradients each backward pass writes, in
+    backward order, named as MXNet names its backward nodes' outputs (`<node>_backward_output`,
+    with the input's index when the node has several inputs); None for an input whose
+    gradient is not needed (MXNet leaves that output unwritten)."""
+    out = {}
+    for v in reversed(views):
+        if not v.needs_backward:
+            continue
+        slots = list(v.slots_in)
+        for k, slot in enumerate(slots):
+            suffix = "output%d" % k if len(slots) > 1 else "output"
+            out["%s_backward_%s" % (v.node.name, suffix)] = (v.bwd_grad.get(slot),
+                                                             tuple(v.shape[slot] or ()))
+    return out
 
 
 def kernel_args(v, value_of, grad_of):

@@ -70,7 +70,7 @@ class HostMemory:
 
     def __init__(self, ex):
         self.ex = ex
-        self.arena = aligned_zeros(ex.plan.size, ex.dtype)
+        self.arena = self.host_arena = aligned_zeros(ex.plan.size, ex.dtype)
         self.relink()
         views = ex.plan_views(self.arena)
         (self.arg_arrays, self.grad_arrays, self.aux_arrays, self.outputs, self.head_grads,
@@ -190,6 +190,17 @@ class Executor:
     head_grads = property(lambda self: self.memory.head_grads)
     internals = property(lambda self: self.memory.internals)
     arena = property(lambda self: self.memory.arena, doc="The host arena (CPU only).")
+
+    def backward_internals(self):
+        """{name: array} of the input gradients every backward pass wrote (the plan's
+        backward_internals, MXNet's backward-node outputs), zeros for those not computed."""
+        self.memory.internals                   # noqa: B018 (the whole arena, synchronised)
+        arena = self.memory.host_arena
+        out = {}
+        for name, (t, shape) in self.plan.backward_internals.items():
+            out[name] = (arena[t.offset:t.offset + t.size].reshape(t.shape) if t is not None
+                         else np.zeros(shape, arena.dtype))
+        return out
 
     @property
     def mem(self):

@@ -94,7 +94,7 @@ class DeviceMemory:
     def __init__(self, ex):
         self.ex, plan = ex, ex.plan
         self.lib, self.ffi = ex.lib, ex.ffi
-        self._host = aligned_zeros(plan.size, ex.dtype)
+        self._host = self.host_arena = aligned_zeros(plan.size, ex.dtype)
         self._dev = self._alloc(plan.size)
         # the host-writable span: params, grads, aux, bound inputs (contiguous), head grads
         self._upload_span = (plan.param_begin, plan.size - plan.regions["activations"])

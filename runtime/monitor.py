@@ -64,6 +64,19 @@ class Monitor(object):
             if name not in inputs:
                 self.stat_helper(name, NDArray(array.copy()))
 
+    def collect_backward(self, target):
+        """Called after a backward pass: every backward node's input gradients, named as
+        MXNet names them (`fc1_backward_output0`, ...), in backward order. A gradient the
+        graph does not need (of data, of a label) is reported as zeros, the value MXNet
+        leaves in such an output."""
+        if not self.activated:
+            return
+        from .ndarray import NDArray
+        ex = _executor_of(target)
+        grads = getattr(ex, "backward_internals", None)
+        for name, array in (grads() if grads is not None else {}).items():
+            self.stat_helper(name, NDArray(array.copy()))
+
     def tic(self):
         """Start a batch; statistics are collected when step % interval == 0."""
         if self.step % self.interval == 0:

@@ -453,6 +453,10 @@ class Executor:
         self._exec.backward()
         self._after_call()
         self._hand_out_gradients()
+        if self._monitor is not None and hasattr(self._exec, "backward_internals"):
+            callback = self._monitor[0]
+            for name, view in self._exec.backward_internals().items():
+                callback(name, NDArray(view.astype(self._stored), self._ctx))
 
     def _out_grads_list(self, out_grads):
         if out_grads is None:

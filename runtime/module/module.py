@@ -1106,6 +1106,8 @@ class Module(BaseModule):
                 _dp.load_head_grads(self._symbol, self._execs, self._context_slices(),
                                     _as_list(out_grads))
             _dp.backward(self._execs)
+            for ex in self._execs if self._monitor is not None else ():
+                self._monitor.collect_backward(ex)
             return
         ex = self._exec
         if out_grads is not None:
@@ -1113,6 +1115,8 @@ class Module(BaseModule):
                 if hg is not None:
                     hg[...] = _as_numpy(g)
         ex.backward()
+        if self._monitor is not None:
+            self._monitor.collect_backward(self)
 
     def get_outputs(self, merge_multi_context=True):
         self._check_ready("get_outputs", params=True)

@@ -532,11 +532,16 @@ def test_monitor_prints_output_statistics(caplog):
         mod.fit(mx.io.NDArrayIter(x, y, BATCH), num_epoch=1, monitor=mon)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith('Batch:')]
     names = [line.split()[2] for line in lines]
-    # batches 1 and 3 of 4 are monitored; outputs then arguments, sorted by name
-    assert names == ['fc1_bias', 'fc1_output', 'fc1_weight', 'tanh1_output'] * 2
-    assert lines[0].startswith('Batch:       1 fc1_bias')
+    # batches 1 and 3 of 4 are monitored; forward and backward node outputs (MXNet's
+    # names: a backward node's outputs are its forward node's input gradients) then
+    # arguments, sorted by name
+    assert names == ['fc1_backward_output0', 'fc1_backward_output1', 'fc1_backward_output2',
+                     'fc1_bias', 'fc1_output', 'fc1_weight', 'tanh1_backward_output',
+                     'tanh1_output'] * 2
+    assert lines[0].startswith('Batch:       1 fc1_backward_output0')
     h = x[:BATCH] @ arg0['fc1_weight'].T + arg0['fc1_bias']
-    first_fc1 = float(lines[1].split()[3])
+    first_fc1 = float(lines[4].split()[3])
+    assert float(lines[0].split()[3]) == 0      # the data's gradient: not needed, zeros
     assert first_fc1 == pytest.approx(np.linalg.norm(h) / np.sqrt(h.size), rel=1e-5)
 
 
@@ -688,3 +693,33 @@ def test_fix_gamma_graph_trains_a_whole_epoch_per_call(monkeypatch):
     assert calls == [5, 5]
     np.testing.assert_allclose(params_np(mod)['bn1_gamma'], np.full(6, 1 - 0.1 * 0.2),
                                rtol=1e-6)
+
+
+def test_monitor_reports_backward_node_outputs_as_input_gradients():
+    x, y = toy_data()
+    mod = bound_module()
+    arg = params_np(mod)
+    mon = mx.mon.Monitor(1, stat_func=lambda a: a, pattern='.*backward.*')
+    mod.install_monitor(mon)
+    batch = mx.io.DataBatch([mx.nd.array(x[:BATCH])], [mx.nd.array(y[:BATCH])])
+    mon.tic()
+    mod.forward_backward(batch)
+    mon.queue.sort(key=lambda item: item[1])
+    got = {name: value.asnumpy() for _, name, value in mon.queue}
+    assert sorted(got) == ['fc1_backward_output0', 'fc1_backward_output1',
+                           'fc1_backward_output2', 'fc2_backward_output0',
+                           'fc2_backward_output1', 'fc2_backward_output2',
+                           'softmax_backward_output0', 'softmax_backward_output1',
+                           'tanh1_backward_output']
+    h = np.tanh(x[:BATCH] @ arg['fc1_weight'].T + arg['fc1_bias'])
+    z = h @ arg['fc2_weight'].T + arg['fc2_bias']
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    dz = p - np.eye(3)[y[:BATCH].astype(int)]
+    np.testing.assert_allclose(got['softmax_backward_output0'], dz, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got['fc2_backward_output0'], dz @ arg['fc2_weight'],
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got['fc2_backward_output1'], dz.T @ h, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got['tanh1_backward_output'],
+                               (dz @ arg['fc2_weight']) * (1 - h * h), rtol=1e-5, atol=1e-6)
+    assert not got['fc1_backward_output0'].any()       # the data's gradient: not computed
