@@ -27,6 +27,21 @@ class _Contrib:
 contrib = _Contrib()
 
 
+class _Sparse:
+    """mx.sym.sparse: MXNet's operators with sparse storage support (dot, elemwise_add,
+    square_sum, ...); graphs compute densely, so each is the operator itself."""
+
+    def __getattr__(self, name):
+        from .compiler import ops
+        for candidate in ("_square_sum" if name == "square_sum" else name, "_sparse_" + name):
+            if candidate in ops.FUNCTIONS:
+                return getattr(_impl, candidate)
+        raise AttributeError("mx.sym.sparse has no operator %r" % name)
+
+
+sparse = _Sparse()
+
+
 def __dir__():
     from .compiler import ops
     return sorted(set(globals()) | set(ops.FUNCTIONS))

@@ -344,6 +344,13 @@ def test_contrib_sparse_embedding_is_the_dense_embedding():
                               [table[ids.astype(int)]], dtype=np.float64)
     with pytest.raises(AttributeError, match="contrib has no operator"):
         mx.sym.contrib.NoSuchOperator
+    # mx.sym.sparse: the operators themselves (dense computation)
+    s = mx.sym.sparse.dot(idx, w, transpose_a=True)
+    assert json.loads(s.tojson())["nodes"][-1]["op"] == "dot"
+    assert mx.sym.sparse.square_sum is mx.sym._internal._square_sum or \
+        mx.sym.sparse.square_sum.__name__ == "_square_sum"
+    with pytest.raises(AttributeError, match="sparse has no operator"):
+        mx.sym.sparse.NoSuchOperator
 
 
 # ---- against MXNet 1.9.1's recordings ----------------------------------------------------

@@ -47,6 +47,8 @@ MODULE_RUNS = {
     "sgd": {"learning_rate": 0.1, "momentum": 0.9, "wd": 0.01},
     "sgd_std": {"learning_rate": 0.1, "momentum": 0.9, "wd": 0.01, "lazy_update": False},
     "adam": {"learning_rate": 0.05, "wd": 0.01},
+    "adagrad": {"learning_rate": 0.1},
+    "ftrl": {"learning_rate": 0.1, "lamda1": 0.001},
 }
 
 
