@@ -1082,8 +1082,49 @@ _AUG_DEFAULTS = dict(resize=-1, rand_crop=False, random_resized_crop=False,
                      max_shear_ratio=0.0, max_crop_size=-1, min_crop_size=-1,
                      max_random_scale=1.0, min_random_scale=1.0, max_random_area=1.0,
                      min_random_area=1.0, max_img_size=1e10, min_img_size=0.0, rotate=-1,
-                     fill_value=255, inter_method=1, pad=0, rand_mirror=False, mirror=False)
-_DRAWS_PER_RECORD = 48
+                     fill_value=255, inter_method=1, pad=0, rand_mirror=False, mirror=False,
+                     brightness=0.0, contrast=0.0, saturation=0.0, pca_noise=0.0, random_h=0,
+                     random_s=0, random_l=0)
+_DRAWS_PER_RECORD = 64
+# ImageNet's RGB eigenvalues and eigenvectors (columns) for pca_noise, as MXNet's
+_PCA_EIGVAL = np.array([55.46, 4.794, 1.148])
+_PCA_EIGVEC = np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
+                        [-0.5836, -0.6948, 0.4203]])
+
+
+def _rgb_to_hls_u8(rgb):
+    """OpenCV's 8-bit HLS of an (H, W, 3) uint8 RGB image: H in [0, 180) (degrees / 2), L and
+    S in [0, 255], each rounded."""
+    x = rgb.astype(np.float64) / 255.0
+    vmax, vmin = x.max(axis=2), x.min(axis=2)
+    diff = vmax - vmin
+    light = (vmax + vmin) / 2
+    grey = diff == 0
+    safe = np.where(grey, 1.0, diff)
+    sat = np.where(light < 0.5, diff / np.where(grey, 1.0, vmax + vmin),
+                   diff / np.where(grey, 1.0, 2.0 - vmax - vmin))
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    hue = np.where(vmax == r, (g - b) / safe,
+                   np.where(vmax == g, 2.0 + (b - r) / safe, 4.0 + (r - g) / safe)) * 60.0
+    hue = np.where(grey, 0.0, np.mod(hue, 360.0))
+    sat = np.where(grey, 0.0, sat)
+    return np.stack([np.rint(hue / 2) % 180, np.rint(light * 255), np.rint(sat * 255)], axis=2)
+
+
+def _hls_to_rgb_u8(hls):
+    """(H, W, 3) uint8 RGB of OpenCV-style 8-bit HLS values (H in degrees / 2)."""
+    hue = hls[..., 0] * 2.0 / 360.0
+    light, sat = hls[..., 1] / 255.0, hls[..., 2] / 255.0
+    q = np.where(light < 0.5, light * (1 + sat), light + sat - light * sat)
+    p = 2 * light - q
+
+    def channel(t):
+        t = np.mod(t, 1.0)
+        return np.where(t < 1 / 6.0, p + (q - p) * 6 * t,
+                        np.where(t < 0.5, q, np.where(t < 2 / 3.0, p + (q - p) * (2 / 3.0 - t) * 6,
+                                                      p)))
+    rgb = np.stack([channel(hue + 1 / 3.0), channel(hue), channel(hue - 1 / 3.0)], axis=2)
+    return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
 
 
 class _DefaultAugmenter:
@@ -1105,7 +1146,10 @@ class _DefaultAugmenter:
     resized to data_shape; else data_shape's window at a random (`rand_crop`) or the centred
     position; an image smaller than data_shape is first enlarged to cover it (bilinear,
     keeping its aspect: to data_shape's height, then to its width);
-    (5) mirrored always (`mirror`) or with probability 1/2 (`rand_mirror`).
+    (5) mirrored always (`mirror`) or with probability 1/2 (`rand_mirror`); (6) colour:
+    random_h / random_l / random_s shifts of OpenCV's 8-bit HLS channels, then brightness,
+    contrast and saturation jitter in a random order and pca_noise lighting (see
+    `_colour_jitter`; on grey images brightness and contrast only).
     """
 
     def __init__(self, out_h, out_w, params):
@@ -1128,6 +1172,9 @@ class _DefaultAugmenter:
         self.fill, self.pad = int(p["fill_value"]), int(p["pad"])
         self.inter = int(p["inter_method"])
         self.mirror, self.rand_mirror = bool(p["mirror"]), bool(p["rand_mirror"])
+        self.brightness, self.contrast = float(p["brightness"]), float(p["contrast"])
+        self.saturation, self.pca_noise = float(p["saturation"]), float(p["pca_noise"])
+        self.hls = (int(p["random_h"]), int(p["random_l"]), int(p["random_s"]))
         self._check()
         aspect_on = (self.max_aspect != 0.0) if self.min_aspect is None \
             else (self.min_aspect != 1.0 or self.max_aspect != 1.0)
@@ -1146,6 +1193,10 @@ class _DefaultAugmenter:
             fail("inter_method must be 0-4, 9 or 10, got %d" % self.inter)
         if self.max_angle < 0 or self.max_shear < 0 or self.pad < 0:
             fail("max_rotate_angle, max_shear_ratio and pad must not be negative")
+        if min(self.brightness, self.contrast, self.saturation, self.pca_noise) < 0 \
+                or min(self.hls) < 0:
+            fail("brightness, contrast, saturation, pca_noise and random_h / random_s / "
+                 "random_l must not be negative")
         if not 0 <= self.fill <= 255:
             fail("fill_value must be in 0..255, got %d" % self.fill)
         if not 0 < self.min_scale <= self.max_scale:
@@ -1211,7 +1262,48 @@ class _DefaultAugmenter:
         img = self._crop(img, draws, where)
         if self.mirror or (self.rand_mirror and draws.uniform() < 0.5):
             img = img[:, ::-1]
+        if any(self.hls):
+            img = self._hls_jitter(img, draws)
+        if self.brightness or self.contrast or self.saturation or self.pca_noise:
+            img = self._colour_jitter(img, draws)
         return img
+
+    def _hls_jitter(self, img, draws):
+        """random_h / random_l / random_s: integers in [-v, v] added to OpenCV's 8-bit HLS
+        channels (H clipped to [0, 180], L and S to [0, 255])."""
+        if img.shape[2] != 3:
+            return img
+        hls = _rgb_to_hls_u8(img)
+        for chan, (limit, top) in enumerate(zip(self.hls, (180, 255, 255))):
+            delta = int(draws.uniform() * limit * 2 - limit)
+            hls[..., chan] = np.clip(hls[..., chan] + delta, 0, top)
+        return _hls_to_rgb_u8(hls)
+
+    def _colour_jitter(self, img, draws):
+        """brightness, contrast, saturation (in a random order; each a factor 1 + u, u
+        uniform in [-v, v]: the image scaled, blended with its mean grey, blended with its
+        per-pixel grey) and pca_noise (AlexNet's lighting: ImageNet's eigenvectors times
+        eigenvalues times alpha ~ N(0, pca_noise) added), in float, rounded back to uint8."""
+        x = img.astype(np.float32)
+        coef = _GRAY_COEF[:x.shape[2]] if x.shape[2] == 3 else np.ones(1, np.float32)
+        keys = [draws.uniform() for _ in range(3)]
+        for step in np.argsort(keys, kind="stable"):
+            if step == 0 and self.brightness:
+                x = x * np.float32(1 + draws.uniform(-self.brightness, self.brightness))
+            elif step == 1 and self.contrast:
+                alpha = np.float32(1 + draws.uniform(-self.contrast, self.contrast))
+                grey = np.float32((x @ coef).mean())
+                x = x * alpha + grey * (1 - alpha)
+            elif step == 2 and self.saturation and x.shape[2] == 3:
+                alpha = np.float32(1 + draws.uniform(-self.saturation, self.saturation))
+                grey = (x @ coef)[:, :, None]
+                x = x * alpha + grey * (1 - alpha)
+        if self.pca_noise and x.shape[2] == 3:
+            # three normal draws by Box-Muller from six uniforms
+            u = np.array([draws.uniform() for _ in range(6)])
+            normal = np.sqrt(-2 * np.log(1 - u[:3])) * np.cos(2 * np.pi * u[3:])
+            x = x + (_PCA_EIGVEC @ (normal * self.pca_noise * _PCA_EIGVAL)).astype(np.float32)
+        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
     def _crop(self, img, draws, where):
         out_h, out_w = self.out_h, self.out_w

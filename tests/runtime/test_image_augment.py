@@ -192,8 +192,9 @@ def test_parameter_errors_name_the_parameter(tmp_path):
              (dict(min_crop_size=4), "min_crop_size and max_crop_size"),
              (dict(rotate=10, inter_method=2), "built for inter_method 1 .* got inter_method 2"),
              (dict(mean_img=str(tmp_path / "m.nd"), dtype="uint8"), "mean_img"),
-             (dict(brightness=0.2, contrast=0.1), r"unsupported parameters \['brightness', "
-                                                   r"'contrast'\]")]
+             (dict(brightness=-0.1), "brightness, contrast, saturation, pca_noise"),
+             (dict(max_random_contrast=0.2, max_random_illumination=0.1),
+              r"unsupported parameters \['max_random_contrast', 'max_random_illumination'\]")]
     for extra, message in cases:
         with pytest.raises(MXNetError, match=message):
             mx.io.ImageRecordIter(**base, **extra)
@@ -226,3 +227,113 @@ def test_prefetch_keeps_runs_reproducible(tmp_path):
             np.testing.assert_array_equal(d1, d2)
             np.testing.assert_array_equal(l1, l2)
             assert p1 == p2
+
+
+def colorsys_hls_u8(rgb):
+    """Independent reference: Python's colorsys, quantised as OpenCV's 8-bit HLS."""
+    import colorsys
+    out = np.zeros(rgb.shape, np.float64)
+    for idx in np.ndindex(rgb.shape[:2]):
+        h, l, s = colorsys.rgb_to_hls(*(rgb[idx] / 255.0))
+        out[idx] = (np.rint(h * 180) % 180, np.rint(l * 255), np.rint(s * 255))
+    return out
+
+
+def colorsys_rgb_u8(hls):
+    import colorsys
+    out = np.zeros(hls.shape, np.float64)
+    for idx in np.ndindex(hls.shape[:2]):
+        h, l, s = hls[idx]
+        out[idx] = colorsys.hls_to_rgb(h / 180.0, l / 255.0, s / 255.0)
+    return np.clip(np.rint(out * 255), 0, 255)
+
+
+def test_hls_conversions_match_colorsys():
+    rgb = np.random.RandomState(2).randint(0, 256, (16, 16, 3)).astype(np.uint8)
+    rgb[0, :4] = [[0, 0, 0], [255, 255, 255], [90, 90, 90], [255, 0, 0]]   # greys, a primary
+    hls = mximage._rgb_to_hls_u8(rgb)
+    ref = colorsys_hls_u8(rgb)
+    assert np.abs(hls - ref).max() <= 1 and np.mean(hls == ref) > 0.99
+    back = mximage._hls_to_rgb_u8(ref).astype(np.float64)
+    assert np.abs(back - colorsys_rgb_u8(ref)).max() <= 1
+
+
+def test_colour_jitter_against_numpy(tmp_path):
+    images = [smooth(10, 12, seed=i) for i in range(5)]
+    rec = write_rec(tmp_path / "j.rec", images)
+    coef = np.array([0.299, 0.587, 0.114])
+
+    def run(**kwargs):
+        it = mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 10, 12), batch_size=5,
+                                   dtype="uint8", seed_aug=9, **kwargs)
+        return [b.transpose(1, 2, 0).astype(np.float64) for b in next(it).data[0].asnumpy()]
+
+    def factor_fits(outs, model, low, high):
+        """Each output is model(img, a) rounded for one a in [low, high] (found by a fine
+        search), and the factors differ between images."""
+        found = []
+        for img, out in zip(images, outs):
+            grid = np.linspace(low, high, 2001)
+            errs = [np.abs(np.clip(np.rint(model(img.astype(np.float64), a)), 0, 255)
+                           - out).max() for a in grid]
+            assert min(errs) <= 1, min(errs)
+            found.append(grid[int(np.argmin(errs))])
+        assert np.ptp(found) > 0.01, found
+
+    factor_fits(run(brightness=0.3), lambda x, a: x * a, 0.7, 1.3)
+    factor_fits(run(contrast=0.4), lambda x, a: x * a + (x @ coef).mean() * (1 - a), 0.6, 1.4)
+    factor_fits(run(saturation=0.5),
+                lambda x, a: x * a + (x @ coef)[:, :, None] * (1 - a), 0.5, 1.5)
+    # pca_noise adds one RGB offset an image, in the span of ImageNet's eigenvectors
+    offsets = []
+    for img, out in zip(images, run(pca_noise=0.5)):
+        diff = out - img
+        inside = (out > 0) & (out < 255)
+        for c in range(3):
+            assert np.ptp(diff[:, :, c][inside[:, :, c]]) <= 1
+        offsets.append(np.median(diff.reshape(-1, 3), axis=0))
+    assert np.abs(np.array(offsets)).max() > 1
+    # random_l: one integer shift of the HLS lightness an image (the forward conversion is
+    # checked against colorsys above; ties of its rounding move a hue by one step)
+    shifts = []
+    for img, out in zip(images, run(random_l=40)):
+        hls = mximage._rgb_to_hls_u8(img)
+        errs = {}
+        for d in range(-40, 41):
+            moved = hls.copy()
+            moved[:, :, 1] = np.clip(moved[:, :, 1] + d, 0, 255)
+            errs[d] = np.abs(colorsys_rgb_u8(moved) - out).max()
+        best = min(errs, key=errs.get)
+        assert errs[best] <= 1, errs[best]
+        shifts.append(best)
+    assert len(set(shifts)) > 1, shifts
+
+
+def test_every_default_augmenter_keyword_at_once(tmp_path):
+    """The keywords MXNet's image-classification example passes (their no-op defaults, then a
+    strong augmentation): accepted, batches of the right shape and labels."""
+    images = [smooth(36, 40, seed=i) for i in range(6)]
+    rec = write_rec(tmp_path / "k.rec", images)
+    common = dict(path_imgrec=rec, path_imgidx="", label_width=1, mean_r=123.68, mean_g=116.779,
+                  mean_b=103.939, std_r=1.0, std_g=1.0, std_b=1.0, data_name="data",
+                  label_name="softmax_label", data_shape=(3, 32, 32), batch_size=3,
+                  preprocess_threads=2, shuffle=True, num_parts=1, part_index=0)
+    noop = dict(rand_crop=0, max_random_scale=1.0, pad=0, fill_value=127,
+                random_resized_crop=0, min_random_scale=1.0, max_aspect_ratio=0.0,
+                min_aspect_ratio=None, max_random_area=1.0, min_random_area=1.0,
+                min_crop_size=-1, max_crop_size=-1, brightness=0.0, contrast=0.0,
+                saturation=0.0, pca_noise=0.0, random_h=0, random_s=0, random_l=0,
+                max_rotate_angle=0, max_shear_ratio=0.0, rand_mirror=0)
+    strong = dict(noop, rand_crop=1, max_random_scale=1.1, min_random_scale=0.9, pad=2,
+                  max_aspect_ratio=0.25, brightness=0.4, contrast=0.4, saturation=0.4,
+                  pca_noise=0.1, random_h=36, random_s=50, random_l=50, max_rotate_angle=10,
+                  max_shear_ratio=0.1, rand_mirror=1)
+    plain = mx.io.ImageRecordIter(**common, **noop)
+    reference = mx.io.ImageRecordIter(**common)
+    for a, b in zip(plain, reference):
+        np.testing.assert_array_equal(a.data[0].asnumpy(), b.data[0].asnumpy())
+        np.testing.assert_array_equal(a.label[0].asnumpy(), b.label[0].asnumpy())
+    batches = list(mx.io.ImageRecordIter(**common, **strong))
+    assert len(batches) == 2 and all(b.data[0].shape == (3, 3, 32, 32) for b in batches)
+    assert sorted(np.concatenate([b.label[0].asnumpy() for b in batches])) == list(range(6))
+    assert all(np.isfinite(b.data[0].asnumpy()).all() for b in batches)
