@@ -162,7 +162,9 @@ def build(target, rendered, name="mxc", root=None):
 
 @functools.lru_cache(maxsize=1)
 def package_digest():
-    """sha256 over the compiler's Python sources and templates."""
+    """sha256 over the compiler's Python sources and templates, each by its path, size and
+    modification time (a stat per file: a bind that hits the cache reads none of them; any
+    edit, checkout or reinstall changes the time)."""
     from importlib import resources
     h = hashlib.sha256()
     roots = [os.path.dirname(os.path.abspath(__file__)),
@@ -173,9 +175,9 @@ def package_digest():
             for f in sorted(files):
                 if f.endswith((".py", ".j2")):
                     path = os.path.join(folder, f)
-                    h.update(os.path.relpath(path, root).encode("utf-8"))
-                    with open(path, "rb") as fh:
-                        h.update(fh.read())
+                    st = os.stat(path)
+                    h.update(("%s\0%d\0%d\0" % (os.path.relpath(path, root), st.st_size,
+                                                 st.st_mtime_ns)).encode("utf-8"))
     return h.hexdigest()
 
 
