@@ -191,6 +191,17 @@ class Executor:
     internals = property(lambda self: self.memory.internals)
     arena = property(lambda self: self.memory.arena, doc="The host arena (CPU only).")
 
+    # MXNet's executor dictionaries, as NDArrays over the same memory (what scripts reach
+    # through Module._exec_group.execs[k]); for a device arena, its host copies
+    arg_dict = property(lambda self: self._nd_dict(self.arg_arrays))
+    grad_dict = property(lambda self: self._nd_dict(self.grad_arrays))
+    aux_dict = property(lambda self: self._nd_dict(self.aux_arrays))
+
+    @staticmethod
+    def _nd_dict(views):
+        from .ndarray import NDArray
+        return {name: NDArray(view) for name, view in views.items()}
+
     def backward_internals(self):
         """{name: array} of the input gradients every backward pass wrote (the plan's
         backward_internals, MXNet's backward-node outputs), zeros for those not computed."""

@@ -228,6 +228,10 @@ class BucketingModule(BaseModule):
             _copy_optimizer_state(src, dst)
         if not same:
             self._unstash_params(src, dst)
+        if src is not None and self.for_training:     # 'add' keeps accumulating across buckets
+            for name, grad in src._exec.grad_arrays.items():
+                if dst._grad_reqs.get(name) == "add" and name in dst._exec.grad_arrays:
+                    dst._exec.grad_arrays[name][...] = grad
 
     def _stash_params(self, src, dst):
         """Keep the parameters (and their optimizer states) that src has and dst lacks: a later

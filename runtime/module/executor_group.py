@@ -69,7 +69,7 @@ class DataParallelExecutorGroup:
         group.logger = module.logger
         group.fixed_param_names = list(module._fixed_param_names)
         group.state_names = list(module._state_names)
-        group.grad_req = module._grad_req
+        group.grad_req = module._grad_reqs
         group._module = module
         group._refresh()
         return group

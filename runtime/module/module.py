@@ -458,7 +458,7 @@ class Module(BaseModule):
         self._data_shapes = self._label_shapes = None
         self._stored = None     # float16 for float16 data: the dtype of get_outputs /
         # get_input_grads (the executor computes float32)
-        self._grad_req = None
+        self._grad_req = self._grad_reqs = None
         self._monitor = None
         self._forwarded = False                          # a forward ran since the bind
         self._executors = {}                             # shapes -> Executor (reshape cache)
@@ -537,7 +537,8 @@ class Module(BaseModule):
                               stacklevel=2)
         self.for_training = for_training
         self.inputs_need_grad = inputs_need_grad
-        self._grad_req = self._make_grad_req(grad_req)
+        self._grad_req = grad_req           # as given (MXNet keeps it so)
+        self._grad_reqs = self._make_grad_req(grad_req)     # {argument: request}
         self._data_shapes, self._label_shapes = data_shapes, label_shapes
         self._stored = np.float16 if data_shapes and all(
             np.dtype(d.dtype) == np.float16 for d in data_shapes) else None
@@ -651,7 +652,7 @@ class Module(BaseModule):
                   if d.name in self._symbol.list_arguments()]
         ctx = self._context[k]
         ex = executor_for(self._symbol, shapes, data_names=self._data_names, label_names=labels,
-                          grad_req=self._grad_req, for_training=self.for_training,
+                          grad_req=self._grad_reqs, for_training=self.for_training,
                           logger=self.logger, fuse=fuse, optimizer_kinds=self._bind_kinds(),
                           device_id=ctx.device_id if ctx.device_type == "gpu" else None)
         self._executors[key] = ex
@@ -840,7 +841,7 @@ class Module(BaseModule):
                                    dtype=self._exec.dtype)
         slices = self._exec.state_slices(n_states)
         for i, name in enumerate(self._param_names):
-            if self._grad_req.get(name, "null") == "null":
+            if self._grad_reqs.get(name, "null") == "null":
                 continue
             weight = nd.NDArray(self._exec.arg_arrays[name])
             state = self._optimizer.create_state_multi_precision(i, weight) \
@@ -880,7 +881,7 @@ class Module(BaseModule):
 
     def _updated_params(self):
         return [(i, n) for i, n in enumerate(self._param_names)
-                if self._grad_req.get(n, "null") != "null"]
+                if self._grad_reqs.get(n, "null") != "null"]
 
     def _hyper_rows(self, nbatch):
         from ..compiler import optimizers as kernels
@@ -958,7 +959,7 @@ class Module(BaseModule):
         slices = self._exec.state_slices(self._opt_kernel[1])
         states = {}
         for i, name in enumerate(self._param_names):
-            if self._grad_req.get(name, "null") == "null":
+            if self._grad_reqs.get(name, "null") == "null":
                 continue
             shape = self._exec.arg_arrays[name].shape
             arrays = [state[sl].reshape(shape).copy() for sl in slices[name]]
@@ -1007,7 +1008,7 @@ class Module(BaseModule):
         """Write {parameter index: MXNet state object} into the compiled state buffer `state`."""
         slices = self._exec.state_slices(self._opt_kernel[1])
         for i, name in enumerate(self._param_names):
-            if i not in states or self._grad_req.get(name, "null") == "null":
+            if i not in states or self._grad_reqs.get(name, "null") == "null":
                 continue
             try:
                 arrays = self._optimizer._c_states_from_mx(i, states[i])

@@ -459,3 +459,25 @@ def test_sequential_fit_equals_fused_module_fit_and_python_loss_learns():
     assert acc > 0.9
     scores = hinge.predict(mx.io.NDArrayIter(x, y, batch_size=10)).asnumpy()
     assert scores.shape == (60, CLASSES) and np.mean(scores.argmax(1) == y) == acc
+
+
+def test_bucketing_grad_req_add_accumulates_across_buckets():
+    def sym_gen(key):
+        data = mx.sym.Variable('data')
+        weight = mx.sym.Variable('a', shape=(1,), init=mx.init.One())
+        return mx.sym.make_loss(mx.sym.broadcast_mul(data, weight) * key), ('data',), None
+
+    def step(mod, key, x):
+        mod.forward_backward(mx.io.DataBatch(
+            data=[mx.nd.array(x)], label=None, bucket_key=key,
+            provide_data=[mx.io.DataDesc('data', x.shape)]))
+        return mod._curr_module._exec_group.execs[0].grad_dict['a'].asnumpy()[0]
+
+    x = np.array([1.0, 2.0, 3.0])
+    for req, want in (('write', [6 * 10, 6 * 5]), ('add', [6 * 10, 6 * 10 + 6 * 5])):
+        mod = mx.mod.BucketingModule(sym_gen, default_bucket_key=10)
+        mod.bind(data_shapes=[('data', (3,))], for_training=True, grad_req=req)
+        mod.init_params()
+        got = [step(mod, 10, x), step(mod, 5, x)]
+        np.testing.assert_allclose(got, want)
+        assert mod._curr_module._grad_req == req        # kept as given, as MXNet keeps it
