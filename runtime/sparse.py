@@ -676,26 +676,74 @@ def record_bytes(arr):
     return b"".join(parts)
 
 
+def _sparse_gradient_sources(symbol, names, stypes):
+    """{parameter: sources} for the parameters in `names` whose gradient MXNet makes
+    row_sparse: every consumer is an Embedding with sparse_grad (or SparseEmbedding) taking
+    it as weight, a dot of a csr variable by it (no transposes), or _square_sum. A source
+    names the batch input whose values tell the rows MXNet stores: ("take", input name,
+    input_dim) for an Embedding over a variable, ("columns", input name) for a dot."""
+    import json
+    nodes = json.loads(symbol.tojson())["nodes"]
+    sources = {n: [] for n in names}
+    sparse_ok = {n: True for n in names}
+
+    def var(entry):
+        node = nodes[entry[0]]
+        return node["name"] if node["op"] == "null" else None
+
+    for node in nodes:
+        attrs = node.get("attrs") or {}
+        for slot, entry in enumerate(node.get("inputs", [])):
+            name = var(entry)
+            if name not in sources:
+                continue
+            op = node["op"]
+            if op in ("Embedding", "_contrib_SparseEmbedding") and slot == 1 and (
+                    op != "Embedding" or attrs.get("sparse_grad") in ("True", "true", "1")):
+                data = var(node["inputs"][0])
+                if data is not None:
+                    sources[name].append(("take", data, int(attrs["input_dim"])))
+            elif op == "dot" and slot == 1 and stypes.get(var(node["inputs"][0])) == "csr" \
+                    and attrs.get("transpose_a", "False") in ("False", "false", "0") \
+                    and attrs.get("transpose_b", "False") in ("False", "false", "0"):
+                sources[name].append(("columns", var(node["inputs"][0])))
+            elif op != "_square_sum":
+                sparse_ok[name] = False
+    return {n: src for n, src in sources.items() if sparse_ok[n]}
+
+
 def lazy_module_params(optimizer, symbol):
-    """Names of a Module's parameters declared row_sparse whose updates MXNet makes with the
-    optimizer's sparse (lazy) update; empty when there are none or the update is dense."""
-    names = {n for n, s in declared_stypes(symbol).items() if s == "row_sparse"}
+    """{name: sources} of a Module's parameters declared row_sparse that MXNet updates with
+    the optimizer's sparse (lazy) update: their gradient is row_sparse (see
+    _sparse_gradient_sources) and the optimizer has a sparse update; empty otherwise (a
+    dense gradient gets the dense update, as MXNet's storage fallback)."""
+    stypes = declared_stypes(symbol)
+    names = {n for n, s in stypes.items() if s == "row_sparse"}
     if not names:
-        return set()
+        return {}
     from . import optimizer as opt
     if getattr(optimizer, "lazy_update", False) or isinstance(optimizer, (opt.AdaGrad,
                                                                           opt.Ftrl)):
-        return names
-    return set()
+        return _sparse_gradient_sources(symbol, names, stypes)
+    return {}
 
 
-def row_sparse_views(grad, weight):
+def row_sparse_views(grad, weight, sources=(), inputs=None):
     """A Module's gradient and weight arrays (views of its memory) as MXNet hands a
-    row_sparse parameter to the updater: the weight stores every row, the gradient the rows
-    that received a non-zero gradient."""
-    rows = np.arange(weight.shape[0], dtype=_INDEX_DTYPE)
-    return (RowSparseNDArray(grad._data, grad.context),
-            RowSparseNDArray(weight._data, weight.context, rows))
+    row_sparse parameter to the updater: the weight stores every row; the gradient the rows
+    the batch reaches (the indices an Embedding looks up, the columns a csr batch holds, from
+    `inputs`, the bound input arrays by name) and every row with a non-zero gradient."""
+    reached = [np.zeros(0, _INDEX_DTYPE)]
+    for source in sources:
+        values = np.asarray(inputs[source[1]])
+        if source[0] == "take":
+            reached.append(np.clip(values.astype(np.int64), 0, source[2] - 1).ravel())
+        else:
+            reached.append(np.flatnonzero(values.reshape(values.shape[0], -1).any(axis=0)))
+    rows = np.unique(np.concatenate(reached)).astype(_INDEX_DTYPE)
+    every = np.arange(weight.shape[0], dtype=_INDEX_DTYPE)
+    return (RowSparseNDArray(grad._data, grad.context, rows),
+            RowSparseNDArray(weight._data, weight.context, every))
 
 
 # --------------------------------------------------------------------------- LibSVMIter

@@ -927,7 +927,8 @@ class Module(BaseModule):
             grad, weight = nd.NDArray(ex.grad_arrays[name]), nd.NDArray(ex.arg_arrays[name])
             if name in getattr(self, "_lazy_params", ()):
                 from ..sparse import row_sparse_views
-                grad, weight = row_sparse_views(grad, weight)
+                grad, weight = row_sparse_views(grad, weight, self._lazy_params[name],
+                                                ex.arg_arrays)
             self._updater(i, grad, weight)
 
     def _allreduce_grads(self):

@@ -527,3 +527,17 @@ def test_libsvm_iter_parts_and_bad_files(tmp_path):
     with pytest.raises(MXNetError, match="round_batch"):
         mx.io.LibSVMIter(data_libsvm=str(path), data_shape=(3,), batch_size=1,
                          round_batch=False)
+
+
+@pytest.mark.parametrize("kind", ["embedding", "dense_grad"])
+def test_module_sparse_gradient_rows_follow_the_graph_as_mxnet(kind):
+    # embedding: row 5 is looked up but passes no gradient (relu), and still gets the lazy
+    # update (weight decay, momentum) as MXNet stores it; dense_grad: a FullyConnected
+    # weight has a dense gradient, so every row gets the standard update
+    recorded = mx.nd.load(str(HERE / "sparse" / "module.params"))
+    params = rec.train_graph(mx, kind)
+    for name, arr in params.items():
+        want = recorded["%s:%s" % (kind, name)]
+        assert arr.stype == want.stype, name
+        np.testing.assert_allclose(arr.asnumpy(), want.asnumpy(), rtol=1e-5, atol=1e-6,
+                                   err_msg=name)

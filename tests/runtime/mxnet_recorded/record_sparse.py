@@ -9,7 +9,8 @@ writes them (MXNet's sparse record layout); sparse/states.pkl: the first two and
 array pickled as optimizer states; sparse/updates.params: the inputs ("in:...")
 and, per optimizer run, the weight and states after two updates ("<run>:weight",
 "<run>:state<k>"), with the storage types MXNet gives them; and sparse/module.params: the
-parameters ("<run>:<name>") after `train_module` with each of MODULE_RUNS.
+parameters ("<run>:<name>") after `train_module` with each of MODULE_RUNS and after
+`train_graph` ("embedding:<name>", "dense_grad:<name>").
 """
 import pathlib
 import pickle
@@ -88,12 +89,56 @@ def train_module(mx, optimizer, optimizer_params):
     return mod.get_params()[0]
 
 
+def train_graph(mx, kind):
+    """Two steps of SGD (momentum, wd) on a row_sparse parameter reached two ways:
+    "embedding": an Embedding with sparse_grad over indices that hit row 5 (all negative, so
+    the relu after it passes no gradient) and never row 9; "dense_grad": a FullyConnected
+    weight, whose gradient is dense (MXNet: the standard update of every row)."""
+    rng = np.random.RandomState(1)
+    if kind == "embedding":
+        table = rng.uniform(0.1, 1, (10, 4)).astype(np.float32)
+        table[5] = -1
+        idx = np.array([[5, 1], [2, 5], [0, 3], [5, 7]], np.float32)
+        weight = mx.sym.var("embed_weight", stype="row_sparse")
+        feat = mx.sym.Embedding(mx.sym.var("data"), weight=weight, input_dim=10, output_dim=4,
+                                sparse_grad=True)
+        feat = mx.sym.Flatten(mx.sym.Activation(feat, act_type="relu"))
+        inputs, init = idx, {"embed_weight": table}
+    else:
+        x = rng.uniform(-1, 1, (4, 3)).astype(np.float32)
+        weight = mx.sym.var("p_weight", stype="row_sparse")
+        feat = mx.sym.FullyConnected(mx.sym.var("data"), weight=weight, num_hidden=5,
+                                     no_bias=True)
+        inputs, init = x, {"p_weight": rng.uniform(-1, 1, (5, 3)).astype(np.float32)}
+    out = mx.sym.FullyConnected(feat, num_hidden=1, name="fc")
+    net = mx.sym.LinearRegressionOutput(out, mx.sym.var("label"), name="out")
+    label = rng.uniform(-1, 1, (4, 1)).astype(np.float32)
+    it = mx.io.NDArrayIter(inputs, label, batch_size=4, label_name="label")
+    mod = mx.mod.Module(net, data_names=["data"], label_names=["label"])
+    mod.bind(it.provide_data, it.provide_label)
+    arg = {k: mx.nd.array(v).tostype("row_sparse") for k, v in init.items()}
+    arg["fc_weight"] = mx.nd.array(rng.uniform(-1, 1, (1, 8 if kind == "embedding" else 5)))
+    arg["fc_bias"] = mx.nd.zeros((1,))
+    mod.init_params(arg_params=arg)
+    mod.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": 0.1,
+                                                          "momentum": 0.9, "wd": 0.1})
+    for _ in range(2):
+        it.reset()
+        for batch in it:
+            mod.forward_backward(batch)
+            mod.update()
+    return mod.get_params()[0]
+
+
 def main():
     import mxnet as mx
     trained = {}
     for run, params in MODULE_RUNS.items():
         for name, arr in train_module(mx, run.split("_")[0], params).items():
             trained["%s:%s" % (run, name)] = arr
+    for kind in ("embedding", "dense_grad"):
+        for name, arr in train_graph(mx, kind).items():
+            trained["%s:%s" % (kind, name)] = arr
     HERE.mkdir(exist_ok=True)
     mx.nd.save(str(HERE / "module.params"), trained)
     HERE.mkdir(exist_ok=True)
