@@ -3,16 +3,17 @@ uniform_like / normal_like / exponential_like) compiled as kernels that draw fro
 arena's generator (`mx.random.seed` makes them reproducible, also for executors bound before
 it).
 
-Distribution parameters are numbers, as for MXNet's _random_* operators; MXNet's _sample_*
-forms, whose parameters are Symbols, and the gamma, Poisson, negative binomial, multinomial
-and shuffle samplers are not provided here (each says so when called).
+Distribution parameters are numbers, as for MXNet's _random_* operators; `multinomial`
+(_sample_multinomial: distributions given as a Symbol) and `shuffle` are compiled too. MXNet's
+other _sample_* forms, whose parameters are Symbols, and the gamma, Poisson and negative
+binomial samplers are not provided here (each says so when called).
 """
 from numbers import Number
 
 from .base import MXNetError
 from .compiler import symbol as _impl
 
-__all__ = ["uniform", "normal", "randn", "exponential", "randint"]
+__all__ = ["uniform", "normal", "randn", "exponential", "randint", "multinomial", "shuffle"]
 
 
 def _numbers(name, **params):
@@ -66,6 +67,23 @@ def randint(low, high, shape=None, dtype=None, **kwargs):
     return _sample("_random_randint", dict(low=low, high=high), shape, dtype, kwargs)
 
 
+def multinomial(data, shape=None, get_prob=False, out=None, dtype="int32", **kwargs):
+    """Class indices drawn from the distributions along data's last axis (output shape
+    data.shape[:-1] + shape); with get_prob also each draw's log-probability."""
+    if out is not None:
+        raise MXNetError("mx.sym.random.multinomial: out= is for NDArrays, not Symbols")
+    params = dict(data=data, get_prob=get_prob, dtype=dtype)
+    if shape is not None:
+        params["shape"] = shape
+    params.update(kwargs)
+    return _impl._sample_multinomial(**params)
+
+
+def shuffle(data, **kwargs):
+    """The rows of data (its first axis) in a random order."""
+    return _impl._shuffle(data=data, **kwargs)
+
+
 def __getattr__(name):
     """MXNet's generated members: _random_<name> operators as mx.sym.random.<name>
     (uniform_like, normal_like, exponential_like)."""
@@ -73,7 +91,7 @@ def __getattr__(name):
     if "_random_" + name in ops.FUNCTIONS:
         return getattr(_impl, "_random_" + name)
     if name in ("gamma", "poisson", "negative_binomial", "generalized_negative_binomial",
-                "multinomial", "shuffle", "gamma_like", "poisson_like",
+                "gamma_like", "poisson_like",
                 "negative_binomial_like", "generalized_negative_binomial_like"):
         raise MXNetError("mx.sym.random.%s is not supported (compiled samplers: %s)"
                          % (name, ", ".join(__all__)))

@@ -7,7 +7,7 @@ generator. The `_sample_*` forms (distribution parameters as tensors) are not pr
 """
 import numpy as np
 
-from .base import (OpDef, Param, ParamError, known, p_enum, p_float, p_int, p_optional,
+from .base import (OpDef, Param, ParamError, known, p_bool, p_enum, p_float, p_int, p_optional,
                    p_shape, register)
 from .constant import _constant_shape, p_ctx
 
@@ -97,3 +97,71 @@ register(RandomOp(
 register(RandomOp(
     "_random_exponential_like", like=True, params={"lam": Param(p_float, 1.0, gt=0)},
     reference=_like(lambda p, s: np.random.exponential(1.0 / p["lam"], size=s))))
+
+
+# ---- _shuffle and _sample_multinomial (MXNet's random/shuffle_op.cc, sample_multinomial_op.cc)
+
+def _shuffle_geometry(p, shapes):
+    d = shapes["data"]
+    return dict(N=d[0] if d else 1, R=int(np.prod(d[1:], dtype=np.int64)) if d else 1)
+
+
+def _shuffle_ref(p, arrays, train=False):
+    x = arrays[0]
+    return [np.ascontiguousarray(x[np.random.permutation(x.shape[0])])]
+
+
+register(OpDef(
+    "_shuffle", aliases=("shuffle",), shape=lambda p, ins: (ins, [ins[0]]),
+    geometry=_shuffle_geometry, template="ops/sample.c.j2", uses_rng=True,
+    has_gradient=False, reference=_shuffle_ref))
+
+
+def _multinomial_outputs(p):
+    return ["output0", "output1"] if p["get_prob"] else ["output"]
+
+
+def _multinomial_shape(p, ins):
+    d = ins[0]
+    if not known(d):
+        return ins, [None] * len(_multinomial_outputs(p))
+    out = tuple(d[:-1]) + tuple(p["shape"])
+    return ins, [out or (1,)] * len(_multinomial_outputs(p))
+
+
+def _multinomial_geometry(p, shapes):
+    d = shapes["data"]
+    return dict(K=d[-1], ROWS=int(np.prod(d[:-1], dtype=np.int64)),
+                M=int(np.prod(p["shape"], dtype=np.int64)) if p["shape"] else 1)
+
+
+def _multinomial_dtype(p, ins, outs):
+    return ins, [p["dtype"]] + [ins[0]] * (len(outs) - 1)
+
+
+def _multinomial_ref(p, arrays, train=False):
+    """The kernel's walk: draw u in [0, 1) and take the first class whose cumulative
+    probability exceeds it (the last class when none does)."""
+    probs = np.asarray(arrays[0], dtype=np.float64)
+    geo = _multinomial_geometry(p, {"data": probs.shape})
+    rows = probs.reshape(geo["ROWS"], geo["K"])
+    u = np.random.random_sample((geo["ROWS"], geo["M"]))
+    cdf = np.cumsum(rows, axis=1)
+    picks = np.minimum(np.stack([np.searchsorted(c, d, side="right") for c, d in zip(cdf, u)]),
+                       geo["K"] - 1)
+    shape = tuple(probs.shape[:-1]) + tuple(p["shape"]) or (1,)
+    out = [picks.reshape(shape).astype(p["dtype"])]
+    if p["get_prob"]:
+        logp = np.log(np.take_along_axis(rows, picks, axis=1))
+        out.append(logp.reshape(shape).astype(arrays[0].dtype))
+    return out
+
+
+register(OpDef(
+    "_sample_multinomial", aliases=("sample_multinomial",),
+    params={"shape": Param(p_shape, (), ge=0), "get_prob": Param(p_bool, False),
+            "dtype": Param(p_enum("float16", "float32", "float64", "int32", "uint8"),
+                           "int32")},
+    outputs=_multinomial_outputs, shape=_multinomial_shape, dtype_rule=_multinomial_dtype,
+    geometry=_multinomial_geometry, template="ops/sample.c.j2", uses_rng=True,
+    reference=_multinomial_ref))

@@ -190,6 +190,57 @@ def test_imperative_forms_draw_from_numpy_seeded_by_mx_random():
     assert a.dtype == np.float32 and np.all((b >= 2) & (b < 3))
 
 
+def test_shuffle_permutes_rows_and_has_no_gradient():
+    x = np.arange(7 * 3, dtype=np.float64).reshape(7, 3)
+    exe = mx.sym.random.shuffle(mx.sym.Variable("x")).simple_bind(mx.cpu(), x=(7, 3),
+                                                                  grad_req="null")
+    mx.random.seed(3)
+    seen = set()
+    for _ in range(40):
+        out = exe.forward(x=x)[0].asnumpy()
+        assert sorted(map(tuple, out)) == sorted(map(tuple, x))     # whole rows, moved
+        seen.add(tuple(out[:, 0]))
+    assert len(seen) > 30                                  # 7! orders: nearly all distinct
+    mx.random.seed(3)
+    first = exe.forward(x=x)[0].asnumpy()
+    mx.random.seed(3)
+    np.testing.assert_array_equal(exe.forward(x=x)[0].asnumpy(), first)
+    with pytest.raises(MXNetError, match="_shuffle"):
+        mx.sym.random.shuffle(mx.sym.Variable("x")).simple_bind(mx.cpu(), x=(7, 3))
+    nd = mx.nd.random.shuffle(mx.nd.array(x)).asnumpy()
+    assert sorted(map(tuple, nd)) == sorted(map(tuple, x))
+
+
+def test_multinomial_frequencies_log_probabilities_and_gradient():
+    probs = np.array([[0.1, 0.2, 0.3, 0.4], [0.7, 0.0, 0.2, 0.1]])
+    d = mx.sym.Variable("d")
+    sym = mx.sym.random.multinomial(d, shape=(N // 4,), get_prob=True)
+    assert sym.infer_shape(d=(2, 4))[1] == [(2, N // 4), (2, N // 4)]
+    assert sym.infer_type(d=np.float32)[1] == [np.int32, np.float32]
+    mx.random.seed(11)
+    exe = sym.simple_bind(mx.cpu(), d=(2, 4), type_dict={"d": np.float64})
+    draws, logp = (o.asnumpy() for o in exe.forward(is_train=True, d=probs))
+    for row, p in zip(draws.astype(int), probs):
+        freq = np.bincount(row, minlength=4) / row.size
+        se = np.sqrt(p * (1 - p) / row.size)
+        assert np.all(np.abs(freq - p) <= 5 * se + 1e-12), (freq, p)
+    picked = np.take_along_axis(probs, draws.astype(int), axis=1)
+    np.testing.assert_allclose(logp, np.log(picked), rtol=1e-6)
+    reward = np.random.default_rng(0).uniform(-1, 1, logp.shape)
+    exe.backward([mx.nd.zeros(draws.shape), mx.nd.array(reward)])
+    want = np.zeros_like(probs)
+    for b in range(2):                                     # MXNet's rule: g / p at each draw
+        np.add.at(want[b], draws[b].astype(int), reward[b] / picked[b])
+    np.testing.assert_allclose(exe.grad_dict["d"].asnumpy(), want, rtol=1e-6)
+    # without get_prob: one output, a zero gradient
+    plain = mx.sym.random.multinomial(d).simple_bind(mx.cpu(), d=(2, 4))
+    plain.forward(is_train=True, d=probs)
+    plain.backward([mx.nd.ones((2,))])
+    assert plain.outputs[0].shape == (2,) and not plain.grad_dict["d"].asnumpy().any()
+    ref = mx.nd.random.multinomial(mx.nd.array(probs), shape=5, get_prob=True)
+    assert ref[0].shape == (2, 5) and ref[0].dtype == np.int32
+
+
 @needs_nvcc
 def test_cuda_kernels_compile_with_nvcc(tmp_path):
     x = mx.sym.Variable("x")
@@ -197,10 +248,13 @@ def test_cuda_kernels_compile_with_nvcc(tmp_path):
             mx.sym.random.normal(shape=(3, 3), name="n"),
             mx.sym.random.exponential(shape=(2,), name="e"),
             mx.sym.random.randint(0, 4, shape=(6,), name="r"),
-            mx.sym.random.normal_like(x, name="nl")]
+            mx.sym.random.normal_like(x, name="nl"),
+            mx.sym.random.shuffle(x, name="sh"),
+            mx.sym.random.multinomial(mx.sym.softmax(x), shape=(3,), get_prob=True,
+                                      name="mn")[1]]
     plan = make_plan(mx.sym.Group(syms), {"x": (4, 5)}, ["x"], [], grad_req={"x": "write"})
     src, cdef = cuda.render(plan)
-    for name in ("u", "n", "e", "r", "nl"):
+    for name in ("u", "n", "e", "r", "nl", "sh", "mn"):
         assert "%s_fwd_k" % name in src, name
     assert src.count("mxc_rng_advance(rng);") >= 5
     built = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
