@@ -1093,38 +1093,46 @@ _PCA_EIGVEC = np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
 
 
 def _rgb_to_hls_u8(rgb):
-    """OpenCV's 8-bit HLS of an (H, W, 3) uint8 RGB image: H in [0, 180) (degrees / 2), L and
-    S in [0, 255], each rounded."""
-    x = rgb.astype(np.float64) / 255.0
+    """OpenCV's 8-bit HLS of an (H, W, 3) uint8 RGB image, in float32 as cv::cvtColor
+    computes it: H in [0, 180) (degrees / 2), L and S in [0, 255], each rounded."""
+    f32 = np.float32
+    x = rgb.astype(f32) * f32(1.0 / 255.0)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
     vmax, vmin = x.max(axis=2), x.min(axis=2)
     diff = vmax - vmin
-    light = (vmax + vmin) / 2
-    grey = diff == 0
-    safe = np.where(grey, 1.0, diff)
-    sat = np.where(light < 0.5, diff / np.where(grey, 1.0, vmax + vmin),
-                   diff / np.where(grey, 1.0, 2.0 - vmax - vmin))
-    r, g, b = x[..., 0], x[..., 1], x[..., 2]
-    hue = np.where(vmax == r, (g - b) / safe,
-                   np.where(vmax == g, 2.0 + (b - r) / safe, 4.0 + (r - g) / safe)) * 60.0
-    hue = np.where(grey, 0.0, np.mod(hue, 360.0))
-    sat = np.where(grey, 0.0, sat)
-    return np.stack([np.rint(hue / 2) % 180, np.rint(light * 255), np.rint(sat * 255)], axis=2)
+    light = (vmax + vmin) * f32(0.5)
+    coloured = diff > np.finfo(np.float32).eps
+    safe = np.where(coloured, diff, f32(1))
+    sat = np.where(light < f32(0.5), diff / np.where(coloured, vmax + vmin, f32(1)),
+                   diff / np.where(coloured, f32(2) - vmax - vmin, f32(1)))
+    scale = f32(60) / safe
+    hue = np.where(vmax == r, (g - b) * scale,
+                   np.where(vmax == g, (b - r) * scale + f32(120), (r - g) * scale + f32(240)))
+    hue = np.where(hue < 0, hue + f32(360), hue)
+    hue, sat = np.where(coloured, hue, f32(0)), np.where(coloured, sat, f32(0))
+    out = np.stack([hue * f32(0.5), light * f32(255), sat * f32(255)], axis=2)
+    return np.clip(np.rint(out), 0, 255)
 
 
 def _hls_to_rgb_u8(hls):
-    """(H, W, 3) uint8 RGB of OpenCV-style 8-bit HLS values (H in degrees / 2)."""
-    hue = hls[..., 0] * 2.0 / 360.0
-    light, sat = hls[..., 1] / 255.0, hls[..., 2] / 255.0
-    q = np.where(light < 0.5, light * (1 + sat), light + sat - light * sat)
-    p = 2 * light - q
-
-    def channel(t):
-        t = np.mod(t, 1.0)
-        return np.where(t < 1 / 6.0, p + (q - p) * 6 * t,
-                        np.where(t < 0.5, q, np.where(t < 2 / 3.0, p + (q - p) * (2 / 3.0 - t) * 6,
-                                                      p)))
-    rgb = np.stack([channel(hue + 1 / 3.0), channel(hue), channel(hue - 1 / 3.0)], axis=2)
-    return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
+    """(H, W, 3) uint8 RGB of 8-bit HLS values (H in degrees / 2), in float32 as OpenCV's
+    HLS2RGB: the hue's sector of six picks the channels among p1, p2 and their blends."""
+    f32 = np.float32
+    hue = hls[..., 0].astype(f32) * f32(2) * f32(6.0 / 360.0)
+    light = hls[..., 1].astype(f32) * f32(1.0 / 255.0)
+    sat = hls[..., 2].astype(f32) * f32(1.0 / 255.0)
+    p2 = np.where(light <= f32(0.5), light * (f32(1) + sat), light + sat - light * sat)
+    p1 = f32(2) * light - p2
+    hue = np.mod(hue, f32(6))
+    sector = np.floor(hue).astype(np.int64)
+    frac = hue - sector.astype(f32)
+    tab = np.stack([p2, p1, p1 + (p2 - p1) * (f32(1) - frac), p1 + (p2 - p1) * frac], axis=-1)
+    # per sector, the entries of tab giving (b, g, r)
+    pick = np.array([[1, 3, 0], [1, 0, 2], [3, 0, 1], [0, 2, 1], [0, 1, 3], [2, 1, 0]])
+    bgr = np.take_along_axis(tab, pick[sector], axis=-1)
+    grey = sat == 0
+    bgr = np.where(grey[..., None], light[..., None], bgr)
+    return np.clip(np.rint(bgr[..., ::-1] * f32(255)), 0, 255).astype(np.uint8)
 
 
 class _DefaultAugmenter:
@@ -1285,7 +1293,8 @@ class _DefaultAugmenter:
         per-pixel grey) and pca_noise (AlexNet's lighting: ImageNet's eigenvectors times
         eigenvalues times alpha ~ N(0, pca_noise) added), in float, rounded back to uint8."""
         x = img.astype(np.float32)
-        coef = _GRAY_COEF[:x.shape[2]] if x.shape[2] == 3 else np.ones(1, np.float32)
+        # MXNet weighs its BGR image by (0.299, 0.587, 0.114): B by 0.299, R by 0.114
+        coef = _GRAY_COEF[::-1].copy() if x.shape[2] == 3 else np.ones(1, np.float32)
         keys = [draws.uniform() for _ in range(3)]
         for step in np.argsort(keys, kind="stable"):
             if step == 0 and self.brightness:

@@ -53,7 +53,10 @@ def recorded(name):
             for i in range(count)]
 
 
-@pytest.mark.parametrize("name,threads", [(name, 1) for name in sorted(REC.SETTINGS)] +
+EXACT = sorted(name for name in REC.SETTINGS if not name.startswith("jitter_"))  # not random
+
+
+@pytest.mark.parametrize("name,threads", [(name, 1) for name in EXACT] +
                          [(name, 3) for name in ("center", "rotate_pad", "norm_round")])
 def test_batches_match_mxnet(name, threads, tmp_path):
     kwargs, epochs = iter_kwargs(name, tmp_path)
@@ -176,3 +179,51 @@ def test_imresize_matches_opencv(interp):
         assert ours.shape == theirs.shape == (h, w, 3)
         worst = np.abs(ours - theirs).max()
         assert worst <= (0 if interp in (0, 1) else 1), ((w, h), worst)
+
+
+class _Draws:
+    def __init__(self, values):
+        self.values = list(values)
+
+    def uniform(self, low=0.0, high=1.0):
+        return low + (high - low) * self.values.pop(0)
+
+    def randint(self, low, high):
+        return min(high, low + int(self.uniform() * (high - low + 1)))
+
+
+@pytest.mark.parametrize("name,param,value", [("jitter_brightness", "brightness", 0.3),
+                                              ("jitter_contrast", "contrast", 0.4),
+                                              ("jitter_saturation", "saturation", 0.5),
+                                              ("jitter_l", "random_l", 40)])
+def test_colour_jitter_is_mxnets_transform(name, param, value, tmp_path):
+    """MXNet's random colour jitter draws differ from mxc's, but each image MXNet gave is
+    what mxc's jitter gives for one of its draws (within 1 level): same transform (for
+    contrast and saturation, MXNet's grey weighs B by 0.299 and R by 0.114)."""
+    from mxc import image as mximage
+    kwargs, _ = iter_kwargs(name, tmp_path)
+    plain = {k: v for k, v in kwargs.items() if k != param}
+    base = next(mx.io.ImageRecordIter(verbose=False, **plain)).data[0].asnumpy()
+    theirs = recorded(name)[0][0]
+    aug = mximage._DefaultAugmenter(24, 24, {param: value})
+    if param == "random_l":   # the lightness shift d is int(u * 80 - 40)
+        draws = [[0.5, (d + 40 + (0.5 if d >= 0 else -0.5)) / 80.0, 0.5]
+                 for d in range(-40, 41)]
+    else:                     # three order keys, then the factor's draw
+        draws = [[0.1, 0.2, 0.3, u] for u in np.linspace(0, 1, 801)]
+    for img, want in zip(base, theirs):
+        img = np.ascontiguousarray(img.transpose(1, 2, 0))
+        want = want.transpose(1, 2, 0).astype(np.int64)
+        best = min(np.abs(aug(img, _Draws(d), "test").astype(np.int64) - want).max()
+                   for d in draws)
+        assert best <= 1, best
+
+
+def test_pca_noise_is_one_rgb_offset_an_image(tmp_path):
+    kwargs, _ = iter_kwargs("jitter_pca", tmp_path)
+    plain = {k: v for k, v in kwargs.items() if k != "pca_noise"}
+    base = next(mx.io.ImageRecordIter(verbose=False, **plain)).data[0].asnumpy()
+    for img, out in zip(base, recorded("jitter_pca")[0][0]):
+        diff = out.astype(np.int64) - img
+        inside = (out > 0) & (out < 255)
+        assert all(np.ptp(diff[c][inside[c]]) <= 1 for c in range(3))

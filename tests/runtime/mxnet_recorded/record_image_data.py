@@ -96,6 +96,18 @@ SETTINGS = {
                                                 random_resized_crop=True, min_random_area=1.0,
                                                 max_random_area=1.0, min_aspect_ratio=3.0,
                                                 max_aspect_ratio=3.0), 1),
+    # random colour jitter: MXNet's draws differ from mxc's; the tests check that each of
+    # MXNet's outputs is the documented transform of its input for some factor
+    "jitter_brightness": ("mxnet_scalar", dict(data_shape=(3, 24, 24), batch_size=7, resize=24,
+                                               brightness=0.3, dtype="uint8"), 1),
+    "jitter_contrast": ("mxnet_scalar", dict(data_shape=(3, 24, 24), batch_size=7, resize=24,
+                                             contrast=0.4, dtype="uint8"), 1),
+    "jitter_saturation": ("mxnet_scalar", dict(data_shape=(3, 24, 24), batch_size=7, resize=24,
+                                               saturation=0.5, dtype="uint8"), 1),
+    "jitter_pca": ("mxnet_scalar", dict(data_shape=(3, 24, 24), batch_size=7, resize=24,
+                                        pca_noise=0.5, dtype="uint8"), 1),
+    "jitter_l": ("mxnet_scalar", dict(data_shape=(3, 24, 24), batch_size=7, resize=24,
+                                      random_l=40, dtype="uint8"), 1),
     "mean_img": ("mxnet_scalar", dict(data_shape=(3, 20, 20), batch_size=7, resize=22,
                                       mean_img=True, scale=0.25), 1),
     "mean_img_std": ("mxnet_scalar", dict(data_shape=(3, 20, 20), batch_size=7, resize=22,
