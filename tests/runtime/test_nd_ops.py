@@ -205,7 +205,8 @@ CASES += [("_zeros", {}, dict(shape=(2, 3)), (-1, 1), ()),
 # sampling operators: the compiled draws and mx.nd's NumPy draws differ by design; both are
 # checked against the distributions in tests/compiler/test_ops_random.py
 SAMPLED = {"_random_uniform", "_random_normal", "_random_exponential", "_random_randint",
-           "_random_uniform_like", "_random_normal_like", "_random_exponential_like"}
+           "_random_uniform_like", "_random_normal_like", "_random_exponential_like",
+           "_shuffle", "_sample_multinomial"}
 
 
 def _values(case, index, rng):
