@@ -383,6 +383,7 @@ def _share_optimizer(src, dst, share_state=False):
     dst._kvstore, dst._update_on_kvstore = src._kvstore, src._update_on_kvstore
     if src._opt_kernel is None:
         dst._updater, dst._opt_kernel, dst._opt_state = src._updater, None, None
+        dst._lazy_params = getattr(src, "_lazy_params", {})     # lazy row_sparse updates
         dst.optimizer_initialized = True
         return
     if share_state and dst._exec.use_optimizer(src._opt_kernel[0]):

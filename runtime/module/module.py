@@ -877,6 +877,7 @@ class Module(BaseModule):
         self._updater = shared_module._updater
         self._opt_kernel = shared_module._opt_kernel
         self._opt_state = shared_module._opt_state
+        self._lazy_params = getattr(shared_module, "_lazy_params", {})
         self.optimizer_initialized = True
 
     def _updated_params(self):

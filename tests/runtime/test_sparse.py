@@ -541,3 +541,30 @@ def test_module_sparse_gradient_rows_follow_the_graph_as_mxnet(kind):
         assert arr.stype == want.stype, name
         np.testing.assert_allclose(arr.asnumpy(), want.asnumpy(), rtol=1e-5, atol=1e-6,
                                    err_msg=name)
+
+
+def test_bucketing_module_buckets_share_the_lazy_update():
+    def sym_gen(length):
+        weight = mx.sym.var("embed_weight", stype="row_sparse")
+        emb = mx.sym.Embedding(mx.sym.var("data"), weight=weight, input_dim=10, output_dim=3,
+                               sparse_grad=True)
+        out = mx.sym.FullyConnected(mx.sym.sum(emb, axis=1), num_hidden=1, name="fc")
+        return (mx.sym.LinearRegressionOutput(out, mx.sym.var("label"), name="out"),
+                ("data",), ("label",))
+    mod = mx.mod.BucketingModule(sym_gen, default_bucket_key=4)
+    mod.bind(data_shapes=[("data", (2, 4))], label_shapes=[("label", (2, 1))])
+    mod.init_params(initializer=mx.init.Uniform(0.5))
+    mod.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": 0.1,
+                                                          "momentum": 0.9, "wd": 0.1})
+    before = mod.get_params()[0]["embed_weight"].asnumpy()
+    for length in (4, 2):            # the second bucket borrows the first one's optimizer
+        batch = mx.io.DataBatch([mx.nd.array(np.arange(2 * length).reshape(2, length) % 6)],
+                                [mx.nd.ones((2, 1))], bucket_key=length,
+                                provide_data=[("data", (2, length))],
+                                provide_label=[("label", (2, 1))])
+        mod.forward_backward(batch)
+        mod.update()
+    after = mod.get_params()[0]["embed_weight"]
+    assert after.stype == "row_sparse"
+    np.testing.assert_array_equal(after.asnumpy()[6:], before[6:])   # rows never looked up
+    assert not np.allclose(after.asnumpy()[:6], before[:6])
