@@ -415,6 +415,8 @@ def _pool_shape(p, ins):
             out.append(1)
         elif p["pooling_convention"] == "full":
             out.append(1 + (x + 2 * pi - ki + si - 1) // si)
+        elif p["pooling_convention"] == "same":       # ceil(x / stride) windows, the last clipped
+            out.append((x + 2 * pi + si - 1) // si)
         else:
             out.append(1 + (x + 2 * pi - ki) // si)
     return ins, [tuple(data[:2]) + tuple(out)]
@@ -443,6 +445,13 @@ def _check_pool(p):
     nd = len(p["kernel"])
     _check_per_dim(p, ("stride", "pad"), nd)
     _check_layout(p, nd)
+    if p["pooling_convention"] == "same":
+        if nd != 1:
+            raise ParamError("pooling_convention", "'same' supports 1-D pooling only "
+                             "(data (batch, channel, x)), as in MXNet")
+        if any(p["pad"]):
+            raise ParamError("pad", "must be 0 with pooling_convention='same' (it pads "
+                             "itself)")
 
 
 def _window_counts(x, k, s, q, o, include_pad):
@@ -488,8 +497,7 @@ register(OpDef(
     params={"kernel": Param(p_shape, (), ge=1, lengths=(0, 1, 2, 3)),
             "pool_type": Param(p_enum("max", "avg", "sum", "lp"), "max"),
             "global_pool": Param(p_bool, False), "cudnn_off": Param(p_bool, False),
-            "pooling_convention": Param(p_enum("valid", "full", unsupported=("same",)),
-                                        "valid"),
+            "pooling_convention": Param(p_enum("valid", "full", "same"), "valid"),
             "stride": Param(p_shape, (), ge=1), "pad": Param(p_shape, (), ge=0),
             "p_value": Param(p_optional(p_int), None),
             "count_include_pad": Param(p_optional(p_bool), None),

@@ -86,7 +86,7 @@ BAD = [
     ("Deconvolution", "target_shape", "(4,)", "kernel"),
     ("Deconvolution", "stride", "(0, 0)", ">= 1"),
     ("Pooling", "pool_type", "median", "one of"),
-    ("Pooling", "pooling_convention", "same", "not supported"),
+    ("Pooling", "pooling_convention", "same", "1-D"),
     ("Pooling", "stride", "(0, 0)", ">= 1"),
     ("Pooling", "stride", "(1,)", "kernel"),
     ("Pooling", "kernel", "(0, 2)", ">= 1"),

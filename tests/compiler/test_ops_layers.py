@@ -225,6 +225,28 @@ def test_pooling_2d(kind, conv, include_pad, kernel, stride, pad):
     check_grad(ex, {"data": x}, ["data"], eps=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pooling_same_convention_1d(kind):
+    # MXNet's 'same': ceil(x / stride) windows from 0, the last ones clipped at the end
+    sym = mx.sym.Pooling(mx.sym.Variable("data"), kernel=(3,), stride=(2,), pool_type=kind,
+                         pooling_convention="same")
+    ex = bind(sym, {"data": (2, 3, 10)})
+    assert ex.outputs[0].shape == (2, 3, 5)
+    x = RNG.permutation(60).reshape(2, 3, 10) / 10.0
+    fill(ex, {"data": x})
+    ex.forward(False)
+    windows = [x[..., i:min(i + 3, 10)] for i in range(0, 10, 2)]
+    if kind == "max":
+        want = np.stack([w.max(-1) for w in windows], -1)
+    else:       # as MXNet's pool.h: a window clipped at the end divides by what is left
+        want = np.stack([w.mean(-1) for w in windows], -1)
+    np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-12)
+    check_grad(ex, {"data": x}, ["data"], eps=1e-5)
+    with pytest.raises(MXNetError, match="pad"):
+        mx.sym.Pooling(mx.sym.Variable("data"), kernel=(2,), stride=(2,), pad=(1,),
+                       pooling_convention="same")
+
+
 def test_pooling_global_and_1d_and_max_tie():
     sym = mx.sym.Pooling(mx.sym.Variable("data"), global_pool=True, pool_type="avg",
                          kernel=(1, 1))
