@@ -32,6 +32,7 @@ import logging
 import os
 import sys
 import time
+import zlib
 
 import numpy as np
 
@@ -346,6 +347,50 @@ class DistKVStore(KVStore):
                                                     _TYPES.get(int(row[0]), "dtype #%d" % row[0]))
                                  for r, row in enumerate(rows))))
 
+    def _agree(self, what, value):
+        """A clear error on every worker unless all workers hold the same integer `value`."""
+        rows = np.zeros((self._size, 1), dtype=np.int64)
+        rows[self._rank, 0] = value
+        self.allreduce_(rows, "check of " + what)
+        if (rows != rows[0]).any():
+            raise MXNetError("the workers disagree on %s (rank by rank: %s); every worker must "
+                             "run the same network" % (what, ", ".join(
+                                 "%d: %x" % (r, v) for r, v in enumerate(rows[:, 0]))))
+
+    # -- a Module's gradients
+    def set_grad_layout(self, ex):
+        """Take the gradient region of executor `ex` as the layout every step all-reduces,
+        after checking that every worker has the same one (the same parameters, shapes and
+        order)."""
+        if getattr(self, "_grad_layout", None) is None:
+            layout = _grad_layout(ex)
+            self._agree("the gradient layout (parameter names, shapes and order)",
+                        zlib.crc32(repr(layout).encode()))
+            self._grad_layout = layout
+
+    def allreduce_grads(self, ex):
+        """Sum the gradients of executor `ex` over all workers, in place: one all-reduce of
+        its arena's gradient region when that has the agreed layout (the usual case), else
+        (another bucket's graph, a GPU arena) of a buffer packed in the agreed layout, so that
+        every worker always reduces the same elements in the same order."""
+        size, layout = self._grad_layout
+        arena = getattr(ex.memory, "arena", None)
+        begin = ex.plan.param_end
+        if isinstance(arena, np.ndarray) and _grad_layout(ex) == self._grad_layout:
+            self.allreduce_(arena[begin:begin + size], "gradient all-reduce")
+            return
+        grads = ex.grad_arrays
+        missing = [name for name, _, _ in layout if name not in grads]
+        if missing:
+            raise MXNetError("gradient all-reduce: this executor has no gradient for %s, "
+                             "which the first bound executor had" % ", ".join(missing))
+        buf = np.zeros(size, dtype=ex.dtype)
+        for name, offset, count in layout:
+            buf[offset:offset + count] = grads[name].ravel()
+        self.allreduce_(buf, "gradient all-reduce")
+        for name, offset, count in layout:
+            grads[name][...] = buf[offset:offset + count].reshape(grads[name].shape)
+
     def _merge(self, key, values, stored):
         """The sum over this worker's devices, then over all workers."""
         merged = KVStore._merge(self, key, values, stored)
@@ -366,6 +411,15 @@ class DistKVStore(KVStore):
         """Rank 0 writes the updater's states (identical on every worker)."""
         if self._rank == 0:
             KVStore.save_optimizer_states(self, fname, dump_optimizer)
+
+
+def _grad_layout(ex):
+    """(size, ((name, offset, count), ...)) of the gradient region of executor `ex`'s arena:
+    the parameters' gradients, offsets relative to the region's start."""
+    plan = ex.plan
+    return (int(plan.regions.get("grads", 0)),
+            tuple((a.name, int(a.grad.offset - plan.param_end), int(a.grad.size))
+                  for a in plan.params if a.grad is not None))
 
 
 def create(name):

@@ -868,6 +868,7 @@ class Module(BaseModule):
         if kv.num_workers != 1:         # every worker starts from rank 0's parameters
             for name in self._param_names:
                 kv.pull(name, nd.NDArray(self._exec.arg_arrays[name]))
+            kv.set_grad_layout(self._exec)
 
     def borrow_optimizer(self, shared_module):
         assert shared_module.optimizer_initialized
@@ -933,18 +934,8 @@ class Module(BaseModule):
             self._updater(i, grad, weight)
 
     def _allreduce_grads(self):
-        """Sum the gradients over the workers of a dist kvstore (mxc.dist), in place: one
-        all-reduce over the arena's gradient region on the host, else one per gradient."""
-        ex, kv = self._exec, self._kvstore
-        plan = ex.plan
-        arena = getattr(ex.memory, "arena", None)
-        if isinstance(arena, np.ndarray) and plan.regions.get("grads"):
-            kv.allreduce_(arena[plan.param_end:plan.param_end + plan.regions["grads"]],
-                          "gradient all-reduce")
-            return
-        for _i, name in self._updated_params():
-            grad = np.ascontiguousarray(ex.grad_arrays[name])
-            ex.grad_arrays[name][...] = kv.allreduce_(grad, "all-reduce of %s" % name)
+        """Sum the gradients over the workers of a dist kvstore (mxc.dist), in place."""
+        self._kvstore.allreduce_grads(self._exec)
 
     def _optimizer_states(self):
         from .. import states_format

@@ -287,6 +287,101 @@ def test_a_rank_that_leaves_early_ends_the_job_naming_it(tmp_path, monkeypatch, 
     assert "rank 1 has ended its script" in out and "waits in barrier" in out, out
 
 
+def _branches(key):
+    """Two dense branches summed, `a + b` for bucket 1 and `b + a` for bucket 2: the same
+    function with the parameters laid out in another order."""
+    data = mx.sym.Variable("data")
+    a = mx.sym.FullyConnected(data, name="fca", num_hidden=8)
+    b = mx.sym.FullyConnected(data, name="fcb", num_hidden=8)
+    h = mx.sym.Activation(a + b if key == 1 else b + a, name="relu", act_type="relu")
+    h = mx.sym.FullyConnected(h, name="out", num_hidden=3)
+    return mx.sym.SoftmaxOutput(h, name="softmax")
+
+
+def _branches_initial(seed):
+    rng = np.random.RandomState(seed)
+    shapes = {"fca_weight": (8, 10), "fca_bias": (8,), "fcb_weight": (8, 10), "fcb_bias": (8,),
+              "out_weight": (3, 8), "out_bias": (3,)}
+    return {k: (0.3 * rng.randn(*s)).astype(np.float32) for k, s in shapes.items()}
+
+
+# BucketingModule with the workers in different buckets at every step (rank 0 in bucket 1,
+# rank 1 in bucket 2, whose arena orders the gradients differently); or ("disagree") a Module
+# whose network differs between the workers
+BUCKETS = r'''
+import sys
+import numpy as np
+import mxc as mx
+from mxc.base import MXNetError
+sys.path.insert(0, sys.argv[1])
+import test_dist as t
+
+out, mode = sys.argv[2], sys.argv[3]
+kv = mx.kv.create("dist_sync")
+r = kv.rank
+shapes = dict(data_shapes=[("data", (t.BATCH, 10))], label_shapes=[("softmax_label", (t.BATCH,))])
+init = {k: mx.nd.array(v) for k, v in t._branches_initial(r).items()}
+if mode == "disagree":
+    mod = mx.mod.Module(t._branches(1 + r))
+    mod.bind(**shapes)
+    mod.init_params(arg_params=init)
+    try:
+        mod.init_optimizer(kvstore=kv, optimizer="sgd", optimizer_params=t.OPTIMIZER)
+    except MXNetError as err:
+        print("rank %d refused: %s" % (r, err), flush=True)
+    sys.exit(0)
+mod = mx.mod.BucketingModule(lambda k: (t._branches(k), ("data",), ("softmax_label",)),
+                             default_bucket_key=1)
+mod.bind(**shapes)
+mod.init_params(arg_params=init)
+mod.init_optimizer(kvstore=kv, optimizer="sgd", optimizer_params=t.OPTIMIZER)
+x, y = t._data()
+groups = np.arange(t.ROWS).reshape(-1, kv.num_workers, t.BATCH)
+for epoch in range(2):
+    for g in groups:
+        rows = g[r]
+        batch = mx.io.DataBatch([mx.nd.array(x[rows])], [mx.nd.array(y[rows])],
+                                bucket_key=1 + r, provide_data=shapes["data_shapes"],
+                                provide_label=shapes["label_shapes"])
+        mod.forward(batch, is_train=True)
+        mod.backward()
+        mod.update()
+np.savez("%s/buckets-rank%d.npz" % (out, r),
+         **{k: v.asnumpy() for k, v in mod.get_params()[0].items()})
+'''
+
+
+@needs_mpi
+def test_workers_in_buckets_with_different_layouts_reduce_the_same_gradients(tmp_path):
+    script = tmp_path / "buckets.py"
+    script.write_text(BUCKETS)
+    here = os.path.dirname(os.path.abspath(__file__))
+    rc, out, _ = _mpirun([sys.executable, str(script), here, str(tmp_path), "fit"], tmp_path)
+    assert rc == 0, out
+    x, y = _data()
+    mod = mx.mod.Module(_branches(1))
+    mod.fit(mx.io.NDArrayIter(x, y, WORKERS * BATCH), num_epoch=2, optimizer="sgd",
+            optimizer_params=OPTIMIZER,
+            arg_params={k: mx.nd.array(v) for k, v in _branches_initial(0).items()})
+    want = {k: v.asnumpy() for k, v in mod.get_params()[0].items()}
+    for rank in range(WORKERS):
+        got = np.load(tmp_path / ("buckets-rank%d.npz" % rank))
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=0, atol=1e-5,
+                                       err_msg="rank %d %s" % (rank, k))
+
+
+@needs_mpi
+def test_workers_with_different_networks_are_refused(tmp_path):
+    script = tmp_path / "buckets.py"
+    script.write_text(BUCKETS)
+    here = os.path.dirname(os.path.abspath(__file__))
+    rc, out, _ = _mpirun([sys.executable, str(script), here, str(tmp_path), "disagree"],
+                         tmp_path)
+    assert rc == 0, out
+    assert out.count("refused: the workers disagree on the gradient layout") == 2, out
+
+
 def _write_raw(path, array):
     """mxc's raw float32 format: magic, u32 ndim, u64 dims, float32 values (little-endian)."""
     array = np.ascontiguousarray(array, dtype="<f4")
