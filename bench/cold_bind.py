@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import pathlib
+import resource
 import shutil
 import statistics
 import subprocess
@@ -133,7 +134,8 @@ def prepared_cache(base):
 
 
 def profile_units(rendered):
-    """[(kind, lines, seconds)]: each unit compiled alone at the flags a build gives it."""
+    """[(kind, lines, wall seconds, CPU seconds)]: each unit compiled alone at the flags a
+    build gives it."""
     import shlex
     from mxc.compiler.target import CTarget, compiler_command
     target = CTarget()
@@ -148,11 +150,17 @@ def profile_units(rendered):
             with open(src, "w") as f:
                 f.write(text)
             flags = target.glue_flags() if kind == "glue" and split else target.flags
-            t0 = time.perf_counter()
+            c0, t0 = _children_cpu(), time.perf_counter()
             subprocess.run(cc + flags + ["-fPIC", "-c", src, "-o", src + ".o"], check=True,
                            capture_output=True)
-            rows.append((kind, text.count("\n"), time.perf_counter() - t0))
+            rows.append((kind, text.count("\n"), time.perf_counter() - t0,
+                         _children_cpu() - c0))
     return rows
+
+
+def _children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def main(argv=None):
@@ -200,8 +208,9 @@ def main(argv=None):
                     name, mode, row["nodes"], lines, render_s, row["cold_s"], row["cold_cpu"],
                     row["hit_ms"]), flush=True)
                 if args.profile:
-                    for kind, n, s in profile_units(rendered):
-                        print("    %-8s %6d lines  %6.2f s" % (kind, n, s), flush=True)
+                    for kind, n, wall, cpu in profile_units(rendered):
+                        print("    %-8s %6d lines  %6.2f s, %6.2f s CPU" % (kind, n, wall, cpu),
+                              flush=True)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(rows, f, indent=1)
