@@ -545,6 +545,7 @@ def add_workspace(plan, views):
 # handed over as `real*`. BatchNorm with fix_gamma writes gamma = 1, as MXNet's kernel does.
 WRITTEN_INPUTS = [
     ("BatchNorm", lambda p: p.get("fix_gamma"), ("gamma",)),
+    ("BatchNorm_v1", lambda p: p.get("fix_gamma"), ("gamma",)),
 ]
 
 

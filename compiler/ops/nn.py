@@ -509,7 +509,7 @@ register(OpDef(
 # ---- BatchNorm -----------------------------------------------------------------------------
 
 def _channel_axis(p, data):
-    ax = p["axis"]
+    ax = p.get("axis", 1)
     ax = ax + len(data) if ax < 0 else ax
     if not 0 <= ax < len(data):
         raise ShapeError(0, data, (), "axis %d is out of range for data %s" % (p["axis"], data))
@@ -583,6 +583,27 @@ register(OpDef(
     inputs=("data", "gamma", "beta"), aux=("moving_mean", "moving_var"),
     outputs=("output", "mean", "var"),
     visible_outputs=lambda p: 3 if p["output_mean_var"] else 1,
+    input_init={"moving_mean": '["zero", {}]', "moving_var": '["one", {}]'},
+    shape=_bn_shape, geometry=_bn_geometry, template="ops/batch_norm.c.j2",
+    reference=_bn_ref, dtype_rule=_bn_dtype))
+
+
+def _check_bn_v1(p):
+    if p["output_mean_var"]:
+        raise ParamError("output_mean_var", "is not built for BatchNorm_v1 (its var output "
+                         "is the variance, BatchNorm's is what mxc computes); use BatchNorm")
+
+
+# MXNet's first BatchNorm: channels on axis 1, the same normalisation and gradients
+register(OpDef(
+    "BatchNorm_v1",
+    params={"eps": Param(p_float, 0.0010000000474974513, gt=0),
+            "momentum": Param(p_float, 0.9),
+            "fix_gamma": Param(p_bool, True), "use_global_stats": Param(p_bool, False),
+            "output_mean_var": Param(p_bool, False)},
+    check=_check_bn_v1,
+    inputs=("data", "gamma", "beta"), aux=("moving_mean", "moving_var"),
+    outputs=("output", "mean", "var"), visible_outputs=lambda p: 1,
     input_init={"moving_mean": '["zero", {}]', "moving_var": '["one", {}]'},
     shape=_bn_shape, geometry=_bn_geometry, template="ops/batch_norm.c.j2",
     reference=_bn_ref, dtype_rule=_bn_dtype))

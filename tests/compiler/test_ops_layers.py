@@ -341,6 +341,30 @@ def test_batchnorm_fix_gamma_global_stats_axis_and_mean_var():
     np.testing.assert_array_equal(ex.aux_arrays["bn_moving_mean"], vals["bn_moving_mean"])
 
 
+@pytest.mark.parametrize("fix_gamma,global_stats", [(True, False), (False, False),
+                                                     (False, True)])
+def test_batchnorm_v1_normalises_over_axis_1(fix_gamma, global_stats):
+    sym = mx.sym.BatchNorm_v1(mx.sym.Variable("data"), fix_gamma=fix_gamma,
+                              use_global_stats=global_stats, name="bn")
+    assert sym.list_arguments() == ["data", "bn_gamma", "bn_beta"]
+    assert sym.list_auxiliary_states() == ["bn_moving_mean", "bn_moving_var"]
+    ex = bind(sym, {"data": (4, 3, 5)})
+    x = RNG.uniform(-2, 2, (4, 3, 5))
+    vals = {"data": x, "bn_gamma": RNG.uniform(0.5, 1.5, 3), "bn_beta": RNG.uniform(-1, 1, 3),
+            "bn_moving_mean": RNG.uniform(-1, 1, 3), "bn_moving_var": RNG.uniform(0.5, 2, 3)}
+    fill(ex, vals)
+    ex.forward(True)
+    b = lambda v: v[None, :, None]  # noqa: E731
+    mean, var = ((vals["bn_moving_mean"], vals["bn_moving_var"]) if global_stats
+                 else (x.mean(axis=(0, 2)), x.var(axis=(0, 2))))
+    gamma = np.ones(3) if fix_gamma else vals["bn_gamma"]
+    want = (x - b(mean)) / np.sqrt(b(var) + 0.0010000000474974513) * b(gamma) + b(vals["bn_beta"])
+    np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-10, atol=1e-12)
+    check_grad(ex, vals, ["data", "bn_beta"] + ([] if fix_gamma else ["bn_gamma"]))
+    with pytest.raises(MXNetError, match="output_mean_var"):
+        mx.sym.BatchNorm_v1(mx.sym.Variable("data"), output_mean_var=True)
+
+
 # ---- Dropout -------------------------------------------------------------------------------
 
 def test_dropout_statistics_mask_gradient_and_inference():

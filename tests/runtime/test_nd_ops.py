@@ -45,6 +45,7 @@ CASES = [
     ("Pooling", {"data": (1, 2, 4, 5, 3)}, dict(kernel=(2, 2, 2), pool_type="max"), (-1, 1), ()),
     ("BatchNorm", {"data": (3, 4, 2, 2)}, dict(fix_gamma=False, eps=1e-4), (-1, 1), ()),
     ("BatchNorm", {"data": (5, 3)}, dict(axis=-1, output_mean_var=True), (0.5, 1.5), ()),
+    ("BatchNorm_v1", {"data": (3, 4, 2)}, dict(fix_gamma=False), (-1, 1), ()),
     ("Dropout", {"data": (3, 4)}, dict(p=0.4), (-1, 1), ()),
     ("LeakyReLU", {"data": (3, 4)}, dict(act_type="leaky", slope=0.2), (-1, 1), ()),
     ("LeakyReLU", {"data": (3, 4)}, dict(act_type="elu", slope=0.7), (-1, 1), ()),
