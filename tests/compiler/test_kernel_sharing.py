@@ -225,3 +225,23 @@ def test_shared_source_only_for_known_types():
     assert "typedef double real;" in codegen.render_shared("double")
     with pytest.raises(MXNetError, match="no element type"):
         codegen.render_shared("int; system")
+
+
+def test_tampered_shared_object_is_rebuilt(tmp_path, caplog):
+    """The shared kernels' entry is checked as a library is (owner, mode, sha256): an object
+    changed after it was published is not linked but rebuilt, with a warning."""
+    root = str(tmp_path)
+    target = CTarget()
+    text = codegen.render_shared("float")
+    path = target.shared_object(text, root=root)
+    with open(path, "r+b") as f:
+        f.seek(100)
+        f.write(b"\xff\xfe\xfd")
+    with caplog.at_level("WARNING", logger="mxc.cache"):
+        again = target.shared_object(text, root=root)
+    assert again == path
+    assert "does not match the sha256" in caplog.text
+    plan = _plan(stage(units=1, filters=2))
+    built = target.build(target.render(plan, None, []), root=root)   # links the rebuilt one
+    arena = np.zeros(plan.size, dtype=np.float32)
+    assert built.lib.mxc_forward(built.ffi.cast("float*", arena.ctypes.data), 0) == 0
