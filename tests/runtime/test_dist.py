@@ -37,9 +37,10 @@ ROWS = 400          # 25 steps of WORKERS * BATCH rows an epoch
 EPOCHS = 4          # 100 updates
 
 
-def _mpirun(args, cwd, timeout=120):
-    """Run `mpirun -np 2 ARGS`; (returncode, stdout + stderr, seconds)."""
-    cmd = ["mpirun", "-np", str(WORKERS)]
+def _mpirun(args, cwd, timeout=120, np_first=WORKERS):
+    """Run `mpirun -np 2 ARGS` (ARGS may hold `: -np K ...` for ranks running another
+    command line, with np_first the count of the first); (returncode, output, seconds)."""
+    cmd = ["mpirun", "-np", str(np_first)]
     if _is_open_mpi():
         cmd += ["--oversubscribe", "--mca", "btl", "self,vader",
                 "--mca", "btl_vader_single_copy_mechanism", "none"]
@@ -416,9 +417,15 @@ def test_exported_c_trainer_with_mpi_equals_one_process(tmp_path):
     _, got, _ = mx.model.load_checkpoint(str(tmp_path / "ck"), EPOCHS)
     for k in want:
         np.testing.assert_allclose(got[k].asnumpy(), want[k], rtol=0, atol=1e-5, err_msg=k)
-    # a rank that fails (here: every rank, on a missing file) ends the job, never hangs
-    rc, out, seconds = _mpirun(args[:4] + ["nope.raw"] + args[5:], tmp_path, timeout=90)
+    # a rank that fails ends the job, never hangs: every rank on a missing file; rank 1 alone
+    # (its own command line) while rank 0 trains and waits in MPI_Allreduce
+    bad = args[:4] + ["nope.raw"] + args[5:]
+    rc, out, seconds = _mpirun(bad, tmp_path, timeout=90)
     assert rc != 0 and "aborting all 2 ranks" in out and seconds < 60, out
+    rc, out, seconds = _mpirun(args + [":", "-np", "1"] + bad, tmp_path, timeout=90,
+                               np_first=1)
+    assert rc != 0 and seconds < 60, (seconds, out)
+    assert "rank 1 of 2 failed (exit code 1); aborting all 2 ranks" in out, out
 
 
 # ---------------------------------------------------------------- in this process, no mpirun
