@@ -22,6 +22,7 @@ of a float16 executor's but index-only arguments; a Cast to float16's output in 
 one) is a float16 array kept apart from the arena, converted on its way in before each call
 and on its way out after.
 """
+import logging
 import os
 
 import numpy as np
@@ -121,12 +122,10 @@ def _grad_reqs(names, grad_req):
         reqs = dict(zip(names, grad_req))
     elif isinstance(grad_req, dict):
         unknown = sorted(set(grad_req) - set(names))
-        if unknown:
-            raise ExecutorArgumentError("grad_req names %s, which %s not an argument of the "
-                                        "symbol (arguments: %s)" % (
-                                            ", ".join(unknown),
-                                            "is" if len(unknown) == 1 else "are",
-                                            ", ".join(names)))
+        if unknown:     # MXNet reads the dict by argument name and ignores other keys
+            logging.getLogger("mxc.executor").debug(
+                "grad_req names %s, not an argument of the symbol (arguments: %s): ignored",
+                ", ".join(unknown), ", ".join(names))
         reqs = {n: grad_req.get(n, "null") for n in names}
     else:
         raise ExecutorTypeError("grad_req must be a string, list or dict, got %s"
