@@ -314,7 +314,7 @@ def _deconv_shape(p, ins):
     if c % g or f % g:
         raise ShapeError(0, data, (), "num_group=%d must divide channels %d and num_filter %d"
                          % (g, c, f))
-    for a, si in zip(_per_dim(p["adj"], nd, 0, "adj"), s):
+    for a, si in zip(adjs, s):      # the adj in use: target_shape replaces the parameter
         if a >= si:
             raise ShapeError(0, data, (), "adj %s must be smaller than stride %s"
                              % (p["adj"], s))

@@ -707,17 +707,23 @@ def test_dropout_masks_follow_mx_random_seed():
 
 
 def test_deconvolution_target_shape_derives_pad_and_adj():
-    # total padding s*(x-1) + d*(k-1) + 1 - target = 1: pad 1, adj 1 (allowed even at stride 1)
+    # total padding s*(x-1) + d*(k-1) + 1 - target = 1: pad 1, adj 1; the adj parameter is
+    # then ignored, and the derived adj must be smaller than the stride (MXNet's check)
     sym = mx.sym.Deconvolution(mx.sym.Variable("data"), kernel=(3, 3), num_filter=2,
-                               target_shape=(6, 6), no_bias=False, name="dc")
+                               stride=(2, 2), target_shape=(10, 10), adj=(101, 101),
+                               no_bias=False, name="dc")
     ex = bind(sym, {"data": (1, 2, 5, 5)})
     vals = {k: RNG.uniform(-1, 1, v.shape) for k, v in ex.arg_arrays.items()}
     fill(ex, vals)
     ex.forward(False)
-    want = ref_deconv(vals["data"], vals["dc_weight"], vals["dc_bias"], (1, 1), (1, 1), (1, 1),
+    want = ref_deconv(vals["data"], vals["dc_weight"], vals["dc_bias"], (2, 2), (1, 1), (1, 1),
                       (1, 1), 1)
-    assert want.shape == (1, 2, 6, 6)
+    assert want.shape == (1, 2, 10, 10)
     np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-10, atol=1e-10)
+    at_stride_1 = mx.sym.Deconvolution(mx.sym.Variable("data"), kernel=(3, 3), num_filter=2,
+                                       target_shape=(6, 6))
+    with pytest.raises(MXNetError, match="adj"):
+        at_stride_1.infer_shape(data=(1, 2, 5, 5))
 
 
 @pytest.mark.parametrize("scale", [2, 3])
