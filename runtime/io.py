@@ -184,6 +184,15 @@ def _as_float32(data):
     return [(k, v if v.dtype == np.float32 else array(v._data, v.context)) for k, v in data]
 
 
+def _take_rows(arr, rows):
+    """Rows `rows` of an array, a sparse one keeping its storage type (csr batches)."""
+    taken = NDArray(arr._data[rows], arr.context)
+    if arr.stype == "default":
+        return taken
+    from .sparse import cast_storage
+    return cast_storage(taken, arr.stype)
+
+
 class NDArrayIter(DataIter):
     """Iterate over in-memory arrays with MXNet's padding, discard and roll-over rules."""
 
@@ -271,7 +280,7 @@ class NDArrayIter(DataIter):
         if self._order is None:
             return [arr[start:end] for _, arr in sources]
         rows = self._order[start:end]
-        return [NDArray(arr._data[rows], arr.context) for _, arr in sources]
+        return [_take_rows(arr, rows) for _, arr in sources]
 
     @staticmethod
     def _concat(first, second):

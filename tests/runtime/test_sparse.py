@@ -575,3 +575,18 @@ def test_bucketing_module_buckets_share_the_lazy_update():
     assert after.stype == "row_sparse"
     np.testing.assert_array_equal(after.asnumpy()[6:], before[6:])   # rows never looked up
     assert not np.allclose(after.asnumpy()[:6], before[:6])
+
+
+def test_ndarray_iter_over_csr_keeps_csr_batches_when_shuffled():
+    np.random.seed(8)
+    x = tu.rand_ndarray((12, 5), "csr", density=0.4)
+    it = mx.io.NDArrayIter(x, mx.nd.arange(12), batch_size=4, shuffle=True,
+                           last_batch_handle="discard")
+    seen = []
+    for batch in it:
+        assert batch.data[0].stype == "csr"
+        seen.append((batch.data[0].asnumpy(), batch.label[0].asnumpy().astype(int)))
+    dense = x.asnumpy()
+    for values, labels in seen:                  # each row travels with its label
+        np.testing.assert_array_equal(values, dense[labels])
+    assert sorted(np.concatenate([l for _, l in seen]).tolist()) == list(range(12))
