@@ -1387,7 +1387,10 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
                  label_name="softmax_label", verbose=True, seed_aug=None, path_imglist="",
                  **kwargs):
         aug_params = {k: kwargs.pop(k) for k in list(kwargs) if k in _AUG_DEFAULTS}
-        ignored = sorted(k for k in kwargs if k not in ("ctx", "device_id"))
+        if kwargs.get("aug_seq", "aug_default") != "aug_default":
+            raise MXNetError("ImageRecordIter: aug_seq %r: only MXNet's 'aug_default' "
+                             "augmenter is built" % (kwargs["aug_seq"],))
+        ignored = sorted(k for k in kwargs if k not in ("ctx", "device_id", "aug_seq"))
         if ignored:
             raise MXNetError("ImageRecordIter: unsupported parameters %s" % ignored)
         if not path_imgrec:

@@ -193,6 +193,7 @@ def test_parameter_errors_name_the_parameter(tmp_path):
              (dict(rotate=10, inter_method=2), "built for inter_method 1 .* got inter_method 2"),
              (dict(mean_img=str(tmp_path / "m.nd"), dtype="uint8"), "mean_img"),
              (dict(brightness=-0.1), "brightness, contrast, saturation, pca_noise"),
+             (dict(aug_seq="aug_default,det_aug_default"), "only MXNet's 'aug_default'"),
              (dict(max_random_contrast=0.2, max_random_illumination=0.1),
               r"unsupported parameters \['max_random_contrast', 'max_random_illumination'\]")]
     for extra, message in cases:
@@ -329,7 +330,8 @@ def test_every_default_augmenter_keyword_at_once(tmp_path):
                   max_aspect_ratio=0.25, brightness=0.4, contrast=0.4, saturation=0.4,
                   pca_noise=0.1, random_h=36, random_s=50, random_l=50, max_rotate_angle=10,
                   max_shear_ratio=0.1, rand_mirror=1)
-    plain = mx.io.ImageRecordIter(**common, **noop)
+    plain = mx.io.ImageRecordIter(**common, **noop, aug_seq="aug_default", ctx="cpu",
+                                  device_id=0, prefetch_buffer=2)
     reference = mx.io.ImageRecordIter(**common)
     for a, b in zip(plain, reference):
         np.testing.assert_array_equal(a.data[0].asnumpy(), b.data[0].asnumpy())
