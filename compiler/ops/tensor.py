@@ -398,7 +398,7 @@ def _one_hot_ref(p, indices):
 
 
 register(OpDef("one_hot", inputs=("indices",),
-               params={"depth": Param(p_int, ge=1), "on_value": Param(p_float, 1.0),
+               params={"depth": Param(p_int, ge=0), "on_value": Param(p_float, 1.0),
                        "off_value": Param(p_float, 0.0), "dtype": Param(p_dtype, "float32")},
                shape=_one_hot_shape, no_grad_inputs=("indices",), dtype_rule=output_dtype,
                template="ops/one_hot.c.j2", reference=lambda p, arrays, train=False:

@@ -168,6 +168,10 @@ def test_one_hot_forward_and_no_index_gradient():
     grads = tu.check_symbolic_backward(sym, {"i": idx}, [np.ones((2, 2, 4))],
                                        {"i": np.zeros((2, 2))}, dtype=np.float64)
     assert not grads["i"].any()
+    # depth 0 (MXNet allows it): an empty last axis; under legacy shapes a 0 is an unknown
+    # dimension, so only the imperative form has it
+    empty = mx.nd.one_hot(mx.nd.array(idx), depth=0)
+    assert empty.shape == (2, 2, 0) and empty.asnumpy().size == 0
 
 
 def test_numpy_scalars_in_tuple_parameters_are_written_as_mxnet_writes_them():
