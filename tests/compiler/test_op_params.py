@@ -121,7 +121,7 @@ BAD = [
     ("Reshape", "target_shape", "(-1, 2)", ">= 0"),
     ("SliceChannel", "num_outputs", "0", ">= 1"),
     ("Concat", "num_args", "0", ">= 1"),
-    ("one_hot", "depth", "0", ">= 1"),
+    ("one_hot", "depth", "-1", ">= 0"),
     ("one_hot", "dtype", "complex128", "dtype"),
     ("clip", "a_min", "nan", "NaN"),
     ("_mul_scalar", "scalar", "inf", "finite"),
