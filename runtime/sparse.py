@@ -383,8 +383,11 @@ def _check_rsp(data, indices, shape):
 
 
 def _is_scipy_like(obj):
-    return all(hasattr(obj, a) for a in ("data", "indices", "indptr", "shape")) and \
-        not isinstance(obj, NDArray)
+    """A scipy.sparse matrix (or anything with its csr parts or a tocsr method)."""
+    if isinstance(obj, NDArray):
+        return False
+    return all(hasattr(obj, a) for a in ("data", "indices", "indptr", "shape")) or \
+        (hasattr(obj, "tocsr") and hasattr(obj, "shape"))
 
 
 def csr_matrix(arg1, shape=None, ctx=None, dtype=None):

@@ -590,3 +590,15 @@ def test_ndarray_iter_over_csr_keeps_csr_batches_when_shuffled():
     for values, labels in seen:                  # each row travels with its label
         np.testing.assert_array_equal(values, dense[labels])
     assert sorted(np.concatenate([l for _, l in seen]).tolist()) == list(range(12))
+
+
+def test_scipy_matrices_convert_both_ways():
+    spsp = pytest.importorskip("scipy.sparse")
+    coo = spsp.coo_matrix(([1.0, 2.0, 0.0], ([0, 2, 1], [1, 0, 3])), shape=(3, 4))
+    for source in (coo, coo.tocsr()):
+        a = mx.nd.sparse.csr_matrix(source)
+        assert a.stype == "csr"
+        np.testing.assert_array_equal(a.asnumpy(), coo.toarray())
+        np.testing.assert_array_equal(a.indices.asnumpy(), [1, 3, 0])     # the stored zero
+    back = mx.nd.array(coo).asscipy()
+    np.testing.assert_array_equal(back.toarray(), coo.toarray())
