@@ -417,6 +417,33 @@ def test_exported_c_trainer_with_mpi_equals_one_process(tmp_path):
     _, got, _ = mx.model.load_checkpoint(str(tmp_path / "ck"), EPOCHS)
     for k in want:
         np.testing.assert_allclose(got[k].asnumpy(), want[k], rtol=0, atol=1e-5, err_msg=k)
+    # shuffled (the same --seed on every rank): the ranks' batches are the one-process
+    # trainer's batches of twice the size, split in two
+    one = tmp_path / "one"
+    mod16 = mx.mod.Module(_net())
+    mod16.bind(data_shapes=[("data", (WORKERS * BATCH, 10))],
+               label_shapes=[("softmax_label", (WORKERS * BATCH,))])
+    mod16.init_params(arg_params={k: mx.nd.array(v) for k, v in _initial(0).items()})
+    mod16.init_optimizer(optimizer="sgd", optimizer_params=OPTIMIZER)
+    mod16.export(str(one), kind="trainer", name="d16")
+    res = subprocess.run(["make", "-s", "-C", str(one), "d16_train"], capture_output=True,
+                         text=True, timeout=180)
+    assert res.returncode == 0, res.stdout + res.stderr
+    shuffled = ["--seed", "5", "--epochs", "2"]
+    res = subprocess.run(["./d16_train", "--format", "raw", "--train", "../x.raw",
+                          "--train-labels", "../y.raw", "--params", "d16.params",
+                          "--prefix", "one"] + shuffled, cwd=str(one), capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    rc, out, _ = _mpirun(args[:9] + ["--prefix", "sh"] + shuffled, tmp_path)
+    assert rc == 0, out
+    _, want16, _ = mx.model.load_checkpoint(str(one / "one"), 2)
+    _, got16, _ = mx.model.load_checkpoint(str(tmp_path / "sh"), 2)
+    _, in_order, _ = mx.model.load_checkpoint(str(tmp_path / "ck"), 2)
+    for k in want16:
+        assert np.abs(want16[k].asnumpy() - in_order[k].asnumpy()).max() > 1e-3   # shuffled
+        np.testing.assert_allclose(got16[k].asnumpy(), want16[k].asnumpy(), rtol=0,
+                                   atol=1e-5, err_msg=k)
     # a rank that fails ends the job, never hangs: every rank on a missing file; rank 1 alone
     # (its own command line) while rank 0 trains and waits in MPI_Allreduce
     bad = args[:4] + ["nope.raw"] + args[5:]
