@@ -457,3 +457,12 @@ def test_linalg_factorisations_against_numpy():
         nd.linalg.potrf(nd.array(-np.eye(3)))
     with pytest.raises(MXNetError, match="square"):
         nd.linalg.inverse(nd.ones((2, 3)))
+
+
+def test_zero_size_inputs_under_numpy_shapes():
+    with mx.np_shape():
+        a, b = mx.nd.ones((0, 8, 2)), mx.nd.array(np.arange(48.0).reshape(3, 8, 2))
+        out = mx.nd.Concat(a, b, a, dim=0)
+        np.testing.assert_array_equal(out.asnumpy(), b.asnumpy())
+        out = mx.nd.Concat(mx.nd.ones((0, 3, 4)), mx.nd.ones((0, 5, 4)), dim=1)
+        assert out.shape == (0, 8, 4)
