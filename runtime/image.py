@@ -1385,7 +1385,7 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
                  seed=0, round_batch=True, part_index=0, num_parts=1, preprocess_threads=4,
                  prefetch_buffer=4, dtype="float32", data_name="data",
                  label_name="softmax_label", verbose=True, seed_aug=None, path_imglist="",
-                 **kwargs):
+                 max_random_contrast=0.0, max_random_illumination=0.0, **kwargs):
         aug_params = {k: kwargs.pop(k) for k in list(kwargs) if k in _AUG_DEFAULTS}
         if kwargs.get("aug_seq", "aug_default") != "aug_default":
             raise MXNetError("ImageRecordIter: aug_seq %r: only MXNet's 'aug_default' "
@@ -1428,6 +1428,11 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
             raise MXNetError("ImageRecordIter: dtype uint8 takes the pixels as they are; "
                              "mean, mean_img, std and scale need dtype float32")
         self._dtype = np.dtype(dtype)
+        self._jitter = (float(max_random_contrast), float(max_random_illumination))
+        if min(self._jitter) < 0 or (dtype == "uint8" and max(self._jitter) > 0):
+            raise MXNetError("ImageRecordIter: max_random_contrast and max_random_illumination "
+                             "are >= 0 and need dtype float32; got %g and %g"
+                             % self._jitter)
         self.label_width = int(label_width)
         self._round_batch, self._shuffle = bool(round_batch), bool(shuffle)
         self._rng = np.random.RandomState(int(seed))
@@ -1647,6 +1652,14 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
             ids[top] = ident
             label[top] = lab if self.label_width > 1 else lab[0]
         data = self._normalize(data)
+        if max(self._jitter):
+            # MXNet's ((pixel - mean) * contrast + illumination) * scale / std, contrast 1 + u
+            # and illumination u, u uniform in [-max, max], per image (the draws' last two)
+            for top, job in enumerate(jobs):
+                u_contrast, u_illum = job[2][-2:]
+                contrast = np.float32(1 + self._jitter[0] * (2 * u_contrast - 1))
+                illum = np.float32(self._jitter[1] * (2 * u_illum - 1))
+                data[top] = data[top] * contrast + illum * self._scale / self._std
         if len(results) < self.batch_size:  # rows a short last batch leaves empty are zero
             data[len(results):] = 0
         return _nd(data), _nd(label), pad, ids

@@ -511,9 +511,9 @@ def test_image_record_iter_vector_labels_errors_and_fit(tmp_path):
     with pytest.raises(MXNetError, match="cut.rec at offset"):
         mx.io.ImageRecordIter(path_imgrec=str(tmp_path / "cut.rec"), data_shape=(3, 8, 10),
                               batch_size=2)
-    with pytest.raises(MXNetError, match=r"unsupported parameters \['max_random_contrast'\]"):
+    with pytest.raises(MXNetError, match=r"unsupported parameters \['shuffle_chunk_size'\]"):
         mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 8, 10), batch_size=2,
-                              max_random_contrast=0.1)
+                              shuffle_chunk_size=64)
     # Module.fit takes it
     rec, _ = write_images_rec(tmp_path, 8, shape=(4, 4), labels=[i % 2 for i in range(8)])
     train = mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 4, 4), batch_size=4,

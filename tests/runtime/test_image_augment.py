@@ -194,8 +194,11 @@ def test_parameter_errors_name_the_parameter(tmp_path):
              (dict(mean_img=str(tmp_path / "m.nd"), dtype="uint8"), "mean_img"),
              (dict(brightness=-0.1), "brightness, contrast, saturation, pca_noise"),
              (dict(aug_seq="aug_default,det_aug_default"), "only MXNet's 'aug_default'"),
-             (dict(max_random_contrast=0.2, max_random_illumination=0.1),
-              r"unsupported parameters \['max_random_contrast', 'max_random_illumination'\]")]
+             (dict(max_random_contrast=-0.2), "max_random_contrast and "
+                                               "max_random_illumination are >= 0"),
+             (dict(max_random_illumination=5.0, dtype="uint8"), "need dtype float32"),
+             (dict(shuffle_chunk_size=64, shuffle_chunk_seed=1),
+              r"unsupported parameters \['shuffle_chunk_seed', 'shuffle_chunk_size'\]")]
     for extra, message in cases:
         with pytest.raises(MXNetError, match=message):
             mx.io.ImageRecordIter(**base, **extra)

@@ -227,3 +227,34 @@ def test_pca_noise_is_one_rgb_offset_an_image(tmp_path):
         diff = out.astype(np.int64) - img
         inside = (out > 0) & (out < 255)
         assert all(np.ptp(diff[c][inside[c]]) <= 1 for c in range(3))
+
+
+def test_contrast_and_illumination_jitter_formula(tmp_path):
+    """max_random_contrast / max_random_illumination: every channel of an image is
+    ((pixel - mean_c) * contrast + illumination) * scale / std_c with one contrast in
+    [1 - max, 1 + max] and one illumination in [-max, max] an image, in MXNet's recorded
+    output and in mxc's (a least-squares fit of each channel recovers them)."""
+    kwargs, _ = iter_kwargs("jitter_normalize", tmp_path)
+    pixels = {k: v for k, v in kwargs.items()
+              if k not in ("max_random_contrast", "max_random_illumination", "mean_r",
+                           "mean_g", "mean_b", "std_r", "std_g", "std_b", "scale")}
+    base = next(mx.io.ImageRecordIter(verbose=False, dtype="uint8", **pixels)).data[0]
+    base = base.asnumpy().astype(np.float64)
+    mean, std = np.array([100.0, 90.0, 80.0]), np.array([2.0, 4.0, 5.0])
+    ours = next(mx.io.ImageRecordIter(verbose=False, seed_aug=3, **kwargs)).data[0].asnumpy()
+    for outputs in (recorded("jitter_normalize")[0][0], ours):
+        found = []
+        for img, out in zip(base, outputs.astype(np.float64)):
+            fits = []
+            for c in range(3):
+                x = (img[c] - mean[c]).ravel()
+                a = np.stack([x, np.ones(x.size)], axis=1)
+                (slope, icpt), *_ = np.linalg.lstsq(a, out[c].ravel(), rcond=None)
+                assert np.abs(a @ [slope, icpt] - out[c].ravel()).max() < 1e-4
+                fits.append((slope * std[c] / 0.5, icpt * std[c] / 0.5))
+            fits = np.array(fits)
+            assert np.ptp(fits, axis=0).max() < 1e-3          # one pair for all channels
+            contrast, illum = fits[0]
+            assert 0.7 <= contrast <= 1.3 and -20 <= illum <= 20
+            found.append((contrast, illum))
+        assert np.ptp(np.array(found), axis=0).min() > 0.01   # drawn per image
