@@ -1136,8 +1136,8 @@ def _hls_to_rgb_u8(hls):
 
 
 class _DefaultAugmenter:
-    """MXNet's default ImageRecordIter augmenter (resize, affine, pad, crop, mirror) on a
-    uint8 (H, W, C) image, its random choices taken from a record's `_Draws`.
+    """MXNet's default ImageRecordIter augmenter (resize, affine, pad, crop, mirror, colour)
+    on a uint8 (H, W, C) image, its random choices taken from a record's `_Draws`.
 
     Steps, as MXNet's: (1) `resize` > 0: the shorter side to `resize`; (2) when any of
     rotation, shear, random scale, aspect ratio or image-size bounds is asked for, one
@@ -1366,7 +1366,9 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
 
     Each image is decoded (data_shape[0] 3: RGB, 1: grey), augmented by MXNet's default
     augmenter (see `_DefaultAugmenter`: resize, rotation / shear / scale / aspect, pad,
-    crop, mirror) and written as (C, H, W) ``(pixel - mean) / std_c * scale``, the mean
+    crop, mirror, colour) and written as (C, H, W) ``((pixel - mean) * contrast +
+    illumination) / std_c * scale`` (contrast 1 and illumination 0 unless
+    max_random_contrast / max_random_illumination draw them per image), the mean
     being mean_r/g/b or, with `mean_img`, a per-pixel mean image read from that file (MXNet's
     .nd format, key "mean_img"); a missing file is computed first, as MXNet does, as the
     mean of this part's outputs without a mean, and saved. A batch's index holds the
