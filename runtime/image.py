@@ -1640,12 +1640,14 @@ class ImageRecordIterImpl(_io._NativeIter):  # pylint: disable=too-many-instance
         if self._threads > 1 and len(jobs) > 1:
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
-                self._pool = ThreadPoolExecutor(self._threads)
-            # one contiguous slice of the batch a thread (decoding releases the GIL)
+                self._pool = ThreadPoolExecutor(self._threads - 1)
+            # one contiguous slice of the batch a thread (decoding releases the GIL); this
+            # thread does the first slice itself
             bounds = np.linspace(0, len(jobs), min(self._threads, len(jobs)) + 1).astype(int)
             futures = [self._pool.submit(self._process_rows, jobs[lo:hi], data, lo)
-                       for lo, hi in zip(bounds[:-1], bounds[1:])]
-            results = [row for fut in futures for row in fut.result()]
+                       for lo, hi in zip(bounds[1:-1], bounds[2:])]
+            results = self._process_rows(jobs[:bounds[1]], data, 0)
+            results += [row for fut in futures for row in fut.result()]
         else:
             results = self._process_rows(jobs, data, 0)
         label = np.zeros(self._label_shape, np.float32)
