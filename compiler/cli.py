@@ -65,6 +65,9 @@ def parser():
     b.add_argument("--name", help="C name prefix (default: from the symbol file name)")
     b.add_argument("--embed", action="store_true", help="embed the weights in the C source")
     b.add_argument("--trainer", action="store_true", help="also write a standalone trainer")
+    b.add_argument("--mpi", action="store_true",
+                   help="with --trainer: `make` also builds NAME_train_mpi, data parallel over "
+                        "`mpirun -np N` (mpicc; the Makefile's MPI=1 by default)")
     b.add_argument("--data-name", action="append", help="data input names (default data)")
     b.add_argument("--label-name", action="append",
                    help="label input names (default softmax_label)")
@@ -151,7 +154,7 @@ def build(args):
                        data_names=args.data_name or ("data",),
                        label_names=args.label_name or ("softmax_label",), embed=args.embed,
                        cc=args.cc, target_flags=args.target_flags, optimizer=spec,
-                       metric=args.metric, symbol_json=json_text)
+                       metric=args.metric, symbol_json=json_text, mpi=args.mpi)
     print("wrote %s: %s" % (out, ", ".join(sorted(e.files))))
     if args.make:
         import subprocess

@@ -111,7 +111,7 @@ def _reference_io(plan, source, header, cdef, name, arg_params, aux_params, seed
 def export(symbol, arg_params, aux_params, shapes, out_dir, name="model", kind="inference",
            data_names=("data",), label_names=("softmax_label",), embed=False, cc=None,
            target_flags="", optimizer="sgd", optimizer_params=None, metric="acc",
-           symbol_json=None, seed=0):
+           symbol_json=None, seed=0, mpi=False):
     """Write the standalone C export of `symbol` into out_dir; returns Exported.
 
     shapes: {input name: shape} (the batch size is the first dimension of the data input);
@@ -119,12 +119,16 @@ def export(symbol, arg_params, aux_params, shapes, out_dir, name="model", kind="
     optimizer: a trainer spec (compiler.trainer_spec; Module.export makes one from its
     optimizer) or an optimizer name with MXNet-style optimizer_params (learning_rate, wd,
     momentum, clip_gradient, rescale_grad, the kind's constants, lr_step/lr_factor or
-    lr_scheduler=trainer_spec.scheduler(...)).
+    lr_scheduler=trainer_spec.scheduler(...));
+    mpi: the Makefile builds the trainer for MPI too (NAME_train_mpi; MPI=1 by default).
     """
     check_name(name)
     if kind not in ("inference", "trainer"):
         raise MXNetError("export kind must be 'inference' or 'trainer', got %r" % (kind,))
     trainer = kind == "trainer"
+    if mpi and not trainer:
+        raise MXNetError("export: mpi builds a data-parallel trainer; it needs kind 'trainer' "
+                         "(--trainer)")
     arg_names = symbol.list_arguments()
     data_names = [d for d in data_names if d in arg_names]
     label_names = [l for l in label_names if l in arg_names]
@@ -192,7 +196,7 @@ def export(symbol, arg_params, aux_params, shapes, out_dir, name="model", kind="
                weights=weights, maxdim=max([len(w["shape"]) for w in weights] + [1]),
                total_weights=sum(w["size"] for w in weights), embed=list(blob) if embed else None,
                trainer=tctx, metric_io=metric_io, cc=cc, ar=_cross_ar(cc),
-               target_flags=target_flags or "", tol=TOLERANCE)
+               target_flags=target_flags or "", tol=TOLERANCE, mpi=bool(mpi))
     net_header = trusted(header.replace('#include <stdint.h>\n', '', 1))
     api_header = env.get_template("export/api.h.j2").render(net_header=net_header, **ctx)
     api_source = source + env.get_template("export/api.c.j2").render(**ctx)

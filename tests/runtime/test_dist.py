@@ -496,3 +496,23 @@ def test_an_mpi_that_sees_fewer_processes_than_launched_is_an_error():
                          env=env, capture_output=True, text=True, timeout=60)
     assert res.returncode != 0
     assert "launcher started 4 processes but MPI sees 1" in res.stderr, res.stderr
+
+
+@pytest.mark.skipif(shutil.which("mpicc") is None, reason="mpicc is not installed")
+def test_cli_build_with_mpi_makes_the_mpi_trainer(tmp_path):
+    prefix = str(tmp_path / "net")
+    mx.model.save_checkpoint(prefix, 0, _net(), {k: mx.nd.array(v)
+                                                 for k, v in _initial(0).items()}, {})
+    out = tmp_path / "gen"
+    base = [sys.executable, "-m", "mxc", "build", prefix + "-symbol.json", "--params",
+            prefix + "-0000.params", "--shape", "data=8,10", "--shape", "softmax_label=8",
+            "--name", "n", "--out", str(out)]
+    res = subprocess.run(base + ["--trainer", "--mpi"], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    res = subprocess.run(["make", "-s", "-C", str(out)], capture_output=True, text=True,
+                         timeout=180)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (out / "n_train").exists() and (out / "n_train_mpi").exists()
+    res = subprocess.run(base + ["--mpi"], capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0 and "needs kind 'trainer' (--trainer)" in res.stderr
