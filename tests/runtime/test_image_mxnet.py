@@ -258,3 +258,19 @@ def test_contrast_and_illumination_jitter_formula(tmp_path):
             assert 0.7 <= contrast <= 1.3 and -20 <= illum <= 20
             found.append((contrast, illum))
         assert np.ptp(np.array(found), axis=0).min() > 0.01   # drawn per image
+
+
+def test_image_iter_matches_mxnet():
+    """mx.image.ImageIter over MXNet's .rec: resize (bicubic, within 1 level) + centre crop +
+    mean / std, and a bilinear ForceResizeAug (exact), as MXNet's Python ImageIter gave."""
+    want = np.load(DATA / "image_iter.npz")
+    common = dict(batch_size=7, data_shape=(3, 24, 24), path_imgrec=str(DATA / "mxnet_scalar.rec"),
+                  path_imgidx=str(DATA / "mxnet_scalar.idx"))
+    batch = next(mx.image.ImageIter(resize=28, mean=np.array(REC.IMAGE_ITER_MEAN),
+                                    std=np.array(REC.IMAGE_ITER_STD), **common))
+    np.testing.assert_array_equal(batch.label[0].asnumpy(), want["label"])
+    np.testing.assert_allclose(batch.data[0].asnumpy(), want["data"], rtol=0,
+                               atol=1.0 / min(REC.IMAGE_ITER_STD) + 1e-5)
+    batch = next(mx.image.ImageIter(aug_list=[mx.image.ForceResizeAug((24, 24), interp=1)],
+                                    **common))
+    np.testing.assert_array_equal(batch.data[0].asnumpy(), want["force"])

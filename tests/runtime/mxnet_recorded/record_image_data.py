@@ -11,7 +11,7 @@ every setting in
 SETTINGS, each batch MXNet's ImageRecordIter gives (data, label, pad, index) in
 image_data/<setting>.npz, the mean image MXNet computes for `mean_img` (<setting>_mean.nd),
 MXNet's imdecode of each record (decoded.npz), its imresize of the RESIZES cases
-(resized.npz) and a JSON summary.
+(resized.npz), its Python ImageIter's batches (image_iter.npz) and a JSON summary.
 """
 import json
 import os
@@ -209,6 +209,24 @@ def record_resizes(mx):
     np.savez_compressed(OUT / "resized.npz", **out)
 
 
+IMAGE_ITER_MEAN, IMAGE_ITER_STD = [123.0, 117.0, 104.0], [58.0, 57.0, 57.5]
+
+
+def record_image_iter(mx):
+    """MXNet's Python mx.image.ImageIter over mxnet_scalar.rec: CreateAugmenter's resize
+    (bicubic shorter side) + centre crop + mean/std, and a bilinear ForceResizeAug."""
+    common = dict(batch_size=7, data_shape=(3, 24, 24), path_imgrec=str(OUT / "mxnet_scalar.rec"),
+                  path_imgidx=str(OUT / "mxnet_scalar.idx"))
+    out = {}
+    batch = next(mx.image.ImageIter(resize=28, mean=np.array(IMAGE_ITER_MEAN),
+                                    std=np.array(IMAGE_ITER_STD), **common))
+    out["data"], out["label"] = batch.data[0].asnumpy(), batch.label[0].asnumpy()
+    batch = next(mx.image.ImageIter(aug_list=[mx.image.ForceResizeAug((24, 24), interp=1)],
+                                    **common))
+    out["force"] = batch.data[0].asnumpy()
+    np.savez_compressed(OUT / "image_iter.npz", **out)
+
+
 def main():
     if "--write-mxc-rec" in sys.argv:
         write_mxc_rec()
@@ -222,6 +240,8 @@ def main():
         record_decodes(mx)
     if not only or "resized" in only:
         record_resizes(mx)
+    if not only or "image_iter" in only:
+        record_image_iter(mx)
     summary = {}
     if (OUT / "batches.json").exists():
         summary = json.loads((OUT / "batches.json").read_text())
