@@ -467,8 +467,11 @@ def array(source_array, ctx=None, dtype=None, stype=None):
     return NDArray(data, _ctx_or_default(ctx))
 
 
-def empty(shape, ctx=None, dtype=None):
-    """An uninitialized array."""
+def empty(shape, ctx=None, dtype=None, stype=None):
+    """An uninitialized array (an empty sparse one for stype 'csr' / 'row_sparse')."""
+    if stype not in (None, "default"):
+        from .sparse import empty as sparse_empty
+        return sparse_empty(stype, shape, ctx=ctx, dtype=dtype)
     return NDArray(np.empty(_shape_tuple(shape), _dtype_type(dtype)), _ctx_or_default(ctx))
 
 
@@ -659,7 +662,8 @@ def waitall():
     """Wait for all pending computation (computation is synchronous here)."""
 
 
-_NAMESPACES = {"random": "random", "linalg": "linalg", "op": "nd_ops", "sparse": "sparse"}
+_NAMESPACES = {"random": "random", "linalg": "linalg", "op": "nd_ops", "sparse": "sparse",
+               "contrib": "ndarray_contrib", "_internal": "ndarray_internal"}
 _SPARSE_FUNCTIONS = {"cast_storage": "cast_storage", "retain": "retain",
                      "_sparse_retain": "retain"}
 
@@ -829,3 +833,11 @@ def _unpickle(raw):
     only array data and plain containers (see states_format)."""
     from .states_format import loads
     return loads(raw)
+
+
+# mx.nd.sparse is importable as a submodule too, as in MXNet (`from mxnet.ndarray.sparse
+# import CSRNDArray`): this module acts as a package holding the one sparse module
+__path__ = []
+from . import sparse as _sparse_module  # noqa: E402  (sparse imports the names above)
+import sys as _sys  # noqa: E402
+_sys.modules[__name__ + ".sparse"] = _sparse_module

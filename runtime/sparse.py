@@ -44,10 +44,14 @@ def log_once(key, message, *args):
         _LOG.info(message, *args)
 
 
+class SparseValueError(MXNetError, ValueError):
+    """A storage type or shape that does not fit (a ValueError in MXNet's Python API)."""
+
+
 def _check_stype(stype, what):
     if stype not in STORAGE_TYPES:
-        raise MXNetError("%s: unknown storage type %r (expected one of %s)"
-                         % (what, stype, ", ".join(STORAGE_TYPES)))
+        raise SparseValueError("%s: unknown storage type %r (expected one of %s)"
+                               % (what, stype, ", ".join(STORAGE_TYPES)))
     return stype
 
 
@@ -96,6 +100,25 @@ class BaseSparseNDArray(NDArray):
     def stype(self):
         """Storage type: 'csr' or 'row_sparse'."""
         return self._stype
+
+    @property
+    def _num_aux(self):
+        """Number of index arrays: 1 (row_sparse: indices) or 2 (csr: indptr, indices)."""
+        return 2 if self._stype == "csr" else 1
+
+    def _compare(self, other, fn):
+        # MXNet keeps the storage type where the comparison maps the zeros it does not store
+        # to zero (e.g. y > 0, 1 == y), else the result is dense
+        result = super()._compare(other, fn)
+        if result is NotImplemented:
+            return result
+        if isinstance(other, (numeric_types, np.generic, bool)):
+            zero = fn(np.zeros(1, self.dtype), other)
+        elif isinstance(other, BaseSparseNDArray) and other.stype == self.stype:
+            zero = fn(np.zeros(1, self.dtype), np.zeros(1, other.dtype))
+        else:
+            return result
+        return _from_dense(result._data, self.stype, self._ctx) if not zero[0] else result
 
     def _like(self, dense, stored=None, ctx=None):
         return type(self)(dense, self._ctx if ctx is None else ctx, stored)
@@ -401,14 +424,14 @@ def csr_matrix(arg1, shape=None, ctx=None, dtype=None):
     if isinstance(arg1, tuple) and len(arg1) == 2 and \
             all(isinstance(d, (int, np.integer)) for d in arg1):
         if shape is not None and _shape_tuple(shape) != _shape_tuple(arg1):
-            raise MXNetError("csr_matrix: shape %s given twice (%s)" % (arg1, shape))
+            raise SparseValueError("csr_matrix: shape %s given twice (%s)" % (arg1, shape))
         return zeros("csr", arg1, ctx=ctx, dtype=dtype)
     if isinstance(arg1, CSRNDArray):
         out = arg1.copyto(ctx).astype(dtype or arg1.dtype)
     elif _is_scipy_like(arg1):
-        csr = arg1.tocsr() if hasattr(arg1, "tocsr") else arg1
-        if hasattr(csr, "has_sorted_indices") and not csr.has_sorted_indices:
-            csr = csr.sorted_indices()
+        csr = arg1.tocsr(copy=True) if hasattr(arg1, "tocsr") else arg1
+        if hasattr(csr, "sum_duplicates"):      # canonical form: duplicates summed, sorted
+            csr.sum_duplicates()
         return _csr_from_parts(csr.data, csr.indices, csr.indptr,
                                shape if shape is not None else csr.shape, ctx,
                                dtype if dtype is not None else csr.data.dtype)
@@ -416,8 +439,8 @@ def csr_matrix(arg1, shape=None, ctx=None, dtype=None):
         values, dtype = _values(arg1, dtype)
         out = _from_dense(values, "csr", ctx)
     if shape is not None and out.shape != _shape_tuple(shape):
-        raise MXNetError("csr_matrix: the source has shape %s, shape=%s was given"
-                         % (out.shape, _shape_tuple(shape)))
+        raise SparseValueError("csr_matrix: the source has shape %s, shape=%s was given"
+                               % (out.shape, _shape_tuple(shape)))
     return out
 
 
@@ -476,7 +499,8 @@ def row_sparse_array(arg1, shape=None, ctx=None, dtype=None):
         return _rsp_from_parts(arg1[0], arg1[1], shape, ctx, dtype)
     if isinstance(arg1, tuple) and all(isinstance(d, (int, np.integer)) for d in arg1):
         if shape is not None and _shape_tuple(shape) != _shape_tuple(arg1):
-            raise MXNetError("row_sparse_array: shape %s given twice (%s)" % (arg1, shape))
+            raise SparseValueError("row_sparse_array: shape %s given twice (%s)"
+                                   % (arg1, shape))
         return zeros("row_sparse", arg1, ctx=ctx, dtype=dtype)
     if isinstance(arg1, RowSparseNDArray):
         out = arg1.copyto(ctx).astype(dtype or arg1.dtype)
@@ -484,8 +508,8 @@ def row_sparse_array(arg1, shape=None, ctx=None, dtype=None):
         values, dtype = _values(arg1, dtype)
         out = _from_dense(values, "row_sparse", ctx)
     if shape is not None and out.shape != _shape_tuple(shape):
-        raise MXNetError("row_sparse_array: the source has shape %s, shape=%s was given"
-                         % (out.shape, _shape_tuple(shape)))
+        raise SparseValueError("row_sparse_array: the source has shape %s, shape=%s was "
+                               "given" % (out.shape, _shape_tuple(shape)))
     return out
 
 
@@ -566,8 +590,13 @@ def cast_storage(data, stype, out=None):
     return result
 
 
-def retain(data, indices):
+def retain(data, indices=None, **kwargs):
     """A row_sparse copy of `data` keeping the stored rows listed in `indices`."""
+    if kwargs:
+        raise MXNetError("retain: unknown argument(s) %s (expected data, indices)"
+                         % ", ".join(sorted(kwargs)))
+    if indices is None:
+        raise MXNetError("retain: the indices to keep are required")
     if not isinstance(data, RowSparseNDArray):
         raise MXNetError("retain: expected a RowSparseNDArray, got %s (storage type %s)"
                          % (type(data).__name__, getattr(data, "stype", "?")))

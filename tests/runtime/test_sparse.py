@@ -602,3 +602,22 @@ def test_scipy_matrices_convert_both_ways():
         np.testing.assert_array_equal(a.indices.asnumpy(), [1, 3, 0])     # the stored zero
     back = mx.nd.array(coo).asscipy()
     np.testing.assert_array_equal(back.toarray(), coo.toarray())
+
+
+def test_comparisons_keep_sparse_where_zeros_stay_zero_and_mxnet_value_errors():
+    for stype in ("row_sparse", "csr"):
+        y = mx.nd.ones((3, 4)).tostype(stype)
+        assert (1 == y).stype == stype and (0 == y).stype == "default"
+        assert (y > 0).stype == stype and (0 > y).stype == stype and (y >= 0).stype == "default"
+        np.testing.assert_array_equal((y > 0).asnumpy(), np.ones((3, 4)))
+        assert y._num_aux == (2 if stype == "csr" else 1)
+        assert mx.nd.empty((2, 3), stype=stype).stype == stype
+    # MXNet raises ValueError here; these are MXNetErrors that are ValueErrors too
+    with pytest.raises(ValueError):
+        sparse.csr_matrix(mx.nd.ones((2, 2)), shape=(3, 2))
+    with pytest.raises(ValueError):
+        sparse.row_sparse_array((2, 2), shape=(3, 2))
+    with pytest.raises(ValueError):
+        sparse.zeros("invalid_stype", (2, 2))
+    with pytest.raises(MXNetError, match="unknown argument"):
+        sparse.retain(mx.nd.ones((2, 2)).tostype("row_sparse"), invalid_arg=1)
