@@ -80,21 +80,36 @@ class Kernel:
 
 class KernelSet:
     """The kernels of one translation unit, each emitted once: a kernel whose signature and
-    body equal an earlier one is that kernel (named after its first node), called by both."""
+    body equal an earlier one is that kernel (named after its first node), called by both.
 
-    def __init__(self):
+    A kernel name in a namespace of the library's own (`reserved`: name prefixes such as the
+    entry points' `mxc_`) is renamed `node_<name>` (with a number when that is a name in
+    `planned`, the names every node's kernels would take), so a node named like an entry
+    point or a shared kernel cannot clash with it."""
+
+    def __init__(self, reserved=(), planned=()):
         self.kernels, self._by_code, self.alias = [], {}, {}
+        self.reserved, self.taken = tuple(reserved), set(planned)
+
+    def _own_name(self, kernel):
+        if not self.reserved or not kernel.name.startswith(self.reserved):
+            return kernel.name
+        name = c_ident("node_" + kernel.name, self.taken)
+        return name
 
     def add(self, kernel, label):
         """The name that calls `kernel`: its own, or the identical earlier kernel's."""
         code = (str(kernel.signature), str(kernel.body))
         first = self._by_code.get(code)
         if first is None:
+            original = kernel.name
+            kernel.name = self._own_name(kernel)
+            self.alias[original] = kernel.name
             self._by_code[code] = first = kernel
             self.kernels.append(kernel)
         if label not in first.callers:
             first.callers.append(label)
-        self.alias[kernel.name] = first.name
+        self.alias.setdefault(kernel.name, first.name)
         return first.name
 
     def used(self, helpers):
@@ -521,7 +536,9 @@ def _context(plan, prefix, kinds, metric_io, training, roll):
     cdef rendered)."""
     env = environment()
     kinds = list(optimizers.KERNELS) if kinds is None else list(kinds)
-    kset, helper_names = KernelSet(), set()
+    planned = {name for v in plan.nodes for name in
+               [v.forward_name, v.name + "_backward"] + [v.name + "_" + h for h in HELPERS]}
+    kset, helper_names = KernelSet(("mxc_", prefix + "_"), planned), set()
     for v in plan.nodes:
         _add_op_kernels(env, v, kset, helper_names)
     kernels = kset.used(helper_names)

@@ -245,3 +245,30 @@ def test_tampered_shared_object_is_rebuilt(tmp_path, caplog):
     built = target.build(target.render(plan, None, []), root=root)   # links the rebuilt one
     arena = np.zeros(plan.size, dtype=np.float32)
     assert built.lib.mxc_forward(built.ffi.cast("float*", arena.ctypes.data), 0) == 0
+
+
+def test_node_named_like_the_library_keeps_its_own_kernel(tmp_path):
+    """Nodes named like an entry point (`mxc`, the export prefix) or a shared kernel get
+    kernels of their own name (`node_...`), in both builds; results vs NumPy."""
+    x = S.FullyConnected(S.Variable("data"), num_hidden=3, name="mxc")
+    x = S.Activation(x, act_type="tanh", name="mxc_gemm_nn")
+    x = S.Activation(x, act_type="sigmoid", name="node_mxc")
+    net = S.Activation(x, act_type="relu", name="net")
+    ex = Executor(net, {"data": (2, 4)}, grad_req={k: "write" for k in net.list_arguments()})
+    vals = {k: RNG.uniform(-1, 1, v.shape) for k, v in ex.arg_arrays.items()}
+    for k, v in vals.items():
+        ex.arg_arrays[k][...] = v
+    ex.forward(False)
+    want = 1 / (1 + np.exp(-np.tanh(vals["data"] @ vals["mxc_weight"].T + vals["mxc_bias"])))
+    np.testing.assert_allclose(ex.outputs[0], want, rtol=1e-5)
+    src, header, cdef = codegen.render(ex.plan, prefix="net", kinds=["sgd"])
+    names = re.findall(r"^static int (\w+)\(", src, re.M)
+    assert len(names) == len(set(names))
+    assert "node_mxc_forward_1" in names and "node_net_forward" in names
+    built = CTarget().build(Rendered(src, header, cdef), "net", root=str(tmp_path))
+    arena = np.zeros(ex.plan.size, dtype=np.float32)
+    arena[:] = ex.arena
+    assert built.lib.net_forward(built.ffi.cast("float*", arena.ctypes.data), 0) == 0
+    out = ex.plan.outputs[0].value
+    np.testing.assert_allclose(arena[out.offset:out.offset + out.size].reshape(2, 3), want,
+                               rtol=1e-5)
