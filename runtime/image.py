@@ -9,9 +9,9 @@ Resizing is NumPy, following OpenCV's definitions of MXNet's interpolation codes
 with replicated borders, 3 area (exact area averaging when shrinking; OpenCV's area-mode
 bilinear taps when either axis grows), 4 Lanczos (8 taps, normalised), 9 auto (cubic to
 enlarge, area to shrink, else bilinear), 10 a random one of 0..4. On float images these agree
-with OpenCV's cv2.resize to float32 rounding. On uint8 images bilinear is OpenCV 3.4's fixed
-point bit for bit (MXNet 1.9.1's ImageRecordIter uses it); OpenCV computes uint8 bicubic and
-area in its own fixed point / float32, which these match within 1 grey level.
+with OpenCV's cv2.resize to float32 rounding. On uint8 images nearest, bilinear and bicubic
+are OpenCV 3.4's (MXNet 1.9.1's) fixed point bit for bit; area and Lanczos match its uint8
+results within 1 grey level.
 """
 import logging
 import os
@@ -346,6 +346,48 @@ def _resize_linear_u8(img, w, h):
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
+def _cubic_taps_u8(n_in, n_out):
+    """OpenCV's fixed-point bicubic taps (A = -0.75) of one axis: (n_out, 4) source indices
+    (clamped to the edges) and weights in 1/2048ths, from float32 positions and weights."""
+    f32 = np.float32
+    pos = ((np.arange(n_out) + 0.5) * (n_in / float(n_out)) - 0.5).astype(f32)
+    lo = np.floor(pos).astype(np.int64)
+    x = pos - lo.astype(f32)
+    a, one = f32(-0.75), f32(1)
+    c0 = ((a * (x + one) - f32(5) * a) * (x + one) + f32(8) * a) * (x + one) - f32(4) * a
+    c1 = ((a + f32(2)) * x - (a + f32(3))) * x * x + one
+    c2 = ((a + f32(2)) * (one - x) - (a + f32(3))) * (one - x) * (one - x) + one
+    c3 = one - c0 - c1 - c2
+    weights = np.rint(np.stack([c0, c1, c2, c3], axis=1) * f32(2048)).astype(np.int64)
+    return np.clip(lo[:, None] + np.arange(-1, 3)[None, :], 0, n_in - 1), weights
+
+
+def _resize_cubic_u8(img, w, h):
+    """Bicubic resize of a uint8 image bit for bit as OpenCV 3.4's cv::resize: rows of
+    fixed-point horizontal sums; the vertical sum in float32 (weights / 2048^2, rounded to
+    even) over each row's first multiple of 8 values, as its SSE2 kernel, and in integers
+    ((sum + 2^21) >> 22) over the rest."""
+    src_h, src_w = img.shape[:2]
+    chans = img.shape[2] if img.ndim == 3 else 1
+    src = img.reshape(src_h, src_w, chans).astype(np.int64)
+    xi, xw = _cubic_taps_u8(src_w, w)
+    yi, yw = _cubic_taps_u8(src_h, h)
+    rows = sum(src[:, xi[:, k]] * xw[None, :, k, None] for k in range(4)).reshape(src_h, -1)
+    width = w * chans
+    vec = width // 8 * 8
+    scale = np.float32(1.0 / (2048 * 2048))
+    out = np.empty((h, width), np.int64)
+    acc = None
+    for k in range(4):
+        term = rows[yi[:, k], :vec].astype(np.float32) * (yw[:, k].astype(np.float32)
+                                                          * scale)[:, None]
+        acc = term if acc is None else acc + term
+    out[:, :vec] = np.rint(acc)
+    tail = sum(rows[yi[:, k], vec:] * yw[:, k, None] for k in range(4))
+    out[:, vec:] = (tail + (1 << 21)) >> 22
+    return np.clip(out, 0, 255).astype(np.uint8).reshape((h, w) + img.shape[2:])
+
+
 def _resize(img, w, h, interp):
     w, h = int(w), int(h)
     if w <= 0 or h <= 0:
@@ -356,6 +398,8 @@ def _resize(img, w, h, interp):
     interp = _get_interp_method(interp, (img.shape[0], img.shape[1], h, w))
     if interp == 1 and img.dtype == np.uint8:
         return _resize_linear_u8(img, w, h)
+    if interp == 2 and img.dtype == np.uint8:
+        return _resize_cubic_u8(img, w, h)
     if interp == 3 and (h > img.shape[0] or w > img.shape[1]):
         interp = 5  # OpenCV enlarges with its area-mode bilinear taps on both axes
     wy = _interp_weights(img.shape[0], h, interp)
