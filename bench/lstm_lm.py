@@ -3,6 +3,7 @@
     python bench/lstm_lm.py --mxnet-python /path/to/mxnet-venv/bin/python
     python bench/lstm_lm.py --epochs 1 --tokens 40000            # smaller, mxc only
     python bench/lstm_lm.py --cell fused ...                      # one FusedRNNCell instead
+    python bench/lstm_lm.py --measure        # a bucket switch and the fused cells, both ways
 
 The model is MXNet's example/rnn/bucketing/lstm_bucketing.py: Embedding(200), two
 LSTMCell(200) in a SequentialRNNCell unrolled over each bucket (10, 20, ..., 60 steps),
@@ -197,6 +198,73 @@ def run_system(system, args):
     }
 
 
+# -- measurements of the pieces ---------------------------------------------------------------
+
+def measure_parts(args):
+    """Two per-batch costs, each both ways in one process (so under the same load): a
+    BucketingModule bucket switch (one region copy and a shared optimizer state buffer vs the
+    by-name copy of every parameter), and the fused RNN's forward + backward with its cell
+    loops threaded vs serial."""
+    import mxc as mx
+    from mxc.compiler.ops import rnn as rnn_op
+    from mxc.executor import Executor
+    from mxc.module import bucketing_module as bm
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        make_corpus(folder, 20000, args.vocab)
+        args.data = folder
+        train, _val, model = build(mx, args)
+        model.bind(train.provide_data, train.provide_label)
+        model.init_params(mx.init.Xavier(factor_type="in", magnitude=2.34))
+        model.init_optimizer(optimizer="adam", optimizer_params={"learning_rate": 0.01})
+        shapes = {k: ([("data", (args.batch_size, k))], [("softmax_label", (args.batch_size, k))])
+                  for k in (10, 20)}
+        for k in (10, 20, 10):
+            model.switch_bucket(k, *shapes[k])
+        for name, same in (("bucket switch, one region copy + shared state", None),
+                           ("bucket switch, by name", lambda src, dst: False)):
+            saved = bm._same_layout
+            if same is not None:
+                bm._same_layout = same
+                for m in model._buckets.values():
+                    if m is not model._curr_module:
+                        m.optimizer_initialized = False    # re-shared by name
+            t0, n = time.perf_counter(), 50
+            for _ in range(n):
+                for k in (20, 10):
+                    model.switch_bucket(k, *shapes[k])
+            bm._same_layout = saved
+            rows.append((name, (time.perf_counter() - t0) / (2 * n) * 1e3, "ms"))
+    T, N = 35, args.batch_size
+    runs = {}
+    for name, minimum in (("fused lstm fwd+bwd, cells serial", rnn_op.CELL_PARALLEL_MIN),
+                          ("fused lstm fwd+bwd, cells threaded", 1)):
+        saved, rnn_op.CELL_PARALLEL_MIN = rnn_op.CELL_PARALLEL_MIN, minimum
+        tag = "serial" if minimum > 1 else "threaded"
+        sym = mx.sym.RNN(mx.sym.Variable(tag + "_data"), state_size=args.num_hidden,
+                         num_layers=args.num_layers, mode="lstm", name=tag)
+        ex = Executor(sym, {tag + "_data": (T, N, args.num_hidden)}, data_names=[tag + "_data"],
+                      grad_req={k: "write" for k in sym.list_arguments()})
+        rnn_op.CELL_PARALLEL_MIN = saved
+        rng = np.random.RandomState(0)
+        for k, a in ex.arg_arrays.items():
+            a[...] = rng.uniform(-0.1, 0.1, a.shape)
+        runs[name] = (ex, [])
+    for _ in range(5):                       # alternately, 10 passes each
+        for name, (ex, times) in runs.items():
+            t0 = time.perf_counter()
+            for _ in range(10):
+                ex.forward(True)
+                ex.backward()
+            times.append((time.perf_counter() - t0) / 10)
+    for name, (_ex, times) in runs.items():
+        rows.append((name + " (T %d, N %d, median of 5)" % (T, N),
+                     float(np.median(times)) * 1e3, "ms"))
+    for name, value, unit in rows:
+        print("%-62s %8.2f %s" % (name, value, unit))
+    return 0
+
+
 # -- the driver -------------------------------------------------------------------------------
 
 def initial_params(args, path):
@@ -247,6 +315,9 @@ def parse_args(argv=None):
     p.add_argument("--mom", type=float, default=0.0)
     p.add_argument("--wd", type=float, default=0.00001)
     p.add_argument("--output", help="write the results as JSON here")
+    p.add_argument("--measure", action="store_true",
+                   help="instead of training: time a bucket switch both ways and the fused "
+                        "RNN with its cell loops serial and threaded (mxc only)")
     # worker-only
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
@@ -262,6 +333,8 @@ def main(argv=None):
         with open(args.result, "w") as f:
             json.dump(res, f)
         return 0
+    if args.measure:
+        return measure_parts(args)
     systems = [s for s in args.systems.split(",") if s]
     if "mxnet" in systems and not args.mxnet_python:
         print("no --mxnet-python (or MXNET_PYTHON): running mxc only")
