@@ -3,6 +3,7 @@
     python bench/cold_bind.py                                # every network, inference + training
     python bench/cold_bind.py --networks resnet-50 --modes train --repeats 3
     python bench/cold_bind.py --profile                      # compile each unit alone, serially
+    OMP_NUM_THREADS=1 python bench/cold_bind.py --steps 3    # + seconds per forward(+backward)
 
 For each network of bench/networks.py (batch 32 at 3x32x32, 8 at 3x224x224) and each bind
 (inference: for_training=False; training: SGD), in a fresh process each:
@@ -62,7 +63,22 @@ c0, t0 = cpu(), time.perf_counter()
 mod.bind(data_shapes=[("data", (batch,) + shape)], label_shapes=[("softmax_label", (batch,))],
          for_training=train)
 seconds = time.perf_counter() - t0
-print(json.dumps({"seconds": seconds, "cpu": cpu() - c0}))
+row = {"seconds": seconds, "cpu": cpu() - c0}
+if len(sys.argv) > 4:                    # seconds per forward (+ backward when training)
+    import numpy as np
+    mod.init_params(mx.init.Xavier())
+    data = mx.io.DataBatch([mx.nd.array(np.random.RandomState(0).uniform(
+        -1, 1, (batch,) + shape))], [mx.nd.array(np.arange(batch) % 10)])
+    steps = []
+    for _ in range(int(sys.argv[4]) + 1):
+        t0 = time.perf_counter()
+        mod.forward(data, is_train=train)
+        if train:
+            mod.backward()
+        mod.get_outputs()[0].asnumpy()
+        steps.append(time.perf_counter() - t0)
+    row["step"] = sorted(steps[1:])[len(steps[1:]) // 2]
+print(json.dumps(row))
 """
 
 
@@ -70,15 +86,17 @@ def batch_of(shape):
     return 32 if shape[1] <= 32 else 8
 
 
-def timed_bind(name, train, cache):
-    """(wall, CPU) seconds of Module.bind in a fresh process over cache folder `cache`."""
+def timed_bind(name, train, cache, steps=0):
+    """(wall, CPU) seconds of Module.bind in a fresh process over cache folder `cache`, and
+    the median seconds of `steps` forward (+ backward) passes after it (None for none)."""
     env = dict(os.environ, MXC_CACHE_DIR=cache)
-    out = subprocess.run([sys.executable, "-c", _BIND, str(ROOT), name, "1" if train else "0"],
+    out = subprocess.run([sys.executable, "-c", _BIND, str(ROOT), name, "1" if train else "0"]
+                         + ([str(steps)] if steps else []),
                          env=env, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise RuntimeError("bind of %s failed:\n%s" % (name, out.stderr[-3000:]))
     row = json.loads(out.stdout.strip().splitlines()[-1])
-    return row["seconds"], row["cpu"]
+    return row["seconds"], row["cpu"], row.get("step")
 
 
 def plan_of(name, train):
@@ -171,6 +189,9 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--profile", action="store_true",
                     help="also compile each translation unit alone and time it")
+    ap.add_argument("--steps", type=int, default=0,
+                    help="after the cache-hit bind, time this many forward (+ backward) "
+                         "passes (median; the first, warming up, not counted)")
     ap.add_argument("--json", help="write the rows to this file")
     args = ap.parse_args(argv)
     print("load average: %.1f %.1f %.1f on %d cores" % (os.getloadavg() + (os.cpu_count(),)))
@@ -195,18 +216,20 @@ def main(argv=None):
                     cache = prepared_cache(base)
                     try:
                         cold.append(timed_bind(name, train, cache))
-                        hit.append(timed_bind(name, train, cache))
+                        hit.append(timed_bind(name, train, cache, args.steps))
                     finally:
                         shutil.rmtree(cache, ignore_errors=True)
                 row = dict(network=name, mode=mode, nodes=len(plan_of(name, train).nodes),
                            lines=lines, render_s=render_s,
                            cold_s=statistics.median(c[0] for c in cold),
                            cold_cpu=statistics.median(c[1] for c in cold),
-                           hit_ms=1000 * statistics.median(h[0] for h in hit), cold_all=cold)
+                           hit_ms=1000 * statistics.median(h[0] for h in hit), cold_all=cold,
+                           step_s=statistics.median(h[2] for h in hit) if args.steps else None)
                 rows.append(row)
-                print("%-13s %-6s %6d %6d %7.2f %7.2f %8.2f %7.1f" % (
+                print("%-13s %-6s %6d %6d %7.2f %7.2f %8.2f %7.1f%s" % (
                     name, mode, row["nodes"], lines, render_s, row["cold_s"], row["cold_cpu"],
-                    row["hit_ms"]), flush=True)
+                    row["hit_ms"], "  step %.3f s" % row["step_s"] if args.steps else ""),
+                    flush=True)
                 if args.profile:
                     for kind, n, wall, cpu in profile_units(rendered):
                         print("    %-8s %6d lines  %6.2f s, %6.2f s CPU" % (kind, n, wall, cpu),
