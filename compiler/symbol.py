@@ -496,6 +496,12 @@ class Symbol:
         return self._binary(o, "_power", "_power", "_rpower_scalar", "_rpower_scalar",
                             reverse=True)
 
+    def __mod__(self, o):
+        return self._binary(o, "_mod", "_mod", "_mod_scalar", "_modscalar")
+
+    def __rmod__(self, o):
+        return self._binary(o, "_mod", "_mod", "_rmod_scalar", "_rmodscalar", reverse=True)
+
     def __neg__(self):
         return create_op("_mul_scalar", [self], {"scalar": "-1.0"}, hint="_mulscalar")
 

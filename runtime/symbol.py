@@ -15,6 +15,9 @@ class _Contrib:
 
     def __getattr__(self, name):
         from .compiler import ops
+        if name == "rand_zipfian":
+            from .zipfian import rand_zipfian_symbol
+            return rand_zipfian_symbol
         if not name.startswith("_") and "_contrib_" + name in ops.FUNCTIONS:
             return getattr(_impl, "_contrib_" + name)
         raise AttributeError("mx.sym.contrib has no operator %r" % name)

@@ -208,6 +208,30 @@ SCALAR.update({
 BINARY["hypot"] = ("hypot(a, b)", "g * a / y", "g * b / y", np.hypot)
 ELEMWISE_NAMES["hypot"] = ("_hypot", "_hypot", ("_Hypot",))
 
+
+# modulo as MXNet's mshadow_op::mod: the remainder takes the divisor's sign (Python's %),
+# 0 for a zero divisor; d/da = 1, d/db = -floor(a / b)
+def _c_mod(a, b):
+    r = "fmod(%s, %s)" % (a, b)
+    return "(%s == 0 ? 0 : ((%s != 0 && ((%s < 0) != (%s < 0))) ? %s + %s : %s))" % (
+        b, r, r, b, r, b, r)
+
+
+def _np_mod(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(b == 0, 0, np.mod(a, np.where(b == 0, 1, b))).astype(
+            np.result_type(a, b))
+
+
+BINARY["mod"] = (_c_mod("a", "b"), "g", "b == 0 ? 0 : -floor(a / b) * g", _np_mod)
+ELEMWISE_NAMES["mod"] = ("_mod", "_mod", ("_Mod",))
+SCALAR.update({
+    "_mod_scalar": (_c_mod("x", "scalar"), "g", "_modscalar", ("_ModScalar",), _np_mod),
+    "_rmod_scalar": (_c_mod("scalar", "x"), "x == 0 ? 0 : -floor(scalar / x) * g",
+                     "_rmodscalar", ("_RModScalar",), lambda x, s: _np_mod(s, x)),
+})
+
 # comparisons and logic (elemwise_binary_op_logic.cc, elemwise_binary_scalar_op_logic.cc,
 # elemwise_binary_broadcast_op_logic.cc): 1 where the relation holds, else 0; piecewise constant, so a zero gradient as MXNet's
 # MakeZeroGradNodes. kind: (C relation in a / b, NumPy relation, MXNet's legacy alias)

@@ -388,3 +388,40 @@ def test_binary_cuda_kernels_compile_with_nvcc(tmp_path):
     assert "hypot(a, b)" in src and "hypot(x, scalar)" in src
     built = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
     assert built.compiled and os.path.isfile(os.path.join(built.path, "libmxc.so"))
+
+
+# ---- modulo (mx.sym.% / _mod / broadcast_mod / _mod_scalar / _rmod_scalar) ----------------
+
+def _py_mod(a, b):
+    """Python's float %: the remainder takes the divisor's sign; MXNet gives 0 for b == 0."""
+    return np.vectorize(lambda u, v: 0.0 if v == 0 else math.fmod(u, v) + (
+        v if math.fmod(u, v) != 0 and (math.fmod(u, v) < 0) != (v < 0) else 0.0))(a, b)
+
+
+def test_mod_forms_forward_and_gradients():
+    a, b, c = (mx.sym.Variable(n) for n in "abc")
+    rng = np.random.default_rng(5)
+    vals = {"a": rng.uniform(-6, 6, (3, 4)), "b": rng.choice([-2.5, -1.5, 1.25, 3.0], (3, 4)),
+            "c": np.array([[2.0, -3.0, 0.0, 1.5]])}
+    cases = [(a % b, _py_mod(vals["a"], vals["b"])),
+             (mx.sym.broadcast_mod(a, c), _py_mod(vals["a"], vals["c"])),
+             (a % 1.75, _py_mod(vals["a"], 1.75)),
+             (7.5 % b, _py_mod(7.5, vals["b"]))]
+    for sym, want in cases:
+        given = {k: v for k, v in vals.items() if k in sym.list_arguments()}
+        tu.check_symbolic_forward(sym, given, [want], rtol=1e-12, atol=1e-12, dtype=np.float64)
+    head = rng.uniform(-1, 1, (3, 4))
+    ratio = np.floor(vals["a"] / vals["b"])
+    tu.check_symbolic_backward(a % b, {"a": vals["a"], "b": vals["b"]}, [head],
+                               {"a": head, "b": -ratio * head},
+                               rtol=1e-12, atol=1e-12, dtype=np.float64)
+    tu.check_symbolic_backward(7.5 % b, {"b": vals["b"]}, [head], {"b": -np.floor(7.5 / vals["b"]) * head},
+                               rtol=1e-12, atol=1e-12, dtype=np.float64)
+    # central differences away from the jumps (a / b not near an integer)
+    x = np.array([[0.3, 1.2, -2.3], [4.4, -0.8, 2.6]])
+    y = np.array([[1.0, -1.0, 1.0], [2.0, 1.5, -2.0]])
+    tu.check_numeric_gradient(mx.sym._mod(a, b), {"a": x, "b": y}, numeric_eps=1e-6,
+                              rtol=1e-5, atol=1e-7, dtype=np.float64)
+    np.testing.assert_allclose(mx.nd.broadcast_mod(mx.nd.array(vals["a"]),
+                                                   mx.nd.array(vals["c"])).asnumpy(),
+                               _py_mod(vals["a"], vals["c"]), rtol=1e-6, atol=1e-6)

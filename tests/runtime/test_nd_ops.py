@@ -132,6 +132,10 @@ CASES += [(name, {"data": (3, 4)}, dict(scalar=1.5), (0.5, 2), ())
           for name in ("_maximum_scalar", "_minimum_scalar", "_hypot_scalar")]
 CASES += [("_hypot", {"lhs": (3, 4), "rhs": (3, 4)}, {}, (-2, 2), ()),
           ("broadcast_hypot", {"lhs": (2, 3, 1), "rhs": (1, 4)}, {}, (-2, 2), ())]
+CASES += [("_mod", {"lhs": (3, 4), "rhs": (3, 4)}, {}, (0.5, 4), ()),
+          ("broadcast_mod", {"lhs": (2, 3, 1), "rhs": (1, 4)}, {}, (0.5, 4), ()),
+          ("_mod_scalar", {"data": (3, 4)}, dict(scalar=1.5), (-3, 3), ()),
+          ("_rmod_scalar", {"data": (3, 4)}, dict(scalar=2.5), (0.5, 3), ())]
 _LOGIC = ("equal", "not_equal", "greater", "greater_equal", "lesser", "lesser_equal",
           "logical_and", "logical_or", "logical_xor")
 CASES += [("_" + kind, {"lhs": (3, 4), "rhs": (3, 4)}, {}, (-2, 2), ("lhs", "rhs"))
