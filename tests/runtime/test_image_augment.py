@@ -343,3 +343,22 @@ def test_every_default_augmenter_keyword_at_once(tmp_path):
     assert len(batches) == 2 and all(b.data[0].shape == (3, 3, 32, 32) for b in batches)
     assert sorted(np.concatenate([b.label[0].asnumpy() for b in batches])) == list(range(6))
     assert all(np.isfinite(b.data[0].asnumpy()).all() for b in batches)
+
+
+def test_dropped_iterators_stop_their_threads(tmp_path):
+    """A prefetching iterator left mid-epoch is collected and its producer thread ends."""
+    import gc
+    import threading
+    import time
+    rec = write_rec(tmp_path / "g.rec", [smooth(12, 12, seed=i) for i in range(9)])
+    before = threading.active_count()
+    for _ in range(5):
+        it = mx.io.ImageRecordIter(path_imgrec=rec, data_shape=(3, 8, 8), batch_size=2,
+                                   prefetch_buffer=1, preprocess_threads=2)
+        next(it)
+        del it
+    gc.collect()
+    deadline = time.time() + 10
+    while threading.active_count() > before and time.time() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() <= before
