@@ -17,6 +17,10 @@ difference or product of two arrays of one sparse type), else it is dense.
 
 Index arrays are checked on construction (in range, sorted, ``indptr`` monotone and
 consistent with ``indices``); a violation raises an MXNetError naming the array at fault.
+
+Also here: the optimizers' lazy-update helpers (`lazy_rows`, `write_rows`), the Module's
+choice of row_sparse parameters that MXNet updates lazily (`lazy_module_params`), the sparse
+file records (`record_bytes`, `from_record`) and mx.io.LibSVMIter.
 """
 import logging
 
@@ -883,11 +887,7 @@ def LibSVMIter(data_libsvm, data_shape, label_libsvm="NULL", label_shape=(1,),  
     from .io import _BatchLoader
 
     class _Iter(_BatchLoader):
-        def _copy_row(self, top):
-            self._data_buf[top] = self._rows[self._pos]
-            self._label_buf[top] = self._labels[self._pos]
-            self._index_buf[top] = self._pos
-            self._pos += 1
+        """The C++ BatchLoader's rules over rows kept in CSR form; batches are csr."""
 
         def iter_next(self):
             if not _BatchLoader.iter_next(self):
