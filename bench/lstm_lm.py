@@ -188,6 +188,7 @@ def run_system(system, args):
     return {
         "system": system,
         "cell": args.cell,
+        "threads": os.environ.get("OMP_NUM_THREADS", ""),
         "version": getattr(mx, "__version__", "?"),
         "batches_per_epoch": nbatch,
         "val_perplexity": val_ppl,
@@ -314,6 +315,8 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--mom", type=float, default=0.0)
     p.add_argument("--wd", type=float, default=0.00001)
+    p.add_argument("--threads", type=int, default=0,
+                   help="OMP_NUM_THREADS for both systems (default: as the environment says)")
     p.add_argument("--output", help="write the results as JSON here")
     p.add_argument("--measure", action="store_true",
                    help="instead of training: time a bucket switch both ways and the fused "
@@ -351,7 +354,10 @@ def main(argv=None):
         for system in systems:
             python = args.mxnet_python if system == "mxnet" else sys.executable
             out = os.path.join(folder, system + ".json")
-            proc = subprocess.run(worker_command(python, system, args, out))
+            env = dict(os.environ)
+            if args.threads:
+                env["OMP_NUM_THREADS"] = str(args.threads)
+            proc = subprocess.run(worker_command(python, system, args, out), env=env)
             if proc.returncode != 0:
                 print("%s: failed (exit %d)" % (system, proc.returncode))
                 continue
