@@ -337,10 +337,10 @@ class Executor:
 
     def _held_apart(self):
         """{argument / auxiliary state name or output index: dtype} for the arrays stored in a
-        type the arena does not compute (float16 over a float32 arena), by type inference
-        from the types known at bind. Index-only arguments stay in the arena's dtype, which
-        holds their values exactly."""
-        if self._dtype != "float32":
+        type the arena does not compute (float16 over a float32 arena; integer types, which
+        the arena holds exactly as reals), by type inference from the types known at bind.
+        Index-only float16 arguments stay in the arena's dtype."""
+        if self._dtype not in ("float32", "float64"):
             return {}
         from .compiler.typeinfer import _only_index
         known = {k: v for k, v in self._types.items() if k in self._arg_names}
@@ -352,9 +352,12 @@ class Executor:
         for names, types in ((self._arg_names, args), (self._aux_names, aux),
                              (range(len(self._output_names)), outs)):
             for name, t in zip(names, types or ()):
-                if t is not None and np.dtype(t).name in _STORED and not (
-                        isinstance(name, str) and name in self._arg_names
-                        and _only_index(self._symbol, name)):
+                if t is None:
+                    continue
+                if np.issubdtype(np.dtype(t), np.integer):
+                    held[name] = np.dtype(t).name       # declared or inferred integers
+                elif self._dtype == "float32" and np.dtype(t).name in _STORED and not (
+                        name in self._arg_names and _only_index(self._symbol, name)):
                     held[name] = np.dtype(t).name
         return held
 
@@ -469,11 +472,8 @@ class Executor:
                                             "(outputs: %s)" % (", ".join(unknown),
                                                                ", ".join(self._output_names)))
             return [out_grads.get(n) for n in self._output_names]
-        if isinstance(out_grads, (list, tuple)):
-            if len(out_grads) > len(self._output_names):
-                raise ExecutorArgumentError("backward: %d out_grads for %d outputs"
-                                            % (len(out_grads), len(self._output_names)))
-            return list(out_grads)
+        if isinstance(out_grads, (list, tuple)):     # as MXNet, entries past the outputs
+            return list(out_grads)[:len(self._output_names)]      # are not read
         raise ExecutorTypeError("backward: out_grads must be an NDArray, a list or a dict, "
                                 "got %s" % type(out_grads).__name__)
 

@@ -222,8 +222,9 @@ def assert_almost_equal_ignore_nan(a, b, rtol=None, atol=None, names=("a", "b"))
     assert_almost_equal(np.where(skip, 0, a), np.where(skip, 0, b), rtol, atol, names)
 
 
-def _as_dict(values, names, what):
-    """A list (in `names` order) or dict of arrays -> {name: float array}."""
+def _as_dict(values, names, what, extra_ok=False):
+    """A list (in `names` order) or dict of arrays -> {name: float array}; with extra_ok a
+    list may run past `names` (MXNet's backward ignores head gradients past the outputs)."""
     if values is None:
         return {}
     if isinstance(values, dict):
@@ -232,6 +233,8 @@ def _as_dict(values, names, what):
             raise ValueError("%s: %s not in %s" % (what, ", ".join(unknown), names))
         return {k: _np(v) for k, v in values.items()}
     values = list(values)
+    if extra_ok and len(values) > len(names):
+        values = values[:len(names)]
     if len(values) != len(names):
         raise ValueError("%s: got %d arrays for %d names %s" % (what, len(values), len(names),
                                                                names))
@@ -422,7 +425,7 @@ def check_symbolic_backward(sym, location, out_grads, expected, rtol=1e-5, atol=
             ex.grad_arrays[k][...] = start[k]
     ex.forward(is_train=True)
     if out_grads is not None:
-        out_grads = _as_dict(out_grads, ex.output_names, "out_grads")
+        out_grads = _as_dict(out_grads, ex.output_names, "out_grads", extra_ok=True)
         for name, hg in zip(ex.output_names, ex.head_grads):
             if hg is not None and name in out_grads:
                 hg[...] = out_grads[name]

@@ -23,10 +23,10 @@ def p_ctx(s):
 
 
 def _constant_shape(p, ins, outs=None):
-    """The output is the `shape` parameter, its unknown (0) dimensions filled from what the
-    consumers require of the output (MXNet's InitShape)."""
+    """The output is the `shape` parameter, its unknown dimensions (0, or -1 as MXNet's
+    InitShape also reads it) filled from what the consumers require of the output."""
     out = out_list(outs, 1)[0]
-    given = tuple(p["shape"])
+    given = tuple(0 if d < 0 else d for d in p["shape"])
     if not ndim_known(given):
         return ins, [out]
     merged = merge_shape(given, out)
@@ -37,7 +37,7 @@ def _constant_shape(p, ins, outs=None):
 
 
 def _constant_params(value=None):
-    params = {"shape": Param(p_shape, (), ge=0), "ctx": Param(p_ctx, ""),
+    params = {"shape": Param(p_shape, (), ge=-1), "ctx": Param(p_ctx, ""),
               "dtype": Param(p_dtype, "float32")}
     if value is not None:
         params["value"] = value

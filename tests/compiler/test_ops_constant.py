@@ -149,7 +149,7 @@ def test_constant_shape_contradicting_its_consumer_names_the_node():
 
 
 @pytest.mark.parametrize("params,what", [
-    (dict(shape=(2, -1)), "shape"), (dict(shape=(2,), ctx="disk(0)"), "ctx"),
+    (dict(shape=(2, -3)), "shape"), (dict(shape=(2,), ctx="disk(0)"), "ctx"),
     (dict(shape=(2,), dtype="float128"), "dtype"), (dict(shape="(2, x)"), "shape")])
 def test_bad_constant_parameters(params, what):
     with pytest.raises(MXNetError, match=what):
@@ -207,3 +207,12 @@ def test_cuda_identity_like_rhs_compiles_with_nvcc(tmp_path):
     assert "cudaMemcpyAsync(lhs_grad, output_grad, sizeof(real) * 6" in src
     built = CudaTarget(arch="80").build(Rendered(src, "", cdef), root=str(tmp_path))
     assert built.compiled and os.path.isfile(os.path.join(built.path, "libmxc.so"))
+
+
+def test_minus_one_in_a_constant_shape_is_an_unknown_dimension_filled_from_consumers():
+    # MXNet's InitShape reads -1 (as 0) as unknown: the transpose's partner fills it
+    b = mx.sym.ones(shape=[2, -1]) + mx.sym.transpose(mx.sym.ones(shape=[3, -1]))
+    out = b.bind(mx.cpu(), args={}).forward()[0]
+    np.testing.assert_array_equal(out.asnumpy(), np.full((2, 3), 2.0))
+    with pytest.raises(mx.base.MXNetError, match="shape"):
+        mx.sym.ones(shape=[2, -2])
