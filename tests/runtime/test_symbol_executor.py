@@ -360,3 +360,17 @@ def test_device_memory_sees_user_writes_and_returns_gradients(monkeypatch, tmp_p
     close(exe.grad_dict["fc_weight"], np.ones((3, 4)))
     close(exe.grad_dict["fc_bias"], 2 * np.ones(3))   # 'add' over two backward calls
     assert exe.grad_dict["data"] is None
+
+
+def test_integer_typed_arguments_and_outputs_are_integer_arrays():
+    x = mx.sym.Variable("x", dtype=np.int32)
+    exe = mx.sym.Cast(x * 2, dtype="int32").simple_bind(mx.cpu(), x=(2, 3), grad_req="null")
+    assert exe.arg_arrays[0].dtype == np.int32 and exe.outputs[0].dtype == np.int32
+    exe.arg_arrays[0][:] = np.array([[1, -2, 3], [40, 5, 6]])
+    out = exe.forward()[0]
+    assert out.dtype == np.int32
+    np.testing.assert_array_equal(out.asnumpy(), [[2, -4, 6], [80, 10, 12]])
+    y = mx.sym.Cast(mx.sym.Variable("y"), dtype="int32")
+    exe = y.simple_bind(mx.cpu(), y=(3,), grad_req="null")
+    np.testing.assert_array_equal(exe.forward(y=np.array([1.7, -2.2, 3.0]))[0].asnumpy(),
+                                  [1, -2, 3])
