@@ -210,6 +210,12 @@ register(OpDef("Cast", aliases=("cast",), params={"dtype": Param(p_dtype)},
                shape=_same_shape, template="ops/copy.c.j2", dtype_rule=output_dtype,
                reference=lambda p, arrays, train=False: [arrays[0].astype(p["dtype"])]))
 
+# amp_cast: the Cast that MXNet's automatic mixed precision inserts (the same conversion,
+# to a floating type; the gradient goes back unchanged)
+register(OpDef("amp_cast", params={"dtype": Param(p_enum("float16", "float32", "float64"))},
+               shape=_same_shape, template="ops/copy.c.j2", dtype_rule=output_dtype,
+               reference=lambda p, arrays, train=False: [arrays[0].astype(p["dtype"])]))
+
 
 def _transpose_shape(p, ins, outs=None):
     """The permuted dimensions, inferred either way (MXNet's TransposeShape)."""

@@ -183,3 +183,12 @@ def test_numpy_scalars_in_tuple_parameters_are_written_as_mxnet_writes_them():
     assert attrs["t"]["axes"] == "[1, 0]"
     tu.check_symbolic_forward(z, {"x": np.arange(6.0).reshape(3, 2)},
                               [np.arange(6.0).reshape(2, 3).T], dtype=np.float64)
+
+
+def test_amp_cast_passes_values_and_gradients_through():
+    x = np.random.default_rng(2).uniform(-2, 2, (3, 4))
+    sym = mx.sym.amp_cast(mx.sym.Variable("x"), dtype="float64")
+    tu.check_symbolic_forward(sym, {"x": x}, [x], rtol=0, atol=0, dtype=np.float64)
+    tu.check_numeric_gradient(sym, {"x": x}, numeric_eps=1e-6, rtol=1e-6, dtype=np.float64)
+    with pytest.raises(mx.base.MXNetError, match="dtype"):
+        mx.sym.amp_cast(mx.sym.Variable("x"), dtype="int32")

@@ -152,9 +152,10 @@ def test_float16_index_argument_keeps_exact_values():
     np.testing.assert_array_equal(out.asnumpy(), [[1, 2], [0, 0]])
 
 
-def test_cast_to_float16_output_of_a_float32_executor_rounds_as_numpy():
+@pytest.mark.parametrize("cast", ["Cast", "amp_cast"])
+def test_cast_to_float16_output_of_a_float32_executor_rounds_as_numpy(cast):
     x = mx.sym.Variable("x")
-    sym = mx.sym.Cast(x, dtype="float16")
+    sym = getattr(mx.sym, cast)(x, dtype="float16")
     values = np.array([0.1, 1 / 3, 65504.0, 70000.0, -2.0 ** -20, 1e-8, 2049.0, np.nan],
                       np.float32)
     arg = mx.nd.array(values, dtype=np.float32)

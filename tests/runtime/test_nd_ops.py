@@ -82,6 +82,7 @@ CASES = [
     ("SVMOutput", {"data": (4, 3), "label": (4,)}, dict(), (-2, 2), ("label",)),
     ("MAERegressionOutput", {"data": (4, 3), "label": (4, 3)}, dict(), (-2, 2), ()),
     ("Cast", {"data": (4, 3)}, dict(dtype="float64"), (-2, 2), ()),
+    ("amp_cast", {"data": (4, 3)}, dict(dtype="float64"), (-2, 2), ()),
     ("MakeLoss", {"data": (4, 3)}, dict(), (-2, 2), ()),
     ("make_loss", {"data": (4, 3)}, dict(), (-2, 2), ()),
     ("BlockGrad", {"data": (4, 3)}, dict(), (-2, 2), ()),
