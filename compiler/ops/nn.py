@@ -684,17 +684,26 @@ def _leaky_shape(p, ins):
         return ins, [None] * nout
     if p["act_type"] == "prelu":
         g = ins[1]
-        if not (g is not None and len(g) > 0 and tuple(g) == (1,)):
+        leading = g is not None and 1 < len(g) <= len(data) and known(g)
+        if leading and tuple(g) != tuple(data[:len(g)]):
+            raise ShapeError(1, tuple(g), tuple(data[:len(g)]),
+                             "prelu: a gamma of several dimensions covers the leading "
+                             "dimensions of data %s" % (tuple(data),))
+        if not leading and not (g is not None and len(g) > 0 and tuple(g) == (1,)):
             assign(ins, 1, (data[1] if len(data) > 1 else 1,))
     return ins, [tuple(data)] * nout
 
 
 def _leaky_geometry(p, shapes):
-    """prelu's data as OUTER x C x INNER, C the channels of gamma (1 for a shared gamma)."""
+    """prelu's data as OUTER x C x INNER, C the entries of gamma: 1 for a shared gamma, the
+    channels (axis 1) for a vector, the leading dimensions it covers for a gamma of several
+    dimensions (MXNet broadcasts such a gamma with trailing 1s)."""
     data = shapes["data"]
     g = shapes.get("gamma")
     if g is None or tuple(g) == (1,) or len(data) < 2:
         return dict(OUTER=1, C=1, INNER=prod(data))
+    if len(g) > 1:
+        return dict(OUTER=1, C=prod(data[:len(g)]), INNER=prod(data[len(g):]))
     return dict(OUTER=data[0], C=data[1], INNER=prod(data[2:]))
 
 

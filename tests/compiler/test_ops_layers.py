@@ -813,3 +813,16 @@ def test_prelu_with_one_shared_slope():
     d, g = mx.sym.Variable("data"), mx.sym.Variable("g", shape=(1,))
     sym = mx.sym.LeakyReLU(d, gamma=g, act_type="prelu")
     _unary(sym, (3, 4, 2), lambda v: np.where(v["data"] > 0, v["data"], v["g"][0] * v["data"]))
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (3, 4, 2, 2)])
+def test_prelu_with_a_gamma_over_the_leading_dimensions(shape):
+    # MXNet broadcasts a gamma of several dimensions with trailing 1s: (3, 4) over (3, 4, ...)
+    d, g = mx.sym.Variable("data"), mx.sym.Variable("g", shape=(3, 4))
+    sym = mx.sym.LeakyReLU(d, gamma=g, act_type="prelu")
+    tail = (1,) * (len(shape) - 2)
+    _unary(sym, shape, lambda v: np.where(v["data"] > 0, v["data"],
+                                          v["g"].reshape((3, 4) + tail) * v["data"]))
+    with pytest.raises(MXNetError, match="leading"):
+        mx.sym.LeakyReLU(d, gamma=mx.sym.Variable("g", shape=(4, 3)),
+                         act_type="prelu").infer_shape(data=shape)
