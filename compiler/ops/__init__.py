@@ -12,6 +12,7 @@ from . import rnn  # noqa: F401  (RNN: the fused recurrent layer)
 from . import shape_ops  # noqa: F401  (gathers: swapaxes, tile, slice, flip, ...; stack, add_n, where)
 from . import indexing  # noqa: F401  (take, pick, gather_nd, scatter_nd, Sequence*, shape_array)
 from . import constant  # noqa: F401  (_zeros, _ones, _full, _copy)
+from . import correlation  # noqa: F401  (Correlation: FlowNet's correlation layer)
 from . import custom  # noqa: F401  (Custom: operators written in Python)
 
 REGISTRY = base.REGISTRY

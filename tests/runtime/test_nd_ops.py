@@ -82,6 +82,8 @@ CASES = [
     ("SVMOutput", {"data": (4, 3), "label": (4,)}, dict(), (-2, 2), ("label",)),
     ("MAERegressionOutput", {"data": (4, 3), "label": (4, 3)}, dict(), (-2, 2), ()),
     ("Cast", {"data": (4, 3)}, dict(dtype="float64"), (-2, 2), ()),
+    ("Correlation", {"data1": (1, 2, 6, 5), "data2": (1, 2, 6, 5)},
+     dict(kernel_size=3, max_displacement=1, pad_size=1), (-1, 1), ()),
     ("amp_cast", {"data": (4, 3)}, dict(dtype="float64"), (-2, 2), ()),
     ("MakeLoss", {"data": (4, 3)}, dict(), (-2, 2), ()),
     ("make_loss", {"data": (4, 3)}, dict(), (-2, 2), ()),
