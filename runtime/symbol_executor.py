@@ -36,7 +36,8 @@ from .segmented_executor import executor_for
 __all__ = ["Executor", "bind", "simple_bind"]
 
 _REQS = ("write", "add", "null")
-_STORED = {"float16": "float32"}    # dtype held at the API -> dtype the library computes
+_STORED = {"float16": "float32"}
+INFERENCE_LIBRARY_BYTES = 4 << 20   # below this, a gradient-free bind keeps the training library    # dtype held at the API -> dtype the library computes
 
 
 class ExecutorArgumentError(MXNetError, ValueError):
@@ -286,13 +287,25 @@ class Executor:
         the gradients are handed out. When no gradient is asked for, or none can reach an
         argument that asks (stop_gradient), the library is the inference one: no gradient
         buffers, no saved activations, buffers reused by lifetime (MXNet's zero-gradient
-        propagation); backward then writes zeros where 'write' asks."""
+        propagation); backward then writes zeros where 'write' asks. A small graph (its
+        outputs under INFERENCE_LIBRARY_BYTES) keeps the one training library instead: a
+        second compile would cost more than the memory it saves."""
         asked = {n for n, r in self._grad_req.items() if r != "null"}
         self._trains = bool(asked & _arguments_reached_by_gradient(self._symbol))
-        every = {n: "write" if self._trains else "null" for n in self._arg_names}
+        compiled_for_training = self._trains or self._activation_bytes() < \
+            INFERENCE_LIBRARY_BYTES
+        every = {n: "write" if compiled_for_training else "null" for n in self._arg_names}
         return executor_for(self._optimized, self._shapes, grad_req=every,
-                            for_training=self._trains, dtype=self._dtype, fuse=fuse,
+                            for_training=compiled_for_training, dtype=self._dtype, fuse=fuse,
                             device_id=_device_id(self._ctx), optimizer_kinds=[])
+
+    def _activation_bytes(self):
+        """Bytes of every node output of the bound graph (what training keeps alive)."""
+        try:
+            _, outs, _ = self._symbol.get_internals().infer_shape_partial(**self._shapes)
+        except MXNetError:
+            return INFERENCE_LIBRARY_BYTES
+        return 4 * sum(int(np.prod(o)) for o in outs or () if o)
 
     def _make_arrays(self, args, grads, aux, outputs):
         """The user-facing NDArrays: the caller's where given (checked against the bound
