@@ -378,3 +378,26 @@ def test_integer_typed_arguments_and_outputs_are_integer_arrays():
     exe = y.simple_bind(mx.cpu(), y=(3,), grad_req="null")
     np.testing.assert_array_equal(exe.forward(y=np.array([1.7, -2.2, 3.0]))[0].asnumpy(),
                                   [1, -2, 3])
+
+
+def test_symbolic_sweep_compiles_each_shape_once(tmp_path, monkeypatch):
+    # each new shape compiles once; binding it again (with or without gradients, as MXNet's
+    # test_bind does) loads the same library
+    from mxc.compiler import target
+    monkeypatch.setenv("MXC_CACHE_DIR", str(tmp_path))
+    compiled = []
+    real_compile = target.CTarget.compile
+
+    def counting(self, folder, name, rendered, key, *args, **kwargs):
+        compiled.append(key)
+        return real_compile(self, folder, name, rendered, key, *args, **kwargs)
+    monkeypatch.setattr(target.CTarget, "compile", counting)
+    lhs, rhs = mx.sym.Variable("lhs"), mx.sym.Variable("rhs")
+    sym = lhs * rhs + lhs
+    shapes = [(2, 3), (3, 2), (4, 5), (2, 3)]
+    for shape in shapes:
+        args = [mx.nd.array(np.ones(shape)), mx.nd.array(np.full(shape, 2.0))]
+        grads = [mx.nd.zeros(shape), mx.nd.zeros(shape)]
+        for exe in (sym.bind(mx.cpu(), args, args_grad=grads), sym.bind(mx.cpu(), args)):
+            np.testing.assert_array_equal(exe.forward()[0].asnumpy(), np.full(shape, 3.0))
+    assert len(compiled) == len(set(compiled)) == 3
