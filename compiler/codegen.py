@@ -116,7 +116,7 @@ class KernelSet:
         """The kernels, without helpers that no emitted kernel calls."""
         bodies = " ".join(str(k.body) for k in self.kernels if k.name not in helpers)
         return [k for k in self.kernels if k.name not in helpers
-                or re.search(r"\b%s\(" % re.escape(k.name), bodies)]
+                or re.search(r"\b%s\b" % re.escape(k.name), bodies)]
 
 
 # helper kernels an op template may define (a macro of that name rendering the body), called
@@ -508,7 +508,7 @@ def partition(kernels, parts):
     """`kernels` in `parts` groups of about equal code size, each in source order: a kernel
     with the helpers it calls (the first caller takes a helper) is one unit of the split."""
     names = {k.name for k in kernels}
-    calls = {k.name: [c for c in re.findall(r"\b(\w+)\(", str(k.body))
+    calls = {k.name: [c for c in re.findall(r"\b(\w+)\b", str(k.body))
                       if c in names and c != k.name] for k in kernels}
     helpers = {c for cs in calls.values() for c in cs}
     units, placed = [], set()

@@ -146,6 +146,9 @@ class _SharedJob:
         except BaseException as err:              # re-raised in the caller's thread
             self._error = err
 
+    def join(self):
+        self._thread.join()
+
     def result(self):
         self._thread.join()
         if self._error is not None:
@@ -224,7 +227,9 @@ class CTarget(Target):
         try:
             _build.run_compiler(what, jobs, compiler_command())
         finally:
-            linked = found.result() if found else []
+            if found:
+                found.join()            # its error, if any, only once the graph compiled
+        linked = found.result() if found else []
         link = cc + ["-shared"] + (["-undefined", "dynamic_lookup"] if sys.platform == "darwin"
                                    else []) + ["-o", out] + objs + linked + \
             [f for f in self.flags if f == "-fopenmp"]

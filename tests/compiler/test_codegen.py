@@ -57,8 +57,10 @@ def test_line_budgets_with_sgd_bound():
     for src in (tut, lenet):
         _kernel_comments_ok(src)
     assert "fused_fc1_relu1_forward(" in tut and "conv2_backward(" in lenet
-    # convolutions hand their geometry to one shared im2col + GEMM kernel
-    assert len(re.findall(r"^static void mxc_im2col\(", lenet, re.M)) == 1
+    # im2col is one function per convolution geometry, which forward and backward hand to the
+    # shared convolution kernel
+    assert len(re.findall(r"^static int \w+_im2col\(", lenet, re.M)) == 2
+    assert lenet.count("conv2_im2col") >= 3
     assert lenet.count("mxc_convolve(&g, ") == 2 and lenet.count("mxc_convolve_grad(&g, ") == 2
 
 

@@ -72,9 +72,12 @@ def test_repeated_units_emit_one_kernel_per_signature():
     # every 3x3 convolution of the units has one shape: all six call one kernel
     assert entry.count("unit0_conv1_forward(") == 6
     assert "called for unit0_conv1, unit0_conv2, unit1_conv1, unit1_conv2" in source
-    # no per-node convolution code: each kernel hands its geometry to the shared one
+    # each kernel hands its geometry and its im2col (one per geometry: conv0's, the units')
+    # to the one shared convolution
     assert len(re.findall(r"^MXC_SHARED int mxc_convolve\(", source, re.M)) == 1
-    assert not re.search(r"int \w+_im2col\(", source)
+    assert re.findall(r"^static int (\w+_im2col)\(", source, re.M) == ["conv0_im2col",
+                                                                       "unit0_conv1_im2col"]
+    assert "mxc_convolve(&g, unit0_conv1_im2col, " in source
 
 
 def test_split_build_defines_each_kernel_once(monkeypatch):
