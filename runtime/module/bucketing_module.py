@@ -249,7 +249,7 @@ class BucketingModule(BaseModule):
             if name in src._exec.arg_arrays or name not in self._stash:
                 continue
             value, saved = self._stash.pop(name)
-            dst._exec.arg_arrays[name][...] = value
+            dst._write_params({name: value}, {}, allow_missing=True, allow_extra=True)
             for view, arr in zip(states.get(name, ()), saved):
                 view[...] = arr
 
@@ -351,10 +351,12 @@ def _state_views(module):
 
 def _param_layout(module):
     """(name, shape, offset in the parameter region) of each parameter of module's bound plan,
-    and the region's length; None when the arena is not host memory."""
+    and the region's length; None unless the module runs one executor over a host arena (not
+    several contexts, a device, or a graph cut at Custom operators)."""
     from ..executor import HostMemory
-    ex = module._exec
-    if not isinstance(ex.memory, HostMemory):
+    execs = getattr(module, "_execs", None) or [module._exec]
+    ex = execs[0]
+    if len(execs) != 1 or not isinstance(getattr(ex, "memory", None), HostMemory):
         return None
     layout = getattr(ex, "_param_layout", None)
     if layout is None:

@@ -37,8 +37,8 @@ def sgd_reference(data_iter, params, num_epoch, wd=WD):
     return w
 
 
-def fit(keys, optimizer="sgd", optimizer_params=None, epochs=2, wd=WD):
-    mod = mx.mod.BucketingModule(rnn_sym_gen, default_bucket_key=max(keys))
+def fit(keys, optimizer="sgd", optimizer_params=None, epochs=2, wd=WD, context=None):
+    mod = mx.mod.BucketingModule(rnn_sym_gen, default_bucket_key=max(keys), context=context)
     mod.fit(BucketIter(keys, max(keys)), num_epoch=epochs, optimizer=optimizer,
             optimizer_params=optimizer_params or {"learning_rate": LR, "momentum": MOM,
                                                   "wd": wd},
@@ -110,3 +110,13 @@ def test_a_parameter_some_buckets_lack_keeps_its_latest_value():
     assert {id(mod._buckets[k]._opt_state) for k in (3, 5)} == {id(mod._buckets[3]._opt_state)}
     assert mod._buckets[1]._opt_state is not mod._buckets[3]._opt_state
 
+
+
+def test_several_contexts_hand_over_by_name():
+    keys = [3, 5, 3, 5]
+    mod = fit(keys, context=[mx.cpu(0), mx.cpu(1)])
+    want = sgd_reference(BucketIter(keys, 5), init_params(), 2)
+    got, _ = mod.get_params()
+    for name in want:
+        np.testing.assert_allclose(got[name].asnumpy(), want[name], rtol=1e-4, atol=1e-5,
+                                   err_msg=name)
