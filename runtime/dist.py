@@ -37,7 +37,7 @@ import zlib
 import numpy as np
 
 from .base import MXNetError
-from .kvstore import KVStore, _check_type, _pairs
+from .kvstore import KVStore, _check_type, _init_pairs, _pairs
 from .ndarray import NDArray
 
 __all__ = ["DistKVStore", "check_launcher", "launched_size", "writes_checkpoints"]
@@ -319,16 +319,11 @@ class DistKVStore(KVStore):
     # -- data
     def init(self, key, value):
         """Store rank 0's value of `key` on every worker."""
-        for k, vals in _pairs(key, value, "init"):
-            if k in self._store:
-                raise MXNetError("kvstore.init: duplicate init of key %r" % (k,))
-            if len(vals) != 1:
-                raise MXNetError("kvstore.init: key %r got %d values, init takes one"
-                                 % (k, len(vals)))
-            local = np.ascontiguousarray(vals[0].asnumpy()).copy()
+        for k, v in _init_pairs(self._store, key, value):
+            local = np.ascontiguousarray(v.asnumpy()).copy()
             self._check_same_shape(k, local)
             self._store[k] = NDArray(self.broadcast_(local, "init of key %r" % (k,)),
-                                     vals[0].context)
+                                     v.context)
 
     def _check_same_shape(self, key, local):
         """Every worker must init a key with the same shape and dtype (else a broadcast

@@ -83,6 +83,17 @@ def _value_list(key, value, what):
     return [_check_value(key, v, what) for v in values]
 
 
+def _init_pairs(store, key, value):
+    """(key, value) of an init call: a key already in `store`, or several values, refused."""
+    for k, vals in _pairs(key, value, "init"):
+        if k in store:
+            raise MXNetError("kvstore.init: duplicate init of key %r" % (k,))
+        if len(vals) != 1:
+            raise MXNetError("kvstore.init: key %r got %d values, init takes one"
+                             % (k, len(vals)))
+        yield k, vals[0]
+
+
 def _pairs(key, value, what):
     """[(key, [NDArray, ...])] for one key or a list of keys, duplicate keys grouped in the
     order they first appear (a list of values for one key: one value per device)."""
@@ -194,13 +205,8 @@ class KVStore(KVStoreBase):
 
     def init(self, key, value):
         """Store a copy of `value` under `key` (or each of a list of keys)."""
-        for k, vals in _pairs(key, value, "init"):
-            if k in self._store:
-                raise MXNetError("kvstore.init: duplicate init of key %r" % (k,))
-            if len(vals) != 1:
-                raise MXNetError("kvstore.init: key %r got %d values, init takes one"
-                                 % (k, len(vals)))
-            self._store[k] = vals[0].copy()
+        for k, v in _init_pairs(self._store, key, value):
+            self._store[k] = v.copy()
 
     def _merge(self, key, values, stored):
         """The sum of the values pushed for `key`, in the stored array's dtype."""
