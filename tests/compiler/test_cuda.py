@@ -171,8 +171,20 @@ def _indexing_zoo():
     return mx.sym.Group(heads)
 
 
+def _sampling_zoo():
+    """Correlation (gradient into its second input), shuffle, multinomial with get_prob
+    (whose gradient reaches the Correlation through a softmax)."""
+    x = mx.sym.Variable("data")                                        # (2, 3, 5, 5)
+    w = mx.sym.Variable("w")                                           # inferred: data's shape
+    c = mx.sym.Correlation(x, w, kernel_size=3, max_displacement=1, pad_size=1, name="corr")
+    probs = mx.sym.softmax(mx.sym.Flatten(c), axis=1)
+    draws = mx.sym.random.multinomial(probs, shape=(2,), get_prob=True, name="mn")
+    return mx.sym.Group([draws[1], mx.sym.random.shuffle(x, name="sh")])
+
+
 GRAPHS = {
     "constant": (_constant_zoo, {"data": (2, 3)}, ()),
+    "sampling": (_sampling_zoo, {"data": (2, 3, 5, 5)}, ()),
     "misc": (_misc_zoo, {"data": (4, 6), "idx": (4, 3)}, ("lin_label", "logi_label",
                                                            "mae_label", "svm_label")),
     "zoo": (_zoo, {"data": (7, 4)}, ()),
