@@ -392,8 +392,9 @@ def _pool_dims(p, data):
     if len(p["kernel"]) != nd:
         raise ShapeError(0, data, (), "Pooling kernel %s does not match %d-D data"
                          % (p["kernel"], len(data)))
-    return (tuple(p["kernel"]), _per_dim(p["stride"], nd, 1, "stride"),
-            _per_dim(p["pad"], nd, 0, "pad"))
+    # as MXNet's Pooling, entries of stride / pad past the kernel's dimensions are not read
+    return (tuple(p["kernel"]), _per_dim(tuple(p["stride"])[:nd], nd, 1, "stride"),
+            _per_dim(tuple(p["pad"])[:nd], nd, 0, "pad"))
 
 
 def _pool_shape(p, ins):
@@ -443,7 +444,10 @@ def _check_pool(p):
     if not p["kernel"]:
         raise ParamError("kernel", "is required unless global_pool=True")
     nd = len(p["kernel"])
-    _check_per_dim(p, ("stride", "pad"), nd)
+    for key in ("stride", "pad"):       # MXNet's Pooling reads the first nd entries
+        if 0 < len(p[key]) < nd:
+            raise ParamError(key, "has %d entries, kernel %s has %d"
+                             % (len(p[key]), p["kernel"], nd))
     _check_layout(p, nd)
     if p["pooling_convention"] == "same":
         if nd != 1:

@@ -245,6 +245,10 @@ def test_pooling_same_convention_1d(kind):
     with pytest.raises(MXNetError, match="pad"):
         mx.sym.Pooling(mx.sym.Variable("data"), kernel=(2,), stride=(2,), pad=(1,),
                        pooling_convention="same")
+    # as MXNet's, stride / pad entries past the kernel's dimensions are not read
+    longer = mx.sym.Pooling(mx.sym.Variable("data"), kernel=(3,), stride=(2, 5, 7),
+                            pad=(0, 0, 0), pool_type=kind, pooling_convention="same")
+    assert longer.infer_shape(data=(2, 3, 10))[1] == [(2, 3, 5)]
 
 
 def test_pooling_global_and_1d_and_max_tie():
