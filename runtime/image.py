@@ -534,8 +534,8 @@ class Augmenter:
         raise NotImplementedError("Must override implementation.")
 
 
-class SequentialAug(Augmenter):
-    """Applies the augmenters `ts` in order."""
+class _ListAug(Augmenter):
+    """An augmenter over a list of augmenters `ts` (dumped as their dumps)."""
 
     def __init__(self, ts):
         super().__init__()
@@ -544,29 +544,33 @@ class SequentialAug(Augmenter):
     def dumps(self):
         return [self.__class__.__name__.lower(), [x.dumps() for x in self.ts]]
 
+
+class _SizedAug(Augmenter):
+    """An augmenter to a `size` with OpenCV interpolation code `interp`."""
+
+    def __init__(self, size, interp=2):
+        super().__init__(size=size, interp=interp)
+        self.size, self.interp = size, interp
+
+
+class SequentialAug(_ListAug):
+    """Applies the augmenters `ts` in order."""
+
     def __call__(self, src):
         for aug in self.ts:
             src = aug(src)
         return src
 
 
-class ResizeAug(Augmenter):
+class ResizeAug(_SizedAug):
     """Resizes the shorter side to `size`."""
-
-    def __init__(self, size, interp=2):
-        super().__init__(size=size, interp=interp)
-        self.size, self.interp = size, interp
 
     def __call__(self, src):
         return resize_short(src, self.size, self.interp)
 
 
-class ForceResizeAug(Augmenter):
+class ForceResizeAug(_SizedAug):
     """Resizes to exactly `size` (w, h)."""
-
-    def __init__(self, size, interp=2):
-        super().__init__(size=size, interp=interp)
-        self.size, self.interp = size, interp
 
     def __call__(self, src):
         h, w = _np(src).shape[:2]
@@ -574,12 +578,8 @@ class ForceResizeAug(Augmenter):
         return imresize(src, *self.size, interp=_get_interp_method(self.interp, sizes))
 
 
-class RandomCropAug(Augmenter):
+class RandomCropAug(_SizedAug):
     """A random crop of `size` (w, h)."""
-
-    def __init__(self, size, interp=2):
-        super().__init__(size=size, interp=interp)
-        self.size, self.interp = size, interp
 
     def __call__(self, src):
         return random_crop(src, self.size, self.interp)[0]
@@ -600,26 +600,15 @@ class RandomSizedCropAug(Augmenter):
         return random_size_crop(src, self.size, self.area, self.ratio, self.interp)[0]
 
 
-class CenterCropAug(Augmenter):
+class CenterCropAug(_SizedAug):
     """The centred crop of `size` (w, h)."""
-
-    def __init__(self, size, interp=2):
-        super().__init__(size=size, interp=interp)
-        self.size, self.interp = size, interp
 
     def __call__(self, src):
         return center_crop(src, self.size, self.interp)[0]
 
 
-class RandomOrderAug(Augmenter):
+class RandomOrderAug(_ListAug):
     """Applies the augmenters `ts` in a random order."""
-
-    def __init__(self, ts):
-        super().__init__()
-        self.ts = ts
-
-    def dumps(self):
-        return [self.__class__.__name__.lower(), [x.dumps() for x in self.ts]]
 
     def __call__(self, src):
         order = list(self.ts)
