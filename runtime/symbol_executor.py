@@ -154,45 +154,44 @@ def _dtype_from_arrays(arrays):
     return "float32"
 
 
+def _reached_by_gradient(symbol, into_index_inputs=True):
+    """The nodes a head's gradient reaches, in reverse topological order: it passes through
+    differentiable operators (BlockGrad / stop_gradient stop it) into all their inputs, or,
+    with into_index_inputs=False, only into those that take a gradient (not indices)."""
+    from .compiler.graph import topo_order
+    heads = symbol._heads
+    reached = {id(n) for n, _ in heads}
+    for node in reversed(topo_order(heads)):
+        if id(node) not in reached:
+            continue
+        yield node
+        if node.op is None or not node.op.differentiable:
+            continue
+        names = node.input_names()
+        reached.update(id(c) for k, (c, _) in enumerate(node.inputs)
+                       if into_index_inputs or k >= len(names)
+                       or names[k] not in node.op.no_grad_inputs)
+
+
 def _check_gradient_path(symbol, reqs):
     """As MXNet's gradient pass: when any gradient is asked for, every operator that a head's
     gradient reaches (not stopped by a zero-gradient operator such as BlockGrad) must have
     a gradient; one without (batch_take, argmax_channel) is an error naming it."""
     if all(r == "null" for r in reqs.values()):
         return
-    from .compiler.graph import topo_order
-    heads = symbol._heads
-    reached = {id(n) for n, _ in heads}
-    for node in reversed(topo_order(heads)):
-        if node.op is None or id(node) not in reached or not node.inputs:
-            continue
-        if not node.op.has_gradient:
+    for node in _reached_by_gradient(symbol):
+        if node.op is not None and node.inputs and not node.op.has_gradient:
             raise MXNetError("Operator %s (node '%s') is non-differentiable because it didn't "
                              "register FGradient attribute; stop the gradient before it "
                              "(BlockGrad / stop_gradient) or bind with grad_req='null'"
                              % (node.op.name, node.name))
-        if node.op.differentiable:
-            reached.update(id(c) for c, _ in node.inputs)
 
 
 def _arguments_reached_by_gradient(symbol):
     """Names of the arguments that a head's gradient reaches through differentiable inputs
     (BlockGrad / stop_gradient and index inputs stop it)."""
-    from .compiler.graph import topo_order
-    heads = symbol._heads
-    reached = {id(n) for n, _ in heads}
-    names = set()
-    for node in reversed(topo_order(heads)):
-        if id(node) not in reached:
-            continue
-        if node.op is None:
-            names.add(node.name)
-            continue
-        if not node.op.differentiable:
-            continue
-        reached.update(id(c) for slot, (c, _) in enumerate(node.inputs)
-                       if slot not in node.op.no_grad_inputs)
-    return names
+    return {n.name for n in _reached_by_gradient(symbol, into_index_inputs=False)
+            if n.op is None}
 
 
 def _optimized_symbol(symbol):

@@ -401,3 +401,16 @@ def test_symbolic_sweep_compiles_each_shape_once(tmp_path, monkeypatch):
         for exe in (sym.bind(mx.cpu(), args, args_grad=grads), sym.bind(mx.cpu(), args)):
             np.testing.assert_array_equal(exe.forward()[0].asnumpy(), np.full(shape, 3.0))
     assert len(compiled) == len(set(compiled)) == 3
+
+
+def test_a_gradient_asked_only_of_index_inputs_trains_nothing():
+    # take's indices take no gradient: asking for theirs alone needs no backward pass
+    a, idx = mx.sym.Variable("a"), mx.sym.Variable("idx")
+    exe = mx.sym.take(a, idx).simple_bind(mx.cpu(), a=(4, 3), idx=(2,),
+                                          grad_req={"a": "null", "idx": "write"})
+    assert not exe._trains
+    exe.grad_dict["idx"][:] = 5
+    exe.forward(is_train=True, a=np.arange(12.0).reshape(4, 3), idx=np.array([3, 1]))
+    exe.backward(mx.nd.ones((2, 3)))
+    np.testing.assert_array_equal(exe.outputs[0].asnumpy(), [[9, 10, 11], [3, 4, 5]])
+    assert not exe.grad_dict["idx"].asnumpy().any()
