@@ -25,13 +25,14 @@ def eliminate_common_expr(heads):
         inputs = [(canonical[id(c)], i) for c, i in node.inputs]
         key = (node.op.name, tuple(sorted(node.attrs.items())),
                tuple((id(c), i) for c, i in inputs))
-        if _mergeable(node) and key in seen:
+        mergeable = _mergeable(node)
+        if mergeable and key in seen:
             canonical[id(node)] = seen[key]
             merged = True
             continue
         copy = Node(node.op, node.name, dict(node.attrs), inputs)
         canonical[id(node)] = copy
-        if _mergeable(node):
+        if mergeable:
             seen[key] = copy
     if not merged:
         return list(heads)
