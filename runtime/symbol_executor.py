@@ -273,7 +273,6 @@ class Executor:
         self._aux_names = symbol.list_auxiliary_states()
         self._output_names = symbol.list_outputs()
         self._monitor = None
-        self._forwarded = False
         _check_gradient_path(symbol, self._grad_req)
         self._optimized = _optimized_symbol(symbol)
         self._exec = self._compile(fuse)
@@ -446,7 +445,6 @@ class Executor:
         self._before_call()
         self._exec.forward(bool(is_train))
         self._after_call()
-        self._forwarded = True
         if self._monitor is not None:
             self._report_internals()
         return self.outputs
